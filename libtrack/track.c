@@ -1,0 +1,1039 @@
+/*
+ * track.c - the write side of libtrack: reports into the shared segment.
+ *
+ * Hot path shape (one allocate + free pair):
+ *   - one load of g_state decides everything when tracking is off;
+ *   - an urcu-bp read-side section pins the tracker, so tta_track_detach()
+ *     can unmap it safely while other threads report, without a lock here;
+ *   - a process-local shard lock guards that shard's ck_rhs table, which maps
+ *     (device, namespace, address) to the record, and its free-record stack;
+ *   - the record is written inside a ck_sequence section (readers in other
+ *     processes validate against it), and the owner's private counter line
+ *     gets two atomic adds. No syscall, no scan of other slots, no cache line
+ *     shared with another process.
+ * Records come from 64-record chunks this process claims with one CAS on the
+ * chunk's owner word, so a SIGKILL at any point leaves every chunk either
+ * clearly owned (and reaped with the slot) or clearly free.
+ */
+#include <ck_pr.h>
+#include <ck_rhs.h>
+#include <ck_sequence.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include <urcu-bp.h>
+
+#include "tt_alloc.h"
+#include "tta_segment.h"
+
+#define TTA_EXPORT __attribute__((visibility("default")))
+#define LIKELY(x) __builtin_expect(!!(x), 1)
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+enum { STATE_UNKNOWN = 0, STATE_OFF, STATE_IDLE, STATE_ATTACHED, STATE_DISABLED };
+
+#define SHARDS 8u /* power of two: a few threads rarely meet on one lock */
+#define HANDLE_OVERFLOW_BIT (UINT64_C(1) << 63)
+/* After a failed hunt for a free chunk, allocations skip the hunt this many
+ * times: a full segment must not turn every report into a table scan. */
+#define CHUNK_RETRY_EVERY 1024u
+
+enum key_space { SPACE_BUFFER = 0, SPACE_CB = 1, SPACE_KERNEL = 2 };
+
+struct retired_map {
+	struct retired_map *next;
+};
+
+struct shard {
+	pthread_mutex_t lock;
+	ck_rhs_t table;             /* entries: struct tta_record * (shm or heap) */
+	uint32_t *free_records;     /* stack of record indices this process owns */
+	uint32_t free_count, free_capacity;
+	struct retired_map *retired; /* maps ck_rhs replaced, awaiting a grace period */
+} __attribute__((aligned(TTA_CACHE_LINE)));
+
+struct tracker {
+	struct tta_segment seg;
+	pid_t pid;
+	uint32_t slot;
+	uint64_t live_state;        /* our slot's state word while it is ours */
+	uint64_t owner_tag;
+	struct tta_slot *slot_entry;
+	struct tta_counter_line *counters; /* our lines, indexed by device */
+	struct tta_record *records;
+	uint32_t record_capacity;
+	uint8_t *device_seen;       /* 1 once our bit in device_users is set */
+	uint32_t chunk_hunt_skip;   /* see CHUNK_RETRY_EVERY; approximate across threads */
+	unsigned long hash_seed;
+	struct shard shards[SHARDS];
+	pthread_mutex_t overflow_lock;  /* guards overflow_handles */
+	ck_rhs_t overflow_handles;      /* heap records handed out as handles */
+	long overflow_live;
+};
+
+static int g_state = STATE_UNKNOWN;
+static struct tracker *g_tracker; /* RCU-protected */
+static pthread_mutex_t g_attach_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool g_atfork_registered;
+static bool g_warned;
+static __thread unsigned tls_shard __attribute__((tls_model("initial-exec"))) = ~0u;
+static unsigned g_next_shard;
+
+/* ------------------------------------------------------------------------ */
+/* Errors: one line on stderr, once, then tracking is off for this process. */
+
+static void disable_with(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void disable_with(const char *fmt, ...)
+{
+	ck_pr_store_int(&g_state, STATE_DISABLED);
+	if (g_warned)
+		return;
+	g_warned = true;
+	char line[TTA_ERR_MAX + 64];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof line - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof line - 2)
+		n = sizeof line - 2;
+	line[n++] = '\n';
+	/* write(2), not stdio: never touch the host's stdio buffers or locks. */
+	ssize_t w = write(STDERR_FILENO, line, (size_t)n);
+	(void)w;
+}
+
+/* ------------------------------------------------------------------------ */
+/* ck_rhs plumbing */
+
+static inline unsigned key_space_of(unsigned type)
+{
+	return type == TTA_LAYOUT_CB ? SPACE_CB : type == TTA_LAYOUT_KERNEL ? SPACE_KERNEL
+									   : SPACE_BUFFER;
+}
+
+static inline unsigned long mix64(uint64_t x)
+{
+	/* murmur3 finaliser: addresses are aligned and clustered; spread them. */
+	x ^= x >> 33;
+	x *= UINT64_C(0xff51afd7ed558ccd);
+	x ^= x >> 33;
+	x *= UINT64_C(0xc4ceb9fe1a85ec53);
+	x ^= x >> 33;
+	return (unsigned long)x;
+}
+
+static inline unsigned long key_hash(uint32_t device, unsigned space, uint64_t address,
+				     unsigned long seed)
+{
+	return mix64(address ^ ((uint64_t)device << 48) ^ ((uint64_t)space << 44) ^ seed);
+}
+
+static unsigned long record_hash_cb(const void *object, unsigned long seed)
+{
+	const struct tta_record *r = object;
+	return key_hash(r->device, key_space_of(r->type), r->address, seed);
+}
+
+static bool record_equal_cb(const void *a, const void *b)
+{
+	const struct tta_record *x = a, *y = b;
+	return x->address == y->address && x->device == y->device &&
+	       key_space_of(x->type) == key_space_of(y->type);
+}
+
+static unsigned long pointer_hash_cb(const void *object, unsigned long seed)
+{
+	return mix64((uint64_t)(uintptr_t)object ^ seed);
+}
+
+static void *rhs_malloc(size_t size)
+{
+	return malloc(size);
+}
+
+static void *rhs_realloc(void *p, size_t old_size, size_t new_size, bool defer)
+{
+	(void)old_size;
+	(void)defer;
+	return realloc(p, new_size);
+}
+
+
+/* Maps a grow retired on this thread; freed after the read-side section ends. */
+static __thread struct retired_map *tls_retired __attribute__((tls_model("initial-exec")));
+static __thread bool tls_in_shard __attribute__((tls_model("initial-exec")));
+
+static void rhs_free(void *p, size_t size, bool defer)
+{
+	(void)size;
+	if (p == NULL)
+		return;
+	if (!defer || !tls_in_shard) {
+		free(p);
+		return;
+	}
+	/* A grow replaced this map while lock-free readers (kernel reloads) may
+	 * still walk it: free it only after an RCU grace period, which must not
+	 * be waited for inside our own read-side section (see end_report). */
+	struct retired_map *r = p;
+	r->next = tls_retired;
+	tls_retired = r;
+}
+
+static struct ck_malloc rhs_allocator = {
+	.malloc = rhs_malloc, .realloc = rhs_realloc, .free = rhs_free
+};
+
+static inline void shard_lock(struct shard *s)
+{
+	pthread_mutex_lock(&s->lock);
+	tls_in_shard = true;
+}
+
+static inline void shard_unlock(struct shard *s)
+{
+	tls_in_shard = false;
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void free_retired_maps(void)
+{
+	struct retired_map *r = tls_retired;
+	tls_retired = NULL;
+	synchronize_rcu();
+	while (r != NULL) {
+		struct retired_map *next = r->next;
+		free(r);
+		r = next;
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* Process identity for the slot */
+
+static void read_small_file(const char *path, char *out, size_t cap, bool nul_to_space)
+{
+	memset(out, 0, cap);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	ssize_t n = read(fd, out, cap - 1);
+	close(fd);
+	if (n <= 0) {
+		out[0] = '\0';
+		return;
+	}
+	out[n] = '\0';
+	for (ssize_t i = 0; i < n; i++) {
+		if (out[i] == '\n' && !nul_to_space)
+			out[i] = '\0';
+		else if (out[i] == '\0' && nul_to_space && i < n - 1)
+			out[i] = ' ';
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* Attach */
+
+static bool reaper_running(struct tta_segment *seg)
+{
+	struct tta_header *h = tta_hdr(seg);
+	pid_t pid = (pid_t)ck_pr_load_64(&h->reaper.reaper_pid);
+	uint64_t start = ck_pr_load_64(&h->reaper.reaper_start_time);
+	return pid > 0 && tta_proc_incarnation_alive(pid, start) == 1;
+}
+
+/* Reclaims slots this very process held in an earlier image (before exec):
+ * same pid, start time and pid namespace, but not our current slot. */
+static void reap_previous_images(struct tta_segment *seg, pid_t pid, uint64_t start,
+				 uint64_t pidns)
+{
+	for (uint32_t i = 0; i < seg->geo.slot_capacity; i++) {
+		struct tta_slot *s = tta_slot_at(seg, i);
+		uint64_t st = ck_pr_load_64(&s->state);
+		if (TTA_SLOT_PHASE(st) != TTA_SLOT_LIVE && TTA_SLOT_PHASE(st) != TTA_SLOT_CLAIMED)
+			continue;
+		if (TTA_SLOT_PID(st) != pid || ck_pr_load_64(&s->start_time) != start ||
+		    ck_pr_load_64(&s->pidns_ino) != pidns)
+			continue;
+		tta_reap_slot(seg, i, st, 0, NULL, NULL);
+	}
+}
+
+static int claim_slot(struct tracker *t, pid_t pid, uint64_t start, uint64_t pidns)
+{
+	struct tta_segment *seg = &t->seg;
+	struct tta_header *h = tta_hdr(seg);
+	uint32_t cap = seg->geo.slot_capacity;
+	uint32_t first = (uint32_t)(ck_pr_faa_64(&h->slot_hint, 1) % cap);
+	for (uint32_t n = 0; n < cap; n++) {
+		uint32_t i = (first + n) % cap;
+		struct tta_slot *s = tta_slot_at(seg, i);
+		uint64_t st = ck_pr_load_64(&s->state);
+		if (TTA_SLOT_PHASE(st) != TTA_SLOT_FREE)
+			continue;
+		uint32_t gen = TTA_SLOT_GEN(st) + 1;
+		uint64_t claimed = TTA_SLOT_STATE(TTA_SLOT_CLAIMED, pid, gen);
+		if (!ck_pr_cas_64(&s->state, st, claimed))
+			continue;
+		/* Identity first: until both are set, only a timeout can judge us. */
+		ck_pr_store_64(&s->start_time, start);
+		ck_pr_store_64(&s->pidns_ino, pidns);
+		s->uid = (uint32_t)getuid();
+		s->flags = 0;
+		s->attach_realtime_ns = tta_now_realtime_ns();
+		char comm[16];
+		if (prctl(PR_GET_NAME, comm, 0, 0, 0) != 0)
+			snprintf(comm, sizeof comm, "pid%d", (int)pid);
+		comm[15] = '\0';
+		memcpy(s->comm, comm, sizeof s->comm);
+		read_small_file("/proc/self/cmdline", s->cmdline, sizeof s->cmdline, true);
+		/* The reaper zeroes a slot's lines before freeing it; do it again in
+		 * case a reaper bug or a crash left something behind. */
+		memset(tta_counter_at(seg, i, 0), 0,
+		       (size_t)seg->geo.device_capacity * sizeof(struct tta_counter_line));
+		uint64_t live = TTA_SLOT_STATE(TTA_SLOT_LIVE, pid, gen);
+		ck_pr_fence_store();
+		if (!ck_pr_cas_64(&s->state, claimed, live))
+			continue; /* judged abandoned while we were stopped: try again */
+		ck_pr_or_uint(&tta_live_slot_words(seg)[i / 32], 1u << (i % 32));
+		t->slot = i;
+		t->live_state = live;
+		t->owner_tag = TTA_OWNER_TAG(i, gen);
+		t->slot_entry = s;
+		t->counters = tta_counter_at(seg, i, 0);
+		/* Wake the reaper so it starts watching us within milliseconds. */
+		ck_pr_inc_32(&h->registry_seq);
+		syscall(SYS_futex, &h->registry_seq, FUTEX_WAKE, 1, NULL, NULL, 0);
+		return 0;
+	}
+	return -1;
+}
+
+static void tracker_free_local(struct tracker *t)
+{
+	for (unsigned i = 0; i < SHARDS; i++) {
+		struct shard *s = &t->shards[i];
+		/* Heap records (segment full) are ours to free; shm ones are not. */
+		ck_rhs_iterator_t it = CK_RHS_ITERATOR_INITIALIZER;
+		void *entry;
+		uint8_t *lo = (uint8_t *)t->records;
+		uint8_t *hi = lo + (size_t)t->record_capacity * sizeof(struct tta_record);
+		while (ck_rhs_next(&s->table, &it, &entry)) {
+			if ((uint8_t *)entry < lo || (uint8_t *)entry >= hi)
+				free(entry);
+		}
+		ck_rhs_destroy(&s->table);
+		free(s->free_records);
+		pthread_mutex_destroy(&s->lock);
+	}
+	ck_rhs_iterator_t it = CK_RHS_ITERATOR_INITIALIZER;
+	void *entry;
+	while (ck_rhs_next(&t->overflow_handles, &it, &entry))
+		free(entry);
+	ck_rhs_destroy(&t->overflow_handles);
+	pthread_mutex_destroy(&t->overflow_lock);
+	free(t->device_seen);
+	tta_segment_close(&t->seg);
+	free(t);
+}
+
+static void atfork_prepare(void);
+static void atfork_parent(void);
+static void atfork_child(void);
+
+/* Called with g_attach_lock held. */
+static struct tracker *attach_locked(void)
+{
+	char err[TTA_ERR_MAX];
+	struct tracker *t = calloc(1, sizeof *t);
+	if (t == NULL) {
+		disable_with("tt-alloc: tracking disabled: out of memory");
+		return NULL;
+	}
+	int rc = tta_segment_open(NULL, TTA_OPEN_CREATE, NULL, &t->seg, err, sizeof err);
+	if (rc != 0) {
+		free(t);
+		disable_with("tt-alloc: tracking disabled: %s", err);
+		return NULL;
+	}
+	pid_t pid = getpid();
+	uint64_t start = 0, pidns = tta_self_pidns_ino();
+	if (tta_proc_start_time(pid, &start) != 0) {
+		tta_segment_close(&t->seg);
+		free(t);
+		disable_with("tt-alloc: tracking disabled: cannot read /proc/self/stat, "
+			     "needed to identify this process");
+		return NULL;
+	}
+	t->pid = pid;
+	t->records = tta_record_at(&t->seg, 0);
+	t->record_capacity = t->seg.geo.record_capacity;
+	t->hash_seed = (unsigned long)mix64(tta_now_mono_ns() ^ (uint64_t)pid);
+	t->device_seen = calloc(t->seg.geo.device_capacity, 1);
+	pthread_mutex_init(&t->overflow_lock, NULL);
+	bool ok = t->device_seen != NULL &&
+		  ck_rhs_init(&t->overflow_handles, CK_RHS_MODE_OBJECT | CK_RHS_MODE_SPMC,
+			      pointer_hash_cb, NULL, &rhs_allocator, 16, t->hash_seed);
+	for (unsigned i = 0; i < SHARDS && ok; i++) {
+		pthread_mutex_init(&t->shards[i].lock, NULL);
+		ok = ck_rhs_init(&t->shards[i].table, CK_RHS_MODE_OBJECT | CK_RHS_MODE_SPMC,
+				 record_hash_cb, record_equal_cb, &rhs_allocator, 64,
+				 t->hash_seed);
+	}
+	if (!ok) {
+		tta_segment_close(&t->seg);
+		free(t->device_seen);
+		free(t);
+		disable_with("tt-alloc: tracking disabled: out of memory");
+		return NULL;
+	}
+
+	reap_previous_images(&t->seg, pid, start, pidns);
+	/* Without a reaper, writers keep the table clean themselves. */
+	if (!reaper_running(&t->seg))
+		tta_reap_dead(&t->seg, 0, NULL, NULL);
+
+	if (claim_slot(t, pid, start, pidns) != 0) {
+		ck_pr_inc_64(&tta_hdr(&t->seg)->shortfall.attach_refused);
+		uint32_t cap = t->seg.geo.slot_capacity;
+		tracker_free_local(t);
+		disable_with("tt-alloc: tracking disabled: all %u process slots of the segment "
+			     "are in use; recreate it with a larger TT_ALLOC_MAX_PROCESSES",
+			     cap);
+		return NULL;
+	}
+	if (!g_atfork_registered) {
+		pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+		g_atfork_registered = true;
+	}
+	return t;
+}
+
+/* Slow path of every report: first use, or tracking off/disabled. */
+static struct tracker *tracker_slow(void)
+{
+	int state = ck_pr_load_int(&g_state);
+	if (state == STATE_OFF || state == STATE_DISABLED)
+		return NULL;
+	pthread_mutex_lock(&g_attach_lock);
+	state = ck_pr_load_int(&g_state);
+	if (state == STATE_UNKNOWN) {
+		const char *v = getenv("TT_ALLOC_TRACKING_ENABLED");
+		state = (v != NULL && strcmp(v, "1") == 0) ? STATE_IDLE : STATE_OFF;
+		ck_pr_store_int(&g_state, state);
+	}
+	struct tracker *t = NULL;
+	if (state == STATE_IDLE) {
+		t = attach_locked();
+		if (t != NULL) {
+			rcu_assign_pointer(g_tracker, t);
+			ck_pr_store_int(&g_state, STATE_ATTACHED);
+		}
+	} else if (state == STATE_ATTACHED) {
+		t = g_tracker;
+	}
+	pthread_mutex_unlock(&g_attach_lock);
+	return t;
+}
+
+/*
+ * Every report runs between begin_report and end_report. Off: one load and a
+ * predictable branch. On: an urcu-bp read-side section, so detach can wait for
+ * reports in flight before unmapping the tracker.
+ */
+static inline struct tracker *begin_report(void)
+{
+	if (UNLIKELY(ck_pr_load_int(&g_state) != STATE_ATTACHED)) {
+		if (ck_pr_load_int(&g_state) == STATE_OFF)
+			return NULL;
+		if (tracker_slow() == NULL)
+			return NULL;
+	}
+	rcu_read_lock();
+	struct tracker *t = rcu_dereference(g_tracker);
+	if (UNLIKELY(t == NULL)) {
+		rcu_read_unlock();
+		return NULL;
+	}
+	/* Our slot must still be ours: if anything reclaimed it, writing on
+	 * would corrupt another process's figures. */
+	if (UNLIKELY(ck_pr_load_64(&t->slot_entry->state) != t->live_state)) {
+		rcu_read_unlock();
+		disable_with("tt-alloc: tracking disabled: this process's slot %u was reclaimed "
+			     "by someone else (pid namespace mismatch?)",
+			     t->slot);
+		return NULL;
+	}
+	return t;
+}
+
+static inline void end_report(void)
+{
+	rcu_read_unlock();
+	if (UNLIKELY(tls_retired != NULL))
+		free_retired_maps();
+}
+
+/* ------------------------------------------------------------------------ */
+/* Records */
+
+static inline bool is_shm_record(const struct tracker *t, const struct tta_record *r)
+{
+	return r >= t->records && r < t->records + t->record_capacity;
+}
+
+static inline void count_shortfall(struct tracker *t, uint64_t *counter)
+{
+	(void)t;
+	ck_pr_inc_64(counter);
+}
+
+static bool push_free_record(struct shard *s, uint32_t index)
+{
+	if (UNLIKELY(s->free_count == s->free_capacity)) {
+		uint32_t cap = s->free_capacity ? s->free_capacity * 2 : 256;
+		uint32_t *grown = realloc(s->free_records, cap * sizeof *grown);
+		if (grown == NULL)
+			return false;
+		s->free_records = grown;
+		s->free_capacity = cap;
+	}
+	s->free_records[s->free_count++] = index;
+	return true;
+}
+
+/* Claims a whole chunk for this process (one CAS on its owner word) and
+ * stocks shard S with its records. Called with S locked. */
+static bool stock_from_new_chunk(struct tracker *t, struct shard *s)
+{
+	uint32_t skip = ck_pr_load_32(&t->chunk_hunt_skip);
+	if (skip > 0) {
+		ck_pr_store_32(&t->chunk_hunt_skip, skip - 1);
+		return false;
+	}
+	struct tta_segment *seg = &t->seg;
+	struct tta_header *h = tta_hdr(seg);
+	uint32_t chunks = tta_chunk_count(seg);
+	uint32_t first = (uint32_t)(ck_pr_load_64(&h->chunk_hint) % chunks);
+	for (uint32_t n = 0; n < chunks; n++) {
+		uint32_t c = (first + n) % chunks;
+		uint64_t *owner = tta_chunk_owner_at(seg, c);
+		if (ck_pr_load_64(owner) != 0 || !ck_pr_cas_64(owner, 0, t->owner_tag))
+			continue;
+		ck_pr_store_64(&h->chunk_hint, (uint64_t)c + 1);
+		/* Reverse order so records are handed out in address order. */
+		for (uint32_t i = TTA_RECORDS_PER_CHUNK; i-- > 0;) {
+			if (!push_free_record(s, c * TTA_RECORDS_PER_CHUNK + i))
+				return s->free_count > 0;
+		}
+		return true;
+	}
+	ck_pr_store_32(&t->chunk_hunt_skip, CHUNK_RETRY_EVERY);
+	return false;
+}
+
+static inline uint64_t coarse_now_ns(void)
+{
+	struct timespec ts;
+	/* Coarse is enough for an age in a leak report and costs a few ns. */
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Takes a record (shared or, when the segment is full, heap) and fills it.
+ * Called with S locked. Returns NULL only when out of memory. */
+static struct tta_record *new_record(struct tracker *t, struct shard *s, uint32_t device,
+				     uint64_t address, uint64_t size, unsigned type,
+				     unsigned kernel_kind)
+{
+	struct tta_record *r;
+	if (LIKELY(s->free_count > 0) || stock_from_new_chunk(t, s)) {
+		r = &t->records[s->free_records[--s->free_count]];
+		ck_sequence_t *seq = (ck_sequence_t *)&r->seq;
+		ck_sequence_write_begin(seq);
+		r->owner = t->owner_tag;
+		r->address = address;
+		r->size = size;
+		r->alloc_mono_ns = coarse_now_ns();
+		r->device = (uint16_t)device;
+		r->type = (uint8_t)type;
+		r->kernel_kind = (uint8_t)kernel_kind;
+		r->state = TTA_RECORD_LIVE;
+		ck_sequence_write_end(seq);
+		return r;
+	}
+	/* Segment full: keep exact counters with a private record nobody else
+	 * sees, and make the shortfall visible. */
+	r = calloc(1, sizeof *r);
+	if (r == NULL)
+		return NULL;
+	r->owner = t->owner_tag;
+	r->address = address;
+	r->size = size;
+	r->device = (uint16_t)device;
+	r->type = (uint8_t)type;
+	r->kernel_kind = (uint8_t)kernel_kind;
+	r->state = TTA_RECORD_LIVE;
+	count_shortfall(t, &tta_hdr(&t->seg)->shortfall.records_unavailable);
+	return r;
+}
+
+/* Retires a record after its entry left the table. Called with S locked. */
+static void release_record(struct tracker *t, struct shard *s, struct tta_record *r)
+{
+	if (UNLIKELY(!is_shm_record(t, r))) {
+		/* Lock-free kernel lookups may still hold it: free after a grace
+		 * period, like a retired map. */
+		struct retired_map *m = (struct retired_map *)r;
+		m->next = tls_retired;
+		tls_retired = m;
+		return;
+	}
+	ck_sequence_t *seq = (ck_sequence_t *)&r->seq;
+	ck_sequence_write_begin(seq);
+	r->state = TTA_RECORD_FREE;
+	r->generation++;
+	ck_sequence_write_end(seq);
+	if (!push_free_record(s, (uint32_t)(r - t->records))) {
+		/* Out of memory for the stack: the record stays unused until the
+		 * process exits, which costs capacity, never correctness. */
+	}
+}
+
+static inline void mark_device_used(struct tracker *t, uint32_t device)
+{
+	if (UNLIKELY(!ck_pr_load_8(&t->device_seen[device]))) {
+		ck_pr_or_uint(&tta_device_user_words(&t->seg, device)[t->slot / 32],
+			      1u << (t->slot % 32));
+		ck_pr_store_8(&t->device_seen[device], 1);
+	}
+}
+
+static inline void counters_add(struct tracker *t, uint32_t device, unsigned type, uint64_t size)
+{
+	struct tta_counter_line *line = &t->counters[device];
+	ck_pr_add_64(&line->bytes[type], size);
+	ck_pr_inc_64(&line->buffers);
+}
+
+static inline void counters_sub(struct tracker *t, uint32_t device, unsigned type, uint64_t size)
+{
+	struct tta_counter_line *line = &t->counters[device];
+	ck_pr_sub_64(&line->bytes[type], size);
+	ck_pr_dec_64(&line->buffers);
+}
+
+static inline bool device_ok(struct tracker *t, uint32_t device)
+{
+	if (LIKELY(device < t->seg.geo.device_capacity))
+		return true;
+	count_shortfall(t, &tta_hdr(&t->seg)->shortfall.bad_device);
+	return false;
+}
+
+static inline struct shard *shard_for_hash(struct tracker *t, unsigned long hash)
+{
+	return &t->shards[(hash >> 58) & (SHARDS - 1)];
+}
+
+static inline struct shard *shard_for_thread(struct tracker *t)
+{
+	if (UNLIKELY(tls_shard == ~0u))
+		tls_shard = ck_pr_faa_uint(&g_next_shard, 1) & (SHARDS - 1);
+	return &t->shards[tls_shard];
+}
+
+/* ------------------------------------------------------------------------ */
+/* Keyed reports: buffers by address, CBs by id, kernels by id */
+
+static void keyed_alloc(struct tracker *t, uint32_t device, uint64_t address, uint64_t size,
+			unsigned type, unsigned kernel_kind)
+{
+	if (!device_ok(t, device))
+		return;
+	mark_device_used(t, device);
+	unsigned long hash = key_hash(device, key_space_of(type), address, t->hash_seed);
+	struct shard *s = shard_for_hash(t, hash);
+	shard_lock(s);
+	struct tta_record *r = new_record(t, s, device, address, size, type, kernel_kind);
+	if (UNLIKELY(r == NULL)) {
+		shard_unlock(s);
+		count_shortfall(t, &tta_hdr(&t->seg)->shortfall.records_unavailable);
+		return;
+	}
+	counters_add(t, device, type, size);
+	void *previous = NULL;
+	if (UNLIKELY(!ck_rhs_set(&s->table, hash, r, &previous))) {
+		/* No memory to index it: undo so totals stay exact. */
+		counters_sub(t, device, type, size);
+		release_record(t, s, r);
+		shard_unlock(s);
+		count_shortfall(t, &tta_hdr(&t->seg)->shortfall.records_unavailable);
+		return;
+	}
+	if (UNLIKELY(previous != NULL)) {
+		struct tta_record *old = previous;
+		if (type == TTA_LAYOUT_KERNEL) {
+			/* A reload replaces the earlier binary. */
+			counters_sub(t, old->device, old->type, old->size);
+			release_record(t, s, old);
+		} else {
+			/* Alloc over a live address: the earlier one was never freed.
+			 * Keep both in the totals (the old one shows as a leak at
+			 * exit) and count it so the anomaly is visible. */
+			count_shortfall(t, &tta_hdr(&t->seg)->shortfall.address_collisions);
+		}
+	}
+	shard_unlock(s);
+}
+
+static void keyed_free(struct tracker *t, uint32_t device, uint64_t address, unsigned space_type)
+{
+	if (!device_ok(t, device))
+		return;
+	struct tta_record key;
+	key.device = (uint16_t)device;
+	key.type = (uint8_t)space_type;
+	key.address = address;
+	unsigned long hash = key_hash(device, key_space_of(space_type), address, t->hash_seed);
+	struct shard *s = shard_for_hash(t, hash);
+	shard_lock(s);
+	struct tta_record *r = ck_rhs_remove(&s->table, hash, &key);
+	if (UNLIKELY(r == NULL)) {
+		shard_unlock(s);
+		count_shortfall(t, &tta_hdr(&t->seg)->shortfall.unknown_frees);
+		return;
+	}
+	counters_sub(t, r->device, r->type, r->size);
+	release_record(t, s, r);
+	shard_unlock(s);
+}
+
+static inline bool buffer_type_ok(struct tracker *t, unsigned type)
+{
+	if (LIKELY(type <= TTA_LAYOUT_TRACE))
+		return true;
+	count_shortfall(t, &tta_hdr(&t->seg)->shortfall.bad_argument);
+	return false;
+}
+
+TTA_EXPORT void tta_report_alloc(uint32_t device, uint64_t address, uint64_t size,
+				 enum tta_mem_type type)
+{
+	struct tracker *t = begin_report();
+	if (t == NULL)
+		return;
+	if (buffer_type_ok(t, (unsigned)type))
+		keyed_alloc(t, device, address, size, (unsigned)type, 0);
+	end_report();
+}
+
+TTA_EXPORT void tta_report_free(uint32_t device, uint64_t address)
+{
+	struct tracker *t = begin_report();
+	if (t == NULL)
+		return;
+	keyed_free(t, device, address, TTA_LAYOUT_DRAM);
+	end_report();
+}
+
+TTA_EXPORT void tta_report_cb_alloc(uint32_t device, uint64_t cb_id, uint64_t size)
+{
+	struct tracker *t = begin_report();
+	if (t == NULL)
+		return;
+	keyed_alloc(t, device, cb_id, size, TTA_LAYOUT_CB, 0);
+	end_report();
+}
+
+TTA_EXPORT void tta_report_cb_free(uint32_t device, uint64_t cb_id)
+{
+	struct tracker *t = begin_report();
+	if (t == NULL)
+		return;
+	keyed_free(t, device, cb_id, TTA_LAYOUT_CB);
+	end_report();
+}
+
+TTA_EXPORT void tta_report_kernel_load(uint32_t device, uint64_t kernel_id, uint64_t size,
+				       enum tta_kernel_kind kind)
+{
+	struct tracker *t = begin_report();
+	if (t == NULL)
+		return;
+	if ((unsigned)kind > TTA_KERNEL_DISPATCH) {
+		count_shortfall(t, &tta_hdr(&t->seg)->shortfall.bad_argument);
+		end_report();
+		return;
+	}
+	if (!device_ok(t, device)) {
+		end_report();
+		return;
+	}
+	/* Programs reload the same kernels constantly: answer an unchanged
+	 * reload from a lock-free lookup (this is why grown ck_rhs maps are
+	 * retired through RCU) without taking the shard lock. */
+	struct tta_record key;
+	key.device = (uint16_t)device;
+	key.type = TTA_LAYOUT_KERNEL;
+	key.address = kernel_id;
+	unsigned long hash = key_hash(device, SPACE_KERNEL, kernel_id, t->hash_seed);
+	struct tta_record *known = ck_rhs_get(&shard_for_hash(t, hash)->table, hash, &key);
+	if (known == NULL || ck_pr_load_64(&known->size) != size ||
+	    ck_pr_load_8(&known->kernel_kind) != (uint8_t)kind)
+		keyed_alloc(t, device, kernel_id, size, TTA_LAYOUT_KERNEL, (unsigned)kind);
+	end_report();
+}
+
+/* ------------------------------------------------------------------------ */
+/* Handle reports: no table, the token names the record */
+
+static inline tta_handle handle_of(const struct tracker *t, const struct tta_record *r)
+{
+	uint32_t index = (uint32_t)(r - t->records);
+	return ((uint64_t)(r->generation & 0x7fffffffu) << 32) | ((uint64_t)index + 1);
+}
+
+TTA_EXPORT tta_handle tta_report_alloc_handle(uint32_t device, uint64_t address, uint64_t size,
+					      enum tta_mem_type type)
+{
+	struct tracker *t = begin_report();
+	if (t == NULL)
+		return 0;
+	tta_handle h = 0;
+	if (!buffer_type_ok(t, (unsigned)type) || !device_ok(t, device))
+		goto out;
+	mark_device_used(t, device);
+	struct shard *s = shard_for_thread(t);
+	shard_lock(s);
+	struct tta_record *r = new_record(t, s, device, address, size, (unsigned)type, 0);
+	if (r != NULL)
+		counters_add(t, device, (unsigned)type, size);
+	shard_unlock(s);
+	if (r == NULL) {
+		count_shortfall(t, &tta_hdr(&t->seg)->shortfall.records_unavailable);
+		goto out;
+	}
+	if (LIKELY(is_shm_record(t, r))) {
+		h = handle_of(t, r);
+	} else {
+		/* Heap record: remember it so a bogus handle is never dereferenced. */
+		pthread_mutex_lock(&t->overflow_lock);
+		tls_in_shard = true;
+		bool ok = ck_rhs_put(&t->overflow_handles,
+				     pointer_hash_cb(r, t->hash_seed), r);
+		tls_in_shard = false;
+		if (ok)
+			t->overflow_live++;
+		pthread_mutex_unlock(&t->overflow_lock);
+		if (ok) {
+			h = HANDLE_OVERFLOW_BIT | (uint64_t)(uintptr_t)r;
+		} else {
+			counters_sub(t, device, (unsigned)type, size);
+			free(r);
+		}
+	}
+out:
+	end_report();
+	return h;
+}
+
+static void free_overflow_handle(struct tracker *t, tta_handle handle)
+{
+	struct tta_record *r = (struct tta_record *)(uintptr_t)(handle & ~HANDLE_OVERFLOW_BIT);
+	pthread_mutex_lock(&t->overflow_lock);
+	tls_in_shard = true;
+	struct tta_record *found =
+		ck_rhs_remove(&t->overflow_handles, pointer_hash_cb(r, t->hash_seed), r);
+	tls_in_shard = false;
+	if (found != NULL)
+		t->overflow_live--;
+	pthread_mutex_unlock(&t->overflow_lock);
+	if (found == NULL) {
+		count_shortfall(t, &tta_hdr(&t->seg)->shortfall.double_frees);
+		return;
+	}
+	counters_sub(t, found->device, found->type, found->size);
+	free(found);
+}
+
+TTA_EXPORT void tta_report_free_handle(tta_handle handle)
+{
+	if (handle == 0)
+		return;
+	struct tracker *t = begin_report();
+	if (t == NULL)
+		return;
+	if (UNLIKELY(handle & HANDLE_OVERFLOW_BIT)) {
+		free_overflow_handle(t, handle);
+		end_report();
+		return;
+	}
+	uint64_t index = (handle & 0xffffffffu) - 1;
+	uint32_t generation = (uint32_t)(handle >> 32);
+	struct tta_header *hdr = tta_hdr(&t->seg);
+	if (UNLIKELY(index >= t->record_capacity)) {
+		count_shortfall(t, &hdr->shortfall.foreign_frees);
+		end_report();
+		return;
+	}
+	struct tta_record *r = &t->records[index];
+	uint64_t chunk_owner = ck_pr_load_64(tta_chunk_owner_at(&t->seg,
+				(uint32_t)(index / TTA_RECORDS_PER_CHUNK)));
+	if (UNLIKELY(chunk_owner != t->owner_tag)) {
+		count_shortfall(t, &hdr->shortfall.foreign_frees);
+		end_report();
+		return;
+	}
+	/* The CAS on state makes exactly one of two racing frees win. */
+	if (UNLIKELY((ck_pr_load_32(&r->generation) & 0x7fffffffu) != generation ||
+		     !ck_pr_cas_8(&r->state, TTA_RECORD_LIVE, TTA_RECORD_FREE))) {
+		count_shortfall(t, &hdr->shortfall.double_frees);
+		end_report();
+		return;
+	}
+	counters_sub(t, r->device, r->type, r->size);
+	struct shard *s = shard_for_thread(t);
+	shard_lock(s);
+	ck_sequence_t *seq = (ck_sequence_t *)&r->seq;
+	ck_sequence_write_begin(seq);
+	r->generation++;
+	ck_sequence_write_end(seq);
+	push_free_record(s, (uint32_t)index);
+	shard_unlock(s);
+	end_report();
+}
+
+/* ------------------------------------------------------------------------ */
+/* Devices, state, detach */
+
+TTA_EXPORT int tta_register_device(uint32_t device, const struct tta_device_info *info)
+{
+	if (info == NULL)
+		return -1;
+	struct tracker *t = begin_report();
+	if (t == NULL)
+		return -1;
+	int rc = -1;
+	if (!device_ok(t, device))
+		goto out;
+	struct tta_device *d = tta_device_at(&t->seg, device);
+	uint64_t claim = TTA_DEVICE_CLAIM_BIT | t->owner_tag;
+	if (!ck_pr_cas_64(&d->state, 0, claim)) {
+		rc = 1;
+		goto out;
+	}
+	d->registered_pid = (uint64_t)t->pid;
+	d->registered_realtime_ns = tta_now_realtime_ns();
+	d->num_cores = info->num_cores;
+	d->l1_bytes_per_core = info->l1_bytes_per_core;
+	memset(d->arch, 0, sizeof d->arch);
+	memcpy(d->arch, info->arch, strnlen(info->arch, sizeof d->arch - 1));
+	for (unsigned i = 0; i < 8; i++)
+		d->capacity[i] = i < TTA_MEM_TYPES ? info->capacity[i] : 0;
+	ck_pr_fence_store();
+	ck_pr_store_64(&d->state, TTA_DEVICE_PUBLISHED);
+	rc = 0;
+out:
+	end_report();
+	return rc;
+}
+
+TTA_EXPORT enum tta_track_state tta_track_state(void)
+{
+	switch (ck_pr_load_int(&g_state)) {
+	case STATE_ATTACHED:
+		return TTA_TRACK_ATTACHED;
+	case STATE_DISABLED:
+		return TTA_TRACK_DISABLED;
+	case STATE_IDLE:
+		return TTA_TRACK_IDLE;
+	case STATE_OFF:
+		return TTA_TRACK_OFF;
+	default: {
+		const char *v = getenv("TT_ALLOC_TRACKING_ENABLED");
+		return (v != NULL && strcmp(v, "1") == 0) ? TTA_TRACK_IDLE : TTA_TRACK_OFF;
+	}
+	}
+}
+
+TTA_EXPORT long tta_track_detach(void)
+{
+	pthread_mutex_lock(&g_attach_lock);
+	struct tracker *t = g_tracker;
+	if (t == NULL || ck_pr_load_int(&g_state) != STATE_ATTACHED) {
+		pthread_mutex_unlock(&g_attach_lock);
+		return 0;
+	}
+	ck_pr_store_int(&g_state, STATE_IDLE);
+	rcu_assign_pointer(g_tracker, NULL);
+	pthread_mutex_unlock(&g_attach_lock);
+	/* Wait out every report that still uses T. */
+	synchronize_rcu();
+	long live = 0;
+	for (uint32_t d = 0; d < t->seg.geo.device_capacity; d++)
+		live += (long)ck_pr_load_64(&t->counters[d].buffers);
+	tta_reap_slot(&t->seg, t->slot, t->live_state, 0, NULL, NULL);
+	tracker_free_local(t);
+	return live;
+}
+
+/* ------------------------------------------------------------------------ */
+/* fork: the child must not inherit locks held mid-report, nor the parent's
+ * slot and records. */
+
+static void atfork_prepare(void)
+{
+	pthread_mutex_lock(&g_attach_lock);
+	struct tracker *t = g_tracker;
+	if (t != NULL) {
+		for (unsigned i = 0; i < SHARDS; i++)
+			pthread_mutex_lock(&t->shards[i].lock);
+		pthread_mutex_lock(&t->overflow_lock);
+	}
+	urcu_bp_before_fork();
+}
+
+static void atfork_parent(void)
+{
+	urcu_bp_after_fork_parent();
+	struct tracker *t = g_tracker;
+	if (t != NULL) {
+		pthread_mutex_unlock(&t->overflow_lock);
+		for (unsigned i = SHARDS; i-- > 0;)
+			pthread_mutex_unlock(&t->shards[i].lock);
+	}
+	pthread_mutex_unlock(&g_attach_lock);
+}
+
+static void atfork_child(void)
+{
+	urcu_bp_after_fork_child();
+	struct tracker *t = g_tracker;
+	if (t != NULL) {
+		/* The parent's slot and records stay the parent's; our copy of the
+		 * process-local state goes. The child attaches on its first report. */
+		pthread_mutex_unlock(&t->overflow_lock);
+		for (unsigned i = SHARDS; i-- > 0;)
+			pthread_mutex_unlock(&t->shards[i].lock);
+		g_tracker = NULL;
+		tracker_free_local(t);
+		ck_pr_store_int(&g_state, STATE_IDLE);
+	}
+	tls_retired = NULL;
+	tls_in_shard = false;
+	pthread_mutex_unlock(&g_attach_lock);
+}

@@ -1,0 +1,240 @@
+/*
+ * tt_alloc.h - libtrack: report Tenstorrent device-memory allocations into the
+ * shared telemetry segment, and read them back.
+ *
+ * WRITE SIDE (instrumented processes)
+ *   Tracking is on only when TT_ALLOC_TRACKING_ENABLED=1 is in the environment
+ *   when the first report is made (read once). Off, every tta_report_* call
+ *   is a predictable branch: no syscall, no shared-memory access.
+ *   On, the first report attaches to the segment named by TT_ALLOC_SHM
+ *   (default "/tt_alloc", i.e. /dev/shm/tt_alloc), creating it if missing.
+ *
+ *   Threading: every tta_report_* and tta_register_device function may be
+ *   called from any thread at any time. They never block on another process;
+ *   threads of one process share short process-local locks.
+ *   Errors: report functions return nothing and never abort or print to
+ *   stdout. A problem that makes tracking impossible (segment incompatible,
+ *   /dev/shm full, no free slot) prints one line to stderr once and disables
+ *   tracking for the rest of the process; per-call misuse (unknown address,
+ *   double free, bad device) is counted in the segment's shortfall counters.
+ *   fork: the child starts untracked and takes its own slot on its first
+ *   report; it inherits none of the parent's records. exec: the new image
+ *   reclaims the slot its previous image held.
+ *   Signals: report functions are not async-signal-safe.
+ *
+ * READ SIDE (tools)
+ *   tta_reader_open maps a segment read-only. All tta_reader_* functions only
+ *   read; they never block writers and never crash on a corrupt segment:
+ *   values that fail validation are skipped or reported as errors.
+ *   Threading: one tta_reader may be used by one thread at a time.
+ *
+ * All sizes are bytes. Device ids are 0-based and below the segment's device
+ * capacity. Memory-type numbers 0..4 equal TT-Metal's BufferType.
+ */
+#ifndef TT_ALLOC_H
+#define TT_ALLOC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TTA_API_VERSION 1
+
+enum tta_mem_type {
+	TTA_MEM_DRAM = 0,
+	TTA_MEM_L1 = 1,
+	TTA_MEM_SYSTEM = 2,
+	TTA_MEM_L1_SMALL = 3,
+	TTA_MEM_TRACE = 4,
+	TTA_MEM_CB = 5,     /* circular buffers: size x cores */
+	TTA_MEM_KERNEL = 6, /* kernel binaries: size x cores, no free event */
+	TTA_MEM_TYPES = 7
+};
+
+enum tta_kernel_kind {
+	TTA_KERNEL_APPLICATION = 0,
+	TTA_KERNEL_FABRIC = 1,
+	TTA_KERNEL_DISPATCH = 2
+};
+
+/* Lower-case name ("dram", "l1", "l1_small", ...) or NULL if out of range. */
+const char *tta_mem_type_name(unsigned type);
+/* Parses a name case-insensitively; returns the type or -1. */
+int tta_mem_type_parse(const char *name);
+const char *tta_kernel_kind_name(unsigned kind);
+
+/* ------------------------------------------------------------------------ */
+/* Write side                                                                */
+
+/* Opaque token naming one allocation; 0 means "not tracked". */
+typedef uint64_t tta_handle;
+
+/* Reports an allocation of SIZE bytes at ADDRESS on DEVICE. A later
+ * tta_report_free(DEVICE, ADDRESS) releases it. Types CB and KERNEL have
+ * their own calls below; passing them here is counted as bad_argument. */
+void tta_report_alloc(uint32_t device, uint64_t address, uint64_t size,
+		      enum tta_mem_type type);
+
+/* Releases the allocation reported at (DEVICE, ADDRESS) by this process.
+ * An address this process does not hold is counted as unknown_frees. */
+void tta_report_free(uint32_t device, uint64_t address);
+
+/* Fastest path: like tta_report_alloc but returns a handle to pass to
+ * tta_report_free_handle instead of looking the address up. Allocations made
+ * this way are not found by tta_report_free. Returns 0 when tracking is off
+ * (tta_report_free_handle(0) is a no-op). */
+tta_handle tta_report_alloc_handle(uint32_t device, uint64_t address,
+				   uint64_t size, enum tta_mem_type type);
+/* Releases a handle. A handle already freed counts as double_frees; one from
+ * another process or an earlier incarnation counts as foreign_frees. */
+void tta_report_free_handle(tta_handle handle);
+
+/* Circular buffers: ID is any caller-chosen 64-bit identity, SIZE the total
+ * bytes (per-core size x cores). */
+void tta_report_cb_alloc(uint32_t device, uint64_t cb_id, uint64_t size);
+void tta_report_cb_free(uint32_t device, uint64_t cb_id);
+
+/* Kernel binary loaded: no free event. Loading the same (DEVICE, ID) again
+ * replaces the earlier size; the bytes go away when the process does. */
+void tta_report_kernel_load(uint32_t device, uint64_t kernel_id, uint64_t size,
+			    enum tta_kernel_kind kind);
+
+struct tta_device_info {
+	char arch[32];              /* e.g. "Wormhole_B0" */
+	uint32_t num_cores;         /* worker cores, 0 if unknown */
+	uint32_t l1_bytes_per_core; /* 0 if unknown */
+	uint64_t capacity[TTA_MEM_TYPES]; /* bytes per type, 0 = unknown */
+};
+
+/* Registers what DEVICE is. The first registration of a device wins; later
+ * ones return 1 and change nothing. Returns 0 on success, 1 if already
+ * registered, -1 if tracking is off/disabled or DEVICE is out of range. */
+int tta_register_device(uint32_t device, const struct tta_device_info *info);
+
+/* Fills a tta_device_info for a Wormhole B0 chip (12 GiB DRAM, 1464 KiB L1 x
+ * NUM_CORES) or Blackhole (32 GiB, 1464 KiB x NUM_CORES). */
+void tta_device_info_wormhole_b0(struct tta_device_info *info, uint32_t num_cores);
+void tta_device_info_blackhole(struct tta_device_info *info, uint32_t num_cores);
+
+enum tta_track_state {
+	TTA_TRACK_OFF = 0,      /* TT_ALLOC_TRACKING_ENABLED is not 1 */
+	TTA_TRACK_IDLE = 1,     /* enabled, no report made yet */
+	TTA_TRACK_ATTACHED = 2, /* reporting into the segment */
+	TTA_TRACK_DISABLED = 3  /* an error disabled tracking; see stderr */
+};
+/* Where tracking stands for this process. Never attaches. */
+enum tta_track_state tta_track_state(void);
+
+/* Releases this process's slot now instead of at exit: allocations still held
+ * are dropped from the totals (and not reported as leaks). Later reports
+ * attach again. Returns the number of allocations that were still live. */
+long tta_track_detach(void);
+
+/* ------------------------------------------------------------------------ */
+/* Read side                                                                 */
+
+typedef struct tta_reader tta_reader;
+
+/* Opens segment NAME (NULL: $TT_ALLOC_SHM or "/tt_alloc") read-only.
+ * Returns 0 and sets *OUT, or a negative errno-style code and writes a
+ * one-line explanation (naming the fix) into ERR (may be NULL):
+ *   -ENOENT  no such segment        -EACCES  permission denied
+ *   -EPROTO  not a tt-alloc segment, or another ABI/layout version
+ *   -EINVAL  invalid name, or a header that contradicts its file size
+ *   -EAGAIN  segment not yet initialised (ready flag unset) */
+int tta_reader_open(const char *name, tta_reader **out, char *err, size_t errlen);
+void tta_reader_close(tta_reader *reader);
+
+struct tta_health {
+	uint32_t abi_version;
+	uint32_t device_capacity, slot_capacity, record_capacity;
+	uint64_t segment_size;
+	uint64_t created_realtime_ns;
+	int64_t creator_pid;
+	uint32_t mode;
+	char name[256];
+	uint32_t live_processes;
+	uint64_t records_in_use;  /* chunks owned x records per chunk (upper bound) */
+	/* shortfall counters: see the TTA_SHORTFALL list in docs/segment.md */
+	uint64_t attach_refused, records_unavailable, unknown_frees, double_frees,
+		foreign_frees, bad_device, bad_argument, address_collisions;
+	uint64_t processes_reaped, leaky_processes, leaked_buffers, leaked_bytes;
+	int64_t reaper_pid;       /* 0 when no reaper has registered */
+	int reaper_alive;         /* 1 if that pid still runs the same process */
+};
+int tta_reader_health(tta_reader *reader, struct tta_health *out);
+
+struct tta_device_view {
+	uint32_t id;
+	int registered;           /* arch and capacities are meaningful */
+	char arch[32];
+	uint32_t num_cores, l1_bytes_per_core;
+	uint64_t capacity[TTA_MEM_TYPES];
+	/* Current use: sum over live processes. Signed so a mis-accounting
+	 * shows up as a negative number instead of being hidden. */
+	int64_t used[TTA_MEM_TYPES];
+	int64_t buffers;
+	uint32_t processes;       /* live processes that reported on it */
+};
+/* Fills the view of DEVICE. Returns 0, or -EINVAL if out of range. */
+int tta_reader_device(tta_reader *reader, uint32_t device, struct tta_device_view *out);
+/* The segment's device capacity (ids are 0 .. capacity-1). */
+uint32_t tta_reader_device_capacity(const tta_reader *reader);
+
+struct tta_process_view {
+	uint32_t slot;
+	int32_t pid;
+	uint32_t uid;
+	uint32_t generation;
+	uint64_t start_time;      /* /proc starttime, clock ticks since boot */
+	uint64_t attach_realtime_ns;
+	uint64_t pidns_ino;
+	char comm[16];
+	char cmdline[96];
+	int32_t state;            /* enum: 2 live, 3 being reaped */
+};
+#define TTA_NO_DEVICE UINT32_MAX
+/* Calls FN for every live process, in slot order, once per device it has
+ * reported on, with that device's figures (or once with DEVICE ==
+ * TTA_NO_DEVICE and zeros if it has reported on none yet). FN returns 0 to go
+ * on, non-zero to stop (that value is returned). USED has TTA_MEM_TYPES
+ * entries. Figures of one call are read together but not atomically: a
+ * report in flight may show in bytes before it shows in buffers. */
+typedef int (*tta_process_fn)(const struct tta_process_view *proc, uint32_t device,
+			      const int64_t *used, int64_t buffers, void *ctx);
+int tta_reader_foreach_process(tta_reader *reader, tta_process_fn fn, void *ctx);
+
+struct tta_buffer_view {
+	uint32_t record;          /* record index */
+	int32_t owner_pid;
+	uint32_t owner_slot;
+	uint32_t device;
+	uint32_t type;            /* enum tta_mem_type */
+	uint32_t kernel_kind;
+	uint64_t address;
+	uint64_t size;
+	uint64_t age_ns;          /* now - allocation time (CLOCK_MONOTONIC) */
+};
+struct tta_buffer_filter {
+	int32_t pid;              /* 0 = any */
+	int32_t device;           /* -1 = any */
+};
+/* Calls FN for every consistent live buffer record of a live process that
+ * matches FILTER (NULL = all). Same return convention as above. */
+typedef int (*tta_buffer_fn)(const struct tta_buffer_view *buf, void *ctx);
+int tta_reader_foreach_buffer(tta_reader *reader, const struct tta_buffer_filter *filter,
+			      tta_buffer_fn fn, void *ctx);
+
+/* Resolves the segment name the way every component does: NAME if non-NULL,
+ * else $TT_ALLOC_SHM, else "/tt_alloc". Returns NULL (and fills ERR) if the
+ * result is not a valid shm name (leading '/', no other '/', <= 255 bytes). */
+const char *tta_segment_name(const char *name, char *err, size_t errlen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TT_ALLOC_H */

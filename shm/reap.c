@@ -1,0 +1,249 @@
+/*
+ * reap.c - reclaiming the slot of a process that is gone.
+ *
+ * The order of operations is what keeps totals exact under SIGKILL:
+ *  1. One CAS moves the slot from LIVE (or CLAIMED) to REAPING. Readers sum
+ *     only LIVE slots, so the process's whole contribution to every device
+ *     total vanishes at that instant, records and counters alike.
+ *  2. Everything after that (record recycling, counter zeroing, chunk release)
+ *     is invisible to readers and idempotent, so a reaper that dies midway is
+ *     simply taken over by the next one.
+ *  3. The slot returns to FREE last, with release ordering.
+ * Several reapers (the daemon, writers reaping on attach, a --once run) may
+ * race: the CAS in step 1 picks exactly one.
+ */
+#include <ck_pr.h>
+#include <ck_sequence.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tta_segment.h"
+
+/* A claim or reap in progress moves on within microseconds; one seen
+ * unchanged for this long was abandoned by a process that died. */
+#define STUCK_AFTER_NS (2ull * 1000000000ull)
+
+static void clear_slot_bits(struct tta_segment *seg, uint32_t slot)
+{
+	unsigned int mask = ~(1u << (slot % 32));
+	ck_pr_and_uint(&tta_live_slot_words(seg)[slot / 32], mask);
+	for (uint32_t d = 0; d < seg->geo.device_capacity; d++)
+		ck_pr_and_uint(&tta_device_user_words(seg, d)[slot / 32], mask);
+}
+
+/* Frees one record the dead owner left, as its new owner would. */
+static void recycle_record(struct tta_record *r)
+{
+	ck_sequence_t *seq = (ck_sequence_t *)&r->seq;
+	bool mid_write = (ck_pr_load_uint(&seq->sequence) & 1u) != 0;
+	if (!mid_write)
+		ck_sequence_write_begin(seq);
+	ck_pr_store_8(&r->state, TTA_RECORD_FREE);
+	ck_pr_store_32(&r->generation, r->generation + 1);
+	ck_sequence_write_end(seq);
+}
+
+int tta_reap_slot(struct tta_segment *seg, uint32_t slot, uint64_t expected_state,
+		  uint32_t max_records, tta_reap_fn fn, void *ctx)
+{
+	if (!seg->writable || slot >= seg->geo.slot_capacity)
+		return -EINVAL;
+	struct tta_slot *s = tta_slot_at(seg, slot);
+	unsigned phase = TTA_SLOT_PHASE(expected_state);
+	uint32_t gen = TTA_SLOT_GEN(expected_state);
+	int32_t pid = TTA_SLOT_PID(expected_state);
+	uint64_t reaping = TTA_SLOT_STATE(TTA_SLOT_REAPING, pid, gen);
+	uint64_t me = (uint64_t)getpid();
+
+	if (phase == TTA_SLOT_LIVE || phase == TTA_SLOT_CLAIMED) {
+		if (!ck_pr_cas_64(&s->state, expected_state, reaping))
+			return 0;
+	} else if (phase == TTA_SLOT_REAPING) {
+		/* Take over from a reaper that died: the CAS on reaper_pid picks one. */
+		uint64_t old_reaper = ck_pr_load_64(&s->reaper_pid);
+		if (ck_pr_load_64(&s->state) != expected_state ||
+		    !ck_pr_cas_64(&s->reaper_pid, old_reaper, me))
+			return 0;
+	} else {
+		return 0;
+	}
+	uint64_t my_start = 0;
+	(void)tta_proc_start_time((pid_t)me, &my_start);
+	ck_pr_store_64(&s->reaper_pid, me);
+	ck_pr_store_64(&s->reaper_start_time, my_start);
+	ck_pr_store_64(&s->reaping_since_ns, tta_now_mono_ns());
+
+	clear_slot_bits(seg, slot);
+
+	struct tta_reap_report rep;
+	memset(&rep, 0, sizeof rep);
+	rep.slot = slot;
+	rep.pid = pid;
+	rep.uid = s->uid;
+	rep.start_time = s->start_time;
+	rep.attach_realtime_ns = s->attach_realtime_ns;
+	memcpy(rep.comm, s->comm, sizeof rep.comm);
+	rep.comm[sizeof rep.comm - 1] = '\0';
+	memcpy(rep.cmdline, s->cmdline, sizeof rep.cmdline);
+	rep.cmdline[sizeof rep.cmdline - 1] = '\0';
+	rep.devices = seg->geo.device_capacity;
+
+	int rc = 1;
+	struct tta_counter_line *used = NULL;
+	struct tta_record *listed = NULL;
+	if (fn != NULL) {
+		used = calloc(rep.devices, sizeof *used);
+		if (max_records > 0)
+			listed = calloc(max_records, sizeof *listed);
+		if (used == NULL || (max_records > 0 && listed == NULL))
+			rc = -ENOMEM;
+	}
+	for (uint32_t d = 0; d < seg->geo.device_capacity; d++) {
+		struct tta_counter_line *line = tta_counter_at(seg, slot, d);
+		for (int t = 0; t < TTA_LAYOUT_MEM_TYPES; t++)
+			rep.bytes += ck_pr_load_64(&line->bytes[t]);
+		rep.buffers += ck_pr_load_64(&line->buffers);
+		if (used != NULL)
+			memcpy(&used[d], line, sizeof *line);
+	}
+
+	uint64_t tag = TTA_OWNER_TAG(slot, gen);
+	uint32_t chunks = tta_chunk_count(seg);
+	for (uint32_t c = 0; c < chunks; c++) {
+		uint64_t *owner = tta_chunk_owner_at(seg, c);
+		if (ck_pr_load_64(owner) != tag)
+			continue;
+		for (uint32_t i = 0; i < TTA_RECORDS_PER_CHUNK; i++) {
+			uint32_t idx = c * TTA_RECORDS_PER_CHUNK + i;
+			struct tta_record *r = tta_record_at(seg, idx);
+			if (ck_pr_load_8(&r->state) == TTA_RECORD_LIVE) {
+				if (listed != NULL && rep.records_listed < max_records)
+					memcpy(&listed[rep.records_listed++], r, sizeof *r);
+				rep.records_found++;
+			}
+			if (ck_pr_load_8(&r->state) != TTA_RECORD_FREE ||
+			    (ck_pr_load_uint(&r->seq) & 1u))
+				recycle_record(r);
+		}
+		ck_pr_store_64(owner, 0);
+	}
+
+	/* A device registration the dead process had started but not finished. */
+	for (uint32_t d = 0; d < seg->geo.device_capacity; d++) {
+		struct tta_device *dev = tta_device_at(seg, d);
+		uint64_t claim = TTA_DEVICE_CLAIM_BIT | tag;
+		if (ck_pr_load_64(&dev->state) == claim)
+			ck_pr_cas_64(&dev->state, claim, 0);
+	}
+
+	if (fn != NULL && (rep.buffers != 0 || rep.bytes != 0 || rep.records_found != 0)) {
+		rep.used = used;
+		rep.records = listed;
+		fn(&rep, ctx);
+	}
+
+	struct tta_header *h = tta_hdr(seg);
+	ck_pr_inc_64(&h->reaper.processes_reaped);
+	if (rep.buffers != 0 || rep.bytes != 0 || rep.records_found != 0) {
+		ck_pr_inc_64(&h->reaper.leaky_processes);
+		ck_pr_add_64(&h->reaper.leaked_buffers, rep.buffers);
+		ck_pr_add_64(&h->reaper.leaked_bytes, rep.bytes);
+	}
+
+	/* Counters last: nobody sums a non-LIVE slot, and the next owner must
+	 * start from zero. */
+	memset(tta_counter_at(seg, slot, 0), 0,
+	       (size_t)seg->geo.device_capacity * sizeof(struct tta_counter_line));
+	ck_pr_store_64(&s->reaper_pid, 0);
+	ck_pr_store_64(&s->reaper_start_time, 0);
+	ck_pr_store_64(&s->start_time, 0);
+	ck_pr_fence_store();
+	ck_pr_store_64(&s->state, TTA_SLOT_STATE(TTA_SLOT_FREE, 0, gen));
+	free(used);
+	free(listed);
+	return rc;
+}
+
+/* Remembers, per slot, a CLAIMED/REAPING state word and when it was first
+ * seen, so an abandoned claim is recognised after STUCK_AFTER_NS. */
+static pthread_mutex_t stuck_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct stuck_seen {
+	uint64_t state;
+	uint64_t since_ns;
+} *stuck_table;
+static uint32_t stuck_capacity;
+static ino_t stuck_ino;
+
+static int stuck_long_enough(struct tta_segment *seg, uint32_t slot, uint64_t state)
+{
+	int stuck = 0;
+	uint64_t now = tta_now_mono_ns();
+	pthread_mutex_lock(&stuck_lock);
+	if (stuck_table == NULL || stuck_capacity != seg->geo.slot_capacity ||
+	    stuck_ino != seg->file_ino) {
+		free(stuck_table);
+		stuck_table = calloc(seg->geo.slot_capacity, sizeof *stuck_table);
+		stuck_capacity = stuck_table ? seg->geo.slot_capacity : 0;
+		stuck_ino = seg->file_ino;
+	}
+	if (stuck_table != NULL && slot < stuck_capacity) {
+		struct stuck_seen *e = &stuck_table[slot];
+		if (e->state != state) {
+			e->state = state;
+			e->since_ns = now;
+		} else if (now - e->since_ns >= STUCK_AFTER_NS) {
+			stuck = 1;
+		}
+	}
+	pthread_mutex_unlock(&stuck_lock);
+	return stuck;
+}
+
+int tta_slot_owner_dead(struct tta_segment *seg, uint32_t slot, uint64_t state)
+{
+	if (slot >= seg->geo.slot_capacity)
+		return 0;
+	struct tta_slot *s = tta_slot_at(seg, slot);
+	unsigned phase = TTA_SLOT_PHASE(state);
+	if (phase == TTA_SLOT_FREE)
+		return 0;
+	if (phase == TTA_SLOT_REAPING) {
+		pid_t reaper = (pid_t)ck_pr_load_64(&s->reaper_pid);
+		uint64_t start = ck_pr_load_64(&s->reaper_start_time);
+		if (reaper > 0 && start != 0)
+			/* Never take over from a live (maybe stopped) reaper: two
+			 * reapers finishing the same slot could zero a new owner's
+			 * counters. */
+			return tta_proc_incarnation_alive(reaper, start) == 0;
+		return stuck_long_enough(seg, slot, state);
+	}
+	uint64_t my_ns = tta_self_pidns_ino();
+	uint64_t slot_ns = ck_pr_load_64(&s->pidns_ino);
+	uint64_t start = ck_pr_load_64(&s->start_time);
+	pid_t pid = TTA_SLOT_PID(state);
+	if (phase == TTA_SLOT_CLAIMED && (slot_ns == 0 || start == 0)) {
+		/* Died before writing its identity: only time tells. */
+		return stuck_long_enough(seg, slot, state);
+	}
+	if (slot_ns != my_ns || pid <= 0)
+		return 0; /* another pid namespace: its pids mean nothing here */
+	return tta_proc_incarnation_alive(pid, start) == 0;
+}
+
+int tta_reap_dead(struct tta_segment *seg, uint32_t max_records, tta_reap_fn fn, void *ctx)
+{
+	int reaped = 0;
+	for (uint32_t i = 0; i < seg->geo.slot_capacity; i++) {
+		uint64_t state = ck_pr_load_64(&tta_slot_at(seg, i)->state);
+		if (TTA_SLOT_PHASE(state) == TTA_SLOT_FREE)
+			continue;
+		if (tta_slot_owner_dead(seg, i, state) == 1 &&
+		    tta_reap_slot(seg, i, state, max_records, fn, ctx) != 0)
+			reaped++;
+	}
+	return reaped;
+}

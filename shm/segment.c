@@ -1,0 +1,389 @@
+/*
+ * segment.c - geometry, naming, atomic creation and validation of the segment.
+ *
+ * Creation never exposes a half-built segment: the creator builds it under a
+ * private temporary name, reserves its space with posix_fallocate (so a full
+ * /dev/shm fails here, not as a SIGBUS in a writer later), publishes the ready
+ * flag with release ordering, and only then link()s it to the public name.
+ * link() refuses to replace, so when two processes race, exactly one segment
+ * wins and the loser opens it.
+ */
+#include <ck_pr.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tta_segment.h"
+
+#define SHM_DIR "/dev/shm"
+
+int tta_fail(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+	if (err != NULL && errlen > 0) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return code;
+}
+
+uint64_t tta_now_mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t tta_now_realtime_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t align_up(uint64_t v, uint64_t a)
+{
+	return (v + a - 1) / a * a;
+}
+
+int tta_geometry_compute(uint32_t devices, uint32_t slots, uint32_t records,
+			 struct tta_geometry *g)
+{
+	if (devices < TTA_MIN_DEVICES || devices > TTA_MAX_DEVICES || slots < TTA_MIN_SLOTS ||
+	    slots > TTA_MAX_SLOTS || records < TTA_MIN_RECORDS || records > TTA_MAX_RECORDS ||
+	    records % TTA_RECORDS_PER_CHUNK != 0)
+		return -1;
+	memset(g, 0, sizeof *g);
+	g->device_capacity = devices;
+	g->slot_capacity = slots;
+	g->record_capacity = records;
+	/* ck_bitmap: a 32-bit n_bits word followed by 32-bit map words. */
+	uint64_t bitmap_bytes = align_up(4 + 4 * (((uint64_t)slots + 31) / 32), TTA_CACHE_LINE);
+	uint64_t off = sizeof(struct tta_header);
+	g->off_devices = off;
+	off = align_up(off + (uint64_t)devices * sizeof(struct tta_device), TTA_PAGE);
+	g->off_slots = off;
+	off = align_up(off + (uint64_t)slots * sizeof(struct tta_slot), TTA_PAGE);
+	g->off_live_slots = off;
+	off += bitmap_bytes;
+	g->off_device_users = off;
+	g->bitmap_stride = bitmap_bytes;
+	off = align_up(off + (uint64_t)devices * bitmap_bytes, TTA_PAGE);
+	g->off_counters = off;
+	off = align_up(off + (uint64_t)slots * devices * sizeof(struct tta_counter_line), TTA_PAGE);
+	g->off_chunks = off;
+	off = align_up(off + (uint64_t)(records / TTA_RECORDS_PER_CHUNK) * sizeof(uint64_t), TTA_PAGE);
+	g->off_records = off;
+	off = align_up(off + (uint64_t)records * sizeof(struct tta_record), TTA_PAGE);
+	g->segment_size = off;
+	return 0;
+}
+
+int tta_resolve_name(const char *name, char out[TTA_NAME_MAX + 2], char *err, size_t errlen)
+{
+	const char *source = "argument";
+	if (name == NULL) {
+		name = getenv("TT_ALLOC_SHM");
+		source = "TT_ALLOC_SHM";
+		if (name == NULL || name[0] == '\0') {
+			name = TTA_DEFAULT_NAME;
+			source = "default";
+		}
+	}
+	size_t len = strlen(name);
+	if (name[0] != '/' || len < 2 || len > TTA_NAME_MAX + 1 || strchr(name + 1, '/') != NULL ||
+	    strcmp(name, "/.") == 0 || strcmp(name, "/..") == 0)
+		return tta_fail(err, errlen, -EINVAL,
+				"invalid segment name '%s' (%s): it must start with '/', contain no "
+				"other '/', and be at most %d bytes, e.g. /tt_alloc",
+				name, source, TTA_NAME_MAX);
+	memcpy(out, name, len + 1);
+	return 0;
+}
+
+static int env_u32(const char *var, uint32_t def, uint32_t lo, uint32_t hi, int base,
+		   uint32_t *out, char *err, size_t errlen)
+{
+	const char *v = getenv(var);
+	if (v == NULL || v[0] == '\0') {
+		*out = def;
+		return 0;
+	}
+	char *end = NULL;
+	errno = 0;
+	unsigned long long n = strtoull(v, &end, base);
+	if (errno != 0 || end == v || *end != '\0' || n < lo || n > hi)
+		return tta_fail(err, errlen, -EINVAL, "%s='%s' is invalid: expected %s from %u to %u",
+				var, v, base == 8 ? "an octal mode" : "a number", lo, hi);
+	*out = (uint32_t)n;
+	return 0;
+}
+
+int tta_create_params_from_env(struct tta_create_params *p, char *err, size_t errlen)
+{
+	int rc;
+	if ((rc = env_u32("TT_ALLOC_MAX_DEVICES", TTA_DEFAULT_DEVICES, TTA_MIN_DEVICES,
+			  TTA_MAX_DEVICES, 10, &p->devices, err, errlen)) != 0)
+		return rc;
+	if ((rc = env_u32("TT_ALLOC_MAX_PROCESSES", TTA_DEFAULT_SLOTS, TTA_MIN_SLOTS,
+			  TTA_MAX_SLOTS, 10, &p->slots, err, errlen)) != 0)
+		return rc;
+	if ((rc = env_u32("TT_ALLOC_MAX_BUFFERS", TTA_DEFAULT_RECORDS, TTA_MIN_RECORDS,
+			  TTA_MAX_RECORDS, 10, &p->records, err, errlen)) != 0)
+		return rc;
+	/* Whole chunks only: round up so the promised number of buffers fits. */
+	p->records = (p->records + TTA_RECORDS_PER_CHUNK - 1) / TTA_RECORDS_PER_CHUNK *
+		     TTA_RECORDS_PER_CHUNK;
+	if (p->records > TTA_MAX_RECORDS)
+		p->records = TTA_MAX_RECORDS;
+	return env_u32("TT_ALLOC_SHM_MODE", TTA_DEFAULT_MODE, 0, 0777, 8, &p->mode, err, errlen);
+}
+
+int tta_header_validate(const struct tta_header *h, uint64_t file_size, struct tta_geometry *geo,
+			char *err, size_t errlen)
+{
+	if (file_size < sizeof(struct tta_header))
+		return tta_fail(err, errlen, -EINVAL,
+				"segment is truncated (%llu bytes, smaller than its %zu-byte header); "
+				"remove it so it is recreated",
+				(unsigned long long)file_size, sizeof(struct tta_header));
+	if (h->magic != TTA_MAGIC)
+		return tta_fail(err, errlen, -EPROTO,
+				"not a tt-alloc segment (bad magic); another program owns this name: "
+				"choose another with TT_ALLOC_SHM");
+	if (h->abi_version != TTA_ABI_VERSION)
+		return tta_fail(err, errlen, -EPROTO,
+				"segment has ABI version %u, this build speaks %u: stop its users and "
+				"remove the segment, or use a matching tt-alloc build",
+				h->abi_version, TTA_ABI_VERSION);
+	if (h->header_size != sizeof(struct tta_header) || h->layout_word != TTA_LAYOUT_WORD ||
+	    h->chunk_records != TTA_RECORDS_PER_CHUNK)
+		return tta_fail(err, errlen, -EPROTO,
+				"segment layout differs from this build (struct sizes 0x%llx, expected "
+				"0x%llx): rebuild against one tt-alloc version",
+				(unsigned long long)h->layout_word, (unsigned long long)TTA_LAYOUT_WORD);
+	struct tta_geometry g;
+	if (tta_geometry_compute(h->device_capacity, h->slot_capacity, h->record_capacity, &g) != 0)
+		return tta_fail(err, errlen, -EINVAL,
+				"segment header has impossible capacities (%u devices, %u processes, "
+				"%u buffers); remove the segment so it is recreated",
+				h->device_capacity, h->slot_capacity, h->record_capacity);
+	if (g.off_devices != h->off_devices || g.off_slots != h->off_slots ||
+	    g.off_counters != h->off_counters || g.off_live_slots != h->off_live_slots ||
+	    g.off_device_users != h->off_device_users || g.bitmap_stride != h->bitmap_stride ||
+	    g.off_chunks != h->off_chunks || g.off_records != h->off_records ||
+	    g.segment_size != h->segment_size)
+		return tta_fail(err, errlen, -EINVAL,
+				"segment header offsets contradict its capacities; the file is "
+				"corrupt: remove it so it is recreated");
+	if (file_size != g.segment_size)
+		return tta_fail(err, errlen, -EINVAL,
+				"segment file is %llu bytes but its header describes %llu: truncated or "
+				"corrupt; remove it so it is recreated",
+				(unsigned long long)file_size, (unsigned long long)g.segment_size);
+	if (ck_pr_load_32(&h->ready) != TTA_READY_VALUE)
+		return tta_fail(err, errlen, -EAGAIN,
+				"segment is not initialised (ready flag unset): its creator died while "
+				"building it; remove it so it is recreated");
+	ck_pr_fence_load();
+	*geo = g;
+	return 0;
+}
+
+static void init_bitmap(uint8_t *at, uint32_t bits)
+{
+	/* ck_bitmap_init wants the struct; n_bits + zeroed map is the same thing
+	 * and the file is already zero-filled. */
+	memcpy(at, &bits, sizeof bits);
+}
+
+/* Builds a fresh segment under a temporary name and links it into place.
+ * Returns 0 (we created NAME), 1 (someone else created it first), or -errno. */
+static int create_segment(const char *name, const struct tta_create_params *p, char *err,
+			  size_t errlen)
+{
+	struct tta_geometry g;
+	if (tta_geometry_compute(p->devices, p->slots, p->records, &g) != 0)
+		return tta_fail(err, errlen, -EINVAL,
+				"requested capacities out of range (%u devices, %u processes, %u "
+				"buffers)",
+				p->devices, p->slots, p->records);
+	char tmp[TTA_NAME_MAX + 2];
+	snprintf(tmp, sizeof tmp, "%.200s.init.%d.%llx", name, (int)getpid(),
+		 (unsigned long long)(tta_now_mono_ns() & 0xffffffffu));
+	int fd = shm_open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return tta_fail(err, errlen, -errno, "cannot create segment %s: %s", name,
+				strerror(errno));
+	int rc = 0;
+	void *base = MAP_FAILED;
+	/* fchmod, because the mode given to shm_open is filtered by the umask. */
+	if (fchmod(fd, p->mode) != 0) {
+		rc = tta_fail(err, errlen, -errno, "cannot set mode %o on segment %s: %s", p->mode,
+			      name, strerror(errno));
+		goto out;
+	}
+	int fa = posix_fallocate(fd, 0, (off_t)g.segment_size);
+	if (fa != 0) {
+		rc = tta_fail(err, errlen, fa == ENOSPC ? -ENOSPC : -fa,
+			      "cannot reserve %llu MiB in /dev/shm for segment %s: %s; free space "
+			      "or lower TT_ALLOC_MAX_BUFFERS / TT_ALLOC_MAX_PROCESSES",
+			      (unsigned long long)(g.segment_size >> 20), name, strerror(fa));
+		goto out;
+	}
+	base = mmap(NULL, g.segment_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (base == MAP_FAILED) {
+		rc = tta_fail(err, errlen, -errno, "cannot map new segment %s: %s", name,
+			      strerror(errno));
+		goto out;
+	}
+	struct tta_header *h = base;
+	h->magic = TTA_MAGIC;
+	h->abi_version = TTA_ABI_VERSION;
+	h->header_size = sizeof *h;
+	h->layout_word = TTA_LAYOUT_WORD;
+	h->segment_size = g.segment_size;
+	h->device_capacity = g.device_capacity;
+	h->slot_capacity = g.slot_capacity;
+	h->record_capacity = g.record_capacity;
+	h->chunk_records = TTA_RECORDS_PER_CHUNK;
+	h->off_devices = g.off_devices;
+	h->off_slots = g.off_slots;
+	h->off_counters = g.off_counters;
+	h->off_live_slots = g.off_live_slots;
+	h->off_device_users = g.off_device_users;
+	h->bitmap_stride = g.bitmap_stride;
+	h->off_chunks = g.off_chunks;
+	h->off_records = g.off_records;
+	h->created_realtime_ns = tta_now_realtime_ns();
+	h->creator_pid = (uint64_t)getpid();
+	h->mode = p->mode;
+	init_bitmap((uint8_t *)base + g.off_live_slots, g.slot_capacity);
+	for (uint32_t d = 0; d < g.device_capacity; d++)
+		init_bitmap((uint8_t *)base + g.off_device_users + d * g.bitmap_stride,
+			    g.slot_capacity);
+	/* Everything above must be visible before anyone can see ready. */
+	ck_pr_fence_store();
+	ck_pr_store_32(&h->ready, TTA_READY_VALUE);
+	if (msync(base, sizeof *h, MS_SYNC) != 0) {
+		/* tmpfs makes this a no-op; failure would mean something odd */
+	}
+	char tmp_path[sizeof SHM_DIR + TTA_NAME_MAX + 2], final_path[sizeof SHM_DIR + TTA_NAME_MAX + 2];
+	snprintf(tmp_path, sizeof tmp_path, SHM_DIR "%s", tmp);
+	snprintf(final_path, sizeof final_path, SHM_DIR "%s", name);
+	if (link(tmp_path, final_path) != 0) {
+		if (errno == EEXIST)
+			rc = 1;
+		else
+			rc = tta_fail(err, errlen, -errno, "cannot publish segment %s: %s", name,
+				      strerror(errno));
+	}
+out:
+	if (base != MAP_FAILED)
+		munmap(base, g.segment_size);
+	shm_unlink(tmp);
+	close(fd);
+	return rc;
+}
+
+int tta_segment_open(const char *name, int flags, const struct tta_create_params *params,
+		     struct tta_segment *out, char *err, size_t errlen)
+{
+	memset(out, 0, sizeof *out);
+	int rc = tta_resolve_name(name, out->name, err, errlen);
+	if (rc != 0)
+		return rc;
+	if (flags & TTA_OPEN_CREATE)
+		flags |= TTA_OPEN_WRITE;
+	bool writable = (flags & TTA_OPEN_WRITE) != 0;
+	int fd = -1;
+	for (int attempt = 0; attempt < 3; attempt++) {
+		fd = shm_open(out->name, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC, 0);
+		if (fd >= 0 || errno != ENOENT || !(flags & TTA_OPEN_CREATE))
+			break;
+		struct tta_create_params defaults;
+		if (params == NULL) {
+			rc = tta_create_params_from_env(&defaults, err, errlen);
+			if (rc != 0)
+				return rc;
+			params = &defaults;
+		}
+		rc = create_segment(out->name, params, err, errlen);
+		if (rc < 0)
+			return rc;
+	}
+	if (fd < 0) {
+		int e = errno;
+		if (e == ENOENT)
+			return tta_fail(err, errlen, -ENOENT,
+					"no tt-alloc segment %s (/dev/shm%s): no tracked process has "
+					"run yet; start tt-alloc-reaper or a process with "
+					"TT_ALLOC_TRACKING_ENABLED=1",
+					out->name, out->name);
+		if (e == EACCES)
+			return tta_fail(err, errlen, -EACCES,
+					"permission denied opening segment %s for %s: ask its owner to "
+					"recreate it with a wider TT_ALLOC_SHM_MODE, or use your own "
+					"segment via TT_ALLOC_SHM",
+					out->name, writable ? "writing" : "reading");
+		return tta_fail(err, errlen, -e, "cannot open segment %s: %s", out->name, strerror(e));
+	}
+	struct stat st;
+	struct tta_header h;
+	if (fstat(fd, &st) != 0) {
+		rc = tta_fail(err, errlen, -errno, "cannot stat segment %s: %s", out->name,
+			      strerror(errno));
+		goto fail;
+	}
+	memset(&h, 0, sizeof h);
+	ssize_t got = pread(fd, &h, sizeof h, 0);
+	if (got < 0) {
+		rc = tta_fail(err, errlen, -errno, "cannot read segment %s: %s", out->name,
+			      strerror(errno));
+		goto fail;
+	}
+	rc = tta_header_validate(&h, (uint64_t)st.st_size, &out->geo, err, errlen);
+	if (rc != 0) {
+		/* Prefix the name so the one line says which segment is bad. */
+		if (err != NULL && errlen > 0) {
+			char msg[TTA_ERR_MAX];
+			snprintf(msg, sizeof msg, "%s", err);
+			snprintf(err, errlen, "segment %s: %s", out->name, msg);
+		}
+		goto fail;
+	}
+	void *base = mmap(NULL, out->geo.segment_size, writable ? PROT_READ | PROT_WRITE : PROT_READ,
+			  MAP_SHARED, fd, 0);
+	if (base == MAP_FAILED) {
+		rc = tta_fail(err, errlen, -errno, "cannot map segment %s: %s", out->name,
+			      strerror(errno));
+		goto fail;
+	}
+	close(fd);
+	out->base = base;
+	out->size = out->geo.segment_size;
+	out->writable = writable;
+	out->file_dev = st.st_dev;
+	out->file_ino = st.st_ino;
+	return 0;
+fail:
+	close(fd);
+	return rc;
+}
+
+void tta_segment_close(struct tta_segment *seg)
+{
+	if (seg->base != NULL)
+		munmap(seg->base, seg->size);
+	seg->base = NULL;
+	seg->size = 0;
+}

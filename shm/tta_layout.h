@@ -1,0 +1,240 @@
+/*
+ * tta_layout.h - the binary layout of the tt-alloc telemetry segment (ABI v1).
+ *
+ * This is the private layout header: libtrack, the reaper and tools built from
+ * this tree include it; third-party readers should use the read-side API in
+ * libtrack/tt_alloc.h instead. docs/segment.md documents every field here.
+ *
+ * Rules that every field obeys:
+ *  - No pointers. Every reference is an index or a byte offset from the start
+ *    of the segment, and every reader bounds-checks it against capacities it
+ *    validated itself (never against values it re-reads from the segment).
+ *  - Every field that another process may read while it changes is a naturally
+ *    aligned 32- or 64-bit word accessed with ck_pr loads/stores.
+ *  - A cache line written on the report path is written by exactly one process.
+ *  - Fixed-width types only; the layout is the same for every compiler on a
+ *    64-bit little-endian host.
+ */
+#ifndef TTA_LAYOUT_H
+#define TTA_LAYOUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TTA_MAGIC UINT64_C(0x31434f4c4c415454) /* "TTALLOC1" little-endian */
+#define TTA_ABI_VERSION 1u
+#define TTA_READY_VALUE 0x52454459u /* "REDY": published last, release order */
+
+#define TTA_CACHE_LINE 64
+#define TTA_PAGE 4096
+#define TTA_NAME_MAX 255 /* NAME_MAX of a /dev/shm entry, leading '/' excluded */
+
+/* Memory types. 0..4 equal TT-Metal's BufferType so a call site can cast. */
+enum tta_mem_type_v1 {
+	TTA_LAYOUT_DRAM = 0,
+	TTA_LAYOUT_L1 = 1,
+	TTA_LAYOUT_SYSTEM = 2,
+	TTA_LAYOUT_L1_SMALL = 3,
+	TTA_LAYOUT_TRACE = 4,
+	TTA_LAYOUT_CB = 5,
+	TTA_LAYOUT_KERNEL = 6,
+	TTA_LAYOUT_MEM_TYPES = 7
+};
+
+/* Capacity bounds a creator may ask for (checked on create and on open). */
+#define TTA_MIN_DEVICES 1u
+#define TTA_MAX_DEVICES 4096u
+#define TTA_MIN_SLOTS 1u
+#define TTA_MAX_SLOTS 16384u
+#define TTA_RECORDS_PER_CHUNK 64u
+#define TTA_MIN_RECORDS TTA_RECORDS_PER_CHUNK
+#define TTA_MAX_RECORDS (UINT32_C(1) << 30)
+
+#define TTA_DEFAULT_DEVICES 64u
+#define TTA_DEFAULT_SLOTS 256u
+#define TTA_DEFAULT_RECORDS (1u << 20)
+
+/*
+ * Slot state word: one 64-bit atomic that carries phase, owner pid and
+ * generation, so claiming a slot records its owner in the same CAS and no
+ * crash can leave a claimed slot without a pid.
+ *   bits  0..1   phase
+ *   bits  2..31  pid (in the writer's own pid namespace)
+ *   bits 32..63  generation, bumped on every claim
+ * A slot counts toward totals exactly while its phase is LIVE.
+ */
+enum tta_slot_phase {
+	TTA_SLOT_FREE = 0,
+	TTA_SLOT_CLAIMED = 1, /* owner is filling in identity; not yet counted */
+	TTA_SLOT_LIVE = 2,
+	TTA_SLOT_REAPING = 3 /* contribution already gone; records being recycled */
+};
+#define TTA_SLOT_PHASE(s) ((unsigned)((s) & 3u))
+#define TTA_SLOT_PID(s) ((int32_t)(((s) >> 2) & 0x3fffffffu))
+#define TTA_SLOT_GEN(s) ((uint32_t)((s) >> 32))
+#define TTA_SLOT_STATE(phase, pid, gen)                                        \
+	(((uint64_t)(gen) << 32) | ((uint64_t)((uint32_t)(pid) & 0x3fffffffu) << 2) | \
+	 (uint64_t)(phase))
+
+/*
+ * Owner tag: names one incarnation of one slot (index + 1, generation), so a
+ * chunk or device claim left by a dead process is recognisable after the slot
+ * is reused. 0 means "nobody".
+ */
+#define TTA_OWNER_TAG(slot, gen) (((uint64_t)(gen) << 32) | ((uint64_t)(slot) + 1u))
+#define TTA_OWNER_SLOT(tag) ((uint32_t)((tag) & 0xffffffffu) - 1u)
+#define TTA_OWNER_GEN(tag) ((uint32_t)((tag) >> 32))
+
+/* Counters of segment-wide events: written rarely (error paths, reaping). */
+struct tta_shortfall {
+	uint64_t attach_refused;      /* no free process slot: process untracked */
+	uint64_t records_unavailable; /* allocations tracked without a record */
+	uint64_t unknown_frees;       /* free of an address the caller never reported */
+	uint64_t double_frees;        /* handle freed twice */
+	uint64_t foreign_frees;       /* handle of another process or incarnation */
+	uint64_t bad_device;          /* device id >= device capacity */
+	uint64_t bad_argument;        /* unknown memory type, zero-size... */
+	uint64_t address_collisions;  /* alloc over a live (device, address) */
+};
+
+struct tta_reaper_stats {
+	uint64_t processes_reaped; /* slots reclaimed (by the reaper or by writers) */
+	uint64_t leaky_processes;  /* of those, how many left allocations */
+	uint64_t leaked_buffers;   /* records recycled on behalf of dead processes */
+	uint64_t leaked_bytes;     /* their bytes, all types */
+	uint64_t reaper_pid;       /* pid of the running reaper daemon, 0 if none */
+	uint64_t reaper_start_time; /* its /proc starttime, to detect a stale pid */
+	uint64_t reaper_heartbeat_ns; /* CLOCK_MONOTONIC of its last loop turn */
+	uint64_t reserved;
+};
+
+struct tta_header {
+	/* --- identity and layout: written once before ready, then immutable --- */
+	uint64_t magic;           /*   0 */
+	uint32_t abi_version;     /*   8 */
+	uint32_t header_size;     /*  12: sizeof(struct tta_header) */
+	uint64_t layout_word;     /*  16: TTA_LAYOUT_WORD, struct sizes */
+	uint64_t segment_size;    /*  24: bytes, equals the file size */
+	uint32_t device_capacity; /*  32 */
+	uint32_t slot_capacity;   /*  36 */
+	uint32_t record_capacity; /*  40: multiple of TTA_RECORDS_PER_CHUNK */
+	uint32_t chunk_records;   /*  44: TTA_RECORDS_PER_CHUNK */
+	uint64_t off_devices;     /*  48: struct tta_device[device_capacity] */
+	uint64_t off_slots;       /*  56: struct tta_slot[slot_capacity] */
+	uint64_t off_counters;    /*  64: struct tta_counter_line[slot][device] */
+	uint64_t off_live_slots;  /*  72: ck_bitmap of slot_capacity bits */
+	uint64_t off_device_users;/*  80: ck_bitmap[device_capacity], stride below */
+	uint64_t bitmap_stride;   /*  88: bytes between device_users bitmaps */
+	uint64_t off_chunks;      /*  96: uint64_t owner_tag[record_capacity/64] */
+	uint64_t off_records;     /* 104: struct tta_record[record_capacity] */
+	uint64_t created_realtime_ns; /* 112 */
+	uint64_t creator_pid;     /* 120 */
+	uint32_t mode;            /* 128: permission bits it was created with */
+	uint32_t ready;           /* 132: TTA_READY_VALUE, stored last (release) */
+	uint8_t reserved0[TTA_CACHE_LINE * 3 - 136];
+
+	/* --- mutable, each group on its own cache line --- */
+	uint32_t registry_seq;    /* 192: bumped + FUTEX_WAKE when a slot goes live */
+	uint32_t reserved1[15];
+	uint64_t chunk_hint;      /* 256: where writers start looking for a free chunk */
+	uint64_t slot_hint;       /* 264 */
+	uint8_t reserved2[TTA_CACHE_LINE - 16];
+	struct tta_shortfall shortfall;   /* 320 */
+	struct tta_reaper_stats reaper;   /* 384 */
+	uint8_t reserved3[TTA_PAGE - 448];
+};
+
+struct tta_device {
+	uint64_t state;           /* 0 empty, TTA_DEVICE_PUBLISHED, or a claim */
+	uint64_t registered_pid;
+	uint64_t registered_realtime_ns;
+	uint32_t num_cores;       /* worker cores, 0 if unknown */
+	uint32_t l1_bytes_per_core;
+	char arch[32];            /* NUL-terminated, e.g. "Wormhole_B0" */
+	uint64_t capacity[8];     /* bytes per memory type, 0 = unknown */
+	uint8_t reserved[256 - 64 - 64];
+};
+/* A claim is TTA_DEVICE_CLAIM_BIT | owner tag: writer is filling fields. */
+#define TTA_DEVICE_PUBLISHED UINT64_C(1)
+#define TTA_DEVICE_CLAIM_BIT (UINT64_C(1) << 63)
+
+struct tta_slot {
+	uint64_t state;           /*   0: TTA_SLOT_STATE(phase, pid, gen) */
+	uint64_t start_time;      /*   8: /proc/PID/stat field 22 (clock ticks) */
+	uint64_t attach_realtime_ns; /* 16 */
+	uint64_t pidns_ino;       /*  24: inode of /proc/self/ns/pid */
+	uint32_t uid;             /*  32 */
+	uint32_t flags;           /*  36 */
+	char comm[16];            /*  40: NUL-terminated process name */
+	char cmdline[96];         /*  56: argv joined by spaces, truncated */
+	uint64_t reaper_pid;      /* 152: who is reaping (phase REAPING) */
+	uint64_t reaper_start_time; /* 160 */
+	uint64_t reaping_since_ns;/* 168: CLOCK_MONOTONIC */
+	uint8_t reserved[256 - 176];
+};
+
+/* One cache line per (slot, device): written only by the slot's owner. */
+struct tta_counter_line {
+	uint64_t bytes[TTA_LAYOUT_MEM_TYPES]; /* modulo 2^64: never clamped */
+	uint64_t buffers;                     /* live allocations */
+};
+
+enum tta_record_state { TTA_RECORD_FREE = 0, TTA_RECORD_LIVE = 1 };
+
+/*
+ * A buffer record. Owned by the process that owns its chunk; written by that
+ * process only, inside a ck_sequence write section (seq odd while writing).
+ * Records are type-stable: a recycled record is only ever reused as a record.
+ */
+struct tta_record {
+	uint32_t seq;             /*  0: ck_sequence; odd while being written */
+	uint32_t generation;      /*  4: bumped on each reuse; part of a handle */
+	uint64_t owner;           /*  8: owner tag of the slot that made it */
+	uint64_t address;         /* 16: device address, CB id or kernel id */
+	uint64_t size;            /* 24: bytes */
+	uint64_t alloc_mono_ns;   /* 32: CLOCK_MONOTONIC_COARSE at allocation */
+	uint16_t device;          /* 40 */
+	uint8_t type;             /* 42: enum tta_mem_type_v1 */
+	uint8_t state;            /* 43: enum tta_record_state */
+	uint8_t kernel_kind;      /* 44: for KERNEL records */
+	uint8_t reserved0[3];
+	uint64_t reserved1[2];
+};
+
+#define TTA_LAYOUT_WORD                                                      \
+	(((uint64_t)sizeof(struct tta_header) << 48) |                       \
+	 ((uint64_t)sizeof(struct tta_device) << 36) |                        \
+	 ((uint64_t)sizeof(struct tta_slot) << 24) |                          \
+	 ((uint64_t)sizeof(struct tta_counter_line) << 12) |                  \
+	 (uint64_t)sizeof(struct tta_record))
+
+_Static_assert(sizeof(struct tta_header) == TTA_PAGE, "header is one page");
+_Static_assert(offsetof(struct tta_header, registry_seq) == 192, "abi");
+_Static_assert(offsetof(struct tta_header, chunk_hint) == 256, "abi");
+_Static_assert(offsetof(struct tta_header, shortfall) == 320, "abi");
+_Static_assert(offsetof(struct tta_header, reaper) == 384, "abi");
+_Static_assert(sizeof(struct tta_device) == 256, "abi");
+_Static_assert(offsetof(struct tta_device, capacity) == 64, "abi");
+_Static_assert(sizeof(struct tta_slot) == 256, "abi");
+_Static_assert(offsetof(struct tta_slot, reaper_pid) == 152, "abi");
+_Static_assert(sizeof(struct tta_counter_line) == TTA_CACHE_LINE, "abi");
+_Static_assert(sizeof(struct tta_record) == TTA_CACHE_LINE, "abi");
+_Static_assert(offsetof(struct tta_record, device) == 40, "abi");
+
+/* Where every region sits for a given set of capacities. */
+struct tta_geometry {
+	uint32_t device_capacity, slot_capacity, record_capacity;
+	uint64_t off_devices, off_slots, off_counters, off_live_slots;
+	uint64_t off_device_users, bitmap_stride, off_chunks, off_records;
+	uint64_t segment_size;
+};
+
+/*
+ * Computes the geometry for the given capacities. Returns 0, or -1 when a
+ * capacity is outside its bounds. Creator and validator both call this, so a
+ * header whose offsets disagree with its capacities is refused.
+ */
+int tta_geometry_compute(uint32_t devices, uint32_t slots, uint32_t records,
+			 struct tta_geometry *out);
+
+#endif /* TTA_LAYOUT_H */

@@ -1,0 +1,173 @@
+/*
+ * tta_segment.h - create, open, validate and reap the telemetry segment.
+ *
+ * Internal module shared by libtrack, the reaper and tools built in this tree.
+ * Threading: a struct tta_segment is immutable after open and may be shared by
+ * threads; the functions that change the segment (reap) are safe to run from
+ * several processes at once: every state change is a CAS on a slot word.
+ * Errors: functions return 0 / a count on success and a negative errno code on
+ * failure, with a one-line message naming the fix in the caller's ERR buffer.
+ * Nothing here prints, aborts or leaves a file descriptor open.
+ */
+#ifndef TTA_SEGMENT_H
+#define TTA_SEGMENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "tta_layout.h"
+
+#define TTA_DEFAULT_NAME "/tt_alloc"
+#define TTA_DEFAULT_MODE 0666u
+#define TTA_ERR_MAX 512
+
+struct tta_segment {
+	uint8_t *base;
+	size_t size;
+	bool writable;
+	struct tta_geometry geo; /* validated copy: never re-read from the segment */
+	char name[TTA_NAME_MAX + 2];
+	dev_t file_dev;          /* identity of the file we mapped */
+	ino_t file_ino;
+};
+
+struct tta_create_params {
+	uint32_t devices, slots, records;
+	uint32_t mode;
+};
+
+/* Fills P from TT_ALLOC_MAX_DEVICES / _MAX_PROCESSES / _MAX_BUFFERS /
+ * TT_ALLOC_SHM_MODE (octal), defaulting to 64 / 256 / 1Mi / 0666. Returns 0 or
+ * -EINVAL with a message if a variable is malformed or out of bounds. */
+int tta_create_params_from_env(struct tta_create_params *p, char *err, size_t errlen);
+
+/* Validates NAME (or resolves NULL via TT_ALLOC_SHM / default) into OUT. */
+int tta_resolve_name(const char *name, char out[TTA_NAME_MAX + 2], char *err, size_t errlen);
+
+enum {
+	TTA_OPEN_WRITE = 1,  /* map PROT_READ|PROT_WRITE (else read-only) */
+	TTA_OPEN_CREATE = 2, /* create with PARAMS if missing (implies WRITE) */
+};
+
+/* Opens (and with TTA_OPEN_CREATE possibly creates) the segment NAME.
+ * Creation is atomic: the segment is built and space-reserved under a
+ * private temporary name and then linked into place, so nobody ever sees a
+ * half-built segment under NAME. Errors (negative errno):
+ *   -ENOENT no segment and no CREATE      -EACCES permission denied
+ *   -ENOSPC /dev/shm cannot hold the size -EPROTO foreign or other-ABI file
+ *   -EINVAL bad name / header contradicts file size   -EAGAIN ready flag unset */
+int tta_segment_open(const char *name, int flags, const struct tta_create_params *params,
+		     struct tta_segment *out, char *err, size_t errlen);
+void tta_segment_close(struct tta_segment *seg);
+
+/* Checks a header copy against FILE_SIZE; fills GEO on success. */
+int tta_header_validate(const struct tta_header *h, uint64_t file_size,
+			struct tta_geometry *geo, char *err, size_t errlen);
+
+/* ---- typed access to regions (indices must already be bounds-checked) ---- */
+static inline struct tta_header *tta_hdr(const struct tta_segment *s)
+{
+	return (struct tta_header *)s->base;
+}
+static inline struct tta_device *tta_device_at(const struct tta_segment *s, uint32_t dev)
+{
+	return (struct tta_device *)(s->base + s->geo.off_devices) + dev;
+}
+static inline struct tta_slot *tta_slot_at(const struct tta_segment *s, uint32_t slot)
+{
+	return (struct tta_slot *)(s->base + s->geo.off_slots) + slot;
+}
+static inline struct tta_counter_line *tta_counter_at(const struct tta_segment *s,
+						      uint32_t slot, uint32_t dev)
+{
+	return (struct tta_counter_line *)(s->base + s->geo.off_counters) +
+	       (size_t)slot * s->geo.device_capacity + dev;
+}
+static inline struct tta_record *tta_record_at(const struct tta_segment *s, uint32_t rec)
+{
+	return (struct tta_record *)(s->base + s->geo.off_records) + rec;
+}
+static inline uint64_t *tta_chunk_owner_at(const struct tta_segment *s, uint32_t chunk)
+{
+	return (uint64_t *)(s->base + s->geo.off_chunks) + chunk;
+}
+static inline unsigned int *tta_live_slot_words(const struct tta_segment *s)
+{
+	/* ck_bitmap layout: n_bits then the words */
+	return (unsigned int *)(s->base + s->geo.off_live_slots) + 1;
+}
+static inline unsigned int *tta_device_user_words(const struct tta_segment *s, uint32_t dev)
+{
+	return (unsigned int *)(s->base + s->geo.off_device_users +
+				(size_t)dev * s->geo.bitmap_stride) + 1;
+}
+static inline uint32_t tta_chunk_count(const struct tta_segment *s)
+{
+	return s->geo.record_capacity / TTA_RECORDS_PER_CHUNK;
+}
+static inline uint32_t tta_bitmap_words(const struct tta_segment *s)
+{
+	return (s->geo.slot_capacity + 31u) / 32u;
+}
+
+/* ---- process identity (Linux /proc) ---- */
+
+/* Reads field 22 (starttime) of /proc/PID/stat. Returns 0, -ESRCH if there is
+ * no such process or it is a zombie (it has exited), or another -errno. */
+int tta_proc_start_time(pid_t pid, uint64_t *start_time);
+/* Inode of /proc/self/ns/pid, or 0 if unavailable. */
+uint64_t tta_self_pidns_ino(void);
+/* 1 if PID is running and still the incarnation that started at START_TIME,
+ * 0 if it has exited or the pid now belongs to someone else, -1 if unknown. */
+int tta_proc_incarnation_alive(pid_t pid, uint64_t start_time);
+
+/* ---- reaping ---- */
+
+struct tta_reap_report {
+	uint32_t slot;
+	int32_t pid;
+	uint32_t uid;
+	uint64_t start_time, attach_realtime_ns;
+	char comm[16];
+	char cmdline[96];
+	/* What the process held, from its counters: exact per device and type. */
+	uint32_t devices;                  /* entries in USED (device capacity) */
+	const struct tta_counter_line *used; /* [devices], copy taken while reaping */
+	uint64_t buffers, bytes;           /* totals over all devices */
+	/* Live records found, in record order, at most MAX_RECORDS of them. */
+	const struct tta_record *records;
+	uint32_t records_listed;
+	uint64_t records_found;
+};
+typedef void (*tta_reap_fn)(const struct tta_reap_report *report, void *ctx);
+
+/* Reclaims SLOT if its state word still equals EXPECTED_STATE (LIVE, CLAIMED,
+ * or REAPING being taken over): its contribution to every total vanishes in
+ * one CAS, then its records and chunks are recycled and its counters zeroed.
+ * FN (may be NULL) receives a report when the process left allocations,
+ * listing up to MAX_RECORDS records. Returns 1 if this call reaped the slot,
+ * 0 if the state had changed (someone else got there), -ENOMEM for the
+ * report only (the slot is still reaped). */
+int tta_reap_slot(struct tta_segment *seg, uint32_t slot, uint64_t expected_state,
+		  uint32_t max_records, tta_reap_fn fn, void *ctx);
+
+/* Decides whether the owner of SLOT (state word STATE) is gone: 1 dead,
+ * 0 alive or undecidable from this pid namespace. CLAIMED slots are judged by
+ * pid only; REAPING slots are dead when their reaper is dead. */
+int tta_slot_owner_dead(struct tta_segment *seg, uint32_t slot, uint64_t state);
+
+/* Reaps every slot whose owner is dead (as judged above), in this pid
+ * namespace only. Returns the number reaped. */
+int tta_reap_dead(struct tta_segment *seg, uint32_t max_records, tta_reap_fn fn, void *ctx);
+
+/* CLOCK_MONOTONIC / CLOCK_REALTIME in nanoseconds. */
+uint64_t tta_now_mono_ns(void);
+uint64_t tta_now_realtime_ns(void);
+
+/* snprintf into ERR if non-NULL; returns CODE, for "return tta_fail(...)". */
+int tta_fail(char *err, size_t errlen, int code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+#endif /* TTA_SEGMENT_H */

@@ -1,0 +1,20 @@
+# Sourced by shell tests. Gives each test its own segment and helpers that
+# print PASS/FAIL lines the suite counts.
+set -u
+: "${TTA_BUILD:?run through tests/run-suite.sh}"
+export TT_ALLOC_SHM="/tta_sh_$$_${RANDOM}"
+TTA_TMP=$(mktemp -d /tmp/tta-sh.XXXXXX)
+tta_cleanup() {
+	rm -f "/dev/shm${TT_ALLOC_SHM}"
+	rm -rf "$TTA_TMP"
+	# Kill what the test started in the background.
+	local j; for j in $(jobs -p); do kill -9 "$j" 2>/dev/null; done
+}
+trap tta_cleanup EXIT
+tta_failed=0
+pass() { echo "PASS $1"; }
+fail() { echo "FAIL $1: ${2:-}"; tta_failed=1; }
+# check NAME COMMAND...: PASS if the command succeeds.
+check() { local n=$1; shift; if "$@"; then pass "$n"; else fail "$n" "command failed: $*"; fi; }
+# wait_for SECONDS COMMAND...: polls until the command succeeds.
+wait_for() { local t=$1; shift; local end=$((SECONDS + t)); until "$@"; do [ $SECONDS -ge $end ] && return 1; sleep 0.02; done; }
