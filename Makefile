@@ -63,7 +63,7 @@ $(BUILD)/libtrack.so: $(LIBTRACK_SO)
 	ln -sf $(notdir $(LIBTRACK_SO)) $(BUILD)/$(LIBTRACK_SONAME)
 	ln -sf $(LIBTRACK_SONAME) $@
 
-$(BUILD)/tests/%: tests/%.c tests/tta_test.h $(LIBTRACK_A)
+$(BUILD)/tests/%: tests/%.c tests/tta_test.h tests/tta_test_util.h $(LIBTRACK_A)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Itests $< -o $@ $(LIBTRACK_A) $(LDLIBS_ALL)
 

@@ -20,6 +20,7 @@
 #include <ck_sequence.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -37,6 +38,24 @@
 #include "tta_segment.h"
 
 #define TTA_EXPORT __attribute__((visibility("default")))
+
+/* ThreadSanitizer cannot see urcu's grace periods (membarrier); tell it that
+ * everything a read-side section did happens before synchronize_rcu returns. */
+#if defined(__SANITIZE_THREAD__)
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+static char rcu_tsan_token;
+#define RCU_TSAN_READER_DONE() __tsan_release(&rcu_tsan_token)
+#define RCU_TSAN_GRACE_DONE() __tsan_acquire(&rcu_tsan_token)
+#else
+#define RCU_TSAN_READER_DONE() ((void)0)
+#define RCU_TSAN_GRACE_DONE() ((void)0)
+#endif
+static inline void wait_for_readers(void)
+{
+	synchronize_rcu();
+	RCU_TSAN_GRACE_DONE();
+}
 #define LIKELY(x) __builtin_expect(!!(x), 1)
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
 
@@ -88,6 +107,9 @@ static bool g_atfork_registered;
 static bool g_warned;
 static __thread unsigned tls_shard __attribute__((tls_model("initial-exec"))) = ~0u;
 static unsigned g_next_shard;
+/* Random per exec image, never 0: tells this image's slots from those an
+ * earlier image of the same process (before exec) left behind. */
+static uint32_t g_image_id;
 
 /* ------------------------------------------------------------------------ */
 /* Errors: one line on stderr, once, then tracking is off for this process. */
@@ -143,14 +165,18 @@ static inline unsigned long key_hash(uint32_t device, unsigned space, uint64_t a
 static unsigned long record_hash_cb(const void *object, unsigned long seed)
 {
 	const struct tta_record *r = object;
-	return key_hash(r->device, key_space_of(r->type), r->address, seed);
+	return key_hash(ck_pr_load_16(&r->device), key_space_of(ck_pr_load_8(&r->type)),
+			ck_pr_load_64(&r->address), seed);
 }
 
+/* Atomic loads: a lock-free lookup may compare against a record that another
+ * thread is recycling (type-stable, so only the answer can be stale). */
 static bool record_equal_cb(const void *a, const void *b)
 {
 	const struct tta_record *x = a, *y = b;
-	return x->address == y->address && x->device == y->device &&
-	       key_space_of(x->type) == key_space_of(y->type);
+	return ck_pr_load_64(&x->address) == ck_pr_load_64(&y->address) &&
+	       ck_pr_load_16(&x->device) == ck_pr_load_16(&y->device) &&
+	       key_space_of(ck_pr_load_8(&x->type)) == key_space_of(ck_pr_load_8(&y->type));
 }
 
 static unsigned long pointer_hash_cb(const void *object, unsigned long seed)
@@ -212,7 +238,7 @@ static void free_retired_maps(void)
 {
 	struct retired_map *r = tls_retired;
 	tls_retired = NULL;
-	synchronize_rcu();
+	wait_for_readers();
 	while (r != NULL) {
 		struct retired_map *next = r->next;
 		free(r);
@@ -256,7 +282,8 @@ static bool reaper_running(struct tta_segment *seg)
 }
 
 /* Reclaims slots this very process held in an earlier image (before exec):
- * same pid, start time and pid namespace, but not our current slot. */
+ * same pid, start time and pid namespace, another image id. A slot of our own
+ * image (one being detached by another thread right now) is left alone. */
 static void reap_previous_images(struct tta_segment *seg, pid_t pid, uint64_t start,
 				 uint64_t pidns)
 {
@@ -266,7 +293,8 @@ static void reap_previous_images(struct tta_segment *seg, pid_t pid, uint64_t st
 		if (TTA_SLOT_PHASE(st) != TTA_SLOT_LIVE && TTA_SLOT_PHASE(st) != TTA_SLOT_CLAIMED)
 			continue;
 		if (TTA_SLOT_PID(st) != pid || ck_pr_load_64(&s->start_time) != start ||
-		    ck_pr_load_64(&s->pidns_ino) != pidns)
+		    ck_pr_load_64(&s->pidns_ino) != pidns ||
+		    ck_pr_load_32(&s->image_id) == g_image_id)
 			continue;
 		tta_reap_slot(seg, i, st, 0, NULL, NULL);
 	}
@@ -292,7 +320,7 @@ static int claim_slot(struct tracker *t, pid_t pid, uint64_t start, uint64_t pid
 		ck_pr_store_64(&s->start_time, start);
 		ck_pr_store_64(&s->pidns_ino, pidns);
 		s->uid = (uint32_t)getuid();
-		s->flags = 0;
+		ck_pr_store_32(&s->image_id, g_image_id);
 		s->attach_realtime_ns = tta_now_realtime_ns();
 		char comm[16];
 		if (prctl(PR_GET_NAME, comm, 0, 0, 0) != 0)
@@ -316,7 +344,8 @@ static int claim_slot(struct tracker *t, pid_t pid, uint64_t start, uint64_t pid
 		t->counters = tta_counter_at(seg, i, 0);
 		/* Wake the reaper so it starts watching us within milliseconds. */
 		ck_pr_inc_32(&h->registry_seq);
-		syscall(SYS_futex, &h->registry_seq, FUTEX_WAKE, 1, NULL, NULL, 0);
+		/* All waiters: there may be one reaper per pid namespace. */
+		syscall(SYS_futex, &h->registry_seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 		return 0;
 	}
 	return -1;
@@ -371,6 +400,9 @@ static struct tracker *attach_locked(void)
 	}
 	pid_t pid = getpid();
 	uint64_t start = 0, pidns = tta_self_pidns_ino();
+	while (g_image_id == 0)
+		g_image_id = (uint32_t)mix64(tta_now_mono_ns() ^ ((uint64_t)pid << 32) ^
+					     (uint64_t)(uintptr_t)&g_image_id);
 	if (tta_proc_start_time(pid, &start) != 0) {
 		tta_segment_close(&t->seg);
 		free(t);
@@ -439,7 +471,7 @@ static struct tracker *tracker_slow(void)
 	if (state == STATE_IDLE) {
 		t = attach_locked();
 		if (t != NULL) {
-			rcu_assign_pointer(g_tracker, t);
+			__atomic_store_n(&g_tracker, t, __ATOMIC_RELEASE);
 			ck_pr_store_int(&g_state, STATE_ATTACHED);
 		}
 	} else if (state == STATE_ATTACHED) {
@@ -447,6 +479,14 @@ static struct tracker *tracker_slow(void)
 	}
 	pthread_mutex_unlock(&g_attach_lock);
 	return t;
+}
+
+static inline void end_report(void)
+{
+	RCU_TSAN_READER_DONE();
+	rcu_read_unlock();
+	if (UNLIKELY(tls_retired != NULL))
+		free_retired_maps();
 }
 
 /*
@@ -463,15 +503,16 @@ static inline struct tracker *begin_report(void)
 			return NULL;
 	}
 	rcu_read_lock();
-	struct tracker *t = rcu_dereference(g_tracker);
+	/* Acquire (not rcu_dereference) so TSan sees the publication too. */
+	struct tracker *t = __atomic_load_n(&g_tracker, __ATOMIC_ACQUIRE);
 	if (UNLIKELY(t == NULL)) {
-		rcu_read_unlock();
+		end_report();
 		return NULL;
 	}
 	/* Our slot must still be ours: if anything reclaimed it, writing on
 	 * would corrupt another process's figures. */
 	if (UNLIKELY(ck_pr_load_64(&t->slot_entry->state) != t->live_state)) {
-		rcu_read_unlock();
+		end_report();
 		disable_with("tt-alloc: tracking disabled: this process's slot %u was reclaimed "
 			     "by someone else (pid namespace mismatch?)",
 			     t->slot);
@@ -480,12 +521,6 @@ static inline struct tracker *begin_report(void)
 	return t;
 }
 
-static inline void end_report(void)
-{
-	rcu_read_unlock();
-	if (UNLIKELY(tls_retired != NULL))
-		free_retired_maps();
-}
 
 /* ------------------------------------------------------------------------ */
 /* Records */
@@ -563,15 +598,17 @@ static struct tta_record *new_record(struct tracker *t, struct shard *s, uint32_
 	if (LIKELY(s->free_count > 0) || stock_from_new_chunk(t, s)) {
 		r = &t->records[s->free_records[--s->free_count]];
 		ck_sequence_t *seq = (ck_sequence_t *)&r->seq;
+		/* ck_pr stores: this thread's lock-free kernel lookups may be
+		 * comparing against this record while it is reused. */
 		ck_sequence_write_begin(seq);
-		r->owner = t->owner_tag;
-		r->address = address;
-		r->size = size;
-		r->alloc_mono_ns = coarse_now_ns();
-		r->device = (uint16_t)device;
-		r->type = (uint8_t)type;
-		r->kernel_kind = (uint8_t)kernel_kind;
-		r->state = TTA_RECORD_LIVE;
+		ck_pr_store_64(&r->owner, t->owner_tag);
+		ck_pr_store_64(&r->address, address);
+		ck_pr_store_64(&r->size, size);
+		ck_pr_store_64(&r->alloc_mono_ns, coarse_now_ns());
+		ck_pr_store_16(&r->device, (uint16_t)device);
+		ck_pr_store_8(&r->type, (uint8_t)type);
+		ck_pr_store_8(&r->kernel_kind, (uint8_t)kernel_kind);
+		ck_pr_store_8(&r->state, TTA_RECORD_LIVE);
 		ck_sequence_write_end(seq);
 		return r;
 	}
@@ -604,8 +641,8 @@ static void release_record(struct tracker *t, struct shard *s, struct tta_record
 	}
 	ck_sequence_t *seq = (ck_sequence_t *)&r->seq;
 	ck_sequence_write_begin(seq);
-	r->state = TTA_RECORD_FREE;
-	r->generation++;
+	ck_pr_store_8(&r->state, TTA_RECORD_FREE);
+	ck_pr_store_32(&r->generation, r->generation + 1);
 	ck_sequence_write_end(seq);
 	if (!push_free_record(s, (uint32_t)(r - t->records))) {
 		/* Out of memory for the stack: the record stays unused until the
@@ -793,7 +830,8 @@ TTA_EXPORT void tta_report_kernel_load(uint32_t device, uint64_t kernel_id, uint
 	unsigned long hash = key_hash(device, SPACE_KERNEL, kernel_id, t->hash_seed);
 	struct tta_record *known = ck_rhs_get(&shard_for_hash(t, hash)->table, hash, &key);
 	if (known == NULL || ck_pr_load_64(&known->size) != size ||
-	    ck_pr_load_8(&known->kernel_kind) != (uint8_t)kind)
+	    ck_pr_load_8(&known->kernel_kind) != (uint8_t)kind ||
+	    ck_pr_load_8(&known->state) != TTA_RECORD_LIVE || !record_equal_cb(known, &key))
 		keyed_alloc(t, device, kernel_id, size, TTA_LAYOUT_KERNEL, (unsigned)kind);
 	end_report();
 }
@@ -910,7 +948,7 @@ TTA_EXPORT void tta_report_free_handle(tta_handle handle)
 	shard_lock(s);
 	ck_sequence_t *seq = (ck_sequence_t *)&r->seq;
 	ck_sequence_write_begin(seq);
-	r->generation++;
+	ck_pr_store_32(&r->generation, r->generation + 1);
 	ck_sequence_write_end(seq);
 	push_free_record(s, (uint32_t)index);
 	shard_unlock(s);
@@ -979,10 +1017,10 @@ TTA_EXPORT long tta_track_detach(void)
 		return 0;
 	}
 	ck_pr_store_int(&g_state, STATE_IDLE);
-	rcu_assign_pointer(g_tracker, NULL);
+	__atomic_store_n(&g_tracker, NULL, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&g_attach_lock);
 	/* Wait out every report that still uses T. */
-	synchronize_rcu();
+	wait_for_readers();
 	long live = 0;
 	for (uint32_t d = 0; d < t->seg.geo.device_capacity; d++)
 		live += (long)ck_pr_load_64(&t->counters[d].buffers);

@@ -9,6 +9,8 @@
  * wins and the loser opens it.
  */
 #include <ck_pr.h>
+#include <dirent.h>
+#include <signal.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -206,6 +208,29 @@ static void init_bitmap(uint8_t *at, uint32_t bits)
 	memcpy(at, &bits, sizeof bits);
 }
 
+/* Removes temporary segments of NAME whose creator died mid-creation (their
+ * names carry the creator's pid). Runs only when a segment is being created. */
+static void sweep_abandoned_temporaries(const char *name)
+{
+	DIR *dir = opendir(SHM_DIR);
+	if (dir == NULL)
+		return;
+	char prefix[TTA_NAME_MAX + 16];
+	int plen = snprintf(prefix, sizeof prefix, "%.200s.init.", name + 1);
+	struct dirent *e;
+	while ((e = readdir(dir)) != NULL) {
+		if (strncmp(e->d_name, prefix, (size_t)plen) != 0)
+			continue;
+		long pid = strtol(e->d_name + plen, NULL, 10);
+		if (pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
+			char victim[TTA_NAME_MAX + 2];
+			snprintf(victim, sizeof victim, "/%s", e->d_name);
+			shm_unlink(victim);
+		}
+	}
+	closedir(dir);
+}
+
 /* Builds a fresh segment under a temporary name and links it into place.
  * Returns 0 (we created NAME), 1 (someone else created it first), or -errno. */
 static int create_segment(const char *name, const struct tta_create_params *p, char *err,
@@ -217,6 +242,7 @@ static int create_segment(const char *name, const struct tta_create_params *p, c
 				"requested capacities out of range (%u devices, %u processes, %u "
 				"buffers)",
 				p->devices, p->slots, p->records);
+	sweep_abandoned_temporaries(name);
 	char tmp[TTA_NAME_MAX + 2];
 	snprintf(tmp, sizeof tmp, "%.200s.init.%d.%llx", name, (int)getpid(),
 		 (unsigned long long)(tta_now_mono_ns() & 0xffffffffu));

@@ -164,7 +164,7 @@ struct tta_slot {
 	uint64_t attach_realtime_ns; /* 16 */
 	uint64_t pidns_ino;       /*  24: inode of /proc/self/ns/pid */
 	uint32_t uid;             /*  32 */
-	uint32_t flags;           /*  36 */
+	uint32_t image_id;        /*  36: random per exec image: exec leaves it behind */
 	char comm[16];            /*  40: NUL-terminated process name */
 	char cmdline[96];         /*  56: argv joined by spaces, truncated */
 	uint64_t reaper_pid;      /* 152: who is reaping (phase REAPING) */

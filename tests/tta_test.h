@@ -68,6 +68,9 @@ static inline int tta_test_run_all(const char *file, const struct tta_test_case 
 		fflush(NULL);
 		pid_t pid = fork();
 		if (pid == 0) {
+			/* A hung case fails alone instead of stalling the suite. */
+			const char *limit = getenv("TTA_CASE_TIMEOUT");
+			alarm(limit ? (unsigned)atoi(limit) : 120u);
 			cases[i].fn();
 			fflush(NULL);
 			_exit(0);

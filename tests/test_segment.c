@@ -1,0 +1,347 @@
+/*
+ * test_segment.c - the segment as a file: creation mode, version and layout
+ * checks, truncated/foreign/half-built files, read-only readers, position
+ * independence, names, and concurrent creation.
+ */
+#include <fcntl.h>
+#include <setjmp.h>
+#include <sys/stat.h>
+
+#include "tta_segment.h"
+#include "tta_test.h"
+#include "tta_test_util.h"
+
+static void shm_path(char *out, size_t n, const char *name)
+{
+	snprintf(out, n, "/dev/shm%s", name);
+}
+
+/* Creates the test segment by making one report from a child process. */
+static void create_with_a_report(void)
+{
+	setenv("TT_ALLOC_TRACKING_ENABLED", "1", 1);
+	pid_t pid = fork();
+	if (pid == 0) {
+		tta_report_alloc(0, 0x100, 4096, TTA_MEM_DRAM);
+		tta_track_detach();
+		_exit(0);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "writer");
+}
+
+static int open_reader_err(char *err, size_t n)
+{
+	tta_reader *r;
+	int rc = tta_reader_open(NULL, &r, err, n);
+	if (rc == 0)
+		tta_reader_close(r);
+	return rc;
+}
+
+/* Rewrites bytes of the segment file at OFFSET. */
+static void patch_file(off_t offset, const void *bytes, size_t n)
+{
+	char path[128];
+	shm_path(path, sizeof path, tta_test_segment);
+	int fd = open(path, O_RDWR);
+	CHECK(fd >= 0, "open %s", path);
+	CHECK(pwrite(fd, bytes, n, offset) == (ssize_t)n, "pwrite");
+	close(fd);
+}
+
+TTA_TEST(mode_is_exact_whatever_the_umask)
+{
+	umask(0077);
+	create_with_a_report();
+	char path[128];
+	shm_path(path, sizeof path, tta_test_segment);
+	struct stat st;
+	CHECK(stat(path, &st) == 0, "stat");
+	CHECK((st.st_mode & 0777) == 0666, "mode %o", st.st_mode & 0777);
+	shm_unlink(tta_test_segment);
+	setenv("TT_ALLOC_SHM_MODE", "0640", 1);
+	create_with_a_report();
+	CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0640, "mode %o", st.st_mode & 0777);
+	setenv("TT_ALLOC_SHM_MODE", "999", 1);
+	struct tta_create_params p;
+	char err[512];
+	CHECK(tta_create_params_from_env(&p, err, sizeof err) == -EINVAL &&
+		      strstr(err, "TT_ALLOC_SHM_MODE"),
+	      "bad mode refused: %s", err);
+}
+
+TTA_TEST(header_is_self_describing)
+{
+	create_with_a_report();
+	struct tta_segment seg;
+	char err[512];
+	CHECK(tta_segment_open(NULL, 0, NULL, &seg, err, sizeof err) == 0, "%s", err);
+	const struct tta_header *h = tta_hdr(&seg);
+	CHECK(h->magic == TTA_MAGIC && h->abi_version == TTA_ABI_VERSION, "magic/abi");
+	CHECK(h->header_size == sizeof *h && h->layout_word == TTA_LAYOUT_WORD, "sizes");
+	CHECK(h->device_capacity == 64 && h->slot_capacity == 256 && h->record_capacity == 1u << 20,
+	      "default capacities %u %u %u", h->device_capacity, h->slot_capacity,
+	      h->record_capacity);
+	CHECK(h->ready == TTA_READY_VALUE, "ready");
+	struct stat st;
+	char path[128];
+	shm_path(path, sizeof path, tta_test_segment);
+	CHECK(stat(path, &st) == 0 && (uint64_t)st.st_size == h->segment_size, "size");
+	/* Space is reserved (posix_fallocate), so no later write can SIGBUS. */
+	CHECK((uint64_t)st.st_blocks * 512 >= h->segment_size, "blocks %lld for %llu",
+	      (long long)st.st_blocks, (unsigned long long)h->segment_size);
+	tta_segment_close(&seg);
+}
+
+TTA_TEST(other_abi_version_is_refused_with_the_fix)
+{
+	create_with_a_report();
+	uint32_t v = TTA_ABI_VERSION + 1;
+	patch_file(offsetof(struct tta_header, abi_version), &v, sizeof v);
+	char err[512];
+	CHECK(open_reader_err(err, sizeof err) == -EPROTO, "newer version");
+	CHECK(strstr(err, "ABI version 2") && strstr(err, tta_test_segment), "message: %s", err);
+	v = 0;
+	patch_file(offsetof(struct tta_header, abi_version), &v, sizeof v);
+	CHECK(open_reader_err(err, sizeof err) == -EPROTO && strstr(err, "ABI version 0"),
+	      "older version: %s", err);
+	/* Same version, different struct sizes: another build. */
+	v = TTA_ABI_VERSION;
+	patch_file(offsetof(struct tta_header, abi_version), &v, sizeof v);
+	uint64_t layout = TTA_LAYOUT_WORD + 1;
+	patch_file(offsetof(struct tta_header, layout_word), &layout, sizeof layout);
+	CHECK(open_reader_err(err, sizeof err) == -EPROTO && strstr(err, "layout"), "%s", err);
+}
+
+TTA_TEST(truncated_oversized_and_foreign_files_are_refused)
+{
+	create_with_a_report();
+	char path[128], err[512];
+	shm_path(path, sizeof path, tta_test_segment);
+	struct stat st;
+	CHECK(stat(path, &st) == 0, "stat");
+	CHECK(truncate(path, st.st_size - 4096) == 0, "truncate");
+	CHECK(open_reader_err(err, sizeof err) == -EINVAL && strstr(err, "truncated"), "%s", err);
+	CHECK(truncate(path, st.st_size + 4096) == 0, "grow");
+	CHECK(open_reader_err(err, sizeof err) == -EINVAL, "oversized: %s", err);
+	CHECK(truncate(path, 100) == 0, "tiny");
+	CHECK(open_reader_err(err, sizeof err) == -EINVAL && strstr(err, "truncated"), "%s", err);
+	CHECK(truncate(path, 0) == 0 && truncate(path, 8192) == 0, "zeroes");
+	CHECK(open_reader_err(err, sizeof err) == -EPROTO && strstr(err, "not a tt-alloc"), "%s",
+	      err);
+}
+
+TTA_TEST(capacities_that_contradict_the_file_are_refused)
+{
+	create_with_a_report();
+	uint32_t slots = 512;
+	patch_file(offsetof(struct tta_header, slot_capacity), &slots, sizeof slots);
+	char err[512];
+	CHECK(open_reader_err(err, sizeof err) == -EINVAL && strstr(err, "contradict"), "%s", err);
+	slots = 0;
+	patch_file(offsetof(struct tta_header, slot_capacity), &slots, sizeof slots);
+	CHECK(open_reader_err(err, sizeof err) == -EINVAL && strstr(err, "impossible"), "%s", err);
+}
+
+TTA_TEST(half_initialised_segment_is_refused)
+{
+	create_with_a_report();
+	uint32_t zero = 0;
+	patch_file(offsetof(struct tta_header, ready), &zero, sizeof zero);
+	char err[512];
+	CHECK(open_reader_err(err, sizeof err) == -EAGAIN && strstr(err, "not initialised") &&
+		      strstr(err, "remove it"),
+	      "%s", err);
+}
+
+TTA_TEST(missing_segment_and_bad_names)
+{
+	char err[512];
+	CHECK(open_reader_err(err, sizeof err) == -ENOENT && strstr(err, "no tt-alloc segment"),
+	      "%s", err);
+	const char *bad[] = { "tt_alloc", "/a/b", "/", "" };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		tta_reader *r;
+		int rc = tta_reader_open(bad[i], &r, err, sizeof err);
+		if (bad[i][0] == '\0')
+			continue; /* empty means "use the default": not an error */
+		CHECK(rc == -EINVAL && strstr(err, "invalid segment name"), "'%s': %s", bad[i], err);
+	}
+	setenv("TT_ALLOC_SHM", "no-slash", 1);
+	CHECK(open_reader_err(err, sizeof err) == -EINVAL && strstr(err, "TT_ALLOC_SHM"), "%s", err);
+	CHECK(tta_segment_name(NULL, err, sizeof err) == NULL, "resolve");
+}
+
+TTA_TEST(permission_denied_is_explained)
+{
+	if (geteuid() != 0) {
+		/* Not root: make a segment we cannot read. */
+		setenv("TT_ALLOC_SHM_MODE", "0200", 1);
+	} else {
+		setenv("TT_ALLOC_SHM_MODE", "0600", 1);
+	}
+	create_with_a_report();
+	pid_t pid = fork();
+	if (pid == 0) {
+		if (geteuid() == 0 && setuid(65534) != 0)
+			_exit(3);
+		char err[512];
+		int rc = open_reader_err(err, sizeof err);
+		_exit(rc == -EACCES && strstr(err, "permission denied") ? 0 : 1);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", WEXITSTATUS(st));
+}
+
+static sigjmp_buf fault_jump;
+static void on_fault(int sig)
+{
+	siglongjmp(fault_jump, sig);
+}
+
+TTA_TEST(readers_cannot_write)
+{
+	create_with_a_report();
+	struct tta_segment seg;
+	char err[512];
+	CHECK(tta_segment_open(NULL, 0, NULL, &seg, err, sizeof err) == 0, "%s", err);
+	CHECK(!seg.writable, "reader mapping is read-only");
+	signal(SIGSEGV, on_fault);
+	volatile int faulted = sigsetjmp(fault_jump, 1);
+	if (!faulted) {
+		((volatile uint8_t *)seg.base)[TTA_PAGE + 5] = 1;
+		CHECK(0, "write through a reader mapping did not fault");
+	}
+	CHECK(faulted == SIGSEGV, "faulted with %d", faulted);
+	/* And the public reader refuses to open for writing at all: its file is
+	 * opened O_RDONLY, which the kernel records. */
+	tta_segment_close(&seg);
+}
+
+TTA_TEST(position_independent_copy_reads_the_same)
+{
+	setenv("TT_ALLOC_TRACKING_ENABLED", "1", 1);
+	for (uint64_t i = 0; i < 500; i++)
+		tta_report_alloc((uint32_t)(i % 3), i << 12, i + 1, (enum tta_mem_type)(i % 5));
+	tta_report_cb_alloc(1, 9, 999);
+	struct tta_sums a, b;
+	tta_sums_read(&a);
+	/* Two mappings at different addresses in this process see the same. */
+	tta_reader *r1, *r2;
+	char err[512];
+	CHECK(tta_reader_open(NULL, &r1, err, sizeof err) == 0, "%s", err);
+	CHECK(tta_reader_open(NULL, &r2, err, sizeof err) == 0, "%s", err);
+	for (uint32_t d = 0; d < 3; d++) {
+		struct tta_device_view v1, v2;
+		tta_reader_device(r1, d, &v1);
+		tta_reader_device(r2, d, &v2);
+		CHECK(memcmp(v1.used, v2.used, sizeof v1.used) == 0, "device %u differs", d);
+	}
+	tta_reader_close(r1);
+	tta_reader_close(r2);
+	/* A byte copy under another name (mapped elsewhere) reads identically:
+	 * nothing in it is a pointer. */
+	char src[160], dst[160], copy_name[96];
+	snprintf(copy_name, sizeof copy_name, "%s_copy", tta_test_segment);
+	shm_path(src, sizeof src, tta_test_segment);
+	shm_path(dst, sizeof dst, copy_name);
+	char cmd[512];
+	snprintf(cmd, sizeof cmd, "cp %s %s", src, dst);
+	CHECK(system(cmd) == 0, "cp");
+	setenv("TT_ALLOC_SHM", copy_name, 1);
+	tta_sums_read(&b);
+	shm_unlink(copy_name);
+	tta_sums_check_consistent(&b);
+	CHECK(memcmp(a.device, b.device, sizeof a.device) == 0, "device totals differ in copy");
+	CHECK(memcmp(a.records, b.records, sizeof a.records) == 0, "records differ in copy");
+	CHECK_EQ_I64(tta_sums_total(&b), 500 * 501 / 2 + 999);
+}
+
+TTA_TEST(racing_creators_make_one_segment)
+{
+	enum { N = 8 };
+	int go[2], done[2], hold[2];
+	CHECK(pipe(go) == 0 && pipe(done) == 0 && pipe(hold) == 0, "pipe");
+	pid_t pids[N];
+	for (int i = 0; i < N; i++) {
+		pids[i] = fork();
+		if (pids[i] == 0) {
+			close(go[1]);
+			close(hold[1]);
+			char c;
+			CHECK(read(go[0], &c, 1) == 0, "wait");
+			setenv("TT_ALLOC_TRACKING_ENABLED", "1", 1);
+			tta_report_alloc(0, (uint64_t)i, 100, TTA_MEM_DRAM);
+			c = tta_track_state() == TTA_TRACK_ATTACHED ? 'y' : 'n';
+			CHECK(write(done[1], &c, 1) == 1, "done");
+			CHECK(read(hold[0], &c, 1) == 0, "hold"); /* stay alive to be counted */
+			_exit(0);
+		}
+	}
+	close(go[1]);
+	for (int i = 0; i < N; i++) {
+		char c = 0;
+		CHECK(read(done[0], &c, 1) == 1 && c == 'y', "writer %d attached", i);
+	}
+	/* All reported into the same segment, and no temporary file is left. */
+	struct tta_segment seg;
+	char err[512];
+	CHECK(tta_segment_open(NULL, TTA_OPEN_WRITE, NULL, &seg, err, sizeof err) == 0, "%s", err);
+	uint64_t sum = 0;
+	for (uint32_t s = 0; s < seg.geo.slot_capacity; s++)
+		sum += tta_counter_at(&seg, s, 0)->bytes[TTA_MEM_DRAM];
+	CHECK(sum == 100 * N, "sum %llu", (unsigned long long)sum);
+	tta_segment_close(&seg);
+	close(hold[1]);
+	for (int i = 0; i < N; i++)
+		waitpid(pids[i], NULL, 0);
+	char cmd[256];
+	snprintf(cmd, sizeof cmd, "ls /dev/shm | grep -q '^%s\\.init'", tta_test_segment + 1);
+	CHECK(system(cmd) != 0, "temporary segment left behind");
+}
+
+TTA_TEST(hostile_slot_and_record_contents_do_not_mislead_readers)
+{
+	setenv("TT_ALLOC_TRACKING_ENABLED", "1", 1);
+	tta_report_alloc(0, 0x1000, 100, TTA_MEM_DRAM);
+	struct tta_segment seg;
+	char err[512];
+	CHECK(tta_segment_open(NULL, TTA_OPEN_WRITE, NULL, &seg, err, sizeof err) == 0, "%s", err);
+	/* Garbage everywhere a writer could scribble: every bitmap bit set, a
+	 * chunk owned by a slot index out of range, a record with a device and
+	 * type out of range, a sequence left odd, an unterminated name. */
+	memset(tta_live_slot_words(&seg), 0xff, 4 * tta_bitmap_words(&seg));
+	for (uint32_t d = 0; d < seg.geo.device_capacity; d++)
+		memset(tta_device_user_words(&seg, d), 0xff, 4 * tta_bitmap_words(&seg));
+	*tta_chunk_owner_at(&seg, 100) = TTA_OWNER_TAG(999999, 1);
+	struct tta_record *rec = tta_record_at(&seg, 200 * 64);
+	*tta_chunk_owner_at(&seg, 200) = tta_record_at(&seg, 0)->owner;
+	rec->owner = tta_record_at(&seg, 0)->owner;
+	rec->state = TTA_RECORD_LIVE;
+	rec->device = 60000;
+	rec->type = 200;
+	struct tta_record *odd = tta_record_at(&seg, 200 * 64 + 1);
+	odd->owner = rec->owner;
+	odd->state = TTA_RECORD_LIVE;
+	odd->seq = 1;
+	memset(tta_slot_at(&seg, 0)->comm, 'A', 16);
+	tta_segment_close(&seg);
+	struct tta_sums s;
+	tta_sums_read(&s);
+	CHECK_EQ_I64(s.device[0][TTA_MEM_DRAM], 100);
+	CHECK_EQ_I64(s.record_count[0], 1);
+	CHECK(s.processes == 1, "processes %d", s.processes);
+}
+
+TTA_TEST_MAIN(TTA_CASE(mode_is_exact_whatever_the_umask), TTA_CASE(header_is_self_describing),
+	      TTA_CASE(other_abi_version_is_refused_with_the_fix),
+	      TTA_CASE(truncated_oversized_and_foreign_files_are_refused),
+	      TTA_CASE(capacities_that_contradict_the_file_are_refused),
+	      TTA_CASE(half_initialised_segment_is_refused),
+	      TTA_CASE(missing_segment_and_bad_names), TTA_CASE(permission_denied_is_explained),
+	      TTA_CASE(readers_cannot_write), TTA_CASE(position_independent_copy_reads_the_same),
+	      TTA_CASE(racing_creators_make_one_segment),
+	      TTA_CASE(hostile_slot_and_record_contents_do_not_mislead_readers))

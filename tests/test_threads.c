@@ -1,0 +1,167 @@
+/*
+ * test_threads.c - many threads of one process reporting at once: totals and
+ * records stay exact, handles and addresses mix, detach is safe while others
+ * report. Also run under ThreadSanitizer (make check-tsan).
+ */
+#include <pthread.h>
+
+#include "tta_test.h"
+#include "tta_test_util.h"
+
+enum { THREADS = 6, LIVE = 256 };
+
+struct worker {
+	int id;
+	long ops;
+	int64_t held[2][TTA_MEM_TYPES];
+};
+
+static void *churn_thread(void *arg)
+{
+	struct worker *w = arg;
+	struct {
+		uint64_t addr, size;
+		uint32_t dev, type;
+		tta_handle h;
+		int live;
+	} slot[LIVE];
+	memset(slot, 0, sizeof slot);
+	uint64_t rng = (uint64_t)w->id * 7919 + 1;
+	for (long i = 0; i < w->ops; i++) {
+		uint64_t x = tta_rand(&rng);
+		int k = (int)(x % LIVE);
+		if (slot[k].live) {
+			if (slot[k].type == TTA_MEM_CB)
+				tta_report_cb_free(slot[k].dev, slot[k].addr);
+			else if (slot[k].h)
+				tta_report_free_handle(slot[k].h);
+			else
+				tta_report_free(slot[k].dev, slot[k].addr);
+			w->held[slot[k].dev][slot[k].type] -= (int64_t)slot[k].size;
+			slot[k].live = 0;
+			continue;
+		}
+		static const uint32_t types[] = { TTA_MEM_DRAM, TTA_MEM_L1, TTA_MEM_L1_SMALL,
+						  TTA_MEM_TRACE, TTA_MEM_CB };
+		slot[k].dev = (uint32_t)((x >> 16) & 1);
+		slot[k].type = types[(x >> 20) % 5];
+		slot[k].size = (x >> 40) % 100000 + 1;
+		/* Distinct per thread, so threads never free each other's. */
+		slot[k].addr = ((uint64_t)w->id << 32) | ((uint64_t)k << 12);
+		slot[k].h = 0;
+		if (slot[k].type == TTA_MEM_CB)
+			tta_report_cb_alloc(slot[k].dev, slot[k].addr, slot[k].size);
+		else if (x & 0x8000)
+			slot[k].h = tta_report_alloc_handle(slot[k].dev, slot[k].addr,
+							    slot[k].size, slot[k].type);
+		else
+			tta_report_alloc(slot[k].dev, slot[k].addr, slot[k].size, slot[k].type);
+		if (x & 0x10000)
+			tta_report_kernel_load(slot[k].dev, (x >> 8) & 15, 4096,
+					       TTA_KERNEL_APPLICATION);
+		slot[k].live = 1;
+		w->held[slot[k].dev][slot[k].type] += (int64_t)slot[k].size;
+	}
+	return NULL;
+}
+
+TTA_TEST(threads_keep_totals_exact)
+{
+	setenv("TT_ALLOC_TRACKING_ENABLED", "1", 1);
+	struct worker w[THREADS];
+	pthread_t th[THREADS];
+	for (int i = 0; i < THREADS; i++) {
+		memset(&w[i], 0, sizeof w[i]);
+		w[i].id = i + 1;
+		w[i].ops = 60000;
+		CHECK(pthread_create(&th[i], NULL, churn_thread, &w[i]) == 0, "create");
+	}
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(th[i], NULL);
+	struct tta_sums s;
+	tta_sums_read(&s);
+	tta_sums_check_consistent(&s);
+	for (int d = 0; d < 2; d++)
+		for (int t = 0; t < TTA_MEM_TYPES; t++) {
+			if (t == TTA_MEM_KERNEL)
+				continue;
+			int64_t expect = 0;
+			for (int i = 0; i < THREADS; i++)
+				expect += w[i].held[d][t];
+			CHECK(s.device[d][t] == expect, "dev %d type %d: %lld != %lld", d, t,
+			      (long long)s.device[d][t], (long long)expect);
+		}
+	/* 16 kernel ids per device at most, 4096 bytes each: reloads replace. */
+	int64_t kernel = s.device[0][TTA_MEM_KERNEL] + s.device[1][TTA_MEM_KERNEL];
+	CHECK(kernel > 0 && kernel <= 2 * 16 * 4096, "kernel bytes %lld", (long long)kernel);
+}
+
+struct detach_race {
+	volatile int stop;
+	long reports;
+};
+
+static void *report_forever(void *arg)
+{
+	struct detach_race *r = arg;
+	uint64_t a = 0;
+	while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
+		tta_report_alloc(0, a, 8, TTA_MEM_L1);
+		tta_report_free(0, a);
+		a += 64;
+		__atomic_add_fetch(&r->reports, 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+TTA_TEST(detach_is_safe_while_threads_report)
+{
+	setenv("TT_ALLOC_TRACKING_ENABLED", "1", 1);
+	struct detach_race race = { 0, 0 };
+	pthread_t th[3];
+	for (int i = 0; i < 3; i++)
+		CHECK(pthread_create(&th[i], NULL, report_forever, &race) == 0, "create");
+	for (int round = 0; round < 50; round++) {
+		usleep(2000);
+		tta_track_detach(); /* others keep reporting and re-attach */
+	}
+	__atomic_store_n(&race.stop, 1, __ATOMIC_RELEASE);
+	for (int i = 0; i < 3; i++)
+		pthread_join(th[i], NULL);
+	CHECK(race.reports > 0, "threads made progress");
+	tta_track_detach();
+	struct tta_sums s;
+	tta_sums_read(&s);
+	CHECK(s.processes == 0, "no slot left (%d)", s.processes);
+	CHECK_EQ_I64(tta_sums_total(&s), 0);
+}
+
+TTA_TEST(table_growth_with_concurrent_kernel_lookups)
+{
+	setenv("TT_ALLOC_TRACKING_ENABLED", "1", 1);
+	/* Grows every shard's ck_rhs many times while other threads run the
+	 * lock-free kernel-reload lookup on the same tables. */
+	struct detach_race race = { 0, 0 };
+	pthread_t th[2];
+	for (int i = 0; i < 2; i++)
+		CHECK(pthread_create(&th[i], NULL, report_forever, &race) == 0, "create");
+	for (uint64_t i = 0; i < 200000; i++) {
+		tta_report_alloc(1, i << 6, 1, TTA_MEM_DRAM);
+		if ((i & 255) == 0)
+			tta_report_kernel_load(1, i & 4095, 100, TTA_KERNEL_FABRIC);
+	}
+	__atomic_store_n(&race.stop, 1, __ATOMIC_RELEASE);
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	struct tta_sums s;
+	tta_sums_read(&s);
+	tta_sums_check_consistent(&s);
+	CHECK_EQ_I64(s.device[1][TTA_MEM_DRAM], 200000);
+	for (uint64_t i = 0; i < 200000; i++)
+		tta_report_free(1, i << 6);
+	tta_sums_read(&s);
+	CHECK_EQ_I64(s.device[1][TTA_MEM_DRAM], 0);
+}
+
+TTA_TEST_MAIN(TTA_CASE(threads_keep_totals_exact), TTA_CASE(detach_is_safe_while_threads_report),
+	      TTA_CASE(table_growth_with_concurrent_kernel_lookups))

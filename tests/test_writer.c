@@ -1,0 +1,671 @@
+/*
+ * test_writer.c - libtrack's write side against a real segment and real
+ * processes: semantics of every report call, exact totals across processes,
+ * SIGKILL at random points, PID reuse, fork, exec, full tables, misuse.
+ */
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "tta_segment.h"
+#include "tta_test.h"
+#include "tta_test_util.h"
+
+static void enable(void)
+{
+	setenv("TT_ALLOC_TRACKING_ENABLED", "1", 1);
+}
+
+static struct tta_health health(void)
+{
+	tta_reader *r;
+	char err[512];
+	CHECK(tta_reader_open(NULL, &r, err, sizeof err) == 0, "open: %s", err);
+	struct tta_health h;
+	tta_reader_health(r, &h);
+	tta_reader_close(r);
+	return h;
+}
+
+static int wait_exit(pid_t pid)
+{
+	int status;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+	}
+	return status;
+}
+
+/* Reaps every dead slot of the test segment, as the reaper daemon would. */
+static int reap_dead_now(void)
+{
+	struct tta_segment seg;
+	char err[512];
+	CHECK(tta_segment_open(NULL, TTA_OPEN_WRITE, NULL, &seg, err, sizeof err) == 0, "%s", err);
+	int n = tta_reap_dead(&seg, 0, NULL, NULL);
+	tta_segment_close(&seg);
+	return n;
+}
+
+TTA_TEST(off_touches_nothing)
+{
+	unsetenv("TT_ALLOC_TRACKING_ENABLED");
+	CHECK(tta_track_state() == TTA_TRACK_OFF, "state");
+	tta_report_alloc(0, 0x1000, 4096, TTA_MEM_DRAM);
+	tta_report_free(0, 0x1000);
+	CHECK(tta_report_alloc_handle(0, 1, 1, TTA_MEM_L1) == 0, "handle when off");
+	tta_report_cb_alloc(0, 1, 1);
+	tta_report_kernel_load(0, 1, 1, TTA_KERNEL_APPLICATION);
+	char path[128];
+	snprintf(path, sizeof path, "/dev/shm%s", tta_test_segment);
+	CHECK(access(path, F_OK) != 0, "segment %s created while tracking is off", path);
+	CHECK(tta_track_state() == TTA_TRACK_OFF, "state after reports");
+	/* Any value but "1" is off. */
+	setenv("TT_ALLOC_TRACKING_ENABLED", "yes", 1);
+	pid_t pid = fork();
+	if (pid == 0) {
+		tta_report_alloc(0, 0x1000, 4096, TTA_MEM_DRAM);
+		_exit(access(path, F_OK) == 0 ? 1 : 0);
+	}
+	int st = wait_exit(pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "'yes' enabled tracking");
+}
+
+TTA_TEST(every_report_kind_is_exact)
+{
+	enable();
+	struct tta_device_info wh;
+	tta_device_info_wormhole_b0(&wh, 72);
+	CHECK(tta_register_device(0, &wh) == 0, "first registration");
+	struct tta_device_info bh;
+	tta_device_info_blackhole(&bh, 140);
+	CHECK(tta_register_device(0, &bh) == 1, "second registration must not win");
+	tta_report_alloc(0, 0x10000, 1 << 20, TTA_MEM_DRAM);
+	tta_report_alloc(0, 0x10000, 4096, TTA_MEM_DRAM); /* collision: kept, counted */
+	tta_report_alloc(0, 0x20000, 300, TTA_MEM_L1);
+	tta_report_alloc(1, 0x20000, 700, TTA_MEM_L1_SMALL);
+	tta_report_alloc(1, 0x30000, 50, TTA_MEM_TRACE);
+	tta_report_alloc(1, 0x40000, 60, TTA_MEM_SYSTEM);
+	tta_report_cb_alloc(0, 0x20000, 2048); /* same number as an L1 address: own space */
+	tta_report_kernel_load(0, 77, 1000, TTA_KERNEL_APPLICATION);
+	tta_report_kernel_load(0, 77, 1200, TTA_KERNEL_APPLICATION); /* reload replaces */
+	tta_report_kernel_load(1, 78, 10, TTA_KERNEL_DISPATCH);
+	struct tta_sums s;
+	tta_sums_read(&s);
+	tta_sums_check_consistent(&s);
+	CHECK_EQ_I64(s.device[0][TTA_MEM_DRAM], (1 << 20) + 4096);
+	CHECK_EQ_I64(s.device[0][TTA_MEM_L1], 300);
+	CHECK_EQ_I64(s.device[1][TTA_MEM_L1_SMALL], 700);
+	CHECK_EQ_I64(s.device[1][TTA_MEM_TRACE], 50);
+	CHECK_EQ_I64(s.device[1][TTA_MEM_SYSTEM], 60);
+	CHECK_EQ_I64(s.device[0][TTA_MEM_CB], 2048);
+	CHECK_EQ_I64(s.device[0][TTA_MEM_KERNEL], 1200);
+	CHECK_EQ_I64(s.device[1][TTA_MEM_KERNEL], 10);
+	CHECK_EQ_I64(s.device_buffers[0], 5);
+	CHECK_EQ_I64(health().address_collisions, 1);
+
+	tta_report_cb_free(0, 0x20000);
+	tta_report_free(0, 0x20000);
+	tta_report_free(1, 0x20000);
+	tta_report_free(1, 0x30000);
+	tta_report_free(1, 0x40000);
+	tta_report_free(0, 0x10000);
+	tta_sums_read(&s);
+	tta_sums_check_consistent(&s);
+	/* The collision's earlier allocation is still held: it was never freed. */
+	CHECK_EQ_I64(s.device[0][TTA_MEM_DRAM], 1 << 20);
+	CHECK_EQ_I64(s.device[0][TTA_MEM_L1] + s.device[0][TTA_MEM_CB] + s.device[1][TTA_MEM_L1_SMALL], 0);
+
+	tta_reader *r;
+	char err[512];
+	CHECK(tta_reader_open(NULL, &r, err, sizeof err) == 0, "%s", err);
+	struct tta_device_view v;
+	tta_reader_device(r, 0, &v);
+	CHECK(v.registered && strcmp(v.arch, "Wormhole_B0") == 0, "arch '%s'", v.arch);
+	CHECK_EQ_I64(v.capacity[TTA_MEM_DRAM], 12ll << 30);
+	CHECK_EQ_I64(v.capacity[TTA_MEM_L1], 1464ll * 1024 * 72);
+	CHECK(v.processes == 1, "processes %u", v.processes);
+	tta_reader_device(r, 5, &v);
+	CHECK(!v.registered && v.processes == 0, "device 5 untouched");
+	CHECK(tta_reader_device(r, 64, &v) == -EINVAL, "out of range device");
+	tta_reader_close(r);
+}
+
+TTA_TEST(misuse_is_counted_never_fatal)
+{
+	enable();
+	tta_report_alloc(0, 0x1000, 10, TTA_MEM_DRAM);
+	tta_report_free(0, 0x9999);         /* unknown */
+	tta_report_free(0, 0x1000);
+	tta_report_free(0, 0x1000);         /* double (address-based: unknown) */
+	tta_report_free(70, 0x1000);        /* device out of range */
+	tta_report_alloc(9999, 1, 1, TTA_MEM_DRAM);
+	tta_report_alloc(0, 1, 1, (enum tta_mem_type)42);
+	tta_report_alloc(0, 1, 1, TTA_MEM_CB); /* CBs have their own call */
+	tta_report_kernel_load(0, 1, 1, (enum tta_kernel_kind)9);
+	tta_handle h = tta_report_alloc_handle(0, 0x2000, 20, TTA_MEM_L1);
+	CHECK(h != 0, "handle");
+	tta_report_free(0, 0x2000); /* handle allocations are not found by address */
+	tta_report_free_handle(h);
+	tta_report_free_handle(h);                 /* double */
+	tta_report_free_handle(h + (1ull << 32));  /* stale generation: double */
+	tta_report_free_handle(0x7fffffff00000000ull | 0x7ffffff0u); /* out of range */
+	tta_report_free_handle(0);                 /* no-op */
+	struct tta_health hl = health();
+	CHECK_EQ_I64(hl.unknown_frees, 3);
+	CHECK_EQ_I64(hl.double_frees, 2);
+	CHECK_EQ_I64(hl.foreign_frees, 1);
+	CHECK_EQ_I64(hl.bad_device, 2);
+	CHECK_EQ_I64(hl.bad_argument, 3);
+	struct tta_sums s;
+	tta_sums_read(&s);
+	tta_sums_check_consistent(&s);
+	CHECK_EQ_I64(tta_sums_total(&s), 0);
+	CHECK(tta_track_state() == TTA_TRACK_ATTACHED, "still attached after misuse");
+}
+
+TTA_TEST(handle_of_another_process_is_foreign)
+{
+	enable();
+	int fds[2];
+	CHECK(pipe(fds) == 0, "pipe");
+	pid_t pid = fork();
+	if (pid == 0) {
+		tta_handle h = tta_report_alloc_handle(0, 0x5000, 64, TTA_MEM_DRAM);
+		CHECK(write(fds[1], &h, sizeof h) == sizeof h, "write");
+		pause();
+		_exit(0);
+	}
+	tta_handle theirs;
+	CHECK(read(fds[0], &theirs, sizeof theirs) == sizeof theirs, "read");
+	tta_report_alloc(0, 0x1, 1, TTA_MEM_DRAM); /* attach ourselves */
+	tta_report_free_handle(theirs);
+	CHECK_EQ_I64(health().foreign_frees, 1);
+	struct tta_sums s;
+	tta_sums_read(&s);
+	CHECK_EQ_I64(s.device[0][TTA_MEM_DRAM], 65); /* theirs still counted */
+	kill(pid, SIGKILL);
+	wait_exit(pid);
+}
+
+/* A child process that churns allocations and keeps a ledger of what it
+ * holds; with STOP_AT >= 0 it stops churning at that many ops and reports. */
+struct ledger {
+	int64_t bytes[2][TTA_MEM_TYPES];
+};
+
+static void churn(uint64_t seed, long ops, struct ledger *held, int use_handles)
+{
+	enum { LIVE = 512 };
+	struct {
+		uint64_t addr, size;
+		uint32_t dev, type;
+		tta_handle h;
+		int kind; /* 0 none, 1 buffer, 2 cb */
+	} live[LIVE];
+	memset(live, 0, sizeof live);
+	memset(held, 0, sizeof *held);
+	uint64_t rng = seed | 1;
+	for (long i = 0; i < ops; i++) {
+		uint64_t x = tta_rand(&rng);
+		int k = (int)(x % LIVE);
+		if (live[k].kind) {
+			if (live[k].kind == 2)
+				tta_report_cb_free(live[k].dev, live[k].addr);
+			else if (live[k].h)
+				tta_report_free_handle(live[k].h);
+			else
+				tta_report_free(live[k].dev, live[k].addr);
+			held->bytes[live[k].dev][live[k].type] -= (int64_t)live[k].size;
+			live[k].kind = 0;
+			continue;
+		}
+		static const uint32_t types[] = { TTA_MEM_DRAM, TTA_MEM_L1, TTA_MEM_L1_SMALL,
+						  TTA_MEM_TRACE, TTA_MEM_SYSTEM, TTA_MEM_CB };
+		live[k].dev = (uint32_t)((x >> 20) & 1);
+		live[k].type = types[(x >> 24) % 6];
+		live[k].size = ((x >> 32) % 65536) + 1;
+		live[k].addr = ((uint64_t)k << 20) | (seed << 40);
+		live[k].h = 0;
+		if (live[k].type == TTA_MEM_CB) {
+			tta_report_cb_alloc(live[k].dev, live[k].addr, live[k].size);
+			live[k].kind = 2;
+		} else if (use_handles && (x & 0x100)) {
+			live[k].h = tta_report_alloc_handle(live[k].dev, live[k].addr, live[k].size,
+							    live[k].type);
+			live[k].kind = 1;
+		} else {
+			tta_report_alloc(live[k].dev, live[k].addr, live[k].size, live[k].type);
+			live[k].kind = 1;
+		}
+		held->bytes[live[k].dev][live[k].type] += (int64_t)live[k].size;
+	}
+}
+
+TTA_TEST(processes_sum_exactly)
+{
+	enable();
+	enum { WRITERS = 4 };
+	struct ledger *ledgers = mmap(NULL, sizeof(struct ledger) * WRITERS, PROT_READ | PROT_WRITE,
+				      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	int go[2], done[2];
+	CHECK(pipe(go) == 0 && pipe(done) == 0, "pipes");
+	pid_t pids[WRITERS];
+	for (int w = 0; w < WRITERS; w++) {
+		pids[w] = fork();
+		if (pids[w] == 0) {
+			close(go[1]);
+			churn((uint64_t)w + 11, 200000, &ledgers[w], w & 1);
+			char c = 'x';
+			CHECK(write(done[1], &c, 1) == 1, "done");
+			CHECK(read(go[0], &c, 1) >= 0, "wait"); /* hold until told */
+			_exit(0);
+		}
+	}
+	for (int w = 0; w < WRITERS; w++) {
+		char c;
+		CHECK(read(done[0], &c, 1) == 1, "writer %d finished", w);
+	}
+	struct tta_sums s;
+	tta_sums_read(&s);
+	tta_sums_check_consistent(&s);
+	CHECK(s.processes == WRITERS, "live processes %d", s.processes);
+	for (int d = 0; d < 2; d++)
+		for (int t = 0; t < TTA_MEM_TYPES; t++) {
+			int64_t expect = 0;
+			for (int w = 0; w < WRITERS; w++)
+				expect += ledgers[w].bytes[d][t];
+			CHECK(s.device[d][t] == expect, "dev %d type %d: %lld != ledger %lld", d, t,
+			      (long long)s.device[d][t], (long long)expect);
+		}
+	close(go[1]); /* release them: they exit holding memory */
+	for (int w = 0; w < WRITERS; w++)
+		wait_exit(pids[w]);
+	CHECK(reap_dead_now() == WRITERS, "reaped");
+	tta_sums_read(&s);
+	CHECK_EQ_I64(tta_sums_total(&s), 0);
+	CHECK(s.processes == 0, "processes left %d", s.processes);
+	CHECK_EQ_I64(health().records_in_use, 0);
+	CHECK_EQ_I64(health().leaky_processes, WRITERS);
+}
+
+TTA_TEST(sigkill_at_random_points_then_reap_is_exact)
+{
+	enable();
+	uint64_t rng = 0x1234567;
+	for (int round = 0; round < 30; round++) {
+		pid_t pid = fork();
+		if (pid == 0) {
+			struct ledger l;
+			churn((uint64_t)round + 100, 100000000, &l, round & 1);
+			_exit(0);
+		}
+		usleep((useconds_t)(1000 + tta_rand(&rng) % 20000));
+		kill(pid, SIGKILL);
+		wait_exit(pid);
+	}
+	/* A survivor whose ledger must match exactly what the segment says. */
+	struct ledger *mine = mmap(NULL, sizeof *mine, PROT_READ | PROT_WRITE,
+				   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	int done[2];
+	CHECK(pipe(done) == 0, "pipe");
+	pid_t survivor = fork();
+	if (survivor == 0) {
+		churn(999, 50000, mine, 1);
+		char c = 1;
+		CHECK(write(done[1], &c, 1) == 1, "w");
+		pause();
+		_exit(0);
+	}
+	char c;
+	CHECK(read(done[0], &c, 1) == 1, "survivor ready");
+	reap_dead_now();
+	struct tta_sums s;
+	tta_sums_read(&s);
+	tta_sums_check_consistent(&s);
+	for (int d = 0; d < 2; d++)
+		for (int t = 0; t < TTA_MEM_TYPES; t++)
+			CHECK(s.device[d][t] == mine->bytes[d][t], "dev %d type %d %lld != %lld", d,
+			      t, (long long)s.device[d][t], (long long)mine->bytes[d][t]);
+	CHECK(s.processes == 1, "only the survivor is live (%d)", s.processes);
+	kill(survivor, SIGKILL);
+	wait_exit(survivor);
+	reap_dead_now();
+	tta_sums_read(&s);
+	CHECK_EQ_I64(tta_sums_total(&s), 0);
+	CHECK_EQ_I64(health().records_in_use, 0);
+	CHECK_EQ_I64(health().live_processes, 0);
+}
+
+TTA_TEST(pid_reuse_is_recognised)
+{
+	enable();
+	int ready[2];
+	CHECK(pipe(ready) == 0, "pipe");
+	pid_t pid = fork();
+	if (pid == 0) {
+		tta_report_alloc(0, 0x1000, 4096, TTA_MEM_DRAM);
+		char c = 1;
+		CHECK(write(ready[1], &c, 1) == 1, "w");
+		/* Keep reporting: once our slot is taken we must stop writing. */
+		for (int i = 0; i < 2000 && tta_track_state() == TTA_TRACK_ATTACHED; i++) {
+			tta_report_alloc(0, 0x2000 + (uint64_t)i, 1, TTA_MEM_L1);
+			usleep(1000);
+		}
+		_exit(tta_track_state() == TTA_TRACK_DISABLED ? 0 : 3);
+	}
+	char c;
+	CHECK(read(ready[0], &c, 1) == 1, "child attached");
+	/* Make the slot look like an earlier process that had this pid: its
+	 * recorded start time no longer matches the running process. */
+	struct tta_segment seg;
+	char err[512];
+	CHECK(tta_segment_open(NULL, TTA_OPEN_WRITE, NULL, &seg, err, sizeof err) == 0, "%s", err);
+	int planted = 0;
+	for (uint32_t i = 0; i < seg.geo.slot_capacity; i++) {
+		struct tta_slot *s = tta_slot_at(&seg, i);
+		if (TTA_SLOT_PHASE(s->state) == TTA_SLOT_LIVE && TTA_SLOT_PID(s->state) == pid) {
+			s->start_time -= 7;
+			planted++;
+		}
+	}
+	CHECK(planted == 1, "found the child's slot");
+	CHECK(kill(pid, 0) == 0, "pid is alive");
+	CHECK(tta_reap_dead(&seg, 0, NULL, NULL) == 1, "slot of a reused pid reaped");
+	tta_segment_close(&seg);
+	int st = wait_exit(pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "writer noticed its slot was taken (%d)",
+	      WEXITSTATUS(st));
+	struct tta_sums s;
+	tta_sums_read(&s);
+	CHECK_EQ_I64(tta_sums_total(&s), 0);
+}
+
+TTA_TEST(fork_child_gets_own_slot_and_nothing_inherited)
+{
+	enable();
+	tta_report_alloc(0, 0x1000, 1000, TTA_MEM_DRAM);
+	tta_report_cb_alloc(0, 5, 10);
+	int done[2];
+	CHECK(pipe(done) == 0, "pipe");
+	pid_t pid = fork();
+	if (pid == 0) {
+		CHECK(tta_track_state() == TTA_TRACK_IDLE, "child starts unattached");
+		tta_report_free(0, 0x1000); /* the parent's: unknown to us */
+		tta_report_alloc(0, 0x2000, 7, TTA_MEM_L1);
+		char c = 1;
+		CHECK(write(done[1], &c, 1) == 1, "w");
+		pause();
+		_exit(0);
+	}
+	char c;
+	CHECK(read(done[0], &c, 1) == 1, "child reported");
+	struct tta_sums s;
+	tta_sums_read(&s);
+	tta_sums_check_consistent(&s);
+	CHECK(s.processes == 2, "two slots (%d)", s.processes);
+	CHECK_EQ_I64(s.device[0][TTA_MEM_DRAM], 1000);
+	CHECK_EQ_I64(s.device[0][TTA_MEM_L1], 7);
+	CHECK_EQ_I64(health().unknown_frees, 1);
+	/* The parent still reports normally after a fork. */
+	tta_report_free(0, 0x1000);
+	tta_sums_read(&s);
+	CHECK_EQ_I64(s.device[0][TTA_MEM_DRAM], 0);
+	kill(pid, SIGKILL);
+	wait_exit(pid);
+}
+
+TTA_TEST(exec_image_does_not_inherit_stale_records)
+{
+	enable();
+	pid_t pid = fork();
+	if (pid == 0) {
+		tta_report_alloc(0, 0x1000, 5555, TTA_MEM_DRAM);
+		/* Become a new image of the same process (same pid + start time). */
+		execl("/proc/self/exe", "test_writer", "--exec-helper", (char *)NULL);
+		_exit(99);
+	}
+	int st = wait_exit(pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exec helper status %d", WEXITSTATUS(st));
+}
+
+/* Runs in the exec'd image: the old image's slot must be gone. */
+static int exec_helper(void)
+{
+	tta_report_alloc(0, 0x2000, 11, TTA_MEM_L1);
+	struct tta_sums s;
+	tta_sums_read(&s);
+	if (s.processes != 1 || s.device[0][TTA_MEM_DRAM] != 0 || s.device[0][TTA_MEM_L1] != 11) {
+		fprintf(stderr, "after exec: processes %d dram %lld l1 %lld\n", s.processes,
+			(long long)s.device[0][TTA_MEM_DRAM], (long long)s.device[0][TTA_MEM_L1]);
+		return 1;
+	}
+	return 0;
+}
+
+TTA_TEST(full_slot_table_refuses_visibly)
+{
+	enable();
+	setenv("TT_ALLOC_MAX_PROCESSES", "2", 1);
+	int done[2], err_pipe[2];
+	CHECK(pipe(done) == 0 && pipe(err_pipe) == 0, "pipes");
+	pid_t holders[2];
+	for (int i = 0; i < 2; i++) {
+		holders[i] = fork();
+		if (holders[i] == 0) {
+			tta_report_alloc(0, 0x1000, 100, TTA_MEM_DRAM);
+			char c = 1;
+			CHECK(write(done[1], &c, 1) == 1, "w");
+			pause();
+			_exit(0);
+		}
+		char c;
+		CHECK(read(done[0], &c, 1) == 1, "holder %d", i);
+	}
+	pid_t third = fork();
+	if (third == 0) {
+		dup2(err_pipe[1], 2);
+		for (int i = 0; i < 1000; i++)
+			tta_report_alloc(0, 0x2000 + (uint64_t)i, 1, TTA_MEM_DRAM);
+		_exit(tta_track_state() == TTA_TRACK_DISABLED ? 0 : 1);
+	}
+	close(err_pipe[1]);
+	int st = wait_exit(third);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "third process disabled, not crashed");
+	char msg[1024] = { 0 };
+	ssize_t n = read(err_pipe[0], msg, sizeof msg - 1);
+	CHECK(n > 0 && strstr(msg, "process slots") != NULL && strchr(msg, '\n') == msg + n - 1,
+	      "exactly one line naming the problem: '%s'", msg);
+	CHECK_EQ_I64(health().attach_refused, 1);
+	struct tta_sums s;
+	tta_sums_read(&s);
+	CHECK_EQ_I64(s.device[0][TTA_MEM_DRAM], 200);
+	for (int i = 0; i < 2; i++) {
+		kill(holders[i], SIGKILL);
+		wait_exit(holders[i]);
+	}
+}
+
+TTA_TEST(full_record_table_keeps_counters_exact)
+{
+	enable();
+	setenv("TT_ALLOC_MAX_BUFFERS", "128", 1);
+	for (uint64_t i = 0; i < 1000; i++)
+		tta_report_alloc((uint32_t)(i & 1), i * 4096, i + 1, TTA_MEM_DRAM);
+	tta_handle h = tta_report_alloc_handle(0, 1ull << 40, 5, TTA_MEM_L1);
+	CHECK(h != 0, "handle from the overflow path");
+	struct tta_sums s;
+	tta_sums_read(&s);
+	int64_t expect = 1000 * 1001 / 2;
+	CHECK_EQ_I64(s.device[0][TTA_MEM_DRAM] + s.device[1][TTA_MEM_DRAM], expect);
+	CHECK_EQ_I64(s.record_count[0] + s.record_count[1], 128);
+	CHECK(health().records_unavailable >= 1000 - 128, "shortfall visible: %llu",
+	      (unsigned long long)health().records_unavailable);
+	tta_report_free_handle(h);
+	tta_report_free_handle(h); /* double free of an overflow handle */
+	for (uint64_t i = 0; i < 1000; i++)
+		tta_report_free((uint32_t)(i & 1), i * 4096);
+	tta_sums_read(&s);
+	CHECK_EQ_I64(tta_sums_total(&s), 0);
+	CHECK_EQ_I64(health().double_frees, 1);
+	CHECK_EQ_I64(health().unknown_frees, 0);
+}
+
+TTA_TEST(detach_releases_and_reattaches)
+{
+	enable();
+	tta_report_alloc(0, 1, 100, TTA_MEM_DRAM);
+	tta_report_alloc(0, 2, 100, TTA_MEM_DRAM);
+	CHECK(tta_track_detach() == 2, "two live at detach");
+	CHECK(tta_track_state() == TTA_TRACK_IDLE, "idle after detach");
+	struct tta_sums s;
+	tta_sums_read(&s);
+	CHECK(s.processes == 0 && tta_sums_total(&s) == 0, "gone");
+	tta_report_alloc(0, 3, 5, TTA_MEM_L1);
+	tta_sums_read(&s);
+	CHECK(s.processes == 1 && s.device[0][TTA_MEM_L1] == 5, "re-attached");
+}
+
+TTA_TEST(stopped_writer_never_blocks_others)
+{
+	enable();
+	int ready[2];
+	CHECK(pipe(ready) == 0, "pipe");
+	pid_t stopped = fork();
+	if (stopped == 0) {
+		struct ledger l;
+		char c = 1;
+		tta_report_alloc(0, 1, 1, TTA_MEM_DRAM);
+		CHECK(write(ready[1], &c, 1) == 1, "w");
+		churn(5, 1000000000, &l, 1);
+		_exit(0);
+	}
+	char c;
+	CHECK(read(ready[0], &c, 1) == 1, "ready");
+	usleep(20000);
+	kill(stopped, SIGSTOP); /* frozen at an arbitrary instruction */
+	struct ledger mine;
+	churn(6, 200000, &mine, 1); /* must complete: no cross-process lock */
+	struct tta_sums s;
+	tta_sums_read(&s);
+	CHECK(s.processes == 2, "both live");
+	kill(stopped, SIGKILL);
+	wait_exit(stopped);
+	reap_dead_now();
+	tta_sums_read(&s);
+	for (int d = 0; d < 2; d++)
+		for (int t = 0; t < TTA_MEM_TYPES; t++)
+			CHECK_EQ_I64(s.device[d][t], mine.bytes[d][t]);
+}
+
+TTA_TEST(library_prints_nothing_to_stdout_and_leaks_no_fd)
+{
+	enable();
+	int out[2];
+	CHECK(pipe(out) == 0, "pipe");
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(out[1], 1);
+		close(out[0]);
+		close(out[1]);
+		int before = 0, after = 0;
+		char path[64];
+		for (int fd = 0; fd < 256; fd++) {
+			snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+			before += access(path, F_OK) == 0;
+		}
+		tta_report_alloc(0, 1, 1, TTA_MEM_DRAM);
+		tta_report_free(0, 12345);
+		tta_report_free_handle(77);
+		for (int fd = 0; fd < 256; fd++) {
+			snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+			after += access(path, F_OK) == 0;
+		}
+		fflush(stdout);
+		_exit(before == after ? 0 : 1);
+	}
+	close(out[1]);
+	char buf[64];
+	ssize_t n = read(out[0], buf, sizeof buf);
+	int st = wait_exit(pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "an fd stayed open after attach");
+	CHECK(n == 0, "library wrote %zd bytes to stdout", n);
+}
+
+TTA_TEST(unusable_segment_disables_with_one_line)
+{
+	enable();
+	/* A foreign file under our name: the writer must not touch it. */
+	char path[128];
+	snprintf(path, sizeof path, "/dev/shm%s", tta_test_segment);
+	int fd = open(path, O_CREAT | O_WRONLY, 0666);
+	CHECK(fd >= 0, "create");
+	CHECK(write(fd, "not a segment at all, thanks", 28) == 28, "write");
+	close(fd);
+	int err_pipe[2];
+	CHECK(pipe(err_pipe) == 0, "pipe");
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(err_pipe[1], 2);
+		for (int i = 0; i < 100; i++)
+			tta_report_alloc(0, (uint64_t)i, 1, TTA_MEM_DRAM);
+		_exit(tta_track_state() == TTA_TRACK_DISABLED ? 0 : 1);
+	}
+	close(err_pipe[1]);
+	int st = wait_exit(pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "disabled");
+	char msg[1024] = { 0 };
+	ssize_t n = read(err_pipe[0], msg, sizeof msg - 1);
+	CHECK(n > 0 && strstr(msg, tta_test_segment) && strchr(msg, '\n') == msg + n - 1,
+	      "one line naming the segment: '%s'", msg);
+	struct stat stt;
+	CHECK(stat(path, &stt) == 0 && stt.st_size == 28, "foreign file untouched");
+}
+
+TTA_TEST(full_dev_shm_fails_at_attach_not_later)
+{
+	enable();
+	/* 2^30 records x 64 bytes is far more than this machine's /dev/shm. */
+	setenv("TT_ALLOC_MAX_BUFFERS", "1073741824", 1);
+	int err_pipe[2];
+	CHECK(pipe(err_pipe) == 0, "pipe");
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(err_pipe[1], 2);
+		tta_report_alloc(0, 1, 1, TTA_MEM_DRAM);
+		_exit(tta_track_state() == TTA_TRACK_DISABLED ? 0 : 1);
+	}
+	close(err_pipe[1]);
+	int st = wait_exit(pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "disabled, no SIGBUS (status %d)", st);
+	char msg[1024] = { 0 };
+	CHECK(read(err_pipe[0], msg, sizeof msg - 1) > 0, "message");
+	CHECK(strstr(msg, "cannot reserve") && strstr(msg, "TT_ALLOC_MAX_BUFFERS"),
+	      "names the fix: '%s'", msg);
+	char path[128];
+	snprintf(path, sizeof path, "/dev/shm%s", tta_test_segment);
+	CHECK(access(path, F_OK) != 0, "nothing left under the public name");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && strcmp(argv[1], "--exec-helper") == 0)
+		return exec_helper();
+	static const struct tta_test_case cases[] = {
+		TTA_CASE(off_touches_nothing),
+		TTA_CASE(every_report_kind_is_exact),
+		TTA_CASE(misuse_is_counted_never_fatal),
+		TTA_CASE(handle_of_another_process_is_foreign),
+		TTA_CASE(processes_sum_exactly),
+		TTA_CASE(sigkill_at_random_points_then_reap_is_exact),
+		TTA_CASE(pid_reuse_is_recognised),
+		TTA_CASE(fork_child_gets_own_slot_and_nothing_inherited),
+		TTA_CASE(exec_image_does_not_inherit_stale_records),
+		TTA_CASE(full_slot_table_refuses_visibly),
+		TTA_CASE(full_record_table_keeps_counters_exact),
+		TTA_CASE(detach_releases_and_reattaches),
+		TTA_CASE(stopped_writer_never_blocks_others),
+		TTA_CASE(library_prints_nothing_to_stdout_and_leaks_no_fd),
+		TTA_CASE(unusable_segment_disables_with_one_line),
+		TTA_CASE(full_dev_shm_fails_at_attach_not_later),
+	};
+	return tta_test_run_all(__FILE__, cases, (int)(sizeof cases / sizeof cases[0]), argc, argv);
+}
