@@ -1,0 +1,278 @@
+/*
+ * reaper_log.c - event lines and leak reports of tt-alloc-reaper.
+ *
+ * Contract: every event is one line written with a single write(2) to
+ * stderr, so lines of concurrent writers (and the journal) never interleave
+ * mid-line. When stderr is the systemd journal (JOURNAL_STREAM names it) each
+ * line carries an sd-daemon "<N>" priority prefix instead of a word, and no
+ * timestamp is added either way: the journal (or the caller) stamps lines.
+ * Strings copied out of the segment are sanitized first: the segment is
+ * writable by every tracked process and must not be able to forge log lines.
+ * Main thread only.
+ */
+#include "reaper.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tt_alloc.h"
+
+static bool log_to_journal;
+static int log_max_level = RLOG_INFO;
+
+void reaper_log_init(int verbose)
+{
+	log_max_level = verbose > 0 ? RLOG_DEBUG : RLOG_INFO;
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	if (js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) == 0)
+		log_to_journal = (unsigned long long)st.st_dev == dev &&
+				 (unsigned long long)st.st_ino == ino;
+}
+
+bool reaper_log_enabled(enum reaper_level level)
+{
+	return (int)level <= log_max_level;
+}
+
+static void write_all(const char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(STDERR_FILENO, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return; /* stderr gone: nothing better to do than drop it */
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+static int level_prefix(enum reaper_level level, char *buf, size_t len)
+{
+	if (log_to_journal)
+		return snprintf(buf, len, "<%d>", (int)level);
+	switch (level) {
+	case RLOG_ERR:
+		return snprintf(buf, len, "error: ");
+	case RLOG_WARN:
+		return snprintf(buf, len, "warning: ");
+	case RLOG_DEBUG:
+		return snprintf(buf, len, "debug: ");
+	default:
+		buf[0] = '\0';
+		return 0;
+	}
+}
+
+void reaper_log(enum reaper_level level, const char *fmt, ...)
+{
+	if (!reaper_log_enabled(level))
+		return;
+	char line[2048];
+	int n = level_prefix(level, line, sizeof line);
+	va_list ap;
+	va_start(ap, fmt);
+	int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	if (m < 0)
+		return;
+	size_t len = (size_t)n + (size_t)m;
+	if (len > sizeof line - 2)
+		len = sizeof line - 2;
+	line[len++] = '\n';
+	write_all(line, len);
+}
+
+void reaper_log_block(enum reaper_level level, const char *text, size_t len)
+{
+	if (!reaper_log_enabled(level) || len == 0)
+		return;
+	if (!log_to_journal) {
+		write_all(text, len);
+		return;
+	}
+	/* The journal needs the priority on every line. */
+	size_t cap = len + (len / 8 + 2) * 4;
+	char *buf = malloc(cap);
+	if (!buf) {
+		write_all(text, len);
+		return;
+	}
+	size_t o = 0;
+	bool at_start = true;
+	for (size_t i = 0; i < len; i++) {
+		if (at_start) {
+			o += (size_t)snprintf(buf + o, cap - o, "<%d>", (int)level);
+			at_start = false;
+		}
+		buf[o++] = text[i];
+		if (text[i] == '\n')
+			at_start = true;
+		if (cap - o < 8) { /* flush before the next prefix can overflow */
+			write_all(buf, o);
+			o = 0;
+		}
+	}
+	write_all(buf, o);
+	free(buf);
+}
+
+const char *reaper_fmt_bytes(uint64_t bytes, char *buf, size_t len)
+{
+	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+	if (bytes < 1024) {
+		snprintf(buf, len, "%" PRIu64 " bytes", bytes);
+		return buf;
+	}
+	double v = (double)bytes / 1024.0;
+	unsigned u = 0;
+	while (v >= 1024.0 && u + 1 < sizeof units / sizeof units[0]) {
+		v /= 1024.0;
+		u++;
+	}
+	snprintf(buf, len, "%.1f %s (%" PRIu64 " bytes)", v, units[u], bytes);
+	return buf;
+}
+
+/* Counters are modulo 2^64 by design: a value with the top bit set is a
+ * mis-accounting and is shown negative instead of as 16 EiB. */
+static const char *fmt_counter_bytes(uint64_t v, char *buf, size_t len)
+{
+	if (v > (uint64_t)INT64_MAX) {
+		snprintf(buf, len, "%" PRId64 " bytes (negative: mis-accounted)", (int64_t)v);
+		return buf;
+	}
+	return reaper_fmt_bytes(v, buf, len);
+}
+
+const char *reaper_fmt_age(uint64_t ns, char *buf, size_t len)
+{
+	uint64_t s = ns / 1000000000u;
+	if (s < 60)
+		snprintf(buf, len, "%" PRIu64 ".%" PRIu64 "s", s, (ns / 100000000u) % 10u);
+	else if (s < 3600)
+		snprintf(buf, len, "%" PRIu64 "m%02" PRIu64 "s", s / 60, s % 60);
+	else if (s < 86400)
+		snprintf(buf, len, "%" PRIu64 "h%02" PRIu64 "m", s / 3600, (s / 60) % 60);
+	else
+		snprintf(buf, len, "%" PRIu64 "d%02" PRIu64 "h", s / 86400, (s / 3600) % 24);
+	return buf;
+}
+
+const char *reaper_sanitize(const char *src, size_t len, char *dst, size_t dstlen)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < len && src[i] != '\0' && o + 1 < dstlen; i++) {
+		unsigned char c = (unsigned char)src[i];
+		dst[o++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+	}
+	dst[o] = '\0';
+	return dst;
+}
+
+static const char *type_name(unsigned type, char *buf, size_t len)
+{
+	const char *name = tta_mem_type_name(type);
+	if (name)
+		return name;
+	snprintf(buf, len, "type%u", type);
+	return buf;
+}
+
+static int by_device_then_address(const void *a, const void *b)
+{
+	const struct tta_record *x = a, *y = b;
+	if (x->device != y->device)
+		return x->device < y->device ? -1 : 1;
+	return x->address < y->address ? -1 : x->address > y->address;
+}
+
+void reaper_format_leak(FILE *out, const struct tta_reap_report *r, uint32_t device_capacity,
+			uint32_t max_listed, uint64_t now_mono_ns)
+{
+	char comm[sizeof r->comm + 1], cmdline[sizeof r->cmdline + 1], b1[64], b2[64];
+	reaper_sanitize(r->comm, sizeof r->comm, comm, sizeof comm);
+	reaper_sanitize(r->cmdline, sizeof r->cmdline, cmdline, sizeof cmdline);
+	int32_t pid = r->pid;
+
+	/* The report's device count is the capacity the core validated; bound it
+	 * by ours anyway so a bad report cannot walk off the copy. */
+	uint32_t devices = r->used ? r->devices : 0;
+	if (devices > device_capacity)
+		devices = device_capacity;
+	uint32_t devices_used = 0;
+	for (uint32_t d = 0; d < devices; d++) {
+		const struct tta_counter_line *c = &r->used[d];
+		bool any = c->buffers != 0;
+		for (unsigned t = 0; t < TTA_LAYOUT_MEM_TYPES; t++)
+			any = any || c->bytes[t] != 0;
+		devices_used += any;
+	}
+
+	fprintf(out, "leak report: pid %" PRId32 " (%s) uid %" PRIu32 " slot %" PRIu32
+		     ": left %" PRIu64 " buffer%s, %s on %" PRIu32 " device%s; cmdline: %s\n",
+		pid, comm, r->uid, r->slot, r->buffers, r->buffers == 1 ? "" : "s",
+		fmt_counter_bytes(r->bytes, b1, sizeof b1), devices_used,
+		devices_used == 1 ? "" : "s", cmdline[0] ? cmdline : "(unknown)");
+
+	for (uint32_t d = 0; d < devices; d++) {
+		const struct tta_counter_line *c = &r->used[d];
+		bool any = c->buffers != 0;
+		for (unsigned t = 0; t < TTA_LAYOUT_MEM_TYPES; t++)
+			any = any || c->bytes[t] != 0;
+		if (!any)
+			continue;
+		fprintf(out, "leak pid %" PRId32 ": device %" PRIu32 ": %" PRIu64 " buffer%s",
+			pid, d, c->buffers, c->buffers == 1 ? "" : "s");
+		const char *sep = ": ";
+		for (unsigned t = 0; t < TTA_LAYOUT_MEM_TYPES; t++) {
+			if (c->bytes[t] == 0)
+				continue;
+			fprintf(out, "%s%s %s", sep, type_name(t, b2, sizeof b2),
+				fmt_counter_bytes(c->bytes[t], b1, sizeof b1));
+			sep = ", ";
+		}
+		fputc('\n', out);
+	}
+
+	uint32_t listed = r->records ? r->records_listed : 0;
+	if (listed > max_listed)
+		listed = max_listed;
+	/* Sorted, so a reader finds a device's buffers together. */
+	struct tta_record *sorted = listed ? malloc((size_t)listed * sizeof *sorted) : NULL;
+	if (sorted) {
+		memcpy(sorted, r->records, (size_t)listed * sizeof *sorted);
+		qsort(sorted, listed, sizeof *sorted, by_device_then_address);
+	}
+	for (uint32_t i = 0; i < listed; i++) {
+		const struct tta_record *rec = sorted ? &sorted[i] : &r->records[i];
+		uint64_t age = now_mono_ns > rec->alloc_mono_ns ? now_mono_ns - rec->alloc_mono_ns : 0;
+		char tb[16], ab[32];
+		fprintf(out, "leak pid %" PRId32 ": buffer on device %u: %s at 0x%" PRIx64
+			     ", %s, age %s",
+			pid, (unsigned)rec->device, type_name(rec->type, tb, sizeof tb),
+			rec->address, reaper_fmt_bytes(rec->size, b1, sizeof b1),
+			reaper_fmt_age(age, ab, sizeof ab));
+		if (rec->type == TTA_LAYOUT_KERNEL) {
+			const char *kind = tta_kernel_kind_name(rec->kernel_kind);
+			fprintf(out, " (%s kernel)", kind ? kind : "unknown");
+		}
+		fputc('\n', out);
+	}
+	free(sorted);
+	if (r->records_found > listed)
+		fprintf(out, "leak pid %" PRId32 ": ... and %" PRIu64 " more buffer%s\n", pid,
+			r->records_found - listed, r->records_found - listed == 1 ? "" : "s");
+	if (r->buffers > r->records_found && r->buffers <= (uint64_t)INT64_MAX)
+		fprintf(out, "leak pid %" PRId32 ": %" PRIu64
+			     " allocation%s had no buffer record (records ran out)\n",
+			pid, r->buffers - r->records_found,
+			r->buffers - r->records_found == 1 ? "" : "s");
+}
