@@ -4,16 +4,28 @@
  * Hot path shape (one allocate + free pair):
  *   - one load of g_state decides everything when tracking is off;
  *   - an urcu-bp read-side section pins the tracker, so tta_track_detach()
- *     can unmap it safely while other threads report, without a lock here;
- *   - a process-local shard lock guards that shard's ck_rhs table, which maps
- *     (device, namespace, address) to the record, and its free-record stack;
+ *     can unmap it while other threads report, without a lock here;
+ *   - a process-local shard lock guards that shard's ck_rhs table and its
+ *     stack of free record indices;
  *   - the record is written inside a ck_sequence section (readers in other
  *     processes validate against it), and the owner's private counter line
  *     gets two atomic adds. No syscall, no scan of other slots, no cache line
  *     shared with another process.
+ *
+ * The ck_rhs tables run in DIRECT mode. An entry is one word,
+ *   bit 63 | 31-bit key fingerprint << 32 | record index + 1,
+ * and the table hash is a function of the fingerprint alone, so a probe
+ * compares words and touches a record only when fingerprints match, and a
+ * grow rehashes without touching records at all. (Debian's ck is built
+ * without pointer packing, so OBJECT mode would dereference a record on
+ * every probe: a cache miss each at 100k+ live buffers.)
+ *
  * Records come from 64-record chunks this process claims with one CAS on the
  * chunk's owner word, so a SIGKILL at any point leaves every chunk either
- * clearly owned (and reaped with the slot) or clearly free.
+ * clearly owned (and reaped with the slot) or clearly free. When the shared
+ * table is full, records come from process-local overflow blocks that share
+ * the index space above record_capacity: totals stay exact, the shortfall is
+ * counted, and nothing else changes.
  */
 #include <ck_pr.h>
 #include <ck_rhs.h>
@@ -23,6 +35,7 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -32,12 +45,17 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+/* Inline read-side primitives: a report must not pay two PLT calls. */
+#define _LGPL_SOURCE
 #include <urcu-bp.h>
+#include <sys/mman.h>
 
 #include "tt_alloc.h"
 #include "tta_segment.h"
 
 #define TTA_EXPORT __attribute__((visibility("default")))
+#define LIKELY(x) __builtin_expect(!!(x), 1)
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 /* ThreadSanitizer cannot see urcu's grace periods (membarrier); tell it that
  * everything a read-side section did happens before synchronize_rcu returns. */
@@ -51,34 +69,71 @@ static char rcu_tsan_token;
 #define RCU_TSAN_READER_DONE() ((void)0)
 #define RCU_TSAN_GRACE_DONE() ((void)0)
 #endif
-static inline void wait_for_readers(void)
-{
-	synchronize_rcu();
-	RCU_TSAN_GRACE_DONE();
-}
-#define LIKELY(x) __builtin_expect(!!(x), 1)
-#define UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 enum { STATE_UNKNOWN = 0, STATE_OFF, STATE_IDLE, STATE_ATTACHED, STATE_DISABLED };
 
 #define SHARDS 8u /* power of two: a few threads rarely meet on one lock */
-#define HANDLE_OVERFLOW_BIT (UINT64_C(1) << 63)
 /* After a failed hunt for a free chunk, allocations skip the hunt this many
  * times: a full segment must not turn every report into a table scan. */
 #define CHUNK_RETRY_EVERY 1024u
+#define OVERFLOW_BLOCK 1024u  /* records per process-local overflow block */
+#define OVERFLOW_BLOCKS 1024u /* at most 1M overflow records per process */
 
 enum key_space { SPACE_BUFFER = 0, SPACE_CB = 1, SPACE_KERNEL = 2 };
+
+#define ENTRY_TAG (UINT64_C(1) << 63) /* never set in a user-space pointer */
+#define ENTRY(fp, index) (ENTRY_TAG | ((uint64_t)(fp) << 32) | ((uint64_t)(index) + 1))
+#define ENTRY_FP_BITS(e) ((uint64_t)(e) >> 32) /* tag + fingerprint */
+#define ENTRY_INDEX(e) ((uint32_t)((uint64_t)(e)&0xffffffffu) - 1)
 
 struct retired_map {
 	struct retired_map *next;
 };
 
+/*
+ * Shard lock: taken for a few dozen instructions on the report path. An xchg
+ * to take it and a plain release store to drop it cost one locked instruction
+ * per report where a pthread mutex costs two; a waiter spins briefly, then
+ * yields, so a holder preempted mid-report does not burn a core. __atomic
+ * builtins (not ck_pr's inline asm) so ThreadSanitizer sees the ordering.
+ */
+struct shard_lock {
+	int held;
+};
+
+static inline bool shard_lock_try(struct shard_lock *l)
+{
+	return __atomic_exchange_n(&l->held, 1, __ATOMIC_ACQUIRE) == 0;
+}
+
+static void shard_lock_wait(struct shard_lock *l)
+{
+	for (unsigned spins = 0;; spins++) {
+		if (__atomic_load_n(&l->held, __ATOMIC_RELAXED) == 0 && shard_lock_try(l))
+			return;
+		if (spins < 128)
+			__builtin_ia32_pause();
+		else
+			sched_yield();
+	}
+}
+
+static inline void shard_lock_take(struct shard_lock *l)
+{
+	if (__builtin_expect(!shard_lock_try(l), 0))
+		shard_lock_wait(l);
+}
+
+static inline void shard_lock_drop(struct shard_lock *l)
+{
+	__atomic_store_n(&l->held, 0, __ATOMIC_RELEASE);
+}
+
 struct shard {
-	pthread_mutex_t lock;
-	ck_rhs_t table;             /* entries: struct tta_record * (shm or heap) */
+	struct shard_lock lock;
+	ck_rhs_t table;             /* (device, space, address) -> record entry */
 	uint32_t *free_records;     /* stack of record indices this process owns */
 	uint32_t free_count, free_capacity;
-	struct retired_map *retired; /* maps ck_rhs replaced, awaiting a grace period */
 } __attribute__((aligned(TTA_CACHE_LINE)));
 
 struct tracker {
@@ -91,13 +146,21 @@ struct tracker {
 	struct tta_counter_line *counters; /* our lines, indexed by device */
 	struct tta_record *records;
 	uint32_t record_capacity;
+	uint32_t overflow_blocks_used;     /* grows only; blocks live until detach */
+	struct tta_record **overflow_blocks; /* [OVERFLOW_BLOCKS] */
 	uint8_t *device_seen;       /* 1 once our bit in device_users is set */
 	uint32_t chunk_hunt_skip;   /* see CHUNK_RETRY_EVERY; approximate across threads */
 	unsigned long hash_seed;
 	struct shard shards[SHARDS];
-	pthread_mutex_t overflow_lock;  /* guards overflow_handles */
-	ck_rhs_t overflow_handles;      /* heap records handed out as handles */
-	long overflow_live;
+};
+
+/* A lookup key: what compare() gets from get/remove (never tagged). */
+struct lookup {
+	uint64_t fp_bits;
+	uint64_t address;
+	uint32_t device;
+	uint32_t space;
+	struct tracker *t;
 };
 
 static int g_state = STATE_UNKNOWN;
@@ -105,11 +168,17 @@ static struct tracker *g_tracker; /* RCU-protected */
 static pthread_mutex_t g_attach_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool g_atfork_registered;
 static bool g_warned;
-static __thread unsigned tls_shard __attribute__((tls_model("initial-exec"))) = ~0u;
 static unsigned g_next_shard;
 /* Random per exec image, never 0: tells this image's slots from those an
  * earlier image of the same process (before exec) left behind. */
 static uint32_t g_image_id;
+static __thread unsigned tls_shard __attribute__((tls_model("initial-exec"))) = ~0u;
+/* The tracker whose table this thread is inserting into: ck_rhs_set compares
+ * two entries and has no context argument. */
+static __thread struct tracker *tls_table_owner __attribute__((tls_model("initial-exec")));
+/* Maps a grow retired on this thread; freed after the read-side section ends. */
+static __thread struct retired_map *tls_retired __attribute__((tls_model("initial-exec")));
+static __thread bool tls_in_shard __attribute__((tls_model("initial-exec")));
 
 /* ------------------------------------------------------------------------ */
 /* Errors: one line on stderr, once, then tracking is off for this process. */
@@ -137,6 +206,27 @@ static void disable_with(const char *fmt, ...)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Records by index: shared table below record_capacity, overflow above. */
+
+static inline struct tta_record *record_at(const struct tracker *t, uint32_t index)
+{
+	if (LIKELY(index < t->record_capacity))
+		return &t->records[index];
+	uint32_t o = index - t->record_capacity;
+	struct tta_record *block = ck_pr_load_ptr(&t->overflow_blocks[o / OVERFLOW_BLOCK]);
+	return &block[o % OVERFLOW_BLOCK];
+}
+
+static inline bool index_is_ours(const struct tracker *t, uint64_t index)
+{
+	if (index < t->record_capacity)
+		return ck_pr_load_64(tta_chunk_owner_at(&t->seg, (uint32_t)(index /
+							TTA_RECORDS_PER_CHUNK))) == t->owner_tag;
+	return index - t->record_capacity <
+	       (uint64_t)ck_pr_load_32(&t->overflow_blocks_used) * OVERFLOW_BLOCK;
+}
+
+/* ------------------------------------------------------------------------ */
 /* ck_rhs plumbing */
 
 static inline unsigned key_space_of(unsigned type)
@@ -145,7 +235,7 @@ static inline unsigned key_space_of(unsigned type)
 									   : SPACE_BUFFER;
 }
 
-static inline unsigned long mix64(uint64_t x)
+static inline uint64_t mix64(uint64_t x)
 {
 	/* murmur3 finaliser: addresses are aligned and clustered; spread them. */
 	x ^= x >> 33;
@@ -153,40 +243,73 @@ static inline unsigned long mix64(uint64_t x)
 	x ^= x >> 33;
 	x *= UINT64_C(0xc4ceb9fe1a85ec53);
 	x ^= x >> 33;
-	return (unsigned long)x;
+	return x;
 }
 
-static inline unsigned long key_hash(uint32_t device, unsigned space, uint64_t address,
-				     unsigned long seed)
+static inline uint64_t key_hash(uint32_t device, unsigned space, uint64_t address,
+				unsigned long seed)
 {
 	return mix64(address ^ ((uint64_t)device << 48) ^ ((uint64_t)space << 44) ^ seed);
 }
 
-static unsigned long record_hash_cb(const void *object, unsigned long seed)
+/* The 31-bit fingerprint a key's entry carries, and the table hash of it. */
+static inline uint32_t key_fingerprint(uint64_t hash)
 {
-	const struct tta_record *r = object;
-	return key_hash(ck_pr_load_16(&r->device), key_space_of(ck_pr_load_8(&r->type)),
-			ck_pr_load_64(&r->address), seed);
+	return (uint32_t)(hash & 0x7fffffffu);
+}
+
+static inline unsigned long fingerprint_hash(uint32_t fp)
+{
+	return (unsigned long)mix64((uint64_t)fp * UINT64_C(0x9e3779b97f4a7c15));
+}
+
+static unsigned long entry_hash_cb(const void *entry, unsigned long seed)
+{
+	(void)seed;
+	return fingerprint_hash((uint32_t)(ENTRY_FP_BITS((uintptr_t)entry) & 0x7fffffffu));
 }
 
 /* Atomic loads: a lock-free lookup may compare against a record that another
  * thread is recycling (type-stable, so only the answer can be stale). */
-static bool record_equal_cb(const void *a, const void *b)
+static inline bool record_has_key(const struct tta_record *r, uint32_t device, unsigned space,
+				  uint64_t address)
 {
-	const struct tta_record *x = a, *y = b;
-	return ck_pr_load_64(&x->address) == ck_pr_load_64(&y->address) &&
-	       ck_pr_load_16(&x->device) == ck_pr_load_16(&y->device) &&
-	       key_space_of(ck_pr_load_8(&x->type)) == key_space_of(ck_pr_load_8(&y->type));
+	return ck_pr_load_64(&r->address) == address && ck_pr_load_16(&r->device) == device &&
+	       key_space_of(ck_pr_load_8(&r->type)) == space;
 }
 
-static unsigned long pointer_hash_cb(const void *object, unsigned long seed)
+static bool entry_equal_cb(const void *stored, const void *key)
 {
-	return mix64((uint64_t)(uintptr_t)object ^ seed);
+	uint64_t e = (uintptr_t)stored;
+	if ((uintptr_t)key & ENTRY_TAG) {
+		/* ck_rhs_set: two entries, equal if their records share a key. */
+		uint64_t k = (uintptr_t)key;
+		if (ENTRY_FP_BITS(e) != ENTRY_FP_BITS(k))
+			return false;
+		const struct tracker *t = tls_table_owner;
+		const struct tta_record *b = record_at(t, ENTRY_INDEX(k));
+		return record_has_key(record_at(t, ENTRY_INDEX(e)), ck_pr_load_16(&b->device),
+				      key_space_of(ck_pr_load_8(&b->type)),
+				      ck_pr_load_64(&b->address));
+	}
+	const struct lookup *l = key;
+	return ENTRY_FP_BITS(e) == l->fp_bits &&
+	       record_has_key(record_at(l->t, ENTRY_INDEX(e)), l->device, l->space, l->address);
 }
+
+/* Maps of 2 MiB and more ask for transparent huge pages: at a million live
+ * buffers a probe otherwise costs a TLB miss on top of the cache miss. */
+#define HUGE_MAP (2u << 20)
 
 static void *rhs_malloc(size_t size)
 {
-	return malloc(size);
+	if (size < HUGE_MAP)
+		return malloc(size);
+	void *p = NULL;
+	if (posix_memalign(&p, HUGE_MAP, size) != 0)
+		return NULL;
+	(void)madvise(p, size, MADV_HUGEPAGE);
+	return p;
 }
 
 static void *rhs_realloc(void *p, size_t old_size, size_t new_size, bool defer)
@@ -195,11 +318,6 @@ static void *rhs_realloc(void *p, size_t old_size, size_t new_size, bool defer)
 	(void)defer;
 	return realloc(p, new_size);
 }
-
-
-/* Maps a grow retired on this thread; freed after the read-side section ends. */
-static __thread struct retired_map *tls_retired __attribute__((tls_model("initial-exec")));
-static __thread bool tls_in_shard __attribute__((tls_model("initial-exec")));
 
 static void rhs_free(void *p, size_t size, bool defer)
 {
@@ -224,14 +342,20 @@ static struct ck_malloc rhs_allocator = {
 
 static inline void shard_lock(struct shard *s)
 {
-	pthread_mutex_lock(&s->lock);
+	shard_lock_take(&s->lock);
 	tls_in_shard = true;
 }
 
 static inline void shard_unlock(struct shard *s)
 {
 	tls_in_shard = false;
-	pthread_mutex_unlock(&s->lock);
+	shard_lock_drop(&s->lock);
+}
+
+static inline void wait_for_readers(void)
+{
+	synchronize_rcu();
+	RCU_TSAN_GRACE_DONE();
 }
 
 static void free_retired_maps(void)
@@ -247,7 +371,7 @@ static void free_retired_maps(void)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Process identity for the slot */
+/* Attach */
 
 static void read_small_file(const char *path, char *out, size_t cap, bool nul_to_space)
 {
@@ -269,9 +393,6 @@ static void read_small_file(const char *path, char *out, size_t cap, bool nul_to
 			out[i] = ' ';
 	}
 }
-
-/* ------------------------------------------------------------------------ */
-/* Attach */
 
 static bool reaper_running(struct tta_segment *seg)
 {
@@ -329,7 +450,7 @@ static int claim_slot(struct tracker *t, pid_t pid, uint64_t start, uint64_t pid
 		memcpy(s->comm, comm, sizeof s->comm);
 		read_small_file("/proc/self/cmdline", s->cmdline, sizeof s->cmdline, true);
 		/* The reaper zeroes a slot's lines before freeing it; do it again in
-		 * case a reaper bug or a crash left something behind. */
+		 * case a crash left something behind. */
 		memset(tta_counter_at(seg, i, 0), 0,
 		       (size_t)seg->geo.device_capacity * sizeof(struct tta_counter_line));
 		uint64_t live = TTA_SLOT_STATE(TTA_SLOT_LIVE, pid, gen);
@@ -342,9 +463,9 @@ static int claim_slot(struct tracker *t, pid_t pid, uint64_t start, uint64_t pid
 		t->owner_tag = TTA_OWNER_TAG(i, gen);
 		t->slot_entry = s;
 		t->counters = tta_counter_at(seg, i, 0);
-		/* Wake the reaper so it starts watching us within milliseconds. */
+		/* Wake every reaper (one per pid namespace is possible) so it starts
+		 * watching us within milliseconds. */
 		ck_pr_inc_32(&h->registry_seq);
-		/* All waiters: there may be one reaper per pid namespace. */
 		syscall(SYS_futex, &h->registry_seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 		return 0;
 	}
@@ -355,25 +476,13 @@ static void tracker_free_local(struct tracker *t)
 {
 	for (unsigned i = 0; i < SHARDS; i++) {
 		struct shard *s = &t->shards[i];
-		/* Heap records (segment full) are ours to free; shm ones are not. */
-		ck_rhs_iterator_t it = CK_RHS_ITERATOR_INITIALIZER;
-		void *entry;
-		uint8_t *lo = (uint8_t *)t->records;
-		uint8_t *hi = lo + (size_t)t->record_capacity * sizeof(struct tta_record);
-		while (ck_rhs_next(&s->table, &it, &entry)) {
-			if ((uint8_t *)entry < lo || (uint8_t *)entry >= hi)
-				free(entry);
-		}
 		ck_rhs_destroy(&s->table);
 		free(s->free_records);
-		pthread_mutex_destroy(&s->lock);
 	}
-	ck_rhs_iterator_t it = CK_RHS_ITERATOR_INITIALIZER;
-	void *entry;
-	while (ck_rhs_next(&t->overflow_handles, &it, &entry))
-		free(entry);
-	ck_rhs_destroy(&t->overflow_handles);
-	pthread_mutex_destroy(&t->overflow_lock);
+	if (t->overflow_blocks != NULL)
+		for (uint32_t b = 0; b < t->overflow_blocks_used; b++)
+			free(t->overflow_blocks[b]);
+	free(t->overflow_blocks);
 	free(t->device_seen);
 	tta_segment_close(&t->seg);
 	free(t);
@@ -415,19 +524,19 @@ static struct tracker *attach_locked(void)
 	t->record_capacity = t->seg.geo.record_capacity;
 	t->hash_seed = (unsigned long)mix64(tta_now_mono_ns() ^ (uint64_t)pid);
 	t->device_seen = calloc(t->seg.geo.device_capacity, 1);
-	pthread_mutex_init(&t->overflow_lock, NULL);
-	bool ok = t->device_seen != NULL &&
-		  ck_rhs_init(&t->overflow_handles, CK_RHS_MODE_OBJECT | CK_RHS_MODE_SPMC,
-			      pointer_hash_cb, NULL, &rhs_allocator, 16, t->hash_seed);
-	for (unsigned i = 0; i < SHARDS && ok; i++) {
-		pthread_mutex_init(&t->shards[i].lock, NULL);
-		ok = ck_rhs_init(&t->shards[i].table, CK_RHS_MODE_OBJECT | CK_RHS_MODE_SPMC,
-				 record_hash_cb, record_equal_cb, &rhs_allocator, 64,
-				 t->hash_seed);
+	t->overflow_blocks = calloc(OVERFLOW_BLOCKS, sizeof *t->overflow_blocks);
+	bool ok = t->device_seen != NULL && t->overflow_blocks != NULL;
+	unsigned inited = 0;
+	for (; inited < SHARDS && ok; inited++) {
+		ok = ck_rhs_init(&t->shards[inited].table, CK_RHS_MODE_DIRECT | CK_RHS_MODE_SPMC,
+				 entry_hash_cb, entry_equal_cb, &rhs_allocator, 64, t->hash_seed);
 	}
 	if (!ok) {
+		for (unsigned i = 0; i + 1 < inited; i++)
+			ck_rhs_destroy(&t->shards[i].table);
 		tta_segment_close(&t->seg);
 		free(t->device_seen);
+		free(t->overflow_blocks);
 		free(t);
 		disable_with("tt-alloc: tracking disabled: out of memory");
 		return NULL;
@@ -521,20 +630,14 @@ static inline struct tracker *begin_report(void)
 	return t;
 }
 
-
 /* ------------------------------------------------------------------------ */
 /* Records */
 
-static inline bool is_shm_record(const struct tracker *t, const struct tta_record *r)
+static inline void count_shortfall(struct tracker *t, size_t field_offset)
 {
-	return r >= t->records && r < t->records + t->record_capacity;
+	ck_pr_inc_64((uint64_t *)((uint8_t *)&tta_hdr(&t->seg)->shortfall + field_offset));
 }
-
-static inline void count_shortfall(struct tracker *t, uint64_t *counter)
-{
-	(void)t;
-	ck_pr_inc_64(counter);
-}
+#define SHORTFALL(t, field) count_shortfall((t), offsetof(struct tta_shortfall, field))
 
 static bool push_free_record(struct shard *s, uint32_t index)
 {
@@ -547,6 +650,15 @@ static bool push_free_record(struct shard *s, uint32_t index)
 		s->free_capacity = cap;
 	}
 	s->free_records[s->free_count++] = index;
+	return true;
+}
+
+/* Pushes indices FIRST .. FIRST+COUNT-1 in reverse, so they pop in order. */
+static bool stock_range(struct shard *s, uint32_t first, uint32_t count)
+{
+	for (uint32_t i = count; i-- > 0;)
+		if (!push_free_record(s, first + i))
+			return s->free_count > 0;
 	return true;
 }
 
@@ -569,15 +681,31 @@ static bool stock_from_new_chunk(struct tracker *t, struct shard *s)
 		if (ck_pr_load_64(owner) != 0 || !ck_pr_cas_64(owner, 0, t->owner_tag))
 			continue;
 		ck_pr_store_64(&h->chunk_hint, (uint64_t)c + 1);
-		/* Reverse order so records are handed out in address order. */
-		for (uint32_t i = TTA_RECORDS_PER_CHUNK; i-- > 0;) {
-			if (!push_free_record(s, c * TTA_RECORDS_PER_CHUNK + i))
-				return s->free_count > 0;
-		}
-		return true;
+		return stock_range(s, c * TTA_RECORDS_PER_CHUNK, TTA_RECORDS_PER_CHUNK);
 	}
 	ck_pr_store_32(&t->chunk_hunt_skip, CHUNK_RETRY_EVERY);
 	return false;
+}
+
+/* The segment is full: stock S with a block of private records nobody else
+ * sees. Blocks are published before their indices, so record_at() from a
+ * lock-free lookup always finds them. Called with S locked. */
+static bool stock_from_overflow(struct tracker *t, struct shard *s)
+{
+	struct tta_record *block = calloc(OVERFLOW_BLOCK, sizeof *block);
+	if (block == NULL)
+		return false;
+	for (;;) {
+		uint32_t used = ck_pr_load_32(&t->overflow_blocks_used);
+		if (used >= OVERFLOW_BLOCKS) {
+			free(block);
+			return false;
+		}
+		if (!ck_pr_cas_ptr(&t->overflow_blocks[used], NULL, block))
+			continue; /* another shard is publishing this one */
+		ck_pr_store_32(&t->overflow_blocks_used, used + 1);
+		return stock_range(s, t->record_capacity + used * OVERFLOW_BLOCK, OVERFLOW_BLOCK);
+	}
 }
 
 static inline uint64_t coarse_now_ns(void)
@@ -588,66 +716,47 @@ static inline uint64_t coarse_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Takes a record (shared or, when the segment is full, heap) and fills it.
- * Called with S locked. Returns NULL only when out of memory. */
-static struct tta_record *new_record(struct tracker *t, struct shard *s, uint32_t device,
-				     uint64_t address, uint64_t size, unsigned type,
-				     unsigned kernel_kind)
+/* Takes a free record and fills it. Called with S locked. Returns the index,
+ * or UINT32_MAX when even private memory is exhausted. */
+static uint32_t new_record(struct tracker *t, struct shard *s, uint32_t device, uint64_t address,
+			   uint64_t size, unsigned type, unsigned kernel_kind)
 {
-	struct tta_record *r;
-	if (LIKELY(s->free_count > 0) || stock_from_new_chunk(t, s)) {
-		r = &t->records[s->free_records[--s->free_count]];
-		ck_sequence_t *seq = (ck_sequence_t *)&r->seq;
-		/* ck_pr stores: this thread's lock-free kernel lookups may be
-		 * comparing against this record while it is reused. */
-		ck_sequence_write_begin(seq);
-		ck_pr_store_64(&r->owner, t->owner_tag);
-		ck_pr_store_64(&r->address, address);
-		ck_pr_store_64(&r->size, size);
-		ck_pr_store_64(&r->alloc_mono_ns, coarse_now_ns());
-		ck_pr_store_16(&r->device, (uint16_t)device);
-		ck_pr_store_8(&r->type, (uint8_t)type);
-		ck_pr_store_8(&r->kernel_kind, (uint8_t)kernel_kind);
-		ck_pr_store_8(&r->state, TTA_RECORD_LIVE);
-		ck_sequence_write_end(seq);
-		return r;
-	}
-	/* Segment full: keep exact counters with a private record nobody else
-	 * sees, and make the shortfall visible. */
-	r = calloc(1, sizeof *r);
-	if (r == NULL)
-		return NULL;
-	r->owner = t->owner_tag;
-	r->address = address;
-	r->size = size;
-	r->device = (uint16_t)device;
-	r->type = (uint8_t)type;
-	r->kernel_kind = (uint8_t)kernel_kind;
-	r->state = TTA_RECORD_LIVE;
-	count_shortfall(t, &tta_hdr(&t->seg)->shortfall.records_unavailable);
-	return r;
+	if (UNLIKELY(s->free_count == 0) && !stock_from_new_chunk(t, s) &&
+	    !stock_from_overflow(t, s))
+		return UINT32_MAX;
+	uint32_t index = s->free_records[--s->free_count];
+	if (UNLIKELY(index >= t->record_capacity))
+		SHORTFALL(t, records_unavailable);
+	struct tta_record *r = record_at(t, index);
+	ck_sequence_t *seq = (ck_sequence_t *)&r->seq;
+	/* ck_pr stores: this process's lock-free kernel lookups may be comparing
+	 * against this record while it is reused. */
+	ck_sequence_write_begin(seq);
+	ck_pr_store_64(&r->owner, t->owner_tag);
+	ck_pr_store_64(&r->address, address);
+	ck_pr_store_64(&r->size, size);
+	ck_pr_store_64(&r->alloc_mono_ns, coarse_now_ns());
+	ck_pr_store_16(&r->device, (uint16_t)device);
+	ck_pr_store_8(&r->type, (uint8_t)type);
+	ck_pr_store_8(&r->kernel_kind, (uint8_t)kernel_kind);
+	ck_pr_store_8(&r->state, TTA_RECORD_LIVE);
+	ck_sequence_write_end(seq);
+	return index;
 }
 
-/* Retires a record after its entry left the table. Called with S locked. */
-static void release_record(struct tracker *t, struct shard *s, struct tta_record *r)
+/* Returns a record to S's free stack. The record must be ours and already
+ * out of the table (or marked free by the handle path). Called with S locked. */
+static void release_record(struct tracker *t, struct shard *s, uint32_t index)
 {
-	if (UNLIKELY(!is_shm_record(t, r))) {
-		/* Lock-free kernel lookups may still hold it: free after a grace
-		 * period, like a retired map. */
-		struct retired_map *m = (struct retired_map *)r;
-		m->next = tls_retired;
-		tls_retired = m;
-		return;
-	}
+	struct tta_record *r = record_at(t, index);
 	ck_sequence_t *seq = (ck_sequence_t *)&r->seq;
 	ck_sequence_write_begin(seq);
 	ck_pr_store_8(&r->state, TTA_RECORD_FREE);
 	ck_pr_store_32(&r->generation, r->generation + 1);
 	ck_sequence_write_end(seq);
-	if (!push_free_record(s, (uint32_t)(r - t->records))) {
-		/* Out of memory for the stack: the record stays unused until the
-		 * process exits, which costs capacity, never correctness. */
-	}
+	/* Out of memory for the stack: the record stays unused until the process
+	 * exits, which costs capacity, never correctness. */
+	(void)push_free_record(s, index);
 }
 
 static inline void mark_device_used(struct tracker *t, uint32_t device)
@@ -677,11 +786,11 @@ static inline bool device_ok(struct tracker *t, uint32_t device)
 {
 	if (LIKELY(device < t->seg.geo.device_capacity))
 		return true;
-	count_shortfall(t, &tta_hdr(&t->seg)->shortfall.bad_device);
+	SHORTFALL(t, bad_device);
 	return false;
 }
 
-static inline struct shard *shard_for_hash(struct tracker *t, unsigned long hash)
+static inline struct shard *shard_for_hash(struct tracker *t, uint64_t hash)
 {
 	return &t->shards[(hash >> 58) & (SHARDS - 1)];
 }
@@ -693,6 +802,22 @@ static inline struct shard *shard_for_thread(struct tracker *t)
 	return &t->shards[tls_shard];
 }
 
+static inline uint32_t make_lookup(struct tracker *t, uint32_t device, unsigned space,
+				   uint64_t address, struct lookup *l, unsigned long *table_hash,
+				   struct shard **shard)
+{
+	uint64_t h = key_hash(device, space, address, t->hash_seed);
+	uint32_t fp = key_fingerprint(h);
+	l->fp_bits = ENTRY_FP_BITS(ENTRY(fp, 0));
+	l->address = address;
+	l->device = device;
+	l->space = space;
+	l->t = t;
+	*table_hash = fingerprint_hash(fp);
+	*shard = shard_for_hash(t, h);
+	return fp;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Keyed reports: buffers by address, CBs by id, kernels by id */
 
@@ -702,60 +827,65 @@ static void keyed_alloc(struct tracker *t, uint32_t device, uint64_t address, ui
 	if (!device_ok(t, device))
 		return;
 	mark_device_used(t, device);
-	unsigned long hash = key_hash(device, key_space_of(type), address, t->hash_seed);
-	struct shard *s = shard_for_hash(t, hash);
+	struct lookup l;
+	unsigned long table_hash;
+	struct shard *s;
+	uint32_t fp = make_lookup(t, device, key_space_of(type), address, &l, &table_hash, &s);
 	shard_lock(s);
-	struct tta_record *r = new_record(t, s, device, address, size, type, kernel_kind);
-	if (UNLIKELY(r == NULL)) {
+	uint32_t index = new_record(t, s, device, address, size, type, kernel_kind);
+	if (UNLIKELY(index == UINT32_MAX)) {
 		shard_unlock(s);
-		count_shortfall(t, &tta_hdr(&t->seg)->shortfall.records_unavailable);
+		SHORTFALL(t, records_unavailable);
 		return;
 	}
 	counters_add(t, device, type, size);
 	void *previous = NULL;
-	if (UNLIKELY(!ck_rhs_set(&s->table, hash, r, &previous))) {
+	tls_table_owner = t;
+	uint64_t entry = ENTRY(fp, index);
+	if (UNLIKELY(!ck_rhs_set(&s->table, table_hash, (void *)(uintptr_t)entry, &previous))) {
 		/* No memory to index it: undo so totals stay exact. */
 		counters_sub(t, device, type, size);
-		release_record(t, s, r);
+		release_record(t, s, index);
 		shard_unlock(s);
-		count_shortfall(t, &tta_hdr(&t->seg)->shortfall.records_unavailable);
+		SHORTFALL(t, records_unavailable);
 		return;
 	}
 	if (UNLIKELY(previous != NULL)) {
-		struct tta_record *old = previous;
+		uint32_t old_index = ENTRY_INDEX((uintptr_t)previous);
+		struct tta_record *old = record_at(t, old_index);
 		if (type == TTA_LAYOUT_KERNEL) {
 			/* A reload replaces the earlier binary. */
 			counters_sub(t, old->device, old->type, old->size);
-			release_record(t, s, old);
+			release_record(t, s, old_index);
 		} else {
 			/* Alloc over a live address: the earlier one was never freed.
 			 * Keep both in the totals (the old one shows as a leak at
 			 * exit) and count it so the anomaly is visible. */
-			count_shortfall(t, &tta_hdr(&t->seg)->shortfall.address_collisions);
+			SHORTFALL(t, address_collisions);
 		}
 	}
 	shard_unlock(s);
 }
 
-static void keyed_free(struct tracker *t, uint32_t device, uint64_t address, unsigned space_type)
+static void keyed_free(struct tracker *t, uint32_t device, uint64_t address, unsigned space)
 {
 	if (!device_ok(t, device))
 		return;
-	struct tta_record key;
-	key.device = (uint16_t)device;
-	key.type = (uint8_t)space_type;
-	key.address = address;
-	unsigned long hash = key_hash(device, key_space_of(space_type), address, t->hash_seed);
-	struct shard *s = shard_for_hash(t, hash);
+	struct lookup l;
+	unsigned long table_hash;
+	struct shard *s;
+	make_lookup(t, device, space, address, &l, &table_hash, &s);
 	shard_lock(s);
-	struct tta_record *r = ck_rhs_remove(&s->table, hash, &key);
-	if (UNLIKELY(r == NULL)) {
+	void *entry = ck_rhs_remove(&s->table, table_hash, &l);
+	if (UNLIKELY(entry == NULL)) {
 		shard_unlock(s);
-		count_shortfall(t, &tta_hdr(&t->seg)->shortfall.unknown_frees);
+		SHORTFALL(t, unknown_frees);
 		return;
 	}
+	uint32_t index = ENTRY_INDEX((uintptr_t)entry);
+	struct tta_record *r = record_at(t, index);
 	counters_sub(t, r->device, r->type, r->size);
-	release_record(t, s, r);
+	release_record(t, s, index);
 	shard_unlock(s);
 }
 
@@ -763,7 +893,7 @@ static inline bool buffer_type_ok(struct tracker *t, unsigned type)
 {
 	if (LIKELY(type <= TTA_LAYOUT_TRACE))
 		return true;
-	count_shortfall(t, &tta_hdr(&t->seg)->shortfall.bad_argument);
+	SHORTFALL(t, bad_argument);
 	return false;
 }
 
@@ -783,7 +913,7 @@ TTA_EXPORT void tta_report_free(uint32_t device, uint64_t address)
 	struct tracker *t = begin_report();
 	if (t == NULL)
 		return;
-	keyed_free(t, device, address, TTA_LAYOUT_DRAM);
+	keyed_free(t, device, address, SPACE_BUFFER);
 	end_report();
 }
 
@@ -801,7 +931,7 @@ TTA_EXPORT void tta_report_cb_free(uint32_t device, uint64_t cb_id)
 	struct tracker *t = begin_report();
 	if (t == NULL)
 		return;
-	keyed_free(t, device, cb_id, TTA_LAYOUT_CB);
+	keyed_free(t, device, cb_id, SPACE_CB);
 	end_report();
 }
 
@@ -812,7 +942,7 @@ TTA_EXPORT void tta_report_kernel_load(uint32_t device, uint64_t kernel_id, uint
 	if (t == NULL)
 		return;
 	if ((unsigned)kind > TTA_KERNEL_DISPATCH) {
-		count_shortfall(t, &tta_hdr(&t->seg)->shortfall.bad_argument);
+		SHORTFALL(t, bad_argument);
 		end_report();
 		return;
 	}
@@ -823,27 +953,26 @@ TTA_EXPORT void tta_report_kernel_load(uint32_t device, uint64_t kernel_id, uint
 	/* Programs reload the same kernels constantly: answer an unchanged
 	 * reload from a lock-free lookup (this is why grown ck_rhs maps are
 	 * retired through RCU) without taking the shard lock. */
-	struct tta_record key;
-	key.device = (uint16_t)device;
-	key.type = TTA_LAYOUT_KERNEL;
-	key.address = kernel_id;
-	unsigned long hash = key_hash(device, SPACE_KERNEL, kernel_id, t->hash_seed);
-	struct tta_record *known = ck_rhs_get(&shard_for_hash(t, hash)->table, hash, &key);
-	if (known == NULL || ck_pr_load_64(&known->size) != size ||
-	    ck_pr_load_8(&known->kernel_kind) != (uint8_t)kind ||
-	    ck_pr_load_8(&known->state) != TTA_RECORD_LIVE || !record_equal_cb(known, &key))
+	struct lookup l;
+	unsigned long table_hash;
+	struct shard *s;
+	make_lookup(t, device, SPACE_KERNEL, kernel_id, &l, &table_hash, &s);
+	void *entry = ck_rhs_get(&s->table, table_hash, &l);
+	bool unchanged = false;
+	if (entry != NULL) {
+		const struct tta_record *known = record_at(t, ENTRY_INDEX((uintptr_t)entry));
+		unchanged = ck_pr_load_64(&known->size) == size &&
+			    ck_pr_load_8(&known->kernel_kind) == (uint8_t)kind &&
+			    ck_pr_load_8(&known->state) == TTA_RECORD_LIVE &&
+			    record_has_key(known, device, SPACE_KERNEL, kernel_id);
+	}
+	if (!unchanged)
 		keyed_alloc(t, device, kernel_id, size, TTA_LAYOUT_KERNEL, (unsigned)kind);
 	end_report();
 }
 
 /* ------------------------------------------------------------------------ */
 /* Handle reports: no table, the token names the record */
-
-static inline tta_handle handle_of(const struct tracker *t, const struct tta_record *r)
-{
-	uint32_t index = (uint32_t)(r - t->records);
-	return ((uint64_t)(r->generation & 0x7fffffffu) << 32) | ((uint64_t)index + 1);
-}
 
 TTA_EXPORT tta_handle tta_report_alloc_handle(uint32_t device, uint64_t address, uint64_t size,
 					      enum tta_mem_type type)
@@ -852,60 +981,22 @@ TTA_EXPORT tta_handle tta_report_alloc_handle(uint32_t device, uint64_t address,
 	if (t == NULL)
 		return 0;
 	tta_handle h = 0;
-	if (!buffer_type_ok(t, (unsigned)type) || !device_ok(t, device))
-		goto out;
-	mark_device_used(t, device);
-	struct shard *s = shard_for_thread(t);
-	shard_lock(s);
-	struct tta_record *r = new_record(t, s, device, address, size, (unsigned)type, 0);
-	if (r != NULL)
-		counters_add(t, device, (unsigned)type, size);
-	shard_unlock(s);
-	if (r == NULL) {
-		count_shortfall(t, &tta_hdr(&t->seg)->shortfall.records_unavailable);
-		goto out;
-	}
-	if (LIKELY(is_shm_record(t, r))) {
-		h = handle_of(t, r);
-	} else {
-		/* Heap record: remember it so a bogus handle is never dereferenced. */
-		pthread_mutex_lock(&t->overflow_lock);
-		tls_in_shard = true;
-		bool ok = ck_rhs_put(&t->overflow_handles,
-				     pointer_hash_cb(r, t->hash_seed), r);
-		tls_in_shard = false;
-		if (ok)
-			t->overflow_live++;
-		pthread_mutex_unlock(&t->overflow_lock);
-		if (ok) {
-			h = HANDLE_OVERFLOW_BIT | (uint64_t)(uintptr_t)r;
-		} else {
-			counters_sub(t, device, (unsigned)type, size);
-			free(r);
+	if (buffer_type_ok(t, (unsigned)type) && device_ok(t, device)) {
+		mark_device_used(t, device);
+		struct shard *s = shard_for_thread(t);
+		shard_lock(s);
+		uint32_t index = new_record(t, s, device, address, size, (unsigned)type, 0);
+		if (LIKELY(index != UINT32_MAX)) {
+			counters_add(t, device, (unsigned)type, size);
+			uint32_t generation = ck_pr_load_32(&record_at(t, index)->generation);
+			h = ((uint64_t)(generation & 0x7fffffffu) << 32) | ((uint64_t)index + 1);
 		}
+		shard_unlock(s);
+		if (h == 0)
+			SHORTFALL(t, records_unavailable);
 	}
-out:
 	end_report();
 	return h;
-}
-
-static void free_overflow_handle(struct tracker *t, tta_handle handle)
-{
-	struct tta_record *r = (struct tta_record *)(uintptr_t)(handle & ~HANDLE_OVERFLOW_BIT);
-	pthread_mutex_lock(&t->overflow_lock);
-	tls_in_shard = true;
-	struct tta_record *found =
-		ck_rhs_remove(&t->overflow_handles, pointer_hash_cb(r, t->hash_seed), r);
-	tls_in_shard = false;
-	if (found != NULL)
-		t->overflow_live--;
-	pthread_mutex_unlock(&t->overflow_lock);
-	if (found == NULL) {
-		count_shortfall(t, &tta_hdr(&t->seg)->shortfall.double_frees);
-		return;
-	}
-	counters_sub(t, found->device, found->type, found->size);
-	free(found);
 }
 
 TTA_EXPORT void tta_report_free_handle(tta_handle handle)
@@ -915,42 +1006,26 @@ TTA_EXPORT void tta_report_free_handle(tta_handle handle)
 	struct tracker *t = begin_report();
 	if (t == NULL)
 		return;
-	if (UNLIKELY(handle & HANDLE_OVERFLOW_BIT)) {
-		free_overflow_handle(t, handle);
-		end_report();
-		return;
-	}
 	uint64_t index = (handle & 0xffffffffu) - 1;
 	uint32_t generation = (uint32_t)(handle >> 32);
-	struct tta_header *hdr = tta_hdr(&t->seg);
-	if (UNLIKELY(index >= t->record_capacity)) {
-		count_shortfall(t, &hdr->shortfall.foreign_frees);
+	if (UNLIKELY((handle >> 63) != 0 || (handle & 0xffffffffu) == 0 ||
+		     !index_is_ours(t, index))) {
+		SHORTFALL(t, foreign_frees);
 		end_report();
 		return;
 	}
-	struct tta_record *r = &t->records[index];
-	uint64_t chunk_owner = ck_pr_load_64(tta_chunk_owner_at(&t->seg,
-				(uint32_t)(index / TTA_RECORDS_PER_CHUNK)));
-	if (UNLIKELY(chunk_owner != t->owner_tag)) {
-		count_shortfall(t, &hdr->shortfall.foreign_frees);
-		end_report();
-		return;
-	}
+	struct tta_record *r = record_at(t, (uint32_t)index);
 	/* The CAS on state makes exactly one of two racing frees win. */
 	if (UNLIKELY((ck_pr_load_32(&r->generation) & 0x7fffffffu) != generation ||
 		     !ck_pr_cas_8(&r->state, TTA_RECORD_LIVE, TTA_RECORD_FREE))) {
-		count_shortfall(t, &hdr->shortfall.double_frees);
+		SHORTFALL(t, double_frees);
 		end_report();
 		return;
 	}
 	counters_sub(t, r->device, r->type, r->size);
 	struct shard *s = shard_for_thread(t);
 	shard_lock(s);
-	ck_sequence_t *seq = (ck_sequence_t *)&r->seq;
-	ck_sequence_write_begin(seq);
-	ck_pr_store_32(&r->generation, r->generation + 1);
-	ck_sequence_write_end(seq);
-	push_free_record(s, (uint32_t)index);
+	release_record(t, s, (uint32_t)index);
 	shard_unlock(s);
 	end_report();
 }
@@ -1024,7 +1099,7 @@ TTA_EXPORT long tta_track_detach(void)
 	long live = 0;
 	for (uint32_t d = 0; d < t->seg.geo.device_capacity; d++)
 		live += (long)ck_pr_load_64(&t->counters[d].buffers);
-	tta_reap_slot(&t->seg, t->slot, t->live_state, 0, NULL, NULL);
+	tta_slot_release(&t->seg, t->slot, t->live_state);
 	tracker_free_local(t);
 	return live;
 }
@@ -1037,11 +1112,9 @@ static void atfork_prepare(void)
 {
 	pthread_mutex_lock(&g_attach_lock);
 	struct tracker *t = g_tracker;
-	if (t != NULL) {
+	if (t != NULL)
 		for (unsigned i = 0; i < SHARDS; i++)
-			pthread_mutex_lock(&t->shards[i].lock);
-		pthread_mutex_lock(&t->overflow_lock);
-	}
+			shard_lock_take(&t->shards[i].lock);
 	urcu_bp_before_fork();
 }
 
@@ -1049,11 +1122,9 @@ static void atfork_parent(void)
 {
 	urcu_bp_after_fork_parent();
 	struct tracker *t = g_tracker;
-	if (t != NULL) {
-		pthread_mutex_unlock(&t->overflow_lock);
+	if (t != NULL)
 		for (unsigned i = SHARDS; i-- > 0;)
-			pthread_mutex_unlock(&t->shards[i].lock);
-	}
+			shard_lock_drop(&t->shards[i].lock);
 	pthread_mutex_unlock(&g_attach_lock);
 }
 
@@ -1064,9 +1135,6 @@ static void atfork_child(void)
 	if (t != NULL) {
 		/* The parent's slot and records stay the parent's; our copy of the
 		 * process-local state goes. The child attaches on its first report. */
-		pthread_mutex_unlock(&t->overflow_lock);
-		for (unsigned i = SHARDS; i-- > 0;)
-			pthread_mutex_unlock(&t->shards[i].lock);
 		g_tracker = NULL;
 		tracker_free_local(t);
 		ck_pr_store_int(&g_state, STATE_IDLE);

@@ -47,8 +47,10 @@ static void recycle_record(struct tta_record *r)
 	ck_sequence_write_end(seq);
 }
 
-int tta_reap_slot(struct tta_segment *seg, uint32_t slot, uint64_t expected_state,
-		  uint32_t max_records, tta_reap_fn fn, void *ctx)
+/* Reclaims SLOT; COUNT_LEAKS says whether what it held was leaked (its owner
+ * died or lost its image) or deliberately dropped (tta_track_detach). */
+static int reclaim_slot(struct tta_segment *seg, uint32_t slot, uint64_t expected_state,
+			uint32_t max_records, tta_reap_fn fn, void *ctx, bool count_leaks)
 {
 	if (!seg->writable || slot >= seg->geo.slot_capacity)
 		return -EINVAL;
@@ -102,11 +104,19 @@ int tta_reap_slot(struct tta_segment *seg, uint32_t slot, uint64_t expected_stat
 		if (used == NULL || (max_records > 0 && listed == NULL))
 			rc = -ENOMEM;
 	}
+	/* Kernel binaries have no free event: they go away with the process and
+	 * are reported, but never make it leaky. */
+	uint64_t all_buffers = 0;
 	for (uint32_t d = 0; d < seg->geo.device_capacity; d++) {
 		struct tta_counter_line *line = tta_counter_at(seg, slot, d);
-		for (int t = 0; t < TTA_LAYOUT_MEM_TYPES; t++)
-			rep.bytes += ck_pr_load_64(&line->bytes[t]);
-		rep.buffers += ck_pr_load_64(&line->buffers);
+		for (int t = 0; t < TTA_LAYOUT_MEM_TYPES; t++) {
+			uint64_t b = ck_pr_load_64(&line->bytes[t]);
+			if (t == TTA_LAYOUT_KERNEL)
+				rep.kernel_bytes += b;
+			else
+				rep.bytes += b;
+		}
+		all_buffers += ck_pr_load_64(&line->buffers);
 		if (used != NULL)
 			memcpy(&used[d], line, sizeof *line);
 	}
@@ -121,9 +131,13 @@ int tta_reap_slot(struct tta_segment *seg, uint32_t slot, uint64_t expected_stat
 			uint32_t idx = c * TTA_RECORDS_PER_CHUNK + i;
 			struct tta_record *r = tta_record_at(seg, idx);
 			if (ck_pr_load_8(&r->state) == TTA_RECORD_LIVE) {
-				if (listed != NULL && rep.records_listed < max_records)
-					memcpy(&listed[rep.records_listed++], r, sizeof *r);
-				rep.records_found++;
+				if (ck_pr_load_8(&r->type) == TTA_LAYOUT_KERNEL) {
+					rep.kernel_records++;
+				} else {
+					if (listed != NULL && rep.records_listed < max_records)
+						memcpy(&listed[rep.records_listed++], r, sizeof *r);
+					rep.records_found++;
+				}
 			}
 			if (ck_pr_load_8(&r->state) != TTA_RECORD_FREE ||
 			    (ck_pr_load_uint(&r->seq) & 1u))
@@ -140,7 +154,12 @@ int tta_reap_slot(struct tta_segment *seg, uint32_t slot, uint64_t expected_stat
 			ck_pr_cas_64(&dev->state, claim, 0);
 	}
 
-	if (fn != NULL && (rep.buffers != 0 || rep.bytes != 0 || rep.records_found != 0)) {
+	/* Kernel records counted in BUFFERS too; what remains are leaked buffers
+	 * (records kept only in the owner's memory when the table was full
+	 * included, which the counters see and the scan cannot). */
+	rep.buffers = all_buffers >= rep.kernel_records ? all_buffers - rep.kernel_records : 0;
+	bool leaked = count_leaks && (rep.buffers != 0 || rep.bytes != 0 || rep.records_found != 0);
+	if (fn != NULL && leaked) {
 		rep.used = used;
 		rep.records = listed;
 		fn(&rep, ctx);
@@ -148,7 +167,7 @@ int tta_reap_slot(struct tta_segment *seg, uint32_t slot, uint64_t expected_stat
 
 	struct tta_header *h = tta_hdr(seg);
 	ck_pr_inc_64(&h->reaper.processes_reaped);
-	if (rep.buffers != 0 || rep.bytes != 0 || rep.records_found != 0) {
+	if (leaked) {
 		ck_pr_inc_64(&h->reaper.leaky_processes);
 		ck_pr_add_64(&h->reaper.leaked_buffers, rep.buffers);
 		ck_pr_add_64(&h->reaper.leaked_bytes, rep.bytes);
@@ -166,6 +185,17 @@ int tta_reap_slot(struct tta_segment *seg, uint32_t slot, uint64_t expected_stat
 	free(used);
 	free(listed);
 	return rc;
+}
+
+int tta_reap_slot(struct tta_segment *seg, uint32_t slot, uint64_t expected_state,
+		  uint32_t max_records, tta_reap_fn fn, void *ctx)
+{
+	return reclaim_slot(seg, slot, expected_state, max_records, fn, ctx, true);
+}
+
+int tta_slot_release(struct tta_segment *seg, uint32_t slot, uint64_t expected_state)
+{
+	return reclaim_slot(seg, slot, expected_state, 0, NULL, NULL, false);
 }
 
 /* Remembers, per slot, a CLAIMED/REAPING state word and when it was first

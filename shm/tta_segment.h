@@ -132,11 +132,15 @@ struct tta_reap_report {
 	uint64_t start_time, attach_realtime_ns;
 	char comm[16];
 	char cmdline[96];
-	/* What the process held, from its counters: exact per device and type. */
+	/* What the process held, from its counters: exact per device and type
+	 * (kernel binaries included in USED). */
 	uint32_t devices;                  /* entries in USED (device capacity) */
 	const struct tta_counter_line *used; /* [devices], copy taken while reaping */
-	uint64_t buffers, bytes;           /* totals over all devices */
-	/* Live records found, in record order, at most MAX_RECORDS of them. */
+	/* What it leaked: every type but KERNEL (binaries have no free event
+	 * and go away with the process, so they are never a leak). */
+	uint64_t buffers, bytes;
+	uint64_t kernel_records, kernel_bytes;
+	/* Live non-kernel records found, in record order, at most MAX_RECORDS. */
 	const struct tta_record *records;
 	uint32_t records_listed;
 	uint64_t records_found;
@@ -146,12 +150,17 @@ typedef void (*tta_reap_fn)(const struct tta_reap_report *report, void *ctx);
 /* Reclaims SLOT if its state word still equals EXPECTED_STATE (LIVE, CLAIMED,
  * or REAPING being taken over): its contribution to every total vanishes in
  * one CAS, then its records and chunks are recycled and its counters zeroed.
- * FN (may be NULL) receives a report when the process left allocations,
+ * FN (may be NULL) receives a report when the process leaked allocations,
  * listing up to MAX_RECORDS records. Returns 1 if this call reaped the slot,
  * 0 if the state had changed (someone else got there), -ENOMEM for the
  * report only (the slot is still reaped). */
 int tta_reap_slot(struct tta_segment *seg, uint32_t slot, uint64_t expected_state,
 		  uint32_t max_records, tta_reap_fn fn, void *ctx);
+
+/* Like tta_reap_slot for a slot its owner gives up on purpose
+ * (tta_track_detach): what it still held is dropped, not counted as leaked,
+ * and no report is made. */
+int tta_slot_release(struct tta_segment *seg, uint32_t slot, uint64_t expected_state);
 
 /* Decides whether the owner of SLOT (state word STATE) is gone: 1 dead,
  * 0 alive or undecidable from this pid namespace. CLAIMED slots are judged by

@@ -519,9 +519,36 @@ TTA_TEST(detach_releases_and_reattaches)
 	struct tta_sums s;
 	tta_sums_read(&s);
 	CHECK(s.processes == 0 && tta_sums_total(&s) == 0, "gone");
+	CHECK_EQ_I64(health().leaky_processes, 0); /* dropped on purpose: no leak */
+	CHECK_EQ_I64(health().leaked_bytes, 0);
 	tta_report_alloc(0, 3, 5, TTA_MEM_L1);
 	tta_sums_read(&s);
 	CHECK(s.processes == 1 && s.device[0][TTA_MEM_L1] == 5, "re-attached");
+}
+
+TTA_TEST(kernels_alone_are_not_a_leak)
+{
+	enable();
+	pid_t pid = fork();
+	if (pid == 0) {
+		tta_report_kernel_load(0, 1, 4096, TTA_KERNEL_APPLICATION);
+		tta_report_kernel_load(1, 2, 8192, TTA_KERNEL_DISPATCH);
+		_exit(0);
+	}
+	wait_exit(pid);
+	pid = fork();
+	if (pid == 0) {
+		tta_report_kernel_load(0, 1, 4096, TTA_KERNEL_APPLICATION);
+		tta_report_alloc(0, 0x40, 100, TTA_MEM_L1);
+		_exit(0);
+	}
+	wait_exit(pid);
+	reap_dead_now(); /* the second writer may have reaped the first already */
+	struct tta_health h = health();
+	CHECK_EQ_I64(h.processes_reaped, 2);
+	CHECK_EQ_I64(h.leaky_processes, 1); /* only the one with an L1 buffer */
+	CHECK_EQ_I64(h.leaked_buffers, 1);
+	CHECK_EQ_I64(h.leaked_bytes, 100);
 }
 
 TTA_TEST(stopped_writer_never_blocks_others)
@@ -662,6 +689,7 @@ int main(int argc, char **argv)
 		TTA_CASE(full_slot_table_refuses_visibly),
 		TTA_CASE(full_record_table_keeps_counters_exact),
 		TTA_CASE(detach_releases_and_reattaches),
+		TTA_CASE(kernels_alone_are_not_a_leak),
 		TTA_CASE(stopped_writer_never_blocks_others),
 		TTA_CASE(library_prints_nothing_to_stdout_and_leaks_no_fd),
 		TTA_CASE(unusable_segment_disables_with_one_line),
