@@ -1,0 +1,5 @@
+# tt-alloc-replay: replays allocation traces through libtrack (see the top of
+# replay/tt_alloc_replay.c for the trace format).
+$(BUILD)/tt-alloc-replay: $(BUILD)/obj/replay/tt_alloc_replay.o $(LIBTRACK_A)
+	$(CC) -o $@ $^ $(LDLIBS_ALL)
+PROGRAMS += $(BUILD)/tt-alloc-replay

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# install-deps.sh - installs the Debian packages that building and testing
+# tt-alloc need, and only those that are missing. Quiet when nothing is.
+#
+#   gcc make libc6-dev   compiler, make, C library headers (gcc brings the
+#                        ASan/UBSan/TSan runtimes used by make check)
+#   pkg-config           finds ck and liburcu-bp
+#   libck-dev            Concurrency Kit (ck_pr, ck_rhs, ck_sequence, ck_bitmap)
+#   liburcu-dev          userspace RCU, urcu-bp flavour
+#   python3              JSON checks in tests, scripts/gen-llm-trace.py
+#   systemd              systemd-analyze, which checks the reaper's unit file
+#
+# As root: apt-get update, then apt-get install. Otherwise: prints the exact
+# command to run and exits 1. Exit 0 when everything is installed.
+set -euo pipefail
+
+packages=(gcc make libc6-dev pkg-config libck-dev liburcu-dev python3 systemd)
+
+if ! command -v dpkg >/dev/null 2>&1; then
+	echo "install-deps: no dpkg here; on a non-Debian system install the equivalents of: ${packages[*]}" >&2
+	exit 1
+fi
+
+missing=()
+for pkg in "${packages[@]}"; do
+	# dpkg -s also succeeds for removed packages whose config files remain, so
+	# look at the state it reports, not only its exit status. (Captured first:
+	# grep -q quitting early would SIGPIPE dpkg and fail under pipefail.)
+	status=$(dpkg -s "$pkg" 2>/dev/null || true)
+	if ! grep -qx 'Status: install ok installed' <<<"$status"; then
+		missing+=("$pkg")
+	fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+install=(apt-get install -y --no-install-recommends "${missing[@]}")
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: missing packages: ${missing[*]}" >&2
+	echo "install-deps: run: sudo apt-get update && sudo ${install[*]}" >&2
+	exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+"${install[@]}"
