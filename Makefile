@@ -73,10 +73,12 @@ programs: $(PROGRAMS)
 tests: $(TEST_PROGRAMS) $(TEST_HELPERS)
 .PHONY: programs tests
 
-# The suite: plain build, then the same suite under ASan+UBSan in its own tree.
+# The suite: plain build, then the same suite under ASan+UBSan in its own
+# tree, then the multi-threaded writer tests under ThreadSanitizer.
 check: all
 	tests/run-suite.sh $(BUILD)
 	$(MAKE) check-asan
+	$(MAKE) check-tsan
 
 check-fast: all
 	tests/run-suite.sh $(BUILD)
@@ -86,8 +88,10 @@ check-asan:
 	TTA_SUITE_NAME=asan+ubsan tests/run-suite.sh build/asan
 
 check-tsan:
-	$(MAKE) BUILD=build/tsan SAN=thread OPT=-O1 all
+	$(MAKE) BUILD=build/tsan SAN=thread OPT=-O1 $(LIBTRACK_TSAN_TESTS)
 	TTA_SUITE_NAME=tsan TTA_SUITE_FILTER=threads tests/run-suite.sh build/tsan
+
+LIBTRACK_TSAN_TESTS = build/tsan/tests/test_threads
 
 demo: all
 	scripts/demo.sh $(BUILD)
