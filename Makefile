@@ -23,11 +23,12 @@ CFLAGS   ?= $(OPT) -g
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wno-missing-field-initializers
 ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden -D_GNU_SOURCE \
-             -Ishm -Ilibtrack $(PKG_CFLAGS) $(SAN_FLAGS) -MMD -MP
+             -Ishm -Ilibtrack $(PKG_CFLAGS) $(SAN_FLAGS) $(SAN_DEFS) -MMD -MP
 LDLIBS_ALL = $(PKG_LIBS) -lpthread $(SAN_FLAGS)
 
 ifneq ($(SAN),)
 SAN_FLAGS := -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all
+SAN_DEFS  := -DTTA_URCU_OUT_OF_LINE
 endif
 
 LIBTRACK_VERSION := 1.0.0
