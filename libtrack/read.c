@@ -89,9 +89,12 @@ static bool add_counter_line(const struct tta_segment *seg, uint32_t slot, uint3
 	ck_pr_fence_load();
 	if (load_slot_state(seg, slot) != before)
 		return false; /* reaped meanwhile: its contribution is gone */
+	/* Sum modulo 2^64 in unsigned arithmetic (signed overflow would be
+	 * undefined on a hostile segment); read as signed, a mis-accounting
+	 * shows as a negative total. */
 	for (int t = 0; t < TTA_LAYOUT_MEM_TYPES; t++)
-		used[t] += (int64_t)bytes[t]; /* modulo 2^64: a negative total is shown */
-	*buffers += (int64_t)bufs;
+		used[t] = (int64_t)((uint64_t)used[t] + bytes[t]);
+	*buffers = (int64_t)((uint64_t)*buffers + bufs);
 	return true;
 }
 

@@ -1,0 +1,617 @@
+/*
+ * tt_smi.c - tt-smi: show what is allocated on Tenstorrent devices, from the
+ * tt-alloc telemetry segment.
+ *
+ * This file holds the command line, opening the segment, the SIGBUS guard and
+ * the watch loop; what a snapshot holds and how it is printed is render.c's.
+ *
+ * tt-smi only ever reads the segment (the public read API maps it PROT_READ).
+ * A segment shrunk under us turns reads past its new end into SIGBUS; the
+ * guard below turns that into a one-line error and exit status 2, with the
+ * terminal restored, instead of a crash.
+ *
+ * Exit status: 0 success; 1 --check-empty found allocations; 2 bad usage,
+ * no segment, an incompatible or unreadable segment, or a write error.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "render.h"
+#include "tt_alloc.h"
+
+#ifndef TT_SMI_VERSION
+#define TT_SMI_VERSION "1.0.0"
+#endif
+
+enum { EXIT_OK = 0, EXIT_NOT_EMPTY = 1, EXIT_TROUBLE = 2 };
+
+#define ERR_LEN 512
+#define SEGMENT_NAME_LEN 258 /* '/', up to 255 bytes, NUL */
+#define DEFAULT_INTERVAL_MS 1000
+
+struct options {
+	char segment[SEGMENT_NAME_LEN];
+	bool have_segment;
+	bool watch, json, buffers, check_empty;
+	long interval_ms;
+	long count; /* refreshes in watch mode; 0 = until stopped */
+	struct smi_filter filter;
+};
+
+/* ------------------------------------------------------------------------ */
+/* Usage                                                                     */
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: tt-smi [OPTION]...\n"
+		"Show Tenstorrent device memory in use, per device and per process, from the\n"
+		"tt-alloc telemetry segment (read-only).\n"
+		"\n"
+		"  -w, --watch            redraw every interval until q or Ctrl-C\n"
+		"  -r, --interval MS      refresh interval in milliseconds (default %d)\n"
+		"  -c, --count N          with --watch: stop after N refreshes\n"
+		"  -j, --json             one machine-readable snapshot (JSON)\n"
+		"  -b, --buffers          list buffer records (PID, device, type, address,\n"
+		"                         size, age); with --json adds a \"buffers\" array\n"
+		"  -p, --pid PID          only this process\n"
+		"  -d, --device N         only this device\n"
+		"      --check-empty      exit 1 and list what is still allocated, 0 if\n"
+		"                         nothing is (CI leak check)\n"
+		"  -s, --segment NAME     segment to read (default $TT_ALLOC_SHM or /tt_alloc)\n"
+		"  -h, --help             this help\n"
+		"  -V, --version          version\n"
+		"\n"
+		"Exit status: 0 ok, 1 --check-empty found allocations, 2 usage or segment error.\n",
+		DEFAULT_INTERVAL_MS);
+}
+
+static void usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "tt-smi: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\nTry 'tt-smi --help' for more information.\n");
+	exit(EXIT_TROUBLE);
+}
+
+/* Strict decimal: the whole string, within [MIN, MAX]. */
+static bool parse_long(const char *text, long min, long max, long *out)
+{
+	char *end;
+	errno = 0;
+	long value = strtol(text, &end, 10);
+	if (errno || end == text || *end != '\0' || value < min || value > max)
+		return false;
+	*out = value;
+	return true;
+}
+
+enum { OPT_CHECK_EMPTY = 1000 };
+
+static void parse_options(int argc, char **argv, struct options *opt)
+{
+	static const struct option longopts[] = {
+		{ "watch", no_argument, NULL, 'w' },
+		{ "interval", required_argument, NULL, 'r' },
+		{ "count", required_argument, NULL, 'c' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "buffers", no_argument, NULL, 'b' },
+		{ "pid", required_argument, NULL, 'p' },
+		{ "device", required_argument, NULL, 'd' },
+		{ "check-empty", no_argument, NULL, OPT_CHECK_EMPTY },
+		{ "segment", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	long value;
+	int c;
+
+	memset(opt, 0, sizeof *opt);
+	opt->interval_ms = DEFAULT_INTERVAL_MS;
+	opt->filter.device = -1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":wr:c:jbp:d:s:hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'w':
+			opt->watch = true;
+			break;
+		case 'r':
+			if (!parse_long(optarg, 10, 86400000, &value))
+				usage_error("invalid interval '%s' (milliseconds, 10..86400000)",
+					    optarg);
+			opt->interval_ms = value;
+			break;
+		case 'c':
+			if (!parse_long(optarg, 1, LONG_MAX, &value))
+				usage_error("invalid count '%s' (a positive number)", optarg);
+			opt->count = value;
+			break;
+		case 'j':
+			opt->json = true;
+			break;
+		case 'b':
+			opt->buffers = true;
+			break;
+		case 'p':
+			if (!parse_long(optarg, 1, INT32_MAX, &value))
+				usage_error("invalid pid '%s'", optarg);
+			opt->filter.pid = (int32_t)value;
+			break;
+		case 'd':
+			if (!parse_long(optarg, 0, INT32_MAX, &value))
+				usage_error("invalid device '%s' (a device number from 0)", optarg);
+			opt->filter.device = (int32_t)value;
+			break;
+		case OPT_CHECK_EMPTY:
+			opt->check_empty = true;
+			break;
+		case 's':
+			/* "tt_alloc" means "/tt_alloc": shm names always start with '/'. */
+			if (snprintf(opt->segment, sizeof opt->segment, "%s%s",
+				     optarg[0] == '/' ? "" : "/", optarg) >=
+			    (int)sizeof opt->segment)
+				usage_error("segment name too long: '%s'", optarg);
+			opt->have_segment = true;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(EXIT_OK);
+		case 'V':
+			printf("tt-smi %s (tt-alloc segment ABI, read API %d)\n", TT_SMI_VERSION,
+			       TTA_API_VERSION);
+			exit(EXIT_OK);
+		case ':':
+			usage_error("option '%s' needs an argument", argv[optind - 1]);
+			break;
+		default:
+			usage_error("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		usage_error("unexpected argument '%s'", argv[optind]);
+	if (opt->check_empty && opt->watch)
+		usage_error("%s", "--check-empty takes one snapshot; it cannot be combined with --watch");
+	if (opt->count && !opt->watch)
+		usage_error("%s", "--count only applies to --watch");
+	opt->filter.want_buffers = opt->buffers;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Terminal state and signals                                               */
+
+static struct termios saved_termios;
+static volatile sig_atomic_t termios_changed; /* stdin is in key mode */
+static volatile sig_atomic_t screen_active;   /* alternate screen is up */
+static volatile sig_atomic_t stop_requested; /* the signal that asked us to stop */
+static volatile sig_atomic_t resize_requested, suspend_requested;
+
+static const char enter_screen[] = "\033[?1049h\033[?25l\033[H\033[2J";
+static const char leave_screen[] = "\033[?25h\033[?1049l";
+
+/* Async-signal-safe: write(2) and tcsetattr(3) only. */
+static void terminal_restore(void)
+{
+	if (screen_active) {
+		ssize_t ignored = write(STDOUT_FILENO, leave_screen, sizeof leave_screen - 1);
+		(void)ignored;
+		screen_active = 0;
+	}
+	if (termios_changed) {
+		tcsetattr(STDIN_FILENO, TCSADRAIN, &saved_termios);
+		termios_changed = 0;
+	}
+}
+
+static void terminal_enter(void)
+{
+	fflush(stdout);
+	/* Keys arrive one by one without echo; ISIG stays on so Ctrl-C and
+	 * Ctrl-Z still reach us as signals (handled below). */
+	if (isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved_termios) == 0) {
+		struct termios keys = saved_termios;
+		keys.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
+		keys.c_cc[VMIN] = 0;
+		keys.c_cc[VTIME] = 0;
+		if (tcsetattr(STDIN_FILENO, TCSADRAIN, &keys) == 0)
+			termios_changed = 1;
+	}
+	ssize_t ignored = write(STDOUT_FILENO, enter_screen, sizeof enter_screen - 1);
+	(void)ignored;
+	screen_active = 1;
+}
+
+static sigjmp_buf sigbus_jump;
+static volatile sig_atomic_t sigbus_armed;
+
+static void on_sigbus(int sig)
+{
+	if (sigbus_armed) {
+		sigbus_armed = 0;
+		siglongjmp(sigbus_jump, 1);
+	}
+	/* Not a segment read: a real fault. Leave the terminal usable, then
+	 * die the way the fault demands. */
+	terminal_restore();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void on_stop_signal(int sig)
+{
+	if (sig == SIGWINCH)
+		resize_requested = 1;
+	else if (sig == SIGTSTP)
+		suspend_requested = 1;
+	else
+		stop_requested = sig;
+}
+
+static void install_handlers(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_sigbus;
+	sigaction(SIGBUS, &sa, NULL);
+}
+
+static const int watch_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH, SIGTSTP };
+
+/* Handlers without SA_RESTART so they interrupt ppoll; the signals stay
+ * blocked except inside ppoll, so none is lost between check and wait. */
+static void install_watch_handlers(sigset_t *wait_mask)
+{
+	struct sigaction sa;
+	sigset_t block;
+	memset(&sa, 0, sizeof sa);
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&block);
+	for (size_t i = 0; i < sizeof watch_signals / sizeof watch_signals[0]; i++) {
+		sigaction(watch_signals[i], &sa, NULL);
+		sigaddset(&block, watch_signals[i]);
+	}
+	sigprocmask(SIG_BLOCK, &block, wait_mask);
+	for (size_t i = 0; i < sizeof watch_signals / sizeof watch_signals[0]; i++)
+		sigdelset(wait_mask, watch_signals[i]);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Segment                                                                   */
+
+struct segment {
+	tta_reader *reader;
+	char name[SEGMENT_NAME_LEN];
+	dev_t dev; /* identity of the file we opened, to notice a replacement */
+	ino_t ino;
+	bool have_identity;
+};
+
+static void segment_identity(const char *name, dev_t *dev, ino_t *ino, bool *ok)
+{
+	char path[SEGMENT_NAME_LEN + 16];
+	struct stat st;
+	snprintf(path, sizeof path, "/dev/shm%s", name);
+	*ok = stat(path, &st) == 0;
+	if (*ok) {
+		*dev = st.st_dev;
+		*ino = st.st_ino;
+	}
+}
+
+static int segment_open(struct segment *seg, const struct options *opt, char *err, size_t errlen)
+{
+	const char *name = tta_segment_name(opt->have_segment ? opt->segment : NULL, err, errlen);
+	if (!name)
+		return -EINVAL;
+	snprintf(seg->name, sizeof seg->name, "%s", name);
+	/* Identity first: if the file is replaced between this and the open,
+	 * the next watch refresh sees a change and merely reopens. */
+	segment_identity(seg->name, &seg->dev, &seg->ino, &seg->have_identity);
+
+	int rc;
+	if (sigsetjmp(sigbus_jump, 1)) {
+		snprintf(err, errlen, "segment %s was truncated while tt-smi opened it", seg->name);
+		return -EFAULT;
+	}
+	sigbus_armed = 1;
+	rc = tta_reader_open(seg->name, &seg->reader, err, errlen);
+	sigbus_armed = 0;
+	if (rc < 0) {
+		seg->reader = NULL;
+		if (!err[0])
+			snprintf(err, errlen, "cannot open segment %s: %s", seg->name, strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
+static void segment_close(struct segment *seg)
+{
+	if (seg->reader)
+		tta_reader_close(seg->reader);
+	seg->reader = NULL;
+}
+
+/* A watch outlives segments: when the name now points at another file (the
+ * segment was deleted and re-created), follow it. */
+static int segment_follow(struct segment *seg, const struct options *opt, char *err, size_t errlen)
+{
+	dev_t dev;
+	ino_t ino;
+	bool ok;
+	segment_identity(seg->name, &dev, &ino, &ok);
+	if (!ok || !seg->have_identity || (dev == seg->dev && ino == seg->ino))
+		return 0;
+	segment_close(seg);
+	return segment_open(seg, opt, err, errlen);
+}
+
+static int take_snapshot(struct segment *seg, const struct smi_filter *filter,
+			 struct smi_snapshot *snap, char *err, size_t errlen)
+{
+	if (sigsetjmp(sigbus_jump, 1)) {
+		smi_snapshot_free(snap);
+		snprintf(err, errlen,
+			 "segment %s became unreadable (SIGBUS: was it truncated under tt-smi?)",
+			 seg->name);
+		return -EFAULT;
+	}
+	sigbus_armed = 1;
+	int rc = smi_snapshot_take(seg->reader, filter, snap, err, errlen);
+	sigbus_armed = 0;
+	if (rc == 0)
+		smi_snapshot_annotate(snap);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Output                                                                    */
+
+/* Returns what the process should exit with for this snapshot. */
+static int render(const struct smi_snapshot *snap, const struct options *opt, FILE *out)
+{
+	int status = EXIT_OK;
+	if (opt->check_empty && smi_render_leaks(snap, NULL) > 0)
+		status = EXIT_NOT_EMPTY;
+	if (opt->json) {
+		smi_render_json(snap, TT_SMI_VERSION, out);
+	} else if (opt->check_empty) {
+		smi_render_leaks(snap, out);
+		/* --check-empty --buffers: which buffers exactly, for the CI log. */
+		if (opt->buffers && snap->n_buffers) {
+			fputc('\n', out);
+			smi_render_buffer_table(snap, out);
+		}
+	} else if (opt->buffers) {
+		smi_render_buffers_text(snap, TT_SMI_VERSION, out);
+	} else {
+		smi_render_text(snap, TT_SMI_VERSION, out);
+	}
+	return status;
+}
+
+static int flush_stdout(void)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		terminal_restore();
+		fprintf(stderr, "tt-smi: cannot write the output: %s\n", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Draws FRAME (LEN bytes of lines) from the top-left, each line cut to the
+ * terminal width so nothing wraps, and the last row kept for a footer. */
+static void draw_frame(const char *frame, size_t len, const struct options *opt)
+{
+	struct winsize ws;
+	unsigned cols = 80, rows = 24;
+	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col && ws.ws_row) {
+		cols = ws.ws_col;
+		rows = ws.ws_row;
+	}
+	fputs("\033[H", stdout);
+	unsigned row = 0;
+	size_t pos = 0, hidden = 0;
+	while (pos < len) {
+		const char *nl = memchr(frame + pos, '\n', len - pos);
+		size_t line_end = nl ? (size_t)(nl - frame) : len;
+		if (row + 1 < rows) {
+			size_t chars = 0, i = pos;
+			while (i < line_end && chars < cols) {
+				i++;
+				while (i < line_end && ((unsigned char)frame[i] & 0xc0) == 0x80)
+					i++;
+				chars++;
+			}
+			fwrite(frame + pos, 1, i - pos, stdout);
+			fputs("\033[K\n", stdout);
+			row++;
+		} else {
+			hidden++;
+		}
+		pos = line_end + 1;
+	}
+	char footer[160];
+	int n = snprintf(footer, sizeof footer, "every %ld ms, q to quit%s", opt->interval_ms,
+			 hidden ? " (window too small: lines hidden)" : "");
+	if (n > (int)cols)
+		n = (int)cols;
+	fputs("\033[J\033[7m", stdout);
+	fwrite(footer, 1, (size_t)(n > 0 ? n : 0), stdout);
+	fputs("\033[0m\033[K", stdout);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Waits until DEADLINE (monotonic ms), a key, or a signal. Returns true to
+ * quit. */
+static bool wait_for_next(uint64_t deadline, bool keys, const sigset_t *wait_mask)
+{
+	for (;;) {
+		if (stop_requested)
+			return true;
+		if (resize_requested) {
+			resize_requested = 0;
+			return false;
+		}
+		if (suspend_requested) {
+			suspend_requested = 0;
+			bool had_screen = screen_active;
+			terminal_restore();
+			fflush(stdout);
+			raise(SIGSTOP);
+			/* Continued: take the screen again and redraw now. */
+			if (had_screen)
+				terminal_enter();
+			return false;
+		}
+		uint64_t now = now_ms();
+		if (now >= deadline)
+			return false;
+		uint64_t left = deadline - now;
+		struct timespec timeout = { .tv_sec = (time_t)(left / 1000),
+					    .tv_nsec = (long)(left % 1000) * 1000000L };
+		struct pollfd pfd = { .fd = STDIN_FILENO, .events = POLLIN };
+		int rc = ppoll(&pfd, keys ? 1 : 0, &timeout, wait_mask);
+		if (rc > 0 && (pfd.revents & POLLIN)) {
+			char buf[64];
+			ssize_t got = read(STDIN_FILENO, buf, sizeof buf);
+			for (ssize_t i = 0; i < got; i++)
+				if (buf[i] == 'q' || buf[i] == 'Q')
+					return true;
+			if (got > 0)
+				continue;
+			keys = false; /* EOF or error on the terminal: stop reading it */
+		} else if (rc > 0) {
+			keys = false; /* POLLHUP/POLLERR */
+		}
+	}
+}
+
+static int run_watch(struct segment *seg, const struct options *opt)
+{
+	bool tty = isatty(STDOUT_FILENO);
+	sigset_t wait_mask;
+	struct smi_snapshot snap;
+	char err[ERR_LEN] = "";
+	int status = EXIT_OK;
+	char *frame = NULL;
+	size_t frame_len = 0;
+
+	smi_snapshot_init(&snap);
+	install_watch_handlers(&wait_mask);
+	if (tty) {
+		terminal_enter();
+		atexit(terminal_restore);
+	}
+	for (long n = 0; !stop_requested; n++) {
+		uint64_t deadline = now_ms() + (uint64_t)opt->interval_ms;
+		if (segment_follow(seg, opt, err, sizeof err) < 0 ||
+		    take_snapshot(seg, &opt->filter, &snap, err, sizeof err) < 0) {
+			status = EXIT_TROUBLE;
+			break;
+		}
+		if (tty) {
+			FILE *mem = open_memstream(&frame, &frame_len);
+			if (!mem) {
+				snprintf(err, sizeof err, "out of memory");
+				status = EXIT_TROUBLE;
+				break;
+			}
+			render(&snap, opt, mem);
+			fclose(mem);
+			draw_frame(frame, frame_len, opt);
+			free(frame);
+			frame = NULL;
+		} else {
+			if (n > 0)
+				fputc('\n', stdout);
+			render(&snap, opt, stdout);
+		}
+		smi_snapshot_free(&snap);
+		if (flush_stdout() < 0)
+			return EXIT_TROUBLE;
+		if (opt->count && n + 1 >= opt->count)
+			break;
+		if (wait_for_next(deadline, tty && termios_changed, &wait_mask))
+			break;
+	}
+	smi_snapshot_free(&snap);
+	terminal_restore();
+	if (status != EXIT_OK)
+		fprintf(stderr, "tt-smi: %s\n", err);
+	if (stop_requested && status == EXIT_OK) {
+		/* Stopped by a signal: with the terminal back in order, die of it,
+		 * so a calling shell or script sees why we ended. */
+		int sig = (int)stop_requested;
+		sigset_t unblock;
+		fflush(stdout);
+		signal(sig, SIG_DFL);
+		sigemptyset(&unblock);
+		sigaddset(&unblock, sig);
+		raise(sig);
+		sigprocmask(SIG_UNBLOCK, &unblock, NULL);
+		status = 128 + sig;
+	}
+	return status;
+}
+
+static int run_once(struct segment *seg, const struct options *opt)
+{
+	struct smi_snapshot snap;
+	char err[ERR_LEN] = "";
+	smi_snapshot_init(&snap);
+	if (take_snapshot(seg, &opt->filter, &snap, err, sizeof err) < 0) {
+		fprintf(stderr, "tt-smi: %s\n", err);
+		return EXIT_TROUBLE;
+	}
+	int status = render(&snap, opt, stdout);
+	smi_snapshot_free(&snap);
+	return flush_stdout() < 0 ? EXIT_TROUBLE : status;
+}
+
+int main(int argc, char **argv)
+{
+	struct options opt;
+	struct segment seg = { 0 };
+	char err[ERR_LEN] = "";
+
+	parse_options(argc, argv, &opt);
+	install_handlers();
+	if (segment_open(&seg, &opt, err, sizeof err) < 0) {
+		fprintf(stderr, "tt-smi: %s\n", err);
+		return EXIT_TROUBLE;
+	}
+	uint32_t devices = tta_reader_device_capacity(seg.reader);
+	if (opt.filter.device >= 0 && (uint32_t)opt.filter.device >= devices) {
+		fprintf(stderr, "tt-smi: no device %" PRId32 ": segment %s has devices 0..%" PRIu32
+			"\n", opt.filter.device, seg.name, devices ? devices - 1 : 0);
+		segment_close(&seg);
+		return EXIT_TROUBLE;
+	}
+	int status = opt.watch ? run_watch(&seg, &opt) : run_once(&seg, &opt);
+	segment_close(&seg);
+	return status;
+}
