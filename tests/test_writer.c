@@ -4,6 +4,9 @@
  * SIGKILL at random points, PID reuse, fork, exec, full tables, misuse.
  */
 #include <fcntl.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 
 #include "tta_segment.h"
@@ -67,6 +70,32 @@ TTA_TEST(off_touches_nothing)
 	}
 	int st = wait_exit(pid);
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "'yes' enabled tracking");
+}
+
+TTA_TEST(off_makes_no_syscall)
+{
+	unsetenv("TT_ALLOC_TRACKING_ENABLED");
+	tta_report_alloc(0, 1, 1, TTA_MEM_DRAM); /* first call reads the environment */
+	pid_t pid = fork();
+	if (pid == 0) {
+		/* Strict seccomp: any syscall but read/write/exit/sigreturn kills
+		 * us with SIGKILL, so surviving proves the off path makes none. */
+		if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT) != 0)
+			_exit(3);
+		for (uint64_t i = 0; i < 100000; i++) {
+			tta_report_alloc(0, i, 4096, TTA_MEM_DRAM);
+			tta_report_free(0, i);
+			tta_report_free_handle(tta_report_alloc_handle(1, i, 8, TTA_MEM_L1));
+			tta_report_cb_alloc(0, i, 1);
+			tta_report_cb_free(0, i);
+			tta_report_kernel_load(0, i, 1, TTA_KERNEL_FABRIC);
+		}
+		syscall(SYS_exit, 0);
+	}
+	int st = wait_exit(pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	      "off path made a syscall (status %d, signal %d)", WEXITSTATUS(st),
+	      WIFSIGNALED(st) ? WTERMSIG(st) : 0);
 }
 
 TTA_TEST(every_report_kind_is_exact)
@@ -678,6 +707,7 @@ int main(int argc, char **argv)
 		return exec_helper();
 	static const struct tta_test_case cases[] = {
 		TTA_CASE(off_touches_nothing),
+		TTA_CASE(off_makes_no_syscall),
 		TTA_CASE(every_report_kind_is_exact),
 		TTA_CASE(misuse_is_counted_never_fatal),
 		TTA_CASE(handle_of_another_process_is_foreign),
