@@ -52,8 +52,6 @@ void reaper_log_block(enum reaper_level level, const char *text, size_t len);
 
 /* "40.0 KiB (40960 bytes)" into BUF. */
 const char *reaper_fmt_bytes(uint64_t bytes, char *buf, size_t len);
-/* "3.2s", "5m07s", "2h03m", "4d02h" into BUF. */
-const char *reaper_fmt_age(uint64_t ns, char *buf, size_t len);
 /* Copies at most LEN bytes of a string read from the segment, stopping at
  * NUL and replacing anything unprintable, so a writer cannot forge log lines. */
 const char *reaper_sanitize(const char *src, size_t len, char *dst, size_t dstlen);

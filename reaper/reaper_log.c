@@ -11,6 +11,7 @@
  * Main thread only.
  */
 #include "reaper.h"
+#include "tta_text.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -152,20 +153,6 @@ static const char *fmt_counter_bytes(uint64_t v, char *buf, size_t len)
 	return reaper_fmt_bytes(v, buf, len);
 }
 
-const char *reaper_fmt_age(uint64_t ns, char *buf, size_t len)
-{
-	uint64_t s = ns / 1000000000u;
-	if (s < 60)
-		snprintf(buf, len, "%" PRIu64 ".%" PRIu64 "s", s, (ns / 100000000u) % 10u);
-	else if (s < 3600)
-		snprintf(buf, len, "%" PRIu64 "m%02" PRIu64 "s", s / 60, s % 60);
-	else if (s < 86400)
-		snprintf(buf, len, "%" PRIu64 "h%02" PRIu64 "m", s / 3600, (s / 60) % 60);
-	else
-		snprintf(buf, len, "%" PRIu64 "d%02" PRIu64 "h", s / 86400, (s / 3600) % 24);
-	return buf;
-}
-
 const char *reaper_sanitize(const char *src, size_t len, char *dst, size_t dstlen)
 {
 	size_t o = 0;
@@ -259,7 +246,7 @@ void reaper_format_leak(FILE *out, const struct tta_reap_report *r, uint32_t dev
 			     ", %s, age %s",
 			pid, (unsigned)rec->device, type_name(rec->type, tb, sizeof tb),
 			rec->address, reaper_fmt_bytes(rec->size, b1, sizeof b1),
-			reaper_fmt_age(age, ab, sizeof ab));
+			tta_format_age(age, ab, sizeof ab));
 		if (rec->type == TTA_LAYOUT_KERNEL) {
 			const char *kind = tta_kernel_kind_name(rec->kernel_kind);
 			fprintf(out, " (%s kernel)", kind ? kind : "unknown");

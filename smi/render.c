@@ -8,6 +8,7 @@
  * printed by number instead of being used as an index.
  */
 #include "render.h"
+#include "tta_text.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -350,21 +351,6 @@ char *smi_human_bytes(int64_t bytes, char *buf, size_t len)
 	else
 		snprintf(buf, len, "%s%.0f%s", sign, value, units[unit]);
 	return buf;
-}
-
-static void human_age(uint64_t ns, char *buf, size_t len)
-{
-	uint64_t ms = ns / 1000000u, s = ns / 1000000000u;
-	if (s < 1)
-		snprintf(buf, len, "%" PRIu64 "ms", ms);
-	else if (s < 60)
-		snprintf(buf, len, "%" PRIu64 ".%" PRIu64 "s", s, (ms / 100) % 10);
-	else if (s < 3600)
-		snprintf(buf, len, "%" PRIu64 "m%02" PRIu64 "s", s / 60, s % 60);
-	else if (s < 86400)
-		snprintf(buf, len, "%" PRIu64 "h%02" PRIu64 "m", s / 3600, (s / 60) % 60);
-	else
-		snprintf(buf, len, "%" PRIu64 "d%02" PRIu64 "h", s / 86400, (s / 3600) % 24);
 }
 
 /* Length of the valid UTF-8 sequence at S (at most AVAIL bytes) encoding a
@@ -754,7 +740,7 @@ void smi_render_buffer_table(const struct smi_snapshot *snap, FILE *out)
 		snprintf(buf, sizeof buf, "0x%" PRIx64, b->address);
 		cell(&r, buf, W_ADDRESS, false);
 		cell_bytes(&r, b->size > INT64_MAX ? INT64_MAX : (int64_t)b->size, W_BYTES);
-		human_age(b->age_ns, buf, sizeof buf);
+		tta_format_age(b->age_ns, buf, sizeof buf);
 		cell(&r, buf, W_AGE, false);
 		row_end(&r);
 	}
