@@ -1115,12 +1115,14 @@ TTA_EXPORT long tta_track_detach(void)
 
 static void atfork_prepare(void)
 {
+	/* urcu's locks first: a thread in synchronize_rcu holds them while it
+	 * waits for readers, and a reader may be waiting for a shard lock. */
+	urcu_bp_before_fork();
 	pthread_mutex_lock(&g_attach_lock);
 	struct tracker *t = g_tracker;
 	if (t != NULL)
 		for (unsigned i = 0; i < SHARDS; i++)
 			shard_lock_take(&t->shards[i].lock);
-	urcu_bp_before_fork();
 }
 
 static void atfork_parent(void)

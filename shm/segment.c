@@ -333,7 +333,8 @@ int tta_segment_open(const char *name, int flags, const struct tta_create_params
 	bool writable = (flags & TTA_OPEN_WRITE) != 0;
 	int fd = -1;
 	for (int attempt = 0; attempt < 3; attempt++) {
-		fd = shm_open(out->name, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC, 0);
+		/* O_NONBLOCK: a FIFO planted under the name must not hang a reader. */
+		fd = shm_open(out->name, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NONBLOCK, 0);
 		if (fd >= 0 || errno != ENOENT || !(flags & TTA_OPEN_CREATE))
 			break;
 		struct tta_create_params defaults;
@@ -368,6 +369,13 @@ int tta_segment_open(const char *name, int flags, const struct tta_create_params
 	if (fstat(fd, &st) != 0) {
 		rc = tta_fail(err, errlen, -errno, "cannot stat segment %s: %s", out->name,
 			      strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = tta_fail(err, errlen, -EPROTO,
+			      "segment %s is not a regular file (something else owns /dev/shm%s): "
+			      "remove it or choose another name with TT_ALLOC_SHM",
+			      out->name, out->name);
 		goto fail;
 	}
 	memset(&h, 0, sizeof h);

@@ -133,6 +133,19 @@ TTA_TEST(truncated_oversized_and_foreign_files_are_refused)
 	      err);
 }
 
+TTA_TEST(fifo_under_the_name_neither_hangs_nor_is_used)
+{
+	char path[128], err[512];
+	shm_path(path, sizeof path, tta_test_segment);
+	CHECK(mkfifo(path, 0666) == 0, "mkfifo");
+	/* Opening a FIFO read-only would block until a writer appears. */
+	CHECK(open_reader_err(err, sizeof err) == -EPROTO && strstr(err, "not a regular file"),
+	      "%s", err);
+	setenv("TT_ALLOC_TRACKING_ENABLED", "1", 1);
+	tta_report_alloc(0, 1, 1, TTA_MEM_DRAM);
+	CHECK(tta_track_state() == TTA_TRACK_DISABLED, "writer refused it");
+}
+
 TTA_TEST(capacities_that_contradict_the_file_are_refused)
 {
 	create_with_a_report();
@@ -339,6 +352,7 @@ TTA_TEST(hostile_slot_and_record_contents_do_not_mislead_readers)
 TTA_TEST_MAIN(TTA_CASE(mode_is_exact_whatever_the_umask), TTA_CASE(header_is_self_describing),
 	      TTA_CASE(other_abi_version_is_refused_with_the_fix),
 	      TTA_CASE(truncated_oversized_and_foreign_files_are_refused),
+	      TTA_CASE(fifo_under_the_name_neither_hangs_nor_is_used),
 	      TTA_CASE(capacities_that_contradict_the_file_are_refused),
 	      TTA_CASE(half_initialised_segment_is_refused),
 	      TTA_CASE(missing_segment_and_bad_names), TTA_CASE(permission_denied_is_explained),
