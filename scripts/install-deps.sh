@@ -9,12 +9,16 @@
 #   liburcu-dev          userspace RCU, urcu-bp flavour
 #   python3              JSON checks in tests, scripts/gen-llm-trace.py
 #   systemd              systemd-analyze, which checks the reaper's unit file
+#   clang libclang-rt-14-dev   libFuzzer (the fuzz test of make check)
+#   cppcheck             static analysis gate (make lint, run by make check)
+#   util-linux           unshare and setpriv (pid-namespace and other-user tests)
 #
 # As root: apt-get update, then apt-get install. Otherwise: prints the exact
 # command to run and exits 1. Exit 0 when everything is installed.
 set -euo pipefail
 
-packages=(gcc make libc6-dev pkg-config libck-dev liburcu-dev python3 systemd)
+packages=(gcc make libc6-dev pkg-config libck-dev liburcu-dev python3 systemd clang libclang-rt-14-dev
+	cppcheck util-linux)
 
 if ! command -v dpkg >/dev/null 2>&1; then
 	echo "install-deps: no dpkg here; on a non-Debian system install the equivalents of: ${packages[*]}" >&2

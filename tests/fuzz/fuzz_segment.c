@@ -1,0 +1,486 @@
+/*
+ * fuzz_segment.c - libFuzzer harness: arbitrary bytes as a telemetry segment,
+ * read through the public read API (libtrack/tt_alloc.h) and rendered by
+ * tt-smi's renderers (smi/render.h).
+ *
+ * What must hold for every input (an abort() here is a finding): no crash,
+ * no hang (-timeout), no out-of-bounds access (ASan), no undefined behaviour
+ * (UBSan); text output is printable ASCII / valid UTF-8 only, and JSON
+ * output is one syntactically valid JSON object in valid UTF-8, as
+ * smi/render.h promises.
+ *
+ * Input format. A random file is almost never the exact size its header
+ * claims, so it would stop at validation. The first byte picks the mode:
+ *   even  raw: the rest of the input is the whole file (validation paths);
+ *   odd   structured: byte 1 picks one of GEOMETRIES; the file is a valid
+ *         header of that geometry (identity and layout fields, ready flag),
+ *         and the rest of the input overwrites the file from byte 192 on
+ *         (the header's mutable part, then devices, slots, bitmaps,
+ *         counters, chunk owners, records), zeros after it.
+ * Byte 2 of a structured input also picks filters and whether uids are
+ * looked up (smi_snapshot_annotate). tests/fuzz/make_seeds.c writes real
+ * segments in both forms as the seed corpus.
+ *
+ * The same bytes then go through the reap path, since every tracked process
+ * can write them and the reaper must survive that: every occupied slot is
+ * reaped with tta_reap_slot (as the reaper does once it judged the owner
+ * dead) and each leak report is formatted by the reaper's own formatter
+ * (reaper/reaper_log.c), whose output must be printable text. Every slot
+ * reaped must end up free; then the segment is read once more.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "fuzz_geometry.h"
+#include "reaper.h"
+#include "render.h"
+#include "tta_segment.h"
+#include "tt_alloc.h"
+#include "tta_layout.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static char shm_name[64];
+static char shm_path[96];
+
+static void remove_segment(void)
+{
+	if (shm_name[0])
+		shm_unlink(shm_name);
+}
+
+static bool write_segment(const uint8_t *bytes, size_t len)
+{
+	int fd = shm_open(shm_name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return false;
+	bool ok = ftruncate(fd, (off_t)len) == 0;
+	size_t done = 0;
+	while (ok && done < len) {
+		ssize_t n = pwrite(fd, bytes + done, len - done, (off_t)done);
+		if (n <= 0)
+			ok = false;
+		else
+			done += (size_t)n;
+	}
+	close(fd);
+	return ok;
+}
+
+/* ---- output contract checks ---- */
+
+static void finding(const char *what, const char *out, size_t len, size_t at)
+{
+	fprintf(stderr, "fuzz_segment: %s at byte %zu of %zu:\n", what, at, len);
+	size_t from = at > 80 ? at - 80 : 0;
+	fwrite(out + from, 1, (at + 80 < len ? at + 80 : len) - from, stderr);
+	fputc('\n', stderr);
+	abort();
+}
+
+/* Length of the valid UTF-8 sequence at S (0 if invalid). */
+static size_t utf8_len(const unsigned char *s, size_t avail)
+{
+	unsigned c = s[0];
+	size_t n;
+	uint32_t cp;
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 2;
+		cp = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		n = 3;
+		cp = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4;
+		cp = c & 0x07;
+	} else {
+		return 0;
+	}
+	if (avail < n)
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return n;
+}
+
+static void check_text(const char *out, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)out;
+	for (size_t i = 0; i < len;) {
+		if (s[i] == '\n' || (s[i] >= 0x20 && s[i] < 0x7f)) {
+			i++;
+			continue;
+		}
+		if (s[i] < 0x80)
+			finding("control character in text output", out, len, i);
+		size_t n = utf8_len(s + i, len - i);
+		if (n == 0)
+			finding("invalid UTF-8 in text output", out, len, i);
+		i += n;
+	}
+}
+
+/* A small JSON syntax checker (RFC 8259), enough to hold the renderer to
+ * its promise; depth-limited so hostile nesting cannot recurse deep. */
+struct json {
+	const char *s;
+	size_t len, i;
+};
+
+static void json_fail(struct json *j, const char *what)
+{
+	finding(what, j->s, j->len, j->i);
+}
+
+static void json_ws(struct json *j)
+{
+	while (j->i < j->len && strchr(" \t\r\n", j->s[j->i]) && j->s[j->i])
+		j->i++;
+}
+
+static void json_value(struct json *j, int depth);
+
+static void json_string_lit(struct json *j)
+{
+	if (j->i >= j->len || j->s[j->i] != '"')
+		json_fail(j, "JSON: string expected");
+	j->i++;
+	for (;;) {
+		if (j->i >= j->len)
+			json_fail(j, "JSON: unterminated string");
+		unsigned char c = (unsigned char)j->s[j->i];
+		if (c == '"') {
+			j->i++;
+			return;
+		}
+		if (c < 0x20)
+			json_fail(j, "JSON: raw control character in string");
+		if (c == '\\') {
+			j->i++;
+			if (j->i >= j->len)
+				json_fail(j, "JSON: bad escape");
+			char e = j->s[j->i];
+			if (e == 'u') {
+				for (int k = 1; k <= 4; k++)
+					if (j->i + (size_t)k >= j->len ||
+					    !strchr("0123456789abcdefABCDEF", j->s[j->i + (size_t)k]) ||
+					    !j->s[j->i + (size_t)k])
+						json_fail(j, "JSON: bad \\u escape");
+				j->i += 5;
+			} else if (strchr("\"\\/bfnrt", e) && e) {
+				j->i++;
+			} else {
+				json_fail(j, "JSON: bad escape");
+			}
+			continue;
+		}
+		size_t n = utf8_len((const unsigned char *)j->s + j->i, j->len - j->i);
+		if (n == 0)
+			json_fail(j, "JSON: invalid UTF-8 in string");
+		j->i += n;
+	}
+}
+
+static void json_number(struct json *j)
+{
+	size_t start = j->i;
+	if (j->i < j->len && j->s[j->i] == '-')
+		j->i++;
+	if (j->i >= j->len || j->s[j->i] < '0' || j->s[j->i] > '9')
+		json_fail(j, "JSON: bad number");
+	if (j->s[j->i] == '0')
+		j->i++;
+	else
+		while (j->i < j->len && j->s[j->i] >= '0' && j->s[j->i] <= '9')
+			j->i++;
+	if (j->i < j->len && j->s[j->i] == '.') {
+		j->i++;
+		if (j->i >= j->len || j->s[j->i] < '0' || j->s[j->i] > '9')
+			json_fail(j, "JSON: bad fraction");
+		while (j->i < j->len && j->s[j->i] >= '0' && j->s[j->i] <= '9')
+			j->i++;
+	}
+	if (j->i < j->len && (j->s[j->i] == 'e' || j->s[j->i] == 'E')) {
+		j->i++;
+		if (j->i < j->len && (j->s[j->i] == '+' || j->s[j->i] == '-'))
+			j->i++;
+		if (j->i >= j->len || j->s[j->i] < '0' || j->s[j->i] > '9')
+			json_fail(j, "JSON: bad exponent");
+		while (j->i < j->len && j->s[j->i] >= '0' && j->s[j->i] <= '9')
+			j->i++;
+	}
+	(void)start;
+}
+
+static void json_value(struct json *j, int depth)
+{
+	if (depth > 64)
+		json_fail(j, "JSON: nested too deep");
+	json_ws(j);
+	if (j->i >= j->len)
+		json_fail(j, "JSON: value expected");
+	char c = j->s[j->i];
+	if (c == '{' || c == '[') {
+		char close = c == '{' ? '}' : ']';
+		j->i++;
+		json_ws(j);
+		if (j->i < j->len && j->s[j->i] == close) {
+			j->i++;
+			return;
+		}
+		for (;;) {
+			if (c == '{') {
+				json_ws(j);
+				json_string_lit(j);
+				json_ws(j);
+				if (j->i >= j->len || j->s[j->i] != ':')
+					json_fail(j, "JSON: ':' expected");
+				j->i++;
+			}
+			json_value(j, depth + 1);
+			json_ws(j);
+			if (j->i < j->len && j->s[j->i] == ',') {
+				j->i++;
+				continue;
+			}
+			if (j->i < j->len && j->s[j->i] == close) {
+				j->i++;
+				return;
+			}
+			json_fail(j, "JSON: ',' or close expected");
+		}
+	}
+	if (c == '"') {
+		json_string_lit(j);
+		return;
+	}
+	if (c == '-' || (c >= '0' && c <= '9')) {
+		json_number(j);
+		return;
+	}
+	static const char *const words[] = { "true", "false", "null" };
+	for (int w = 0; w < 3; w++) {
+		size_t n = strlen(words[w]);
+		if (j->len - j->i >= n && memcmp(j->s + j->i, words[w], n) == 0) {
+			j->i += n;
+			return;
+		}
+	}
+	json_fail(j, "JSON: unexpected character");
+}
+
+static void check_json(const char *out, size_t len)
+{
+	struct json j = { out, len, 0 };
+	json_ws(&j);
+	if (j.i >= len || out[j.i] != '{')
+		json_fail(&j, "JSON: output is not an object");
+	json_value(&j, 0);
+	json_ws(&j);
+	if (j.i != len)
+		json_fail(&j, "JSON: trailing bytes after the object");
+}
+
+/* ---- the read side, everything it offers ---- */
+
+static int on_process(const struct tta_process_view *p, uint32_t dev, const int64_t *used,
+		      int64_t buffers, void *ctx)
+{
+	volatile size_t sink = strlen(p->comm) + strlen(p->cmdline) + (size_t)buffers;
+	for (int t = 0; t < TTA_MEM_TYPES; t++)
+		sink += (size_t)used[t];
+	(void)sink;
+	(void)dev;
+	return ++*(unsigned *)ctx > 100000; /* bounded: stop a runaway walk */
+}
+
+static int on_buffer(const struct tta_buffer_view *b, void *ctx)
+{
+	if (b->type >= TTA_MEM_TYPES)
+		abort(); /* the API promises a valid type */
+	volatile const char *name = tta_mem_type_name(b->type);
+	(void)name;
+	return ++*(unsigned *)ctx > 1000000;
+}
+
+typedef void (*render_fn)(const struct smi_snapshot *, FILE *);
+static void render_text(const struct smi_snapshot *s, FILE *f)
+{
+	smi_render_text(s, "fuzz", f);
+}
+static void render_buffers_text(const struct smi_snapshot *s, FILE *f)
+{
+	smi_render_buffers_text(s, "fuzz", f);
+}
+static void render_leaks(const struct smi_snapshot *s, FILE *f)
+{
+	smi_render_leaks(s, f);
+}
+static void render_json(const struct smi_snapshot *s, FILE *f)
+{
+	smi_render_json(s, "fuzz", f);
+}
+
+static void render_into(const struct smi_snapshot *snap, render_fn fn, bool json)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (f == NULL)
+		return;
+	fn(snap, f);
+	fclose(f);
+	if (json)
+		check_json(buf, len);
+	else
+		check_text(buf, len);
+	free(buf);
+}
+
+static void exercise(uint8_t options)
+{
+	tta_reader *r = NULL;
+	char err[512];
+	if (tta_reader_open(shm_name, &r, err, sizeof err) != 0) {
+		/* A refused segment must say why, on one line. */
+		if (err[0] == '\0' || strchr(err, '\n'))
+			abort();
+		return;
+	}
+	struct tta_health h;
+	tta_reader_health(r, &h);
+	uint32_t cap = tta_reader_device_capacity(r);
+	for (uint32_t d = 0; d <= cap; d++) {
+		struct tta_device_view v;
+		int rc = tta_reader_device(r, d, &v);
+		if ((d < cap) != (rc == 0))
+			abort();
+	}
+	unsigned n = 0;
+	tta_reader_foreach_process(r, on_process, &n);
+	n = 0;
+	tta_reader_foreach_buffer(r, NULL, on_buffer, &n);
+	struct tta_buffer_filter filter = { .pid = (int32_t)(options >> 4), .device = 0 };
+	n = 0;
+	tta_reader_foreach_buffer(r, &filter, on_buffer, &n);
+
+	struct smi_filter sf = { .pid = 0, .device = -1, .want_buffers = true };
+	if (options & 2)
+		sf.device = (int32_t)((options >> 2) & 3);
+	if (options & 0x40)
+		sf.pid = (int32_t)(options >> 4);
+	struct smi_snapshot snap;
+	smi_snapshot_init(&snap);
+	if (smi_snapshot_take(r, &sf, &snap, err, sizeof err) == 0) {
+		if (options & 1)
+			smi_snapshot_annotate(&snap);
+		render_into(&snap, render_text, false);
+		render_into(&snap, render_buffers_text, false);
+		render_into(&snap, smi_render_buffer_table, false);
+		render_into(&snap, render_leaks, false);
+		render_into(&snap, render_json, true);
+	}
+	smi_snapshot_free(&snap);
+	tta_reader_close(r);
+}
+
+/* ---- the reap side ---- */
+
+struct reap_ctx {
+	uint32_t device_capacity;
+	unsigned reports;
+};
+
+static void on_reap_report(const struct tta_reap_report *rep, void *opaque)
+{
+	struct reap_ctx *ctx = opaque;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (f == NULL)
+		return;
+	reaper_format_leak(f, rep, ctx->device_capacity, 8, 1000000000ull);
+	fclose(f);
+	check_text(buf, len);
+	free(buf);
+	ctx->reports++;
+}
+
+static void reap_everything(void)
+{
+	struct tta_segment seg;
+	char err[TTA_ERR_MAX];
+	if (tta_segment_open(shm_name, TTA_OPEN_WRITE, NULL, &seg, err, sizeof err) != 0)
+		return;
+	struct reap_ctx ctx = { .device_capacity = seg.geo.device_capacity };
+	for (uint32_t i = 0; i < seg.geo.slot_capacity; i++) {
+		uint64_t state = __atomic_load_n(&tta_slot_at(&seg, i)->state, __ATOMIC_ACQUIRE);
+		if (TTA_SLOT_PHASE(state) == TTA_SLOT_FREE)
+			continue;
+		/* REAPING slots are taken over only from a dead reaper: make it so. */
+		if (TTA_SLOT_PHASE(state) == TTA_SLOT_REAPING)
+			tta_slot_at(&seg, i)->reaper_pid = 0x3ffffffe;
+		(void)tta_slot_owner_dead(&seg, i, state);
+		int rc = tta_reap_slot(&seg, i, state, 8, on_reap_report, &ctx);
+		if (rc != 1 && rc != -ENOMEM)
+			abort(); /* nobody else touches this file: the reap must happen */
+		if (TTA_SLOT_PHASE(__atomic_load_n(&tta_slot_at(&seg, i)->state,
+						   __ATOMIC_ACQUIRE)) != TTA_SLOT_FREE)
+			abort();
+	}
+	/* Chunks whose owner was reaped are released (others may name slots
+	 * that never existed: the reaper leaves those alone). */
+	tta_reap_dead(&seg, 8, on_reap_report, &ctx);
+	tta_segment_close(&seg);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (shm_name[0] == '\0') {
+		snprintf(shm_name, sizeof shm_name, "/tta_fuzz_%d", (int)getpid());
+		snprintf(shm_path, sizeof shm_path, "/dev/shm%s", shm_name);
+		atexit(remove_segment);
+	}
+	if (size < 1)
+		return 0;
+	if ((data[0] & 1) == 0) {
+		if (write_segment(data + 1, size - 1)) {
+			exercise(size > 1 ? data[1] : 0);
+			reap_everything();
+		}
+		return 0;
+	}
+	if (size < 3)
+		return 0;
+	const struct fuzz_geometry *fg = &fuzz_geometries[data[1] % FUZZ_GEOMETRIES];
+	size_t seg_size = 0;
+	uint8_t *seg = fuzz_build_segment(fg, &seg_size);
+	if (seg == NULL)
+		return 0;
+	size_t body = size - 3;
+	if (body > seg_size - FUZZ_MUTABLE_FROM)
+		body = seg_size - FUZZ_MUTABLE_FROM;
+	memcpy(seg + FUZZ_MUTABLE_FROM, data + 3, body);
+	if (write_segment(seg, seg_size)) {
+		exercise(data[2]);
+		reap_everything();
+		exercise(data[2]); /* and read what the reaping left */
+	}
+	free(seg);
+	return 0;
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The read side fuzzed (tests/fuzz/fuzz_segment.c): arbitrary bytes as the
+# segment through the reader API and tt-smi's text and JSON renderers under
+# ASan+UBSan, seeded with real segments. A crash, leak, sanitizer report,
+# broken output contract or an input taking over 5 s fails.
+#   TTA_FUZZ_SECONDS  how long (default 60; 15 in the ASan suite, which runs
+#                     the same instrumented harness a second time)
+. "$(dirname "$0")/lib.sh"
+
+case "$TTA_BUILD" in
+*asan*) default_seconds=15 ;;
+*) default_seconds=60 ;;
+esac
+seconds=${TTA_FUZZ_SECONDS:-$default_seconds}
+if [ ! -x "$TTA_BUILD/fuzz/fuzz_segment" ]; then
+	fail fuzz_read_side "no libFuzzer harness in $TTA_BUILD/fuzz: it needs clang and its fuzzer runtime (Debian: clang libclang-rt-14-dev; run scripts/install-deps.sh, then make)"
+	exit 1
+fi
+out=$TTA_TMP/fuzz.out
+"$TTA_SRC/tests/fuzz/run-fuzz.sh" "$TTA_BUILD" "$seconds" >"$out" 2>&1
+rc=$?
+sed 's/^/INFO /' "$out" | grep 'INFO fuzz:'
+if [ $rc -eq 0 ]; then
+	pass "fuzz_read_side_${seconds}s"
+else
+	sed 's/^/    /' "$out" | head -n 40
+	fail "fuzz_read_side_${seconds}s" "finding (exit $rc); see the reproduce line above"
+fi
+# Every input in tests/fuzz/regressions (crashes found and fixed) replays clean.
+if [ -d "$TTA_SRC/tests/fuzz/regressions" ] && ls "$TTA_SRC/tests/fuzz/regressions" | grep -q .; then
+	if "$TTA_BUILD/fuzz/fuzz_segment" -runs=1 "$TTA_SRC"/tests/fuzz/regressions/* >"$TTA_TMP/reg.out" 2>&1; then
+		pass fuzz_regressions_replay_clean
+	else
+		tail -n 20 "$TTA_TMP/reg.out" | sed 's/^/    /'
+		fail fuzz_regressions_replay_clean
+	fi
+fi
+exit $tta_failed

@@ -1,0 +1,110 @@
+/*
+ * reader.c - the torture reader process (tt-alloc-torture --reader).
+ *
+ * Loops over the whole read API while writers churn, die and get reaped,
+ * and checks what must hold at every instant, not only at quiet moments:
+ * no device total, process figure or buffer count is ever negative (every
+ * writer frees only what it allocated, so a negative figure can only be a
+ * torn or mis-accounted read), and every buffer record is one a torture
+ * writer could have made (device and type in range, size 1..1 MiB, address
+ * tagged). Violations are counted in the shared area for the driver.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tt_alloc.h"
+#include "torture.h"
+
+static struct shared *sh;
+
+static void reader_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void reader_fail(const char *fmt, ...)
+{
+	if (__atomic_fetch_add(&sh->reader_errors, 1, __ATOMIC_RELAXED) == 0) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(sh->reader_msg, sizeof sh->reader_msg, fmt, ap);
+		va_end(ap);
+	}
+}
+
+static int on_process(const struct tta_process_view *p, uint32_t dev, const int64_t *used,
+		      int64_t buffers, void *ctx)
+{
+	(void)ctx;
+	if (p->pid <= 0)
+		reader_fail("process row with pid %d", (int)p->pid);
+	if (dev != TTA_NO_DEVICE && dev >= TORTURE_DEVICES)
+		reader_fail("process %d row for device %u", (int)p->pid, dev);
+	for (int t = 0; t < TTA_MEM_TYPES; t++)
+		if (used[t] < 0)
+			reader_fail("process %d device %u type %d: %lld bytes", (int)p->pid, dev, t,
+				    (long long)used[t]);
+	if (buffers < 0)
+		reader_fail("process %d device %u: %lld buffers", (int)p->pid, dev,
+			    (long long)buffers);
+	return 0;
+}
+
+static int on_buffer(const struct tta_buffer_view *b, void *ctx)
+{
+	(*(uint64_t *)ctx)++;
+	if (b->device >= TORTURE_DEVICES || b->type >= TTA_MEM_TYPES || b->size == 0 ||
+	    b->size > TORTURE_MAX_SIZE || (b->address & 0xffff) != TORTURE_TAG ||
+	    b->owner_pid <= 0)
+		reader_fail("impossible buffer record %u: pid %d device %u type %u size %llu "
+			    "address 0x%llx",
+			    b->record, (int)b->owner_pid, b->device, b->type,
+			    (unsigned long long)b->size, (unsigned long long)b->address);
+	return 0;
+}
+
+int torture_reader(void)
+{
+	const char *fd_text = getenv("TTA_TORTURE_FD");
+	sh = fd_text ? shared_map(atoi(fd_text), NULL) : NULL;
+	if (sh == NULL) {
+		fprintf(stderr, "torture reader: no shared area (internal mode)\n");
+		return 2;
+	}
+	tta_reader *r = NULL;
+	char err[512];
+	for (uint64_t pass = 0;; pass++) {
+		if (r == NULL || pass % 256 == 0) {
+			tta_reader_close(r);
+			r = NULL;
+			if (tta_reader_open(NULL, &r, err, sizeof err) != 0) {
+				reader_fail("tta_reader_open: %s", err);
+				sleep_us(100000);
+				continue;
+			}
+		}
+		for (uint32_t d = 0; d < TORTURE_DEVICES; d++) {
+			struct tta_device_view v;
+			if (tta_reader_device(r, d, &v) != 0) {
+				reader_fail("tta_reader_device(%u) failed", d);
+				continue;
+			}
+			for (int t = 0; t < TTA_MEM_TYPES; t++)
+				if (v.used[t] < 0)
+					reader_fail("device %u type %d total %lld", d, t,
+						    (long long)v.used[t]);
+			if (v.buffers < 0)
+				reader_fail("device %u: %lld buffers", d, (long long)v.buffers);
+		}
+		tta_reader_foreach_process(r, on_process, NULL);
+		uint64_t n = 0;
+		tta_reader_foreach_buffer(r, NULL, on_buffer, &n);
+		struct tta_health h;
+		tta_reader_health(r, &h);
+		__atomic_add_fetch(&sh->reader_passes, 1, __ATOMIC_RELAXED);
+		if (kill(sh->driver_pid, 0) != 0 && errno == ESRCH)
+			return 0;
+		sleep_us(2000);
+	}
+}
