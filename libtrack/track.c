@@ -517,6 +517,14 @@ static struct tracker *attach_locked(void)
 	while (g_image_id == 0)
 		g_image_id = (uint32_t)mix64(tta_now_mono_ns() ^ ((uint64_t)pid << 32) ^
 					     (uint64_t)(uintptr_t)&g_image_id);
+	if (!tta_proc_is_ours()) {
+		tta_segment_close(&t->seg);
+		free(t);
+		disable_with("tt-alloc: tracking disabled: /proc belongs to another pid namespace, "
+			     "so this process cannot be identified; mount a /proc for this "
+			     "namespace (unshare --mount-proc)");
+		return NULL;
+	}
 	if (tta_proc_start_time(pid, &start) != 0) {
 		tta_segment_close(&t->seg);
 		free(t);

@@ -99,8 +99,12 @@ void reaper_log_block(enum reaper_level level, const char *text, size_t len)
 		write_all(text, len);
 		return;
 	}
-	/* The journal needs the priority on every line. */
-	size_t cap = len + (len / 8 + 2) * 4;
+	/* The journal needs the priority on every line; build the whole block
+	 * and write it once, so a report is never torn. */
+	size_t lines = 1;
+	for (size_t i = 0; i < len; i++)
+		lines += text[i] == '\n';
+	size_t cap = len + lines * 8 + 1;
 	char *buf = malloc(cap);
 	if (!buf) {
 		write_all(text, len);
@@ -116,10 +120,6 @@ void reaper_log_block(enum reaper_level level, const char *text, size_t len)
 		buf[o++] = text[i];
 		if (text[i] == '\n')
 			at_start = true;
-		if (cap - o < 8) { /* flush before the next prefix can overflow */
-			write_all(buf, o);
-			o = 0;
-		}
 	}
 	write_all(buf, o);
 	free(buf);

@@ -191,13 +191,19 @@ static int reap(struct reaper *r, uint32_t slot, uint64_t state, enum reap_reaso
 		if (r->report_seen) {
 			char b[64];
 			r->leaky++;
-			reaper_log(RLOG_INFO,
-				   "reaped pid %d (%s) slot %" PRIu32 ": %s; left %" PRId64
-				   " buffer%s, %s",
-				   pid, snap.comm, slot, reason_text(why, state),
-				   (int64_t)r->report_buffers, r->report_buffers == 1 ? "" : "s",
-				   reaper_fmt_bytes(r->report_bytes, b, sizeof b));
-			reaper_log_block(RLOG_NOTICE, text ? text : "", text ? text_len : 0);
+			/* The summary line and its leak report go out in one write,
+			 * so a reaper killed mid-log never leaves half a report. */
+			char *whole = NULL;
+			int n = asprintf(&whole,
+					 "reaped pid %d (%s) slot %" PRIu32 ": %s; left %" PRId64
+					 " buffer%s, %s\n%.*s",
+					 pid, snap.comm, slot, reason_text(why, state),
+					 (int64_t)r->report_buffers, r->report_buffers == 1 ? "" : "s",
+					 reaper_fmt_bytes(r->report_bytes, b, sizeof b),
+					 (int)(text ? text_len : 0), text ? text : "");
+			if (n > 0)
+				reaper_log_block(RLOG_NOTICE, whole, (size_t)n);
+			free(whole);
 		} else if (rc == -ENOMEM) {
 			reaper_log(RLOG_WARN,
 				   "reaped pid %d (%s) slot %" PRIu32
@@ -405,6 +411,13 @@ static unsigned reap_dead(struct reaper *r)
 		if (rc == 1 || rc == -ENOMEM)
 			n++;
 	}
+	/* Chunks tagged for an incarnation that can never be reaped (only a
+	 * corrupting writer makes them) would otherwise be lost capacity. */
+	int orphans = tta_release_orphan_chunks(&r->seg);
+	if (orphans > 0)
+		reaper_log(RLOG_WARN, "released %d record chunk%s whose owner tag names no "
+				      "live process (a writer corrupted its records)",
+			   orphans, orphans == 1 ? "" : "s");
 	return n;
 }
 
@@ -754,6 +767,12 @@ int reaper_run(const struct reaper_options *opts)
 {
 	struct reaper r = { .opts = opts, .epfd = -1, .sigfd = -1, .evfd = -1 };
 	r.self = getpid();
+	if (!tta_proc_is_ours()) {
+		reaper_log(RLOG_ERR, "/proc belongs to another pid namespace, so no process here "
+				     "can be identified: mount a /proc for this namespace "
+				     "(unshare --mount-proc)");
+		return 2;
+	}
 	r.pidns_ino = tta_self_pidns_ino();
 	if (tta_proc_start_time(r.self, &r.self_start) < 0)
 		r.self_start = 0;

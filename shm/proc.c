@@ -7,6 +7,7 @@
  * and started at that time".
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,4 +73,17 @@ int tta_proc_incarnation_alive(pid_t pid, uint64_t start_time)
 	if (rc != 0)
 		return -1;
 	return now_start == start_time ? 1 : 0;
+}
+
+bool tta_proc_is_ours(void)
+{
+	/* /proc/self names the reading process as /proc of ITS namespace sees it;
+	 * in a pid namespace without its own /proc mount it names a host pid,
+	 * and every pid we read there would belong to someone else. */
+	char link[32];
+	ssize_t n = readlink("/proc/self", link, sizeof link - 1);
+	if (n <= 0)
+		return false;
+	link[n] = '\0';
+	return strtol(link, NULL, 10) == (long)getpid();
 }

@@ -47,6 +47,8 @@ static void recycle_record(struct tta_record *r)
 	ck_sequence_write_end(seq);
 }
 
+static void free_chunk(struct tta_segment *seg, uint32_t c);
+
 /* Reclaims SLOT; COUNT_LEAKS says whether what it held was leaked (its owner
  * died or lost its image) or deliberately dropped (tta_track_detach). */
 static int reclaim_slot(struct tta_segment *seg, uint32_t slot, uint64_t expected_state,
@@ -139,11 +141,8 @@ static int reclaim_slot(struct tta_segment *seg, uint32_t slot, uint64_t expecte
 					rep.records_found++;
 				}
 			}
-			if (ck_pr_load_8(&r->state) != TTA_RECORD_FREE ||
-			    (ck_pr_load_uint(&r->seq) & 1u))
-				recycle_record(r);
 		}
-		ck_pr_store_64(owner, 0);
+		free_chunk(seg, c);
 	}
 
 	/* A device registration the dead process had started but not finished. */
@@ -185,6 +184,46 @@ static int reclaim_slot(struct tta_segment *seg, uint32_t slot, uint64_t expecte
 	free(used);
 	free(listed);
 	return rc;
+}
+
+/* Recycles every record of chunk C that is not already free, then frees the
+ * chunk. Only for chunks whose owner is gone. */
+static void free_chunk(struct tta_segment *seg, uint32_t c)
+{
+	for (uint32_t i = 0; i < TTA_RECORDS_PER_CHUNK; i++) {
+		struct tta_record *r = tta_record_at(seg, c * TTA_RECORDS_PER_CHUNK + i);
+		if (ck_pr_load_8(&r->state) != TTA_RECORD_FREE || (ck_pr_load_uint(&r->seq) & 1u))
+			recycle_record(r);
+	}
+	ck_pr_store_64(tta_chunk_owner_at(seg, c), 0);
+}
+
+int tta_release_orphan_chunks(struct tta_segment *seg)
+{
+	if (!seg->writable)
+		return 0;
+	int released = 0;
+	uint32_t chunks = tta_chunk_count(seg);
+	for (uint32_t c = 0; c < chunks; c++) {
+		uint64_t tag = ck_pr_load_64(tta_chunk_owner_at(seg, c));
+		if (tag == 0)
+			continue;
+		uint32_t slot = TTA_OWNER_SLOT(tag);
+		if (slot < seg->geo.slot_capacity) {
+			/* Generations only grow: an older incarnation than the slot's
+			 * current one will never be reaped again. */
+			uint64_t state = ck_pr_load_64(&tta_slot_at(seg, slot)->state);
+			if ((int32_t)(TTA_SLOT_GEN(state) - TTA_OWNER_GEN(tag)) <= 0 &&
+			    !(TTA_SLOT_PHASE(state) == TTA_SLOT_FREE &&
+			      TTA_SLOT_GEN(state) == TTA_OWNER_GEN(tag)))
+				continue;
+		}
+		if (ck_pr_load_64(tta_chunk_owner_at(seg, c)) != tag)
+			continue;
+		free_chunk(seg, c);
+		released++;
+	}
+	return released;
 }
 
 int tta_reap_slot(struct tta_segment *seg, uint32_t slot, uint64_t expected_state,
@@ -235,8 +274,8 @@ static int stuck_long_enough(struct tta_segment *seg, uint32_t slot, uint64_t st
 
 int tta_slot_owner_dead(struct tta_segment *seg, uint32_t slot, uint64_t state)
 {
-	if (slot >= seg->geo.slot_capacity)
-		return 0;
+	if (slot >= seg->geo.slot_capacity || !tta_proc_is_ours())
+		return 0; /* a /proc of another namespace would answer for others */
 	struct tta_slot *s = tta_slot_at(seg, slot);
 	unsigned phase = TTA_SLOT_PHASE(state);
 	if (phase == TTA_SLOT_FREE)
@@ -275,5 +314,6 @@ int tta_reap_dead(struct tta_segment *seg, uint32_t max_records, tta_reap_fn fn,
 		    tta_reap_slot(seg, i, state, max_records, fn, ctx) != 0)
 			reaped++;
 	}
+	tta_release_orphan_chunks(seg);
 	return reaped;
 }

@@ -117,6 +117,10 @@ static inline uint32_t tta_bitmap_words(const struct tta_segment *s)
 /* Reads field 22 (starttime) of /proc/PID/stat. Returns 0, -ESRCH if there is
  * no such process or it is a zombie (it has exited), or another -errno. */
 int tta_proc_start_time(pid_t pid, uint64_t *start_time);
+/* True if /proc is the proc of our own pid namespace (/proc/self is our
+ * pid). False inside a pid namespace that kept the host's /proc: there every
+ * pid looked up would name another process, so identity cannot be judged. */
+bool tta_proc_is_ours(void);
 /* Inode of /proc/self/ns/pid, or 0 if unavailable. */
 uint64_t tta_self_pidns_ino(void);
 /* 1 if PID is running and still the incarnation that started at START_TIME,
@@ -168,8 +172,14 @@ int tta_slot_release(struct tta_segment *seg, uint32_t slot, uint64_t expected_s
 int tta_slot_owner_dead(struct tta_segment *seg, uint32_t slot, uint64_t state);
 
 /* Reaps every slot whose owner is dead (as judged above), in this pid
- * namespace only. Returns the number reaped. */
+ * namespace only, then releases orphaned chunks. Returns the number reaped. */
 int tta_reap_dead(struct tta_segment *seg, uint32_t max_records, tta_reap_fn fn, void *ctx);
+
+/* Releases chunks whose owner tag can never be reaped: a slot index out of
+ * range, or an incarnation older than the slot's current one (only a
+ * corrupting writer leaves these). Their records are recycled first.
+ * Returns the number of chunks released. */
+int tta_release_orphan_chunks(struct tta_segment *seg);
 
 /* CLOCK_MONOTONIC / CLOCK_REALTIME in nanoseconds. */
 uint64_t tta_now_mono_ns(void);

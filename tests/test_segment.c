@@ -349,6 +349,34 @@ TTA_TEST(hostile_slot_and_record_contents_do_not_mislead_readers)
 	CHECK(s.processes == 1, "processes %d", s.processes);
 }
 
+TTA_TEST(orphaned_chunks_are_released)
+{
+	setenv("TT_ALLOC_TRACKING_ENABLED", "1", 1);
+	tta_report_alloc(0, 0x1000, 100, TTA_MEM_DRAM); /* a live owner keeps its chunk */
+	struct tta_segment seg;
+	char err[512];
+	CHECK(tta_segment_open(NULL, TTA_OPEN_WRITE, NULL, &seg, err, sizeof err) == 0, "%s", err);
+	uint64_t live_tag = tta_record_at(&seg, 0)->owner;
+	uint32_t slot = TTA_OWNER_SLOT(live_tag), gen = TTA_OWNER_GEN(live_tag);
+	/* A slot index that does not exist, an incarnation older than the live
+	 * one, and one from the future (kept: that incarnation may still come). */
+	*tta_chunk_owner_at(&seg, 10) = TTA_OWNER_TAG(seg.geo.slot_capacity + 5, 1);
+	*tta_chunk_owner_at(&seg, 11) = TTA_OWNER_TAG(slot, gen - 1);
+	*tta_chunk_owner_at(&seg, 12) = TTA_OWNER_TAG(slot, gen + 1);
+	struct tta_record *r = tta_record_at(&seg, 11 * 64 + 3);
+	r->state = TTA_RECORD_LIVE;
+	r->seq = 5; /* left mid-write */
+	CHECK(tta_release_orphan_chunks(&seg) == 2, "two orphans released");
+	CHECK(*tta_chunk_owner_at(&seg, 10) == 0 && *tta_chunk_owner_at(&seg, 11) == 0, "freed");
+	CHECK(*tta_chunk_owner_at(&seg, 12) != 0, "future incarnation kept");
+	CHECK(*tta_chunk_owner_at(&seg, 0) == live_tag, "live owner's chunk kept");
+	CHECK(r->state == TTA_RECORD_FREE && (r->seq & 1) == 0, "record recycled");
+	tta_segment_close(&seg);
+	struct tta_sums s;
+	tta_sums_read(&s);
+	CHECK_EQ_I64(s.device[0][TTA_MEM_DRAM], 100);
+}
+
 TTA_TEST_MAIN(TTA_CASE(mode_is_exact_whatever_the_umask), TTA_CASE(header_is_self_describing),
 	      TTA_CASE(other_abi_version_is_refused_with_the_fix),
 	      TTA_CASE(truncated_oversized_and_foreign_files_are_refused),
@@ -358,4 +386,5 @@ TTA_TEST_MAIN(TTA_CASE(mode_is_exact_whatever_the_umask), TTA_CASE(header_is_sel
 	      TTA_CASE(missing_segment_and_bad_names), TTA_CASE(permission_denied_is_explained),
 	      TTA_CASE(readers_cannot_write), TTA_CASE(position_independent_copy_reads_the_same),
 	      TTA_CASE(racing_creators_make_one_segment),
-	      TTA_CASE(hostile_slot_and_record_contents_do_not_mislead_readers))
+	      TTA_CASE(hostile_slot_and_record_contents_do_not_mislead_readers),
+	      TTA_CASE(orphaned_chunks_are_released))
