@@ -182,6 +182,16 @@ static void open_segment(void)
 	      err);
 }
 
+/* Device 0's total of TYPE, read while things may still be moving (the three
+ * views are read one after another, so they only agree at quiet moments). */
+static int64_t total_now(unsigned type)
+{
+	struct tta_sums s;
+	tta_sums_read(&s);
+	return s.device[0][type];
+}
+
+/* The same at a quiet moment, where all three views must agree exactly. */
 static int64_t total(unsigned type)
 {
 	struct tta_sums s;
@@ -193,8 +203,8 @@ static int64_t total(unsigned type)
 static bool wait_total(unsigned type, int64_t want, unsigned ms)
 {
 	for (unsigned t = 0; t < ms; t += 20) {
-		if (total(type) == want)
-			return true;
+		if (total_now(type) == want)
+			return total(type) == want; /* settled: now all views must agree */
 		sleep_ms(20);
 	}
 	return false;

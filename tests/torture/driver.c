@@ -258,13 +258,20 @@ static void scan_new_cells(void)
 	}
 }
 
+/* Searches every cell handed out so far, not only the active list: a fork
+ * child whose writer parent was killed is reparented to us and may be waited
+ * for before the scan that adds its cell to the active list; matching only
+ * active cells lost its exit and left the cell "exiting" forever. */
 static int find_live_cell_by_pid(pid_t pid)
 {
-	for (size_t i = 0; i < n_active; i++) {
-		struct cell *c = &sh->cells[active[i]];
+	uint32_t cells = load32(&sh->next_cell);
+	if (cells > sh->max_cells)
+		cells = sh->max_cells;
+	for (uint32_t i = 0; i < cells; i++) {
+		struct cell *c = &sh->cells[i];
 		if (__atomic_load_n(&c->pid, __ATOMIC_ACQUIRE) == pid &&
 		    load32(&c->state) != CELL_DEAD)
-			return active[i];
+			return (int)i;
 	}
 	return -1;
 }
@@ -921,6 +928,26 @@ static bool all_parked(uint32_t epoch)
 	return true;
 }
 
+/* When a writer will not finish, shows where it is: its state, each
+ * thread's kernel wait channel, and (if gdb is installed) every thread's
+ * stack, so a rare hang is diagnosable from one CI log. */
+static void dump_stuck_process(pid_t pid)
+{
+	char cmd[512];
+	snprintf(cmd, sizeof cmd,
+		 "grep -h '^State' /proc/%d/status 2>&1 | sed 's/^/      /'; "
+		 "for t in /proc/%d/task/*; do printf '      task %%s wchan %%s\\n' "
+		 "\"${t##*/}\" \"$(cat $t/wchan 2>/dev/null)\"; done; "
+		 "command -v gdb >/dev/null && timeout 20 gdb -p %d -batch -nx "
+		 "-ex 'thread apply all bt' 2>&1 | grep -E '^(#|Thread)' | head -80 | "
+		 "sed 's/^/      /'",
+		 (int)pid, (int)pid, (int)pid);
+	fflush(stderr);
+	if (system(cmd) != 0) {
+		/* diagnostics only: nothing more to do */
+	}
+}
+
 /* Says which writer a checkpoint is still waiting for, and where. */
 static void describe_unparked(uint32_t epoch)
 {
@@ -940,8 +967,11 @@ static void describe_unparked(uint32_t epoch)
 			    c->th[t].paused_epoch != epoch)
 				waiting = true;
 		}
-		if (waiting)
+		if (waiting) {
 			fprintf(stderr, "  not parked: %s\n", what);
+			if (epoch == UINT32_MAX && c->pid > 0)
+				dump_stuck_process(c->pid);
+		}
 	}
 }
 
