@@ -569,8 +569,13 @@ static bool match_line(const struct pending_line *l, bool force)
  * death of the same pid. */
 static bool line_waits_for_a_death(const struct pending_line *l)
 {
-	for (size_t i = 0; i < n_active; i++) {
-		struct cell *c = &sh->cells[active[i]];
+	/* Every cell handed out, not only the active list: see
+	 * find_live_cell_by_pid. */
+	uint32_t cells = load32(&sh->next_cell);
+	if (cells > sh->max_cells)
+		cells = sh->max_cells;
+	for (uint32_t i = 0; i < cells; i++) {
+		struct cell *c = &sh->cells[i];
 		if (__atomic_load_n(&c->pid, __ATOMIC_ACQUIRE) == l->pid &&
 		    load32(&c->state) != CELL_DEAD && c->start_ns <= l->t)
 			return true;
