@@ -1,0 +1,674 @@
+/*
+ * bench_util.c - clocks, statistics, result table/JSON, child processes and
+ * /proc readings for tt-alloc-bench (see bench.h).
+ */
+#include "bench.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sock_proto.h"
+
+/* ---- clocks and statistics ----------------------------------------------- */
+
+uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t process_cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+/* Nearest-rank percentile of sorted V. */
+static double percentile(const double *v, unsigned n, double p)
+{
+	double rank = ceil(p / 100.0 * n);
+	unsigned i = rank < 1 ? 0 : (unsigned)rank - 1;
+	return v[i >= n ? n - 1 : i];
+}
+
+struct summary summarize(double *v, unsigned n)
+{
+	struct summary s = { 0 };
+	if (n == 0)
+		return s;
+	qsort(v, n, sizeof(*v), cmp_double);
+	s.n = n;
+	s.min = v[0];
+	s.max = v[n - 1];
+	s.median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	s.p10 = percentile(v, n, 10);
+	s.p90 = percentile(v, n, 90);
+	s.p99 = percentile(v, n, 99);
+	return s;
+}
+
+/* ---- results ------------------------------------------------------------- */
+
+struct result {
+	char section;
+	char row[64], system[32], unit[24];
+	struct summary s;
+};
+
+#define MAX_RESULTS 512
+#define MAX_NOTES 64
+static struct result results[MAX_RESULTS];
+static unsigned n_results;
+static struct {
+	char section;
+	char text[400];
+} notes[MAX_NOTES];
+static unsigned n_notes;
+static struct target targets[16];
+static unsigned n_targets;
+
+static const char *section_title(char s)
+{
+	switch (s) {
+	case 'a': return "a. report cost: allocate + free pair, one thread";
+	case 'b': return "b. writer processes at once: aggregate reports per second";
+	case 'c': return "c. visibility: report in process A until a reader in process B sees it";
+	case 'd': return "d. query latency";
+	case 'e': return "e. CPU per million reports (writer + server)";
+	case 'f': return "f. memory per live buffer";
+	case 'g': return "g. crash cleanup: SIGKILL of a writer holding buffers until totals are exact";
+	case 'h': return "h. ck tables under churn (remove + put of a fresh key)";
+	default: return "?";
+	}
+}
+
+void result_add(char section, const char *row, const char *system, const char *unit,
+		struct summary s)
+{
+	if (n_results == MAX_RESULTS)
+		return;
+	struct result *r = &results[n_results++];
+	r->section = section;
+	snprintf(r->row, sizeof(r->row), "%s", row);
+	snprintf(r->system, sizeof(r->system), "%s", system);
+	snprintf(r->unit, sizeof(r->unit), "%s", unit);
+	r->s = s;
+}
+
+void result_add_value(char section, const char *row, const char *system, const char *unit,
+		      double value)
+{
+	struct summary s = { value, value, value, value, value, value, 1 };
+	result_add(section, row, system, unit, s);
+}
+
+const struct summary *result_get(char section, const char *row, const char *system)
+{
+	for (unsigned i = 0; i < n_results; i++)
+		if (results[i].section == section && !strcmp(results[i].row, row) &&
+		    !strcmp(results[i].system, system))
+			return &results[i].s;
+	return NULL;
+}
+
+void result_note(char section, const char *fmt, ...)
+{
+	if (n_notes == MAX_NOTES)
+		return;
+	notes[n_notes].section = section;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(notes[n_notes].text, sizeof(notes[n_notes].text), fmt, ap);
+	va_end(ap);
+	n_notes++;
+}
+
+void target_add(const struct target *t)
+{
+	if (n_targets < sizeof(targets) / sizeof(targets[0]))
+		targets[n_targets++] = *t;
+}
+
+/* Compact number: 3 significant digits, no exponent for the usual ranges. */
+static void fmt_num(char *buf, size_t n, double v)
+{
+	double a = fabs(v);
+	if (a >= 1e9)
+		snprintf(buf, n, "%.3g", v);
+	else if (a >= 100)
+		snprintf(buf, n, "%.0f", v);
+	else if (a >= 10)
+		snprintf(buf, n, "%.1f", v);
+	else
+		snprintf(buf, n, "%.2f", v);
+}
+
+static void fmt_cell(char *buf, size_t n, const struct result *r)
+{
+	char med[32], lo[32], hi[32];
+	fmt_num(med, sizeof(med), r->s.median);
+	if (r->s.n <= 1 || r->s.min == r->s.max) {
+		snprintf(buf, n, "%s", med);
+		return;
+	}
+	fmt_num(lo, sizeof(lo), r->s.min);
+	fmt_num(hi, sizeof(hi), r->s.max);
+	snprintf(buf, n, "%s [%s..%s]", med, lo, hi);
+}
+
+void results_print_table(void)
+{
+	static const char order[] = "abcdefgh";
+	for (const char *sec = order; *sec; sec++) {
+		/* Distinct columns and rows of this section, in insertion order. */
+		const char *cols[8];
+		const char *rows[64];
+		const char *units[64];
+		unsigned nc = 0, nr = 0;
+		for (unsigned i = 0; i < n_results; i++) {
+			const struct result *r = &results[i];
+			if (r->section != *sec)
+				continue;
+			unsigned c;
+			for (c = 0; c < nc && strcmp(cols[c], r->system); c++)
+				;
+			if (c == nc && nc < 8)
+				cols[nc++] = r->system;
+			unsigned k;
+			for (k = 0; k < nr && strcmp(rows[k], r->row); k++)
+				;
+			if (k == nr && nr < 64) {
+				units[nr] = r->unit;
+				rows[nr++] = r->row;
+			}
+		}
+		bool has_notes = false;
+		for (unsigned i = 0; i < n_notes; i++)
+			has_notes |= notes[i].section == *sec;
+		if (nr == 0 && !has_notes)
+			continue;
+		printf("\n%s\n", section_title(*sec));
+		if (nr > 0) {
+			int roww = 10;
+			for (unsigned k = 0; k < nr; k++) {
+				int w = (int)(strlen(rows[k]) + strlen(units[k]) + 3);
+				if (w > roww)
+					roww = w;
+			}
+			int colw[8];
+			for (unsigned c = 0; c < nc; c++) {
+				colw[c] = (int)strlen(cols[c]);
+				for (unsigned k = 0; k < nr; k++) {
+					for (unsigned i = 0; i < n_results; i++) {
+						const struct result *r = &results[i];
+						if (r->section != *sec || strcmp(r->row, rows[k]) ||
+						    strcmp(r->system, cols[c]))
+							continue;
+						char cell[128];
+						fmt_cell(cell, sizeof(cell), r);
+						if ((int)strlen(cell) > colw[c])
+							colw[c] = (int)strlen(cell);
+					}
+				}
+			}
+			printf("  %-*s", roww, "");
+			for (unsigned c = 0; c < nc; c++)
+				printf("  %-*s", colw[c], cols[c]);
+			printf("\n");
+			for (unsigned k = 0; k < nr; k++) {
+				char label[128];
+				snprintf(label, sizeof(label), "%s (%s)", rows[k], units[k]);
+				printf("  %-*s", roww, label);
+				for (unsigned c = 0; c < nc; c++) {
+					char cell[128] = "-";
+					for (unsigned i = 0; i < n_results; i++) {
+						const struct result *r = &results[i];
+						if (r->section == *sec && !strcmp(r->row, rows[k]) &&
+						    !strcmp(r->system, cols[c]))
+							fmt_cell(cell, sizeof(cell), r);
+					}
+					printf("  %-*s", colw[c], cell);
+				}
+				printf("\n");
+			}
+		}
+		for (unsigned i = 0; i < n_notes; i++)
+			if (notes[i].section == *sec)
+				printf("  note: %s\n", notes[i].text);
+	}
+	if (n_targets > 0) {
+		printf("\nTargets\n");
+		for (unsigned i = 0; i < n_targets; i++) {
+			const struct target *t = &targets[i];
+			if (t->measured < 0) {
+				printf("  [ n/a ] %s: not measured\n", t->name);
+				continue;
+			}
+			bool met = t->higher_is_better ? t->measured >= t->goal : t->measured <= t->goal;
+			char m[32], g[32];
+			fmt_num(m, sizeof(m), t->measured);
+			fmt_num(g, sizeof(g), t->goal);
+			printf("  [%s] %s: %s (goal %s %s)%s%s\n", met ? " met " : "MISSED", t->name, m,
+			       t->higher_is_better ? ">=" : "<=", g, t->detail[0] ? "; " : "", t->detail);
+		}
+	}
+}
+
+static FILE *jf;
+
+static void fputc_jf(int c)
+{
+	fputc(c, jf);
+}
+
+static void json_string(const char *s)
+{
+	fputc_jf('"');
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			fprintf(jf, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(jf, "\\u%04x", c);
+		else
+			fputc_jf(c);
+	}
+	fputc_jf('"');
+}
+
+static void json_number(double v)
+{
+	if (isfinite(v))
+		fprintf(jf, "%.6g", v);
+	else
+		fprintf(jf, "null");
+}
+
+static void json_summary_value(char section, const char *row, const char *system)
+{
+	const struct summary *s = result_get(section, row, system);
+	if (s)
+		json_number(s->median);
+	else
+		fprintf(jf, "null");
+}
+
+void results_print_json(FILE *out)
+{
+	jf = out;
+	char cpu[256], kernel[256];
+	unsigned ncpu;
+	machine_describe(cpu, sizeof(cpu), &ncpu, kernel, sizeof(kernel));
+	char headline[32];
+	snprintf(headline, sizeof(headline), "%u live", cfg.live_levels[cfg.headline_level]);
+
+	fprintf(jf, "{\n  \"machine\": {\"nproc\": %u, \"cpu\": ", ncpu);
+	json_string(cpu);
+	fprintf(jf, ", \"kernel\": ");
+	json_string(kernel);
+	fprintf(jf, ", \"load_at_start\": %.2f, \"load_at_end\": %.2f},\n", cfg.load_start, machine_load());
+	fprintf(jf, "  \"mode\": \"%s\",\n", cfg.quick ? "quick" : "default");
+	fprintf(jf, "  \"segment\": ");
+	json_string(cfg.shm_name);
+	fprintf(jf, ",\n  \"socket_path\": ");
+	json_string(cfg.socket_path);
+	fprintf(jf, ",\n  \"report_pair_live\": %u,\n", cfg.live_levels[cfg.headline_level]);
+	fprintf(jf, "  \"report_pair_ns_by_live\": {");
+	for (unsigned li = 0; li < cfg.n_levels; li++) {
+		char row[32];
+		snprintf(row, sizeof(row), "%u live", cfg.live_levels[li]);
+		fprintf(jf, "%s\"%u\": {", li ? ", " : "", cfg.live_levels[li]);
+		for (unsigned sy = 0; sy < SYS_COUNT; sy++) {
+			fprintf(jf, "%s\"%s\": ", sy ? ", " : "", sys_name[sy]);
+			json_summary_value('a', row, sys_name[sy]);
+		}
+		fprintf(jf, "}");
+	}
+	fprintf(jf, "},\n");
+	fprintf(jf, "  \"report_pair_ns\": {\"shm\": ");
+	json_summary_value('a', headline, sys_name[SYS_SHM]);
+	fprintf(jf, ", \"shm_handle\": ");
+	json_summary_value('a', headline, sys_name[SYS_SHM_HANDLE]);
+	fprintf(jf, ", \"socket\": ");
+	json_summary_value('a', headline, sys_name[SYS_SOCKET]);
+	fprintf(jf, ", \"counters_shm\": ");
+	json_summary_value('a', headline, sys_name[SYS_COUNTERS]);
+	fprintf(jf, ", \"counters_shm_core\": ");
+	json_summary_value('a', headline, sys_name[SYS_COUNTERS_CORE]);
+	char shared[64];
+	snprintf(shared, sizeof(shared), "device totals, %u processes", cfg.query_holders);
+	fprintf(jf, "},\n  \"report_pair_free_newest_ns\": {");
+	char newest[64];
+	snprintf(newest, sizeof(newest), "%s, free newest", headline);
+	for (unsigned sy = 0; sy < SYS_COUNT; sy++) {
+		fprintf(jf, "%s\"%s\": ", sy ? ", " : "", sys_name[sy]);
+		json_summary_value('a', newest, sys_name[sy]);
+	}
+	fprintf(jf, "},\n  \"query_ns\": {\"shm\": ");
+	json_summary_value('d', "device totals, 1 process", "shm");
+	fprintf(jf, ", \"socket\": ");
+	json_summary_value('d', "device totals, 1 process", "socket");
+	fprintf(jf, ", \"socket_p10\": ");
+	json_summary_value('d', "device totals, 1 process: p10", "socket");
+	fprintf(jf, ", \"counters_shm\": ");
+	json_summary_value('d', "device totals, 1 process", "counters_shm");
+	fprintf(jf, ", \"shm_shared_device\": ");
+	json_summary_value('d', shared, "shm");
+	fprintf(jf, ", \"shared_device_processes\": %u", cfg.query_holders);
+	fprintf(jf, "},\n  \"snapshot_ns\": {\"shm\": ");
+	json_summary_value('d', "full snapshot", "shm");
+	fprintf(jf, ", \"socket\": ");
+	json_summary_value('d', "full snapshot", "socket");
+	fprintf(jf, ", \"counters_shm\": ");
+	json_summary_value('d', "full snapshot", "counters_shm");
+	fprintf(jf, "},\n  \"scaling_2proc\": ");
+	json_summary_value('b', "2/1 processes", "shm");
+	fprintf(jf, ",\n  \"scaling_4proc\": ");
+	json_summary_value('b', "4/1 processes", "shm");
+	fprintf(jf, ",\n  \"reap_ms\": {");
+	const struct summary *g = result_get('g', "SIGKILL -> exact", "shm");
+	if (g)
+		fprintf(jf, "\"p50\": %.6g, \"p99\": %.6g, \"max\": %.6g, \"n\": %u", g->median, g->p99,
+		       g->max, g->n);
+	fprintf(jf, "},\n  \"socket_reap_ms\": {");
+	g = result_get('g', "SIGKILL -> exact", "socket");
+	if (g)
+		fprintf(jf, "\"p50\": %.6g, \"p99\": %.6g, \"max\": %.6g, \"n\": %u", g->median, g->p99,
+		       g->max, g->n);
+	fprintf(jf, "},\n  \"results\": [");
+	for (unsigned i = 0; i < n_results; i++) {
+		const struct result *r = &results[i];
+		fprintf(jf, "%s\n    {\"section\": \"%c\", \"row\": ", i ? "," : "", r->section);
+		json_string(r->row);
+		fprintf(jf, ", \"system\": ");
+		json_string(r->system);
+		fprintf(jf, ", \"unit\": ");
+		json_string(r->unit);
+		fprintf(jf, ", \"median\": ");
+		json_number(r->s.median);
+		fprintf(jf, ", \"min\": ");
+		json_number(r->s.min);
+		fprintf(jf, ", \"max\": ");
+		json_number(r->s.max);
+		fprintf(jf, ", \"p10\": ");
+		json_number(r->s.p10);
+		fprintf(jf, ", \"p90\": ");
+		json_number(r->s.p90);
+		fprintf(jf, ", \"p99\": ");
+		json_number(r->s.p99);
+		fprintf(jf, ", \"n\": %u}", r->s.n);
+	}
+	fprintf(jf, "\n  ],\n  \"notes\": [");
+	for (unsigned i = 0; i < n_notes; i++) {
+		fprintf(jf, "%s\n    {\"section\": \"%c\", \"text\": ", i ? "," : "", notes[i].section);
+		json_string(notes[i].text);
+		fprintf(jf, "}");
+	}
+	fprintf(jf, "\n  ],\n  \"targets\": [");
+	for (unsigned i = 0; i < n_targets; i++) {
+		const struct target *t = &targets[i];
+		fprintf(jf, "%s\n    {\"name\": ", i ? "," : "");
+		json_string(t->name);
+		fprintf(jf, ", \"goal\": ");
+		json_number(t->goal);
+		fprintf(jf, ", \"measured\": ");
+		if (t->measured < 0)
+			fprintf(jf, "null, \"met\": null");
+		else
+			fprintf(jf, "%.6g, \"met\": %s", t->measured,
+			       (t->higher_is_better ? t->measured >= t->goal : t->measured <= t->goal)
+				       ? "true"
+				       : "false");
+		fprintf(jf, ", \"detail\": ");
+		json_string(t->detail);
+		fprintf(jf, "}");
+	}
+	fprintf(jf, "\n  ]\n}\n");
+}
+
+/* ---- processes ----------------------------------------------------------- */
+
+void *shared_alloc(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		fprintf(stderr, "tt-alloc-bench: mmap of %zu shared bytes failed: %s\n", size,
+			strerror(errno));
+		exit(1);
+	}
+	return p;
+}
+
+pid_t spawn_fn(int (*fn)(void *), void *arg)
+{
+	fflush(stdout);
+	fflush(stderr);
+	pid_t pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, "tt-alloc-bench: fork: %s\n", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		_exit(fn(arg));
+	}
+	return pid;
+}
+
+int wait_child(pid_t pid)
+{
+	int st;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	return 128 + WTERMSIG(st);
+}
+
+pid_t spawn_exec(char *const argv[], const char *logfile)
+{
+	fflush(stdout);
+	fflush(stderr);
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		int fd = open(logfile ? logfile : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+			if (fd > 2)
+				close(fd);
+		}
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* ---- /proc --------------------------------------------------------------- */
+
+static uint64_t status_kib(pid_t pid, const char *field)
+{
+	char path[64], line[256];
+	if (pid)
+		snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	else
+		snprintf(path, sizeof(path), "/proc/self/status");
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	uint64_t v = 0;
+	size_t fl = strlen(field);
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, field, fl) && line[fl] == ':') {
+			v = strtoull(line + fl + 1, NULL, 10);
+			break;
+		}
+	}
+	fclose(f);
+	return v * 1024;
+}
+
+uint64_t proc_rss_anon(pid_t pid)
+{
+	return status_kib(pid, "RssAnon");
+}
+
+uint64_t proc_rss_total(pid_t pid)
+{
+	return status_kib(pid, "VmRSS");
+}
+
+uint64_t proc_cpu_ns(pid_t pid)
+{
+	char path[96];
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	DIR *d = opendir(path);
+	uint64_t sum = 0;
+	bool any = false;
+	if (d) {
+		struct dirent *e;
+		while ((e = readdir(d))) {
+			if (e->d_name[0] == '.')
+				continue;
+			char p[320];
+			snprintf(p, sizeof(p), "/proc/%d/task/%s/schedstat", (int)pid, e->d_name);
+			FILE *f = fopen(p, "re");
+			if (!f)
+				continue;
+			unsigned long long ns;
+			if (fscanf(f, "%llu", &ns) == 1) {
+				sum += ns;
+				any = true;
+			}
+			fclose(f);
+		}
+		closedir(d);
+	}
+	if (any)
+		return sum;
+	/* No schedstat: utime + stime in clock ticks (fields 14 and 15). */
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	char buf[1024];
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return 0;
+	unsigned long long ut = 0, st = 0;
+	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+		return 0;
+	return (ut + st) * (1000000000ull / (uint64_t)sysconf(_SC_CLK_TCK));
+}
+
+double machine_load(void)
+{
+	double load = -1;
+	FILE *f = fopen("/proc/loadavg", "re");
+	if (f) {
+		if (fscanf(f, "%lf", &load) != 1)
+			load = -1;
+		fclose(f);
+	}
+	return load;
+}
+
+void machine_describe(char *cpu_model, size_t n, unsigned *ncpu, char *kernel, size_t kn)
+{
+	snprintf(cpu_model, n, "unknown");
+	FILE *f = fopen("/proc/cpuinfo", "re");
+	if (f) {
+		char line[512];
+		while (fgets(line, sizeof(line), f)) {
+			if (!strncmp(line, "model name", 10)) {
+				char *c = strchr(line, ':');
+				if (c) {
+					c++;
+					while (*c == ' ' || *c == '\t')
+						c++;
+					c[strcspn(c, "\n")] = 0;
+					snprintf(cpu_model, n, "%s", c);
+				}
+				break;
+			}
+		}
+		fclose(f);
+	}
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	*ncpu = cpus > 0 ? (unsigned)cpus : 1;
+	struct utsname u;
+	if (uname(&u) == 0)
+		snprintf(kernel, kn, "%s %s %s", u.sysname, u.release, u.machine);
+	else
+		snprintf(kernel, kn, "unknown");
+}
+
+/* ---- socket server ------------------------------------------------------- */
+
+pid_t socket_server_start(void)
+{
+	char *argv[] = { cfg.server_bin, "--socket", cfg.socket_path, "--cleanup-on-disconnect",
+			 NULL };
+	char log[400];
+	snprintf(log, sizeof(log), "%s/socket-server.log", cfg.tmpdir);
+	pid_t pid = spawn_exec(argv, log);
+	if (pid < 0)
+		return -1;
+	uint64_t deadline = now_ns() + 5000000000ull;
+	while (now_ns() < deadline) {
+		int fd = sock_connect(cfg.socket_path);
+		if (fd >= 0) {
+			close(fd);
+			return pid;
+		}
+		int st;
+		if (waitpid(pid, &st, WNOHANG) == pid) {
+			fprintf(stderr, "tt-alloc-bench: %s exited at start (see %s)\n", cfg.server_bin, log);
+			return -1;
+		}
+		usleep(2000);
+	}
+	fprintf(stderr, "tt-alloc-bench: %s did not listen on %s within 5 s\n", cfg.server_bin,
+		cfg.socket_path);
+	kill(pid, SIGKILL);
+	wait_child(pid);
+	return -1;
+}
+
+void socket_server_stop(pid_t pid)
+{
+	if (pid <= 0)
+		return;
+	kill(pid, SIGTERM);
+	wait_child(pid);
+	unlink(cfg.socket_path);
+}

@@ -1,0 +1,18 @@
+# Benchmark: tt-alloc-bench and its socket baseline server (docs/bench.md).
+#   make bench                 the default run (under two minutes on 2 cores)
+#   build/tt-alloc-bench --quick --json   small run; make check does this
+BENCH_OBJS := $(addprefix $(BUILD)/obj/bench/,bench_main.o bench_util.o bench_writers.o \
+                bench_ck.o counters_shm.o sock_client.o)
+SOCKET_SERVER_OBJS := $(addprefix $(BUILD)/obj/bench/,socket_server.o sock_client.o)
+
+$(BUILD)/tt-alloc-bench: $(BENCH_OBJS) $(LIBTRACK_A)
+	$(CC) -o $@ $^ $(LDLIBS_ALL) -lm
+
+$(BUILD)/tt-alloc-socket-server: $(SOCKET_SERVER_OBJS)
+	$(CC) -o $@ $^ $(LDLIBS_ALL)
+
+PROGRAMS += $(BUILD)/tt-alloc-bench $(BUILD)/tt-alloc-socket-server
+
+# The table goes to the terminal; the same figures go to $(BUILD)/bench.json.
+bench: all
+	$(BUILD)/tt-alloc-bench --json-out $(BUILD)/bench.json
