@@ -120,4 +120,37 @@ zero3() { [ "$($query 3 --socket "$sock" --raw)" = "dram=0 l1=0 l1_small=0 trace
 check server_scan_drops_dead_process wait_for 10 zero3
 kill "$srv"; wait "$srv" 2>/dev/null
 
+
+# ---- the reference Python query client, unchanged -------------------------
+# The issue asks that the old system's own query client work against this
+# server unchanged. Its text lives beside the clone, in the shared reference
+# documents (never copied into the project): extract the python block at test
+# time and run it as is. It connects to the fixed default path, so the server
+# runs there, unless that path is taken (then nothing is asserted).
+ref_doc=$TTA_SRC/../shared/reference/realtime-monitoring-example.md
+default_sock=/tmp/tt_allocation_server.sock
+if [ ! -f "$ref_doc" ]; then
+	echo "SKIP reference_client_unchanged: $ref_doc not found; nothing asserted"
+elif [ -e "$default_sock" ]; then
+	echo "SKIP reference_client_unchanged: $default_sock is in use; nothing asserted"
+else
+	awk '/^```python/{f=1;next} /^```/{if(f){exit}} f' "$ref_doc" >"$TTA_TMP/reference_client.py"
+	"$server" >"$TTA_TMP/default_server.log" 2>&1 &
+	dsrv=$!
+	wait_for 10 server_up "$default_sock"
+	$query 0 --socket "$default_sock" --raw \
+		--send "ALLOC 0 dram 3145728 0x800000000" \
+		--send "ALLOC 0 l1 2048 0x10000" \
+		--send "ALLOC 0 trace 77 0x30000" >/dev/null
+	out=$(python3 "$TTA_TMP/reference_client.py" 0 2>&1)
+	if grep -q "^  DRAM:      3.00 MB$" <<<"$out" && grep -q "^  L1:        2.00 KB$" <<<"$out" &&
+		grep -q "^  L1_SMALL:  0 B$" <<<"$out" && grep -q "^  TRACE:     77 B$" <<<"$out"; then
+		pass reference_client_unchanged
+	else
+		fail reference_client_unchanged "$out"
+	fi
+	kill "$dsrv"; wait "$dsrv" 2>/dev/null
+	check default_socket_removed test ! -e "$default_sock"
+fi
+
 exit $tta_failed
