@@ -201,11 +201,40 @@ int tta_header_validate(const struct tta_header *h, uint64_t file_size, struct t
 	return 0;
 }
 
+
 static void init_bitmap(uint8_t *at, uint32_t bits)
 {
 	/* ck_bitmap_init wants the struct; n_bits + zeroed map is the same thing
 	 * and the file is already zero-filled. */
 	memcpy(at, &bits, sizeof bits);
+}
+
+void tta_segment_format(uint8_t *base, const struct tta_geometry *g, uint32_t mode)
+{
+	struct tta_header *h = (struct tta_header *)base;
+	h->magic = TTA_MAGIC;
+	h->abi_version = TTA_ABI_VERSION;
+	h->header_size = sizeof *h;
+	h->layout_word = TTA_LAYOUT_WORD;
+	h->segment_size = g->segment_size;
+	h->device_capacity = g->device_capacity;
+	h->slot_capacity = g->slot_capacity;
+	h->record_capacity = g->record_capacity;
+	h->chunk_records = TTA_RECORDS_PER_CHUNK;
+	h->off_devices = g->off_devices;
+	h->off_slots = g->off_slots;
+	h->off_counters = g->off_counters;
+	h->off_live_slots = g->off_live_slots;
+	h->off_device_users = g->off_device_users;
+	h->bitmap_stride = g->bitmap_stride;
+	h->off_chunks = g->off_chunks;
+	h->off_records = g->off_records;
+	h->created_realtime_ns = tta_now_realtime_ns();
+	h->creator_pid = (uint64_t)getpid();
+	h->mode = mode;
+	init_bitmap(base + g->off_live_slots, g->slot_capacity);
+	for (uint32_t d = 0; d < g->device_capacity; d++)
+		init_bitmap(base + g->off_device_users + d * g->bitmap_stride, g->slot_capacity);
 }
 
 /* Removes temporary segments of NAME whose creator died mid-creation (their
@@ -272,31 +301,8 @@ static int create_segment(const char *name, const struct tta_create_params *p, c
 			      strerror(errno));
 		goto out;
 	}
+	tta_segment_format(base, &g, p->mode);
 	struct tta_header *h = base;
-	h->magic = TTA_MAGIC;
-	h->abi_version = TTA_ABI_VERSION;
-	h->header_size = sizeof *h;
-	h->layout_word = TTA_LAYOUT_WORD;
-	h->segment_size = g.segment_size;
-	h->device_capacity = g.device_capacity;
-	h->slot_capacity = g.slot_capacity;
-	h->record_capacity = g.record_capacity;
-	h->chunk_records = TTA_RECORDS_PER_CHUNK;
-	h->off_devices = g.off_devices;
-	h->off_slots = g.off_slots;
-	h->off_counters = g.off_counters;
-	h->off_live_slots = g.off_live_slots;
-	h->off_device_users = g.off_device_users;
-	h->bitmap_stride = g.bitmap_stride;
-	h->off_chunks = g.off_chunks;
-	h->off_records = g.off_records;
-	h->created_realtime_ns = tta_now_realtime_ns();
-	h->creator_pid = (uint64_t)getpid();
-	h->mode = p->mode;
-	init_bitmap((uint8_t *)base + g.off_live_slots, g.slot_capacity);
-	for (uint32_t d = 0; d < g.device_capacity; d++)
-		init_bitmap((uint8_t *)base + g.off_device_users + d * g.bitmap_stride,
-			    g.slot_capacity);
 	/* Everything above must be visible before anyone can see ready. */
 	ck_pr_fence_store();
 	ck_pr_store_32(&h->ready, TTA_READY_VALUE);

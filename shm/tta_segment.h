@@ -62,6 +62,11 @@ int tta_segment_open(const char *name, int flags, const struct tta_create_params
 		     struct tta_segment *out, char *err, size_t errlen);
 void tta_segment_close(struct tta_segment *seg);
 
+/* Writes the header (all but the ready flag) and the bitmap headers of a
+ * zero-filled segment of geometry G at BASE. The creator publishes ready
+ * after it; the fuzz harness builds its segments with it too. */
+void tta_segment_format(uint8_t *base, const struct tta_geometry *g, uint32_t mode);
+
 /* Checks a header copy against FILE_SIZE; fills GEO on success. */
 int tta_header_validate(const struct tta_header *h, uint64_t file_size,
 			struct tta_geometry *geo, char *err, size_t errlen);
