@@ -21,7 +21,7 @@ seconds=${TTA_TORTURE_SECONDS:-$default_seconds}
 # 0. fork() while other threads report and wait for RCU grace periods: the
 # fork handlers must never deadlock (they did, until urcu's fork locks were
 # taken before the shard locks).
-if "$torture" --fork-storm 5 >"$TTA_TMP/storm.out" 2>&1; then
+if "$torture" --fork-storm 5 >"$TTA_TMP/storm.out" 2>&1; rc_storm=$?; rm -f /dev/shm/tta_fork_storm_*; [ $rc_storm -eq 0 ]; then
 	pass fork_while_threads_report_never_deadlocks
 	sed 's/^/INFO /' "$TTA_TMP/storm.out"
 else

@@ -159,7 +159,7 @@ static struct {
 	unsigned long started_long, started_short, started_fork, execs, exits_leak, exits_free,
 		exits_detach, kills, kills_aimed, kills_in_report, aimed_in_report, stops, reaper_starts,
 		reaper_kills, reaper_terms, lines_reaped, lines_left, lines_nothing,
-		leak_report_blocks, blocks_lost_to_kill, deaths, deaths_exact, deaths_ambiguous, checkpoints,
+		leak_report_blocks, blocks_lost_to_kill, deaths, deaths_exact, deaths_ambiguous, lines_ambiguous, checkpoints,
 		smi_runs, warnings;
 	uint64_t reports;
 	uint64_t misaccounted_bytes;
@@ -1291,20 +1291,39 @@ static void finalize_deaths(void)
 		if (line_waits_for_a_death(&plines[i]) || !match_line(&plines[i], true))
 			plines[w++] = plines[i];
 	n_plines = w;
+	/* How many deaths still wait under each pid, counted before the loop
+	 * below unlinks them. */
+	int *same_pid_deaths = calloc((size_t)pid_max_value + 1, sizeof *same_pid_deaths);
+	for (size_t i = 0; same_pid_deaths && i < n_active; i++) {
+		const struct dinfo *d = &dinfo[active[i]];
+		if (d->processed && !d->finalized && d->pid > 0 && d->pid <= pid_max_value)
+			same_pid_deaths[d->pid]++;
+	}
 	for (size_t i = 0; i < n_active; i++) {
 		int idx = active[i];
 		struct dinfo *d = &dinfo[idx];
 		if (!d->processed || d->finalized)
 			continue;
-		if (d->lines_seen < d->lines_min)
-			violation("no reaper line for pid %d (cell %d, kind %u, %s, ledger %" PRId64
-				  " buffers), which died while the reaper was up",
-				  (int)d->pid, idx, sh->cells[idx].kind,
-				  d->kill_ns ? "killed" : "exited", d->exp_buffers);
+		if (d->lines_seen < d->lines_min) {
+			/* A reaper line names only a pid. When another death of the
+			 * same pid is still waiting here, the line may have gone to
+			 * it: attribution is ambiguous (pids recycle every few seconds
+			 * in the pid_max=1000 namespace run), not a missing report. */
+			int same_pid = same_pid_deaths && d->pid > 0 && d->pid <= pid_max_value
+					       ? same_pid_deaths[d->pid] : 0;
+			if (same_pid > 1)
+				st.lines_ambiguous++;
+			else
+				violation("no reaper line for pid %d (cell %d, kind %u, %s, ledger %" PRId64
+					  " buffers), which died while the reaper was up",
+					  (int)d->pid, idx, sh->cells[idx].kind,
+					  d->kill_ns ? "killed" : "exited", d->exp_buffers);
+		}
 		d->finalized = true;
 		if (d->pid > 0 && d->pid <= pid_max_value)
 			pid_head[d->pid] = -1;
 	}
+	free(same_pid_deaths);
 	for (size_t i = 0; i < n_plines; i++)
 		violation("reaper reclaimed pid %d, which had not died (or not as often)",
 			  (int)plines[i].pid);
@@ -1958,6 +1977,9 @@ int torture_driver(int argc, char **argv)
 	printf("  deaths checked against the reaper log: %lu exactly (one line or none), %lu "
 	       "allowed either (reaper down or report in flight)\n",
 	       st.deaths_exact, st.deaths_ambiguous);
+	if (st.lines_ambiguous)
+		printf("  deaths whose reaper line may have gone to an earlier death of the same pid: %lu\n",
+		       st.lines_ambiguous);
 	printf("  checkpoints: %lu; reader passes: %" PRIu64 "; tt-smi runs: %lu\n",
 	       st.checkpoints, __atomic_load_n(&sh->reader_passes, __ATOMIC_RELAXED), st.smi_runs);
 	printf("  bytes mis-accounted: %" PRIu64 "\n", st.misaccounted_bytes);

@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -20,6 +21,8 @@
 
 #include "tt_alloc.h"
 #include "torture.h"
+
+static char storm_segment[64];
 
 static unsigned long reports, forks;
 
@@ -61,6 +64,11 @@ static void *watchdog(void *arg)
 			printf("fork storm: %lu forks, %lu reports in %u s, no stall\n", f, r,
 			       seconds);
 			fflush(stdout);
+			/* Again after the last short-lived children had time to go:
+			 * one attaching late re-creates the segment. */
+			shm_unlink(storm_segment);
+			usleep(200000);
+			shm_unlink(storm_segment);
 			_exit(0);
 		}
 	}
@@ -69,6 +77,10 @@ static void *watchdog(void *arg)
 
 int torture_fork_storm(unsigned seconds)
 {
+	/* A private segment, like the main torture: a test tool run by hand
+	 * must never write into the default /tt_alloc. */
+	snprintf(storm_segment, sizeof storm_segment, "/tta_fork_storm_%d", (int)getpid());
+	setenv("TT_ALLOC_SHM", storm_segment, 1);
 	setenv("TT_ALLOC_TRACKING_ENABLED", "1", 1);
 	tta_report_alloc(0, 1, 1, TTA_MEM_L1);
 	if (tta_track_state() != TTA_TRACK_ATTACHED) {
