@@ -21,12 +21,13 @@
 #include <string.h>
 #include <sys/mman.h>
 
-enum ck_kind { CK_HT_DIRECT, CK_HS_DIRECT, CK_RHS_DIRECT, CK_RHS_OBJECT, CK_KINDS };
+enum ck_kind { CK_HT_DIRECT, CK_HS_DIRECT, CK_RHS_DIRECT, CK_RHS_OBJECT, CK_RHS_FP, CK_KINDS };
 static const char *const ck_kind_name[CK_KINDS] = {
 	[CK_HT_DIRECT] = "ck_ht DIRECT",
 	[CK_HS_DIRECT] = "ck_hs DIRECT|DELETE",
 	[CK_RHS_DIRECT] = "ck_rhs DIRECT",
 	[CK_RHS_OBJECT] = "ck_rhs OBJECT",
+	[CK_RHS_FP] = "ck_rhs DIRECT+fp",
 };
 
 static void *ck_malloc_fn(size_t n)
@@ -86,6 +87,53 @@ static bool compare_obj(const void *a, const void *b)
 	return x->address == y->address && x->device == y->device;
 }
 
+/*
+ * DIRECT+fp: the scheme libtrack uses. An entry is one word, tag bit 63 |
+ * 31-bit key fingerprint << 32 | object index + 1, hashed by its fingerprint
+ * alone; a lookup passes a pointer to a fp_lookup (tag bit clear), and the
+ * compare dereferences an object only when the fingerprints match. The
+ * objects live in fp_objects (the records, in libtrack).
+ */
+#define FP_TAG (UINT64_C(1) << 63)
+#define FP_ENTRY(fp, index) (FP_TAG | ((uint64_t)(fp) << 32) | ((uint64_t)(index) + 1))
+#define FP_OF(e) ((uint32_t)(((uint64_t)(e) >> 32) & 0x7fffffffu))
+#define FP_INDEX(e) ((uint32_t)((uint64_t)(e) & 0xffffffffu) - 1)
+
+struct fp_lookup {
+	uint32_t fp;
+	struct ck_obj key;
+};
+
+static struct ck_obj *fp_objects;
+
+static inline uint64_t key_mix(uint64_t address, uint32_t device)
+{
+	return mix64(address ^ ((uint64_t)device << 52) ^ 0x5eed);
+}
+
+static unsigned long fp_hash(uint32_t fp)
+{
+	return mix64((uint64_t)fp * UINT64_C(0x9e3779b97f4a7c15));
+}
+
+static unsigned long hash_fp_entry(const void *entry, unsigned long seed)
+{
+	(void)seed;
+	return fp_hash(FP_OF((uintptr_t)entry));
+}
+
+static bool compare_fp(const void *stored, const void *key)
+{
+	uint64_t e = (uintptr_t)stored;
+	if ((uintptr_t)key & FP_TAG) /* entry against entry (set/put) */
+		return e == (uintptr_t)key;
+	const struct fp_lookup *l = key;
+	if (FP_OF(e) != l->fp)
+		return false;
+	const struct ck_obj *o = &fp_objects[FP_INDEX(e)];
+	return o->address == l->key.address && o->device == l->key.device;
+}
+
 struct ck_table {
 	enum ck_kind kind;
 	ck_ht_t ht;
@@ -108,6 +156,9 @@ static bool table_init(struct ck_table *t, enum ck_kind kind)
 	case CK_RHS_OBJECT:
 		return ck_rhs_init(&t->rhs, CK_RHS_MODE_OBJECT | CK_RHS_MODE_SPMC, hash_obj,
 				   compare_obj, &allocator, 64, 0x5eed);
+	case CK_RHS_FP:
+		return ck_rhs_init(&t->rhs, CK_RHS_MODE_DIRECT | CK_RHS_MODE_SPMC, hash_fp_entry,
+				   compare_fp, &allocator, 64, 0x5eed);
 	default:
 		return false;
 	}
@@ -141,6 +192,11 @@ static inline bool table_put(struct ck_table *t, uint64_t key, struct ck_obj *ob
 				  (void *)(uintptr_t)key);
 	case CK_RHS_OBJECT:
 		return ck_rhs_put(&t->rhs, hash_obj(obj, t->rhs.seed), obj);
+	case CK_RHS_FP: {
+		uint32_t fp = (uint32_t)(key_mix(obj->address, obj->device) & 0x7fffffffu);
+		uint64_t e = FP_ENTRY(fp, (uint32_t)(obj - fp_objects));
+		return ck_rhs_put(&t->rhs, fp_hash(fp), (void *)(uintptr_t)e);
+	}
 	default:
 		return false;
 	}
@@ -164,6 +220,11 @@ static inline bool table_remove(struct ck_table *t, uint64_t key, struct ck_obj 
 				     (void *)(uintptr_t)key) != NULL;
 	case CK_RHS_OBJECT:
 		return ck_rhs_remove(&t->rhs, hash_obj(obj, t->rhs.seed), obj) != NULL;
+	case CK_RHS_FP: {
+		/* By key, as a free by address does: the index is not known. */
+		struct fp_lookup l = { (uint32_t)(key_mix(key, 0) & 0x7fffffffu), { key, 0, 0 } };
+		return ck_rhs_remove(&t->rhs, fp_hash(l.fp), &l) != NULL;
+	}
 	default:
 		return false;
 	}
@@ -192,9 +253,11 @@ static int ck_child(void *arg)
 		return 1;
 	uint32_t live = job->live;
 	uint64_t *keys = malloc(live * sizeof(*keys));
-	struct ck_obj *objs = job->kind == CK_RHS_OBJECT ? calloc(live, sizeof(*objs)) : NULL;
-	if (!keys || (job->kind == CK_RHS_OBJECT && !objs))
+	bool with_objects = job->kind == CK_RHS_OBJECT || job->kind == CK_RHS_FP;
+	struct ck_obj *objs = with_objects ? calloc(live, sizeof(*objs)) : NULL;
+	if (!keys || (with_objects && !objs))
 		return 1;
+	fp_objects = objs;
 	uint64_t next = UINT64_C(0x10000000);
 	for (uint32_t i = 0; i < live; i++, next += 4096) {
 		keys[i] = next;
@@ -268,7 +331,9 @@ void run_ck_tables(void)
 		    "pairs done / live keys (tombstones accumulate with turnover); DIRECT modes "
 		    "hash the key with a 64-bit mixer (ck_ht: its own hash); OBJECT = a pointer to "
 		    "a {device, address} object, compared on every probe (libtrack's earlier "
-		    "design; it now stores DIRECT words with a key fingerprint)",
+		    "design); DIRECT+fp = libtrack's current scheme rebuilt here: one word per entry "
+		    "(31-bit key fingerprint + object index), hashed by the fingerprint, removal by "
+		    "key dereferencing an object only on a fingerprint match",
 		    cfg.ck_reps, cfg.ck_seconds);
 	munmap(out, sizeof(*out));
 }

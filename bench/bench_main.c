@@ -811,28 +811,50 @@ static void query_socket(void)
 	struct summary s;
 	uint64_t t[SOCK_TYPES];
 	int failed = 0;
-	/* Round trips are microseconds, so each one is timed on its own: the
-	 * distribution matters here, because where the scheduler wakes the
-	 * server's thread (this CPU or an idle one) changes it several-fold. */
-	unsigned n = cfg.reps * cfg.query_batch_socket;
-	double *rtt = calloc(n, sizeof(double));
-	for (int pass = 0; pass < 2 && rtt; pass++) {
+	/* Round trips are microseconds, so each one is timed on its own, and on
+	 * several connections: each connection gets its own server thread, and
+	 * where the scheduler keeps that thread (this CPU, or an idle one it
+	 * must wake) changes the round trip several-fold for as long as the
+	 * connection lives. The fastest connection's median is the baseline at
+	 * its best; the targets are judged against that. */
+	unsigned conns = cfg.quick ? 2 : 8, per = cfg.query_batch_socket;
+	double *rtt = calloc((size_t)conns * per, sizeof(double));
+	double *one_conn = calloc(per, sizeof(double));
+	for (int pass = 0; pass < 2 && rtt && one_conn; pass++) {
 		int dev = pass == 0 ? DEV_EXCLUSIVE : DEV_SHARED;
-		for (unsigned i = 0; i < cfg.query_batch_socket; i++) /* warm-up */
-			failed |= sock_client_query(&c, dev, t);
-		for (unsigned i = 0; i < n; i++) {
-			uint64_t t0 = now_ns();
-			failed |= sock_client_query(&c, dev, t);
-			rtt[i] = (double)(now_ns() - t0);
+		double fastest = 0, slowest = 0;
+		unsigned got = 0;
+		for (unsigned k = 0; k < conns; k++) {
+			struct sock_client q;
+			if (sock_client_open(&q, cfg.socket_path) < 0) {
+				failed = 1;
+				continue;
+			}
+			for (unsigned i = 0; i < per / 10 + 1; i++) /* warm-up */
+				failed |= sock_client_query(&q, dev, t);
+			for (unsigned i = 0; i < per; i++) {
+				uint64_t t0 = now_ns();
+				failed |= sock_client_query(&q, dev, t);
+				one_conn[i] = rtt[got++] = (double)(now_ns() - t0);
+			}
+			sock_client_close(&q);
+			double m = summarize(one_conn, per).median;
+			if (k == 0 || m < fastest)
+				fastest = m;
+			if (m > slowest)
+				slowest = m;
 		}
-		s = summarize(rtt, n);
+		if (got == 0)
+			continue;
+		s = summarize(rtt, got);
 		result_add('d', pass == 0 ? "device totals, 1 process" : row_shared, "socket", "ns", s);
 		if (pass == 0) {
-			result_add_value('d', "device totals, 1 process: p10", "socket", "ns", s.p10);
-			result_add_value('d', "device totals, 1 process: p90", "socket", "ns", s.p90);
+			result_add_value('d', "totals: fastest connection", "socket", "ns", fastest);
+			result_add_value('d', "totals: slowest connection", "socket", "ns", slowest);
 		}
 	}
 	free(rtt);
+	free(one_conn);
 	unsigned batch = cfg.query_batch_socket / 10 ? cfg.query_batch_socket / 10 : 1;
 	TIME_BATCHES(cfg.reps, batch, {
 		for (unsigned d = 0; d < QUERY_DEVICES_USED; d++)
@@ -904,10 +926,11 @@ static void run_queries(void)
 	result_note('d', "%u processes registered: one holds 2 buffers on device %u, all hold 1 on "
 		    "device %u and 1 on one of devices 2-%u; counters_shm/socket snapshot = those %u "
 		    "devices (the socket protocol has no per-process query); per call, median "
-		    "[min..max] of %u timed batches, except the socket's device totals: %u round "
-		    "trips timed one by one (p10/p90 rows from the same samples)",
+		    "[min..max] of %u timed batches, except the socket's device totals: round trips "
+		    "timed one by one, %u on each of %u connections (fastest/slowest rows: the median "
+		    "of the best and worst connection)",
 		    holders, DEV_EXCLUSIVE, DEV_SHARED, QUERY_DEVICES_USED - 1, QUERY_DEVICES_USED,
-		    cfg.reps, cfg.reps * cfg.query_batch_socket);
+		    cfg.reps, cfg.query_batch_socket, cfg.quick ? 2 : 8);
 	free(pids);
 	free(jobs);
 	munmap(ctl, sizeof(*ctl));
@@ -1136,21 +1159,21 @@ static void add_targets(void)
 		 handle > 0 && counters > 0 ? counters / handle : 0);
 	target_add(&t);
 
-	/* Judged against the socket's fast round trips (p10), not its median:
-	 * on a VM the median swings with where the server thread is woken, and
-	 * a win from the baseline's bad luck is not a win. */
+	/* Judged against the socket's fastest connection, not its overall
+	 * median: on this VM the median swings with where the server thread is
+	 * woken, and a win from the baseline's bad luck is not a win. */
 	double q_shm = median_of('d', "device totals, 1 process", "shm");
 	double q_sock = median_of('d', "device totals, 1 process", "socket");
-	double q_sock_fast = median_of('d', "device totals, 1 process: p10", "socket");
+	double q_sock_fast = median_of('d', "totals: fastest connection", "socket");
 	double q_shm_all = median_of('d', row_shared, "shm");
 	memset(&t, 0, sizeof(t));
-	t.name = "device-total query vs socket QUERY round trip (x faster, socket p10)";
+	t.name = "device-total query vs socket QUERY round trip (x faster, socket's fastest connection)";
 	t.goal = 200;
 	t.higher_is_better = true;
 	t.measured = q_shm > 0 && q_sock_fast > 0 ? q_sock_fast / q_shm : -1;
 	snprintf(t.detail, sizeof(t.detail),
-		 "device with 1 process: shm %.1f ns, socket p10 %.0f ns, median %.0f ns (%.0fx); "
-		 "%s: shm %.0f ns (%.0fx vs socket p10)",
+		 "device with 1 process: shm %.1f ns, socket %.0f ns on its fastest connection, "
+		 "median of all %.0f ns (%.0fx); %s: shm %.0f ns (%.0fx vs the fastest socket)",
 		 q_shm, q_sock_fast, q_sock, q_shm > 0 ? q_sock / q_shm : 0, row_shared, q_shm_all,
 		 q_shm_all > 0 ? q_sock_fast / q_shm_all : 0);
 	target_add(&t);

@@ -81,7 +81,7 @@ static struct result results[MAX_RESULTS];
 static unsigned n_results;
 static struct {
 	char section;
-	char text[400];
+	char text[640];
 } notes[MAX_NOTES];
 static unsigned n_notes;
 static struct target targets[16];
@@ -368,8 +368,8 @@ void results_print_json(FILE *out)
 	json_summary_value('d', "device totals, 1 process", "shm");
 	fprintf(jf, ", \"socket\": ");
 	json_summary_value('d', "device totals, 1 process", "socket");
-	fprintf(jf, ", \"socket_p10\": ");
-	json_summary_value('d', "device totals, 1 process: p10", "socket");
+	fprintf(jf, ", \"socket_fastest_connection\": ");
+	json_summary_value('d', "totals: fastest connection", "socket");
 	fprintf(jf, ", \"counters_shm\": ");
 	json_summary_value('d', "device totals, 1 process", "counters_shm");
 	fprintf(jf, ", \"shm_shared_device\": ");
