@@ -22,8 +22,13 @@ OPT      ?= -O2
 CFLAGS   ?= $(OPT) -g
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wno-missing-field-initializers
+# Internal code sees the private headers; tools that must build against the
+# installed library alone (tt-smi, tt-alloc-replay) override INCLUDES with
+# PUBLIC_INCLUDES in their module.mk.
+PUBLIC_INCLUDES := -Iinclude
+INCLUDES = $(PUBLIC_INCLUDES) -Ishm -Ilibtrack
 ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden -D_GNU_SOURCE \
-             -Ishm -Ilibtrack $(PKG_CFLAGS) $(SAN_FLAGS) $(SAN_DEFS) -MMD -MP
+             $(INCLUDES) $(PKG_CFLAGS) $(SAN_FLAGS) $(SAN_DEFS) -MMD -MP
 LDLIBS_ALL = $(PKG_LIBS) -lpthread $(SAN_FLAGS)
 
 ifneq ($(SAN),)
@@ -31,14 +36,22 @@ SAN_FLAGS := -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all
 SAN_DEFS  := -DTTA_URCU_OUT_OF_LINE
 endif
 
-LIBTRACK_VERSION := 1.0.0
-LIBTRACK_SONAME  := libtrack.so.1
+TTA_VERSION := 2.0.0
+TTA_SONAME  := libttalloc.so.2
 
 CORE_SRCS := $(wildcard shm/*.c) $(wildcard libtrack/*.c)
 CORE_OBJS := $(CORE_SRCS:%.c=$(BUILD)/obj/%.o)
 
-LIBTRACK_A  := $(BUILD)/libtrack.a
-LIBTRACK_SO := $(BUILD)/libtrack.so.$(LIBTRACK_VERSION)
+# libttalloc.a, installed: one relocatable object whose hidden (internal)
+# symbols are made local, so a static user sees the public API only.
+# libttalloc-internal.a, never installed: the same code with the internal
+# symbols visible, for the reaper, the bench and the tests, which use shm/.
+LIB_A          := $(BUILD)/libttalloc.a
+LIB_INTERNAL_A := $(BUILD)/libttalloc-internal.a
+LIB_SO         := $(BUILD)/libttalloc.so.$(TTA_VERSION)
+# Compatibility with module.mk files: internal users link this.
+LIBTRACK_A     := $(LIB_INTERNAL_A)
+PUBLIC_HEADERS := $(wildcard include/tt-alloc/*.h)
 
 # Components append to these.
 PROGRAMS :=
@@ -46,23 +59,29 @@ TEST_PROGRAMS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c
 TEST_HELPERS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/helper_*.c))
 
 .PHONY: all check check-fast check-asan check-tsan demo bench install clean deps
-all: $(LIBTRACK_A) $(LIBTRACK_SO) $(BUILD)/libtrack.so programs tests
+all: $(LIB_A) $(LIB_INTERNAL_A) $(LIB_SO) $(BUILD)/libttalloc.so programs tests
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-$(LIBTRACK_A): $(CORE_OBJS)
+$(LIB_INTERNAL_A): $(CORE_OBJS)
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
 
-$(LIBTRACK_SO): $(CORE_OBJS) libtrack/libtrack.map
-	$(CC) -shared -Wl,-soname,$(LIBTRACK_SONAME) -Wl,--version-script=libtrack/libtrack.map \
+$(LIB_A): $(CORE_OBJS)
+	@mkdir -p $(@D)
+	$(LD) -r -o $(BUILD)/libttalloc-all.o $(CORE_OBJS)
+	objcopy --localize-hidden $(BUILD)/libttalloc-all.o
+	rm -f $@ && ar rcs $@ $(BUILD)/libttalloc-all.o
+
+$(LIB_SO): $(CORE_OBJS) libtrack/libttalloc.map
+	$(CC) -shared -Wl,-soname,$(TTA_SONAME) -Wl,--version-script=libtrack/libttalloc.map \
 	      -Wl,-z,defs -o $@ $(CORE_OBJS) $(LDLIBS_ALL)
 
-$(BUILD)/libtrack.so: $(LIBTRACK_SO)
-	ln -sf $(notdir $(LIBTRACK_SO)) $(BUILD)/$(LIBTRACK_SONAME)
-	ln -sf $(LIBTRACK_SONAME) $@
+$(BUILD)/libttalloc.so: $(LIB_SO)
+	ln -sf $(notdir $(LIB_SO)) $(BUILD)/$(TTA_SONAME)
+	ln -sf $(TTA_SONAME) $@
 
 $(BUILD)/tests/%: tests/%.c tests/tta_test.h tests/tta_test_util.h $(LIBTRACK_A)
 	@mkdir -p $(@D)
@@ -89,10 +108,10 @@ check-asan:
 	TTA_SUITE_NAME=asan+ubsan tests/run-suite.sh build/asan
 
 check-tsan:
-	$(MAKE) BUILD=build/tsan SAN=thread OPT=-O1 $(LIBTRACK_TSAN_TESTS)
+	$(MAKE) BUILD=build/tsan SAN=thread OPT=-O1 $(TSAN_TESTS)
 	TTA_SUITE_NAME=tsan TTA_SUITE_FILTER=threads tests/run-suite.sh build/tsan
 
-LIBTRACK_TSAN_TESTS = build/tsan/tests/test_threads
+TSAN_TESTS = build/tsan/tests/test_threads
 
 demo: all
 	scripts/demo.sh $(BUILD)
@@ -101,16 +120,16 @@ deps:
 	scripts/install-deps.sh
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/tt-alloc \
 	           $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/lib/systemd/system
 	install -m 0755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
-	install -m 0644 $(LIBTRACK_A) $(DESTDIR)$(PREFIX)/lib/
-	install -m 0755 $(LIBTRACK_SO) $(DESTDIR)$(PREFIX)/lib/
-	ln -sf $(notdir $(LIBTRACK_SO)) $(DESTDIR)$(PREFIX)/lib/$(LIBTRACK_SONAME)
-	ln -sf $(LIBTRACK_SONAME) $(DESTDIR)$(PREFIX)/lib/libtrack.so
-	install -m 0644 libtrack/tt_alloc.h $(DESTDIR)$(PREFIX)/include/
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(LIBTRACK_VERSION)|g' libtrack/libtrack.pc.in \
-	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libtrack.pc
+	install -m 0644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/
+	install -m 0755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf $(notdir $(LIB_SO)) $(DESTDIR)$(PREFIX)/lib/$(TTA_SONAME)
+	ln -sf $(TTA_SONAME) $(DESTDIR)$(PREFIX)/lib/libttalloc.so
+	install -m 0644 $(PUBLIC_HEADERS) $(DESTDIR)$(PREFIX)/include/tt-alloc/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(TTA_VERSION)|g' libtrack/tt-alloc.pc.in \
+	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tt-alloc.pc
 	sed -e 's|@PREFIX@|$(PREFIX)|g' reaper/tt-alloc-reaper.service \
 	    > $(DESTDIR)$(PREFIX)/lib/systemd/system/tt-alloc-reaper.service
 

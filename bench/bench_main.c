@@ -35,7 +35,7 @@
 
 #include "counters_shm.h"
 #include "sock_proto.h"
-#include "tt_alloc.h"
+#include "tt-alloc/reader.h"
 #include "tta_segment.h"
 
 struct bench_config cfg;
@@ -254,11 +254,15 @@ static int a_child(void *arg)
 			((double)proc_rss_total(server_pid) - (double)srv0) / job->live;
 	if (job->sys == SYS_SHM || job->sys == SYS_SHM_HANDLE) {
 		tta_reader *r;
-		struct tta_health h;
+		tta_snapshot *snap;
 		if (tta_reader_open(cfg.shm_name, &r, NULL, 0) == 0) {
-			if (tta_reader_health(r, &h) == 0)
-				out->segment_per_buffer = (double)h.records_in_use *
-							  sizeof(struct tta_record) / job->live;
+			if (tta_snapshot_take(r, 0, -1, 0, &snap, NULL, 0) == 0) {
+				uint64_t reserved = tta_snapshot_counter(
+					snap, (unsigned)tta_counter_find("records_reserved"));
+				out->segment_per_buffer =
+					(double)reserved * sizeof(struct tta_record) / job->live;
+				tta_snapshot_free(snap);
+			}
 			tta_reader_close(r);
 		}
 	}
@@ -1023,11 +1027,14 @@ static void run_crash_cleanup(void)
 		if (rd && tta_reader_open(cfg.shm_name, &hr, NULL, 0) == 0) {
 			uint64_t deadline = now_ns() + 5000000000ull;
 			while (now_ns() < deadline) {
-				struct tta_health h;
-				if (tta_reader_health(hr, &h) == 0 && h.reaper_pid == reaper_pid &&
-				    h.reaper_alive) {
-					registered = true;
-					break;
+				tta_snapshot *snap;
+				if (tta_snapshot_take(hr, 0, -1, 0, &snap, NULL, 0) == 0) {
+					const struct tta_segment_info *info = tta_snapshot_segment(snap);
+					registered = info->reaper_pid == reaper_pid &&
+						     info->reaper_status == TTA_REAPER_RUNNING;
+					tta_snapshot_free(snap);
+					if (registered)
+						break;
 				}
 				usleep(2000);
 			}

@@ -13,7 +13,7 @@
 
 #include "counters_shm.h"
 #include "sock_proto.h"
-#include "tt_alloc.h"
+#include "tt-alloc/reader.h"
 
 const char *const sys_name[SYS_COUNT] = {
 	[SYS_SHM] = "shm",

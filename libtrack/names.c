@@ -5,7 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "tt_alloc.h"
+#include "tt-alloc/tt_alloc.h"
 #include "tta_layout.h"
 
 #define TTA_EXPORT __attribute__((visibility("default")))

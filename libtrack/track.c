@@ -29,11 +29,9 @@
  */
 #include <ck_pr.h>
 #include <ck_rhs.h>
-#include <ck_sequence.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -42,7 +40,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 /* Inline read-side primitives: a report must not pay two PLT calls.
@@ -55,7 +52,8 @@
 #include <urcu-bp.h>
 #include <sys/mman.h>
 
-#include "tt_alloc.h"
+#include "tt-alloc/tt_alloc.h"
+#include "tta_record.h"
 #include "tta_segment.h"
 
 #define TTA_EXPORT __attribute__((visibility("default")))
@@ -399,82 +397,41 @@ static void read_small_file(const char *path, char *out, size_t cap, bool nul_to
 	}
 }
 
+/* Without a working reaper, writers keep the table clean themselves. */
 static bool reaper_running(struct tta_segment *seg)
 {
-	struct tta_header *h = tta_hdr(seg);
-	pid_t pid = (pid_t)ck_pr_load_64(&h->reaper.reaper_pid);
-	uint64_t start = ck_pr_load_64(&h->reaper.reaper_start_time);
-	return pid > 0 && tta_proc_incarnation_alive(pid, start) == 1;
+	struct tta_reaper_judgement j;
+	tta_reaper_judge(seg, &j);
+	return j.status == TTA_REAPER_STATUS_RUNNING;
 }
 
-/* Reclaims slots this very process held in an earlier image (before exec):
- * same pid, start time and pid namespace, another image id. A slot of our own
- * image (one being detached by another thread right now) is left alone. */
-static void reap_previous_images(struct tta_segment *seg, pid_t pid, uint64_t start,
-				 uint64_t pidns)
+static void read_identity(struct tta_slot_identity *id, pid_t pid, uint64_t start, uint64_t pidns)
 {
-	for (uint32_t i = 0; i < seg->geo.slot_capacity; i++) {
-		struct tta_slot *s = tta_slot_at(seg, i);
-		uint64_t st = ck_pr_load_64(&s->state);
-		if (TTA_SLOT_PHASE(st) != TTA_SLOT_LIVE && TTA_SLOT_PHASE(st) != TTA_SLOT_CLAIMED)
-			continue;
-		if (TTA_SLOT_PID(st) != pid || ck_pr_load_64(&s->start_time) != start ||
-		    ck_pr_load_64(&s->pidns_ino) != pidns ||
-		    ck_pr_load_32(&s->image_id) == g_image_id)
-			continue;
-		tta_reap_slot(seg, i, st, 0, NULL, NULL);
-	}
+	memset(id, 0, sizeof *id);
+	id->pid = pid;
+	id->uid = (uint32_t)getuid();
+	id->start_time = start;
+	id->pidns_ino = pidns;
+	id->image_id = g_image_id;
+	if (prctl(PR_GET_NAME, id->comm, 0, 0, 0) != 0)
+		snprintf(id->comm, sizeof id->comm, "pid%d", (int)pid);
+	id->comm[sizeof id->comm - 1] = '\0';
+	read_small_file("/proc/self/cmdline", id->cmdline, sizeof id->cmdline, true);
 }
 
-static int claim_slot(struct tracker *t, pid_t pid, uint64_t start, uint64_t pidns)
+static int claim_slot(struct tracker *t, const struct tta_slot_identity *id)
 {
-	struct tta_segment *seg = &t->seg;
-	struct tta_header *h = tta_hdr(seg);
-	uint32_t cap = seg->geo.slot_capacity;
-	uint32_t first = (uint32_t)(ck_pr_faa_64(&h->slot_hint, 1) % cap);
-	for (uint32_t n = 0; n < cap; n++) {
-		uint32_t i = (first + n) % cap;
-		struct tta_slot *s = tta_slot_at(seg, i);
-		uint64_t st = ck_pr_load_64(&s->state);
-		if (TTA_SLOT_PHASE(st) != TTA_SLOT_FREE)
-			continue;
-		uint32_t gen = TTA_SLOT_GEN(st) + 1;
-		uint64_t claimed = TTA_SLOT_STATE(TTA_SLOT_CLAIMED, pid, gen);
-		if (!ck_pr_cas_64(&s->state, st, claimed))
-			continue;
-		/* Identity first: until both are set, only a timeout can judge us. */
-		ck_pr_store_64(&s->start_time, start);
-		ck_pr_store_64(&s->pidns_ino, pidns);
-		s->uid = (uint32_t)getuid();
-		ck_pr_store_32(&s->image_id, g_image_id);
-		s->attach_realtime_ns = tta_now_realtime_ns();
-		char comm[16];
-		if (prctl(PR_GET_NAME, comm, 0, 0, 0) != 0)
-			snprintf(comm, sizeof comm, "pid%d", (int)pid);
-		comm[15] = '\0';
-		memcpy(s->comm, comm, sizeof s->comm);
-		read_small_file("/proc/self/cmdline", s->cmdline, sizeof s->cmdline, true);
-		/* The reaper zeroes a slot's lines before freeing it; do it again in
-		 * case a crash left something behind. */
-		memset(tta_counter_at(seg, i, 0), 0,
-		       (size_t)seg->geo.device_capacity * sizeof(struct tta_counter_line));
-		uint64_t live = TTA_SLOT_STATE(TTA_SLOT_LIVE, pid, gen);
-		ck_pr_fence_store();
-		if (!ck_pr_cas_64(&s->state, claimed, live))
-			continue; /* judged abandoned while we were stopped: try again */
-		ck_pr_or_uint(&tta_live_slot_words(seg)[i / 32], 1u << (i % 32));
-		t->slot = i;
-		t->live_state = live;
-		t->owner_tag = TTA_OWNER_TAG(i, gen);
-		t->slot_entry = s;
-		t->counters = tta_counter_at(seg, i, 0);
-		/* Wake every reaper (one per pid namespace is possible) so it starts
-		 * watching us within milliseconds. */
-		ck_pr_inc_32(&h->registry_seq);
-		syscall(SYS_futex, &h->registry_seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
-		return 0;
-	}
-	return -1;
+	uint32_t slot;
+	uint64_t live;
+	int rc = tta_slot_claim(&t->seg, id, &slot, &live);
+	if (rc != 0)
+		return rc;
+	t->slot = slot;
+	t->live_state = live;
+	t->owner_tag = TTA_OWNER_TAG(slot, TTA_SLOT_GEN(live));
+	t->slot_entry = tta_slot_at(&t->seg, slot);
+	t->counters = tta_counter_at(&t->seg, slot, 0);
+	return 0;
 }
 
 static void tracker_free_local(struct tracker *t)
@@ -555,13 +512,14 @@ static struct tracker *attach_locked(void)
 		return NULL;
 	}
 
-	reap_previous_images(&t->seg, pid, start, pidns);
-	/* Without a reaper, writers keep the table clean themselves. */
+	struct tta_slot_identity id;
+	read_identity(&id, pid, start, pidns);
+	tta_slot_reap_previous_images(&t->seg, &id);
 	if (!reaper_running(&t->seg))
 		tta_reap_dead(&t->seg, 0, NULL, NULL);
 
-	if (claim_slot(t, pid, start, pidns) != 0) {
-		ck_pr_inc_64(&tta_hdr(&t->seg)->shortfall.attach_refused);
+	if (claim_slot(t, &id) != 0) {
+		ck_pr_inc_64(&tta_hdr(&t->seg)->counters[TTA_CTR_attach_refused]);
 		uint32_t cap = t->seg.geo.slot_capacity;
 		tracker_free_local(t);
 		disable_with("tt-alloc: tracking disabled: all %u process slots of the segment "
@@ -646,11 +604,11 @@ static inline struct tracker *begin_report(void)
 /* ------------------------------------------------------------------------ */
 /* Records */
 
-static inline void count_shortfall(struct tracker *t, size_t field_offset)
+static inline void count_shortfall(struct tracker *t, enum tta_counter_id id)
 {
-	ck_pr_inc_64((uint64_t *)((uint8_t *)&tta_hdr(&t->seg)->shortfall + field_offset));
+	ck_pr_inc_64(&tta_hdr(&t->seg)->counters[id]);
 }
-#define SHORTFALL(t, field) count_shortfall((t), offsetof(struct tta_shortfall, field))
+#define SHORTFALL(t, name) count_shortfall((t), TTA_CTR_##name)
 
 static bool push_free_record(struct shard *s, uint32_t index)
 {
@@ -740,20 +698,16 @@ static uint32_t new_record(struct tracker *t, struct shard *s, uint32_t device, 
 	uint32_t index = s->free_records[--s->free_count];
 	if (UNLIKELY(index >= t->record_capacity))
 		SHORTFALL(t, records_unavailable);
-	struct tta_record *r = record_at(t, index);
-	ck_sequence_t *seq = (ck_sequence_t *)&r->seq;
-	/* ck_pr stores: this process's lock-free kernel lookups may be comparing
-	 * against this record while it is reused. */
-	ck_sequence_write_begin(seq);
-	ck_pr_store_64(&r->owner, t->owner_tag);
-	ck_pr_store_64(&r->address, address);
-	ck_pr_store_64(&r->size, size);
-	ck_pr_store_64(&r->alloc_mono_ns, coarse_now_ns());
-	ck_pr_store_16(&r->device, (uint16_t)device);
-	ck_pr_store_8(&r->type, (uint8_t)type);
-	ck_pr_store_8(&r->kernel_kind, (uint8_t)kernel_kind);
-	ck_pr_store_8(&r->state, TTA_RECORD_LIVE);
-	ck_sequence_write_end(seq);
+	struct tta_record_fields f = {
+		.owner = t->owner_tag,
+		.address = address,
+		.size = size,
+		.alloc_mono_ns = coarse_now_ns(),
+		.device = device,
+		.type = (uint8_t)type,
+		.kernel_kind = (uint8_t)kernel_kind,
+	};
+	tta_record_publish(record_at(t, index), &f);
 	return index;
 }
 
@@ -761,12 +715,7 @@ static uint32_t new_record(struct tracker *t, struct shard *s, uint32_t device, 
  * out of the table (or marked free by the handle path). Called with S locked. */
 static void release_record(struct tracker *t, struct shard *s, uint32_t index)
 {
-	struct tta_record *r = record_at(t, index);
-	ck_sequence_t *seq = (ck_sequence_t *)&r->seq;
-	ck_sequence_write_begin(seq);
-	ck_pr_store_8(&r->state, TTA_RECORD_FREE);
-	ck_pr_store_32(&r->generation, r->generation + 1);
-	ck_sequence_write_end(seq);
+	tta_record_retire(record_at(t, index));
 	/* Out of memory for the stack: the record stays unused until the process
 	 * exits, which costs capacity, never correctness. */
 	(void)push_free_record(s, index);

@@ -11,7 +11,7 @@
  * Main thread only.
  */
 #include "reaper.h"
-#include "tta_text.h"
+#include "tt-alloc/text.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "tt_alloc.h"
+#include "tt-alloc/reader.h"
 
 static bool log_to_journal;
 static int log_max_level = RLOG_INFO;
@@ -127,18 +127,13 @@ void reaper_log_block(enum reaper_level level, const char *text, size_t len)
 
 const char *reaper_fmt_bytes(uint64_t bytes, char *buf, size_t len)
 {
-	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+	char human[32];
 	if (bytes < 1024) {
 		snprintf(buf, len, "%" PRIu64 " bytes", bytes);
 		return buf;
 	}
-	double v = (double)bytes / 1024.0;
-	unsigned u = 0;
-	while (v >= 1024.0 && u + 1 < sizeof units / sizeof units[0]) {
-		v /= 1024.0;
-		u++;
-	}
-	snprintf(buf, len, "%.1f %s (%" PRIu64 " bytes)", v, units[u], bytes);
+	tta_format_bytes(bytes > INT64_MAX ? INT64_MAX : (int64_t)bytes, human, sizeof human);
+	snprintf(buf, len, "%s (%" PRIu64 " bytes)", human, bytes);
 	return buf;
 }
 
@@ -155,12 +150,7 @@ static const char *fmt_counter_bytes(uint64_t v, char *buf, size_t len)
 
 const char *reaper_sanitize(const char *src, size_t len, char *dst, size_t dstlen)
 {
-	size_t o = 0;
-	for (size_t i = 0; i < len && src[i] != '\0' && o + 1 < dstlen; i++) {
-		unsigned char c = (unsigned char)src[i];
-		dst[o++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
-	}
-	dst[o] = '\0';
+	tta_sanitize_text(src, len, dst, dstlen);
 	return dst;
 }
 

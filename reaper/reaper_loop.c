@@ -443,17 +443,9 @@ static void on_pidfd_ready(struct reaper *r, uint64_t cookie)
 static void *registry_watcher(void *arg)
 {
 	struct reaper *r = arg;
-	uint32_t *word = &tta_hdr(&r->seg)->registry_seq;
-	uint32_t seen = ck_pr_load_32(word);
+	uint32_t seen = tta_registry_seq(&r->seg);
 	while (!__atomic_load_n(&r->watcher_stop, __ATOMIC_ACQUIRE)) {
-		struct timespec timeout = { .tv_sec = 1 };
-		/* Shared (non-private) futex: writers in other processes wake it. */
-		long rc = syscall(SYS_futex, word, FUTEX_WAIT, seen, &timeout, NULL, 0);
-		if (rc < 0 && errno != EAGAIN && errno != ETIMEDOUT && errno != EINTR) {
-			struct timespec pause = { .tv_nsec = 100 * 1000 * 1000 };
-			nanosleep(&pause, NULL); /* never spin on a persistent error */
-		}
-		uint32_t now = ck_pr_load_32(word);
+		uint32_t now = tta_registry_wait(&r->seg, seen, 1000);
 		if (now != seen) {
 			seen = now;
 			uint64_t one = 1;
@@ -486,7 +478,7 @@ static void stop_watcher(struct reaper *r)
 	__atomic_store_n(&r->watcher_stop, 1, __ATOMIC_RELEASE);
 	/* Wake it now rather than at its 1 s timeout. Other reapers waiting on
 	 * the same word see a spurious wake-up and just wait again. */
-	syscall(SYS_futex, &tta_hdr(&r->seg)->registry_seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+	tta_registry_notify(&r->seg);
 	pthread_join(r->watcher, NULL);
 	r->watcher_running = false;
 }
@@ -494,63 +486,59 @@ static void stop_watcher(struct reaper *r)
 /* ------------------------------------------------------------------------ */
 /* Registration in the header                                                */
 
+static const char *reaper_status_word(int status)
+{
+	switch (status) {
+	case TTA_REAPER_STATUS_STALLED:
+		return "stalled (its heartbeat stopped)";
+	case TTA_REAPER_STATUS_GONE:
+		return "gone";
+	default:
+		return "not visible from here";
+	}
+}
+
 static int register_self(struct reaper *r)
 {
-	struct tta_reaper_stats *st = &tta_hdr(&r->seg)->reaper;
-	for (int tries = 0; tries < 16; tries++) {
-		uint64_t old = ck_pr_load_64(&st->reaper_pid);
-		uint64_t old_start = ck_pr_load_64(&st->reaper_start_time);
-		if (old != 0 && old != (uint64_t)r->self) {
-			int alive = old > 1 && old <= INT32_MAX
-					    ? tta_proc_incarnation_alive((pid_t)old, old_start)
-					    : 0;
-			if (alive == 1) {
-				reaper_log(RLOG_ERR,
-					   "another tt-alloc-reaper (pid %" PRIu64
-					   ") already serves %s; stop it first",
-					   old, r->seg.name);
-				return -EBUSY;
-			}
-			reaper_log(RLOG_INFO, "previous reaper (pid %" PRIu64 ") is %s; taking over",
-				   old, alive == 0 ? "gone" : "not visible from here");
-		}
-		if (ck_pr_cas_64(&st->reaper_pid, old, (uint64_t)r->self)) {
-			ck_pr_store_64(&st->reaper_start_time, r->self_start);
-			ck_pr_store_64(&st->reaper_heartbeat_ns, now_ns());
-			r->registered = true;
-			r->warned_takeover = false;
-			return 0;
-		}
+	struct tta_reaper_judgement previous;
+	int rc = tta_reaper_register(&r->seg, r->self, r->self_start, &previous);
+	if (rc == -EBUSY) {
+		reaper_log(RLOG_ERR, "another tt-alloc-reaper (pid %" PRId32 ") already serves %s; "
+			   "stop it first", previous.pid, r->seg.name);
+		return rc;
 	}
-	reaper_log(RLOG_ERR, "cannot register in %s: the reaper field keeps changing", r->seg.name);
-	return -EBUSY;
+	if (rc != 0) {
+		reaper_log(RLOG_ERR, "cannot register in %s: the reaper field keeps changing",
+			   r->seg.name);
+		return rc;
+	}
+	if (previous.status != TTA_REAPER_STATUS_NONE && previous.pid != r->self)
+		reaper_log(RLOG_INFO, "previous reaper (pid %" PRId32 ") is %s; taking over",
+			   previous.pid, reaper_status_word(previous.status));
+	r->registered = true;
+	r->warned_takeover = false;
+	return 0;
 }
 
 static void heartbeat(struct reaper *r)
 {
-	if (!r->registered)
+	if (!r->registered || tta_reaper_heartbeat(&r->seg, r->self))
 		return;
-	struct tta_reaper_stats *st = &tta_hdr(&r->seg)->reaper;
-	uint64_t holder = ck_pr_load_64(&st->reaper_pid);
-	if (holder != (uint64_t)r->self) {
-		if (!r->warned_takeover)
-			reaper_log(RLOG_WARN,
-				   "pid %" PRIu64 " took over the reaper registration of %s; "
-				   "still reaping",
-				   holder, r->seg.name);
-		r->warned_takeover = true;
-		return;
+	if (!r->warned_takeover) {
+		struct tta_reaper_judgement holder;
+		tta_reaper_judge(&r->seg, &holder);
+		reaper_log(RLOG_WARN,
+			   "pid %" PRId32 " took over the reaper registration of %s; still reaping",
+			   holder.pid, r->seg.name);
 	}
-	ck_pr_store_64(&st->reaper_heartbeat_ns, now_ns());
+	r->warned_takeover = true;
 }
 
 static void unregister_self(struct reaper *r)
 {
 	if (!r->registered)
 		return;
-	/* Only if it is still ours; the start time stays (pid 0 means none),
-	 * since clearing it could clobber a successor's. */
-	ck_pr_cas_64(&tta_hdr(&r->seg)->reaper.reaper_pid, (uint64_t)r->self, 0);
+	tta_reaper_unregister(&r->seg, r->self);
 	r->registered = false;
 }
 
@@ -686,6 +674,10 @@ static enum serve_result serve(struct reaper *r)
 	for (;;) {
 		uint64_t now = now_ns();
 		int timeout_ms = next_scan > now ? (int)((next_scan - now + 999999u) / 1000000u) : 0;
+		/* Wake for the heartbeat even when the rescan is further off, or
+		 * readers would judge this reaper stalled. */
+		if (timeout_ms > (int)(TTA_REAPER_HEARTBEAT_NS / 1000000u))
+			timeout_ms = (int)(TTA_REAPER_HEARTBEAT_NS / 1000000u);
 		int n = epoll_wait(r->epfd, events, (int)(sizeof events / sizeof events[0]),
 				   timeout_ms);
 		if (n < 0) {

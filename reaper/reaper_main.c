@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "tt_alloc.h"
+#include "tt-alloc/reader.h"
 
 static void usage(FILE *out)
 {

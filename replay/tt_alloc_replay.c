@@ -55,7 +55,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tt_alloc.h"
+#include <tt-alloc/tt_alloc.h>
 
 #define PROG "tt-alloc-replay"
 #define MAX_REPORTED_ERRORS 20

@@ -15,17 +15,13 @@
 #include <ck_pr.h>
 #include <ck_sequence.h>
 #include <errno.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "tta_record.h"
 #include "tta_segment.h"
-
-/* A claim or reap in progress moves on within microseconds; one seen
- * unchanged for this long was abandoned by a process that died. */
-#define STUCK_AFTER_NS (2ull * 1000000000ull)
 
 static void clear_slot_bits(struct tta_segment *seg, uint32_t slot)
 {
@@ -33,18 +29,6 @@ static void clear_slot_bits(struct tta_segment *seg, uint32_t slot)
 	ck_pr_and_uint(&tta_live_slot_words(seg)[slot / 32], mask);
 	for (uint32_t d = 0; d < seg->geo.device_capacity; d++)
 		ck_pr_and_uint(&tta_device_user_words(seg, d)[slot / 32], mask);
-}
-
-/* Frees one record the dead owner left, as its new owner would. */
-static void recycle_record(struct tta_record *r)
-{
-	ck_sequence_t *seq = (ck_sequence_t *)&r->seq;
-	bool mid_write = (ck_pr_load_uint(&seq->sequence) & 1u) != 0;
-	if (!mid_write)
-		ck_sequence_write_begin(seq);
-	ck_pr_store_8(&r->state, TTA_RECORD_FREE);
-	ck_pr_store_32(&r->generation, r->generation + 1);
-	ck_sequence_write_end(seq);
 }
 
 static void free_chunk(struct tta_segment *seg, uint32_t c);
@@ -64,6 +48,10 @@ static int reclaim_slot(struct tta_segment *seg, uint32_t slot, uint64_t expecte
 	uint64_t me = (uint64_t)getpid();
 
 	if (phase == TTA_SLOT_LIVE || phase == TTA_SLOT_CLAIMED) {
+		/* Before the CAS, so a reaper that dies right after it leaves a
+		 * slot whose age anyone can judge (tta_slot_owner_dead). */
+		ck_pr_store_64(&s->reaping_since_ns, tta_now_mono_ns());
+		ck_pr_fence_store();
 		if (!ck_pr_cas_64(&s->state, expected_state, reaping))
 			return 0;
 	} else if (phase == TTA_SLOT_REAPING) {
@@ -165,11 +153,11 @@ static int reclaim_slot(struct tta_segment *seg, uint32_t slot, uint64_t expecte
 	}
 
 	struct tta_header *h = tta_hdr(seg);
-	ck_pr_inc_64(&h->reaper.processes_reaped);
+	ck_pr_inc_64(&h->counters[TTA_CTR_processes_reaped]);
 	if (leaked) {
-		ck_pr_inc_64(&h->reaper.leaky_processes);
-		ck_pr_add_64(&h->reaper.leaked_buffers, rep.buffers);
-		ck_pr_add_64(&h->reaper.leaked_bytes, rep.bytes);
+		ck_pr_inc_64(&h->counters[TTA_CTR_leaky_processes]);
+		ck_pr_add_64(&h->counters[TTA_CTR_leaked_buffers], rep.buffers);
+		ck_pr_add_64(&h->counters[TTA_CTR_leaked_bytes], rep.bytes);
 	}
 
 	/* Counters last: nobody sums a non-LIVE slot, and the next owner must
@@ -193,7 +181,7 @@ static void free_chunk(struct tta_segment *seg, uint32_t c)
 	for (uint32_t i = 0; i < TTA_RECORDS_PER_CHUNK; i++) {
 		struct tta_record *r = tta_record_at(seg, c * TTA_RECORDS_PER_CHUNK + i);
 		if (ck_pr_load_8(&r->state) != TTA_RECORD_FREE || (ck_pr_load_uint(&r->seq) & 1u))
-			recycle_record(r);
+			tta_record_retire(r);
 	}
 	ck_pr_store_64(tta_chunk_owner_at(seg, c), 0);
 }
@@ -237,39 +225,18 @@ int tta_slot_release(struct tta_segment *seg, uint32_t slot, uint64_t expected_s
 	return reclaim_slot(seg, slot, expected_state, 0, NULL, NULL, false);
 }
 
-/* Remembers, per slot, a CLAIMED/REAPING state word and when it was first
- * seen, so an abandoned claim is recognised after STUCK_AFTER_NS. */
-static pthread_mutex_t stuck_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct stuck_seen {
-	uint64_t state;
-	uint64_t since_ns;
-} *stuck_table;
-static uint32_t stuck_capacity;
-static ino_t stuck_ino;
-
-static int stuck_long_enough(struct tta_segment *seg, uint32_t slot, uint64_t state)
+/* True once the CLAIMED or REAPING step that stamped SINCE_NS has been
+ * stuck for TTA_SLOT_ABANDONED_NS: only a process that died mid-step leaves
+ * one that long. */
+static int abandoned(uint64_t since_ns)
 {
-	int stuck = 0;
 	uint64_t now = tta_now_mono_ns();
-	pthread_mutex_lock(&stuck_lock);
-	if (stuck_table == NULL || stuck_capacity != seg->geo.slot_capacity ||
-	    stuck_ino != seg->file_ino) {
-		free(stuck_table);
-		stuck_table = calloc(seg->geo.slot_capacity, sizeof *stuck_table);
-		stuck_capacity = stuck_table ? seg->geo.slot_capacity : 0;
-		stuck_ino = seg->file_ino;
-	}
-	if (stuck_table != NULL && slot < stuck_capacity) {
-		struct stuck_seen *e = &stuck_table[slot];
-		if (e->state != state) {
-			e->state = state;
-			e->since_ns = now;
-		} else if (now - e->since_ns >= STUCK_AFTER_NS) {
-			stuck = 1;
-		}
-	}
-	pthread_mutex_unlock(&stuck_lock);
-	return stuck;
+	/* Never stamped (every claimer and reaper of ABI 2 stamps before its
+	 * CAS), or stamped in the future by a corrupting writer: nothing honest
+	 * is in progress there. */
+	if (since_ns == 0 || since_ns > now + TTA_SLOT_ABANDONED_NS)
+		return 1;
+	return now >= since_ns && now - since_ns >= TTA_SLOT_ABANDONED_NS;
 }
 
 int tta_slot_owner_dead(struct tta_segment *seg, uint32_t slot, uint64_t state)
@@ -288,7 +255,7 @@ int tta_slot_owner_dead(struct tta_segment *seg, uint32_t slot, uint64_t state)
 			 * reapers finishing the same slot could zero a new owner's
 			 * counters. */
 			return tta_proc_incarnation_alive(reaper, start) == 0;
-		return stuck_long_enough(seg, slot, state);
+		return abandoned(ck_pr_load_64(&s->reaping_since_ns));
 	}
 	uint64_t my_ns = tta_self_pidns_ino();
 	uint64_t slot_ns = ck_pr_load_64(&s->pidns_ino);
@@ -296,7 +263,7 @@ int tta_slot_owner_dead(struct tta_segment *seg, uint32_t slot, uint64_t state)
 	pid_t pid = TTA_SLOT_PID(state);
 	if (phase == TTA_SLOT_CLAIMED && (slot_ns == 0 || start == 0)) {
 		/* Died before writing its identity: only time tells. */
-		return stuck_long_enough(seg, slot, state);
+		return abandoned(ck_pr_load_64(&s->claimed_mono_ns));
 	}
 	if (slot_ns != my_ns || pid <= 0)
 		return 0; /* another pid namespace: its pids mean nothing here */

@@ -87,6 +87,7 @@ int tta_geometry_compute(uint32_t devices, uint32_t slots, uint32_t records,
 	g->off_records = off;
 	off = align_up(off + (uint64_t)records * sizeof(struct tta_record), TTA_PAGE);
 	g->segment_size = off;
+	g->mapped_size = off;
 	return 0;
 }
 
@@ -150,6 +151,87 @@ int tta_create_params_from_env(struct tta_create_params *p, char *err, size_t er
 	return env_u32("TT_ALLOC_SHM_MODE", TTA_DEFAULT_MODE, 0, 0777, 8, &p->mode, err, errlen);
 }
 
+void tta_geometry_core_regions(const struct tta_geometry *g,
+			       struct tta_region out[TTA_REGION_CORE_KINDS])
+{
+	const struct {
+		uint32_t kind;
+		uint64_t offset, size;
+	} core[TTA_REGION_CORE_KINDS] = {
+		{ TTA_REGION_DEVICES, g->off_devices,
+		  (uint64_t)g->device_capacity * sizeof(struct tta_device) },
+		{ TTA_REGION_SLOTS, g->off_slots, (uint64_t)g->slot_capacity * sizeof(struct tta_slot) },
+		{ TTA_REGION_LIVE_SLOTS, g->off_live_slots, g->bitmap_stride },
+		{ TTA_REGION_DEVICE_USERS, g->off_device_users,
+		  (uint64_t)g->device_capacity * g->bitmap_stride },
+		{ TTA_REGION_COUNTERS, g->off_counters,
+		  (uint64_t)g->slot_capacity * g->device_capacity * sizeof(struct tta_counter_line) },
+		{ TTA_REGION_CHUNKS, g->off_chunks,
+		  (uint64_t)(g->record_capacity / TTA_RECORDS_PER_CHUNK) * sizeof(uint64_t) },
+		{ TTA_REGION_RECORDS, g->off_records,
+		  (uint64_t)g->record_capacity * sizeof(struct tta_record) },
+	};
+	for (unsigned i = 0; i < TTA_REGION_CORE_KINDS; i++) {
+		memset(&out[i], 0, sizeof out[i]);
+		out[i].kind = core[i].kind;
+		out[i].version = 1;
+		out[i].offset = core[i].offset;
+		out[i].size = core[i].size;
+	}
+}
+
+/* Checks the region directory of H (already known to have sane capacities
+ * giving G): every entry inside SEGMENT_SIZE, aligned, disjoint from the
+ * header and from every other entry; each core kind present once and where
+ * G puts it. Unknown kinds are allowed and skipped by readers. */
+static int validate_regions(const struct tta_header *h, const struct tta_geometry *g,
+			    uint64_t segment_size, char *err, size_t errlen)
+{
+	if (h->region_count < TTA_REGION_CORE_KINDS || h->region_count > TTA_MAX_REGIONS)
+		return tta_fail(err, errlen, -EINVAL,
+				"segment region directory has %u entries (expected %u to %u); the "
+				"file is corrupt: remove it so it is recreated",
+				h->region_count, TTA_REGION_CORE_KINDS, TTA_MAX_REGIONS);
+	struct tta_region core[TTA_REGION_CORE_KINDS];
+	tta_geometry_core_regions(g, core);
+	unsigned seen_core = 0;
+	for (uint32_t i = 0; i < h->region_count; i++) {
+		const struct tta_region *r = &h->regions[i];
+		if (r->kind == TTA_REGION_NONE || r->offset % TTA_REGION_ALIGN != 0 ||
+		    r->offset < sizeof(struct tta_header) || r->size == 0 ||
+		    r->offset > segment_size || r->size > segment_size - r->offset)
+			return tta_fail(err, errlen, -EINVAL,
+					"segment region %u (kind %u) lies outside the segment or is "
+					"misaligned; the file is corrupt: remove it so it is recreated",
+					i, r->kind);
+		for (uint32_t j = 0; j < i; j++) {
+			const struct tta_region *o = &h->regions[j];
+			if (r->offset < o->offset + o->size && o->offset < r->offset + r->size)
+				return tta_fail(err, errlen, -EINVAL,
+						"segment regions %u and %u overlap; the file is corrupt: "
+						"remove it so it is recreated",
+						j, i);
+		}
+		if (r->kind <= TTA_REGION_CORE_KINDS) {
+			const struct tta_region *want = &core[r->kind - 1];
+			unsigned bit = 1u << r->kind;
+			if ((seen_core & bit) || r->offset != want->offset || r->size != want->size ||
+			    r->version != want->version)
+				return tta_fail(err, errlen, -EINVAL,
+						"segment region %u (kind %u) contradicts the segment's "
+						"capacities; the file is corrupt: remove it so it is "
+						"recreated",
+						i, r->kind);
+			seen_core |= bit;
+		}
+	}
+	if (seen_core != ((1u << (TTA_REGION_CORE_KINDS + 1)) - 2u))
+		return tta_fail(err, errlen, -EINVAL,
+				"segment region directory lacks a core region; the file is corrupt: "
+				"remove it so it is recreated");
+	return 0;
+}
+
 int tta_header_validate(const struct tta_header *h, uint64_t file_size, struct tta_geometry *geo,
 			char *err, size_t errlen)
 {
@@ -162,13 +244,19 @@ int tta_header_validate(const struct tta_header *h, uint64_t file_size, struct t
 		return tta_fail(err, errlen, -EPROTO,
 				"not a tt-alloc segment (bad magic); another program owns this name: "
 				"choose another with TT_ALLOC_SHM");
+	if (h->abi_version < TTA_ABI_VERSION)
+		return tta_fail(err, errlen, -EPROTO,
+				"segment has the older ABI %u, this build speaks %u: stop the "
+				"processes that use it and remove it (rm /dev/shm/<name>); the next "
+				"writer or tt-alloc-reaper creates an ABI-%u one",
+				h->abi_version, TTA_ABI_VERSION, TTA_ABI_VERSION);
 	if (h->abi_version != TTA_ABI_VERSION)
 		return tta_fail(err, errlen, -EPROTO,
-				"segment has ABI version %u, this build speaks %u: stop its users and "
-				"remove the segment, or use a matching tt-alloc build",
+				"segment has ABI version %u, this build speaks %u: use the tt-alloc "
+				"build that created it, or stop its users and remove the segment",
 				h->abi_version, TTA_ABI_VERSION);
 	if (h->header_size != sizeof(struct tta_header) || h->layout_word != TTA_LAYOUT_WORD ||
-	    h->chunk_records != TTA_RECORDS_PER_CHUNK)
+	    h->chunk_records != TTA_RECORDS_PER_CHUNK || h->counter_capacity != TTA_COUNTER_CAPACITY)
 		return tta_fail(err, errlen, -EPROTO,
 				"segment layout differs from this build (struct sizes 0x%llx, expected "
 				"0x%llx): rebuild against one tt-alloc version",
@@ -179,34 +267,45 @@ int tta_header_validate(const struct tta_header *h, uint64_t file_size, struct t
 				"segment header has impossible capacities (%u devices, %u processes, "
 				"%u buffers); remove the segment so it is recreated",
 				h->device_capacity, h->slot_capacity, h->record_capacity);
-	if (g.off_devices != h->off_devices || g.off_slots != h->off_slots ||
-	    g.off_counters != h->off_counters || g.off_live_slots != h->off_live_slots ||
-	    g.off_device_users != h->off_device_users || g.bitmap_stride != h->bitmap_stride ||
-	    g.off_chunks != h->off_chunks || g.off_records != h->off_records ||
-	    g.segment_size != h->segment_size)
+	if (h->segment_size < g.segment_size || h->segment_size % TTA_PAGE != 0)
 		return tta_fail(err, errlen, -EINVAL,
-				"segment header offsets contradict its capacities; the file is "
-				"corrupt: remove it so it is recreated");
-	if (file_size != g.segment_size)
+				"segment header's size (%llu bytes) contradicts its capacities (its "
+				"core regions need %llu); the file is corrupt: remove it so it is "
+				"recreated",
+				(unsigned long long)h->segment_size,
+				(unsigned long long)g.segment_size);
+	if (file_size < h->segment_size)
 		return tta_fail(err, errlen, -EINVAL,
 				"segment file is %llu bytes but its header describes %llu: truncated or "
 				"corrupt; remove it so it is recreated",
-				(unsigned long long)file_size, (unsigned long long)g.segment_size);
+				(unsigned long long)file_size, (unsigned long long)h->segment_size);
+	int rc = validate_regions(h, &g, h->segment_size, err, errlen);
+	if (rc != 0)
+		return rc;
 	if (ck_pr_load_32(&h->ready) != TTA_READY_VALUE)
 		return tta_fail(err, errlen, -EAGAIN,
 				"segment is not initialised (ready flag unset): its creator died while "
 				"building it; remove it so it is recreated");
 	ck_pr_fence_load();
+	g.mapped_size = h->segment_size;
 	*geo = g;
 	return 0;
 }
-
 
 static void init_bitmap(uint8_t *at, uint32_t bits)
 {
 	/* ck_bitmap_init wants the struct; n_bits + zeroed map is the same thing
 	 * and the file is already zero-filled. */
 	memcpy(at, &bits, sizeof bits);
+}
+
+static void add_region(struct tta_header *h, uint32_t kind, uint64_t offset, uint64_t size)
+{
+	struct tta_region *r = &h->regions[h->region_count++];
+	r->kind = kind;
+	r->version = 1;
+	r->offset = offset;
+	r->size = size;
 }
 
 void tta_segment_format(uint8_t *base, const struct tta_geometry *g, uint32_t mode)
@@ -221,14 +320,12 @@ void tta_segment_format(uint8_t *base, const struct tta_geometry *g, uint32_t mo
 	h->slot_capacity = g->slot_capacity;
 	h->record_capacity = g->record_capacity;
 	h->chunk_records = TTA_RECORDS_PER_CHUNK;
-	h->off_devices = g->off_devices;
-	h->off_slots = g->off_slots;
-	h->off_counters = g->off_counters;
-	h->off_live_slots = g->off_live_slots;
-	h->off_device_users = g->off_device_users;
-	h->bitmap_stride = g->bitmap_stride;
-	h->off_chunks = g->off_chunks;
-	h->off_records = g->off_records;
+	h->counter_capacity = TTA_COUNTER_CAPACITY;
+	h->region_count = 0;
+	struct tta_region core[TTA_REGION_CORE_KINDS];
+	tta_geometry_core_regions(g, core);
+	for (unsigned i = 0; i < TTA_REGION_CORE_KINDS; i++)
+		add_region(h, core[i].kind, core[i].offset, core[i].size);
 	h->created_realtime_ns = tta_now_realtime_ns();
 	h->creator_pid = (uint64_t)getpid();
 	h->mode = mode;
@@ -331,6 +428,7 @@ int tta_segment_open(const char *name, int flags, const struct tta_create_params
 		     struct tta_segment *out, char *err, size_t errlen)
 {
 	memset(out, 0, sizeof *out);
+	out->fd = -1;
 	int rc = tta_resolve_name(name, out->name, err, errlen);
 	if (rc != 0)
 		return rc;
@@ -401,16 +499,24 @@ int tta_segment_open(const char *name, int flags, const struct tta_create_params
 		}
 		goto fail;
 	}
-	void *base = mmap(NULL, out->geo.segment_size, writable ? PROT_READ | PROT_WRITE : PROT_READ,
+	void *base = mmap(NULL, out->geo.mapped_size, writable ? PROT_READ | PROT_WRITE : PROT_READ,
 			  MAP_SHARED, fd, 0);
 	if (base == MAP_FAILED) {
 		rc = tta_fail(err, errlen, -errno, "cannot map segment %s: %s", out->name,
 			      strerror(errno));
 		goto fail;
 	}
-	close(fd);
+	/* A reader keeps its fd (close-on-exec) to notice truncation; a writer,
+	 * a guest in someone else's process, keeps none. */
+	if (writable) {
+		close(fd);
+		fd = -1;
+	}
+	out->fd = fd;
 	out->base = base;
-	out->size = out->geo.segment_size;
+	out->size = out->geo.mapped_size;
+	memcpy(out->regions, h.regions, sizeof out->regions);
+	out->region_count = h.region_count;
 	out->writable = writable;
 	out->file_dev = st.st_dev;
 	out->file_ino = st.st_ino;
@@ -420,10 +526,23 @@ fail:
 	return rc;
 }
 
+const struct tta_region *tta_segment_region(const struct tta_segment *seg, uint32_t kind)
+{
+	for (uint32_t i = 0; i < seg->region_count && i < TTA_MAX_REGIONS; i++)
+		if (seg->regions[i].kind == kind)
+			return &seg->regions[i];
+	return NULL;
+}
+
 void tta_segment_close(struct tta_segment *seg)
 {
-	if (seg->base != NULL)
+	/* Only an opened segment has a mapping, and then always its fd. */
+	if (seg->base != NULL) {
 		munmap(seg->base, seg->size);
+		if (seg->fd >= 0)
+			close(seg->fd);
+	}
+	seg->fd = -1;
 	seg->base = NULL;
 	seg->size = 0;
 }

@@ -1,9 +1,9 @@
 /*
- * tta_layout.h - the binary layout of the tt-alloc telemetry segment (ABI v1).
+ * tta_layout.h - the binary layout of the tt-alloc telemetry segment (ABI 2).
  *
  * This is the private layout header: libtrack, the reaper and tools built from
  * this tree include it; third-party readers should use the read-side API in
- * libtrack/tt_alloc.h instead. docs/segment.md documents every field here.
+ * <tt-alloc/reader.h> instead. docs/segment.md documents every field here.
  *
  * Rules that every field obeys:
  *  - No pointers. Every reference is an index or a byte offset from the start
@@ -21,8 +21,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tta_counters.h"
+
+/* The family magic stays "TTALLOC1" across ABI versions, so an older or newer
+ * segment is recognised as ours and refused by version, with the fix named. */
 #define TTA_MAGIC UINT64_C(0x31434f4c4c415454) /* "TTALLOC1" little-endian */
-#define TTA_ABI_VERSION 1u
+#define TTA_ABI_VERSION 2u
 #define TTA_READY_VALUE 0x52454459u /* "REDY": published last, release order */
 
 #define TTA_CACHE_LINE 64
@@ -85,26 +89,50 @@ enum tta_slot_phase {
 #define TTA_OWNER_SLOT(tag) ((uint32_t)((tag) & 0xffffffffu) - 1u)
 #define TTA_OWNER_GEN(tag) ((uint32_t)((tag) >> 32))
 
-/* Counters of segment-wide events: written rarely (error paths, reaping). */
-struct tta_shortfall {
-	uint64_t attach_refused;      /* no free process slot: process untracked */
-	uint64_t records_unavailable; /* allocations tracked without a record */
-	uint64_t unknown_frees;       /* free of an address the caller never reported */
-	uint64_t double_frees;        /* handle freed twice */
-	uint64_t foreign_frees;       /* handle of another process or incarnation */
-	uint64_t bad_device;          /* device id >= device capacity */
-	uint64_t bad_argument;        /* unknown memory type, zero-size... */
-	uint64_t address_collisions;  /* alloc over a live (device, address) */
+/*
+ * Segment-wide counters live in one array in the header, indexed by the ids
+ * of tta_counters.h (the one table that declares them). Ids are ABI: a new
+ * counter takes the next id, none is ever reused or moved.
+ */
+#define TTA_COUNTER_CAPACITY 32u
+
+/* Who reaps: the registered reaper daemon, judged by pid + start time and by
+ * the age of its heartbeat (see tta_reaper_judge). */
+struct tta_reaper_reg {
+	uint64_t pid;             /* 0 when no reaper is registered */
+	uint64_t start_time;      /* its /proc starttime, to detect a stale pid */
+	uint64_t heartbeat_ns;    /* CLOCK_MONOTONIC of its last loop turn */
+	uint64_t registered_realtime_ns;
+	uint64_t reserved[4];
 };
 
-struct tta_reaper_stats {
-	uint64_t processes_reaped; /* slots reclaimed (by the reaper or by writers) */
-	uint64_t leaky_processes;  /* of those, how many left allocations */
-	uint64_t leaked_buffers;   /* records recycled on behalf of dead processes */
-	uint64_t leaked_bytes;     /* their bytes, all types */
-	uint64_t reaper_pid;       /* pid of the running reaper daemon, 0 if none */
-	uint64_t reaper_start_time; /* its /proc starttime, to detect a stale pid */
-	uint64_t reaper_heartbeat_ns; /* CLOCK_MONOTONIC of its last loop turn */
+/*
+ * Region directory (ABI 2). Every region of the segment, the core ones
+ * included, is listed here with its kind, format version, offset and size.
+ * Readers bounds-check every entry, require the core kinds to match the
+ * geometry computed from the capacities, and skip kinds they do not know, so
+ * a newer writer can add regions without breaking older readers. The rule
+ * for adding a region is in docs/segment.md.
+ */
+enum tta_region_kind {
+	TTA_REGION_NONE = 0,
+	TTA_REGION_DEVICES = 1,      /* struct tta_device[device_capacity] */
+	TTA_REGION_SLOTS = 2,        /* struct tta_slot[slot_capacity] */
+	TTA_REGION_LIVE_SLOTS = 3,   /* ck_bitmap of slot_capacity bits */
+	TTA_REGION_DEVICE_USERS = 4, /* ck_bitmap[device_capacity], one per device */
+	TTA_REGION_COUNTERS = 5,     /* struct tta_counter_line[slot][device] */
+	TTA_REGION_CHUNKS = 6,       /* uint64_t owner_tag[record_capacity/64] */
+	TTA_REGION_RECORDS = 7,      /* struct tta_record[record_capacity] */
+	TTA_REGION_CORE_KINDS = 7    /* kinds 1..7 are required */
+};
+#define TTA_MAX_REGIONS 32u
+#define TTA_REGION_ALIGN TTA_CACHE_LINE
+
+struct tta_region {
+	uint32_t kind;            /* enum tta_region_kind; unknown kinds are skipped */
+	uint32_t version;         /* format version of that region's contents */
+	uint64_t offset;          /* from the start of the segment */
+	uint64_t size;            /* bytes */
 	uint64_t reserved;
 };
 
@@ -114,24 +142,18 @@ struct tta_header {
 	uint32_t abi_version;     /*   8 */
 	uint32_t header_size;     /*  12: sizeof(struct tta_header) */
 	uint64_t layout_word;     /*  16: TTA_LAYOUT_WORD, struct sizes */
-	uint64_t segment_size;    /*  24: bytes, equals the file size */
+	uint64_t segment_size;    /*  24: bytes covered by the regions (<= file size) */
 	uint32_t device_capacity; /*  32 */
 	uint32_t slot_capacity;   /*  36 */
 	uint32_t record_capacity; /*  40: multiple of TTA_RECORDS_PER_CHUNK */
 	uint32_t chunk_records;   /*  44: TTA_RECORDS_PER_CHUNK */
-	uint64_t off_devices;     /*  48: struct tta_device[device_capacity] */
-	uint64_t off_slots;       /*  56: struct tta_slot[slot_capacity] */
-	uint64_t off_counters;    /*  64: struct tta_counter_line[slot][device] */
-	uint64_t off_live_slots;  /*  72: ck_bitmap of slot_capacity bits */
-	uint64_t off_device_users;/*  80: ck_bitmap[device_capacity], stride below */
-	uint64_t bitmap_stride;   /*  88: bytes between device_users bitmaps */
-	uint64_t off_chunks;      /*  96: uint64_t owner_tag[record_capacity/64] */
-	uint64_t off_records;     /* 104: struct tta_record[record_capacity] */
-	uint64_t created_realtime_ns; /* 112 */
-	uint64_t creator_pid;     /* 120 */
-	uint32_t mode;            /* 128: permission bits it was created with */
-	uint32_t ready;           /* 132: TTA_READY_VALUE, stored last (release) */
-	uint8_t reserved0[TTA_CACHE_LINE * 3 - 136];
+	uint32_t region_count;    /*  48: entries used in regions[] */
+	uint32_t counter_capacity;/*  52: TTA_COUNTER_CAPACITY */
+	uint64_t created_realtime_ns; /* 56 */
+	uint64_t creator_pid;     /*  64 */
+	uint32_t mode;            /*  72: permission bits it was created with */
+	uint32_t ready;           /*  76: TTA_READY_VALUE, stored last (release) */
+	uint8_t reserved0[TTA_CACHE_LINE * 3 - 80];
 
 	/* --- mutable, each group on its own cache line --- */
 	uint32_t registry_seq;    /* 192: bumped + FUTEX_WAKE when a slot goes live */
@@ -139,9 +161,11 @@ struct tta_header {
 	uint64_t chunk_hint;      /* 256: where writers start looking for a free chunk */
 	uint64_t slot_hint;       /* 264 */
 	uint8_t reserved2[TTA_CACHE_LINE - 16];
-	struct tta_shortfall shortfall;   /* 320 */
-	struct tta_reaper_stats reaper;   /* 384 */
-	uint8_t reserved3[TTA_PAGE - 448];
+	uint64_t counters[TTA_COUNTER_CAPACITY]; /* 320: indexed by enum tta_counter_id */
+	struct tta_reaper_reg reaper;            /* 576 */
+	uint8_t reserved3[1024 - 640];
+	struct tta_region regions[TTA_MAX_REGIONS]; /* 1024: written once before ready */
+	uint8_t reserved4[TTA_PAGE - 2048];
 };
 
 struct tta_device {
@@ -169,8 +193,9 @@ struct tta_slot {
 	char cmdline[96];         /*  56: argv joined by spaces, truncated */
 	uint64_t reaper_pid;      /* 152: who is reaping (phase REAPING) */
 	uint64_t reaper_start_time; /* 160 */
-	uint64_t reaping_since_ns;/* 168: CLOCK_MONOTONIC */
-	uint8_t reserved[256 - 176];
+	uint64_t reaping_since_ns;/* 168: CLOCK_MONOTONIC, stored before the CAS to REAPING */
+	uint64_t claimed_mono_ns; /* 176: CLOCK_MONOTONIC, stored before the CAS to CLAIMED */
+	uint8_t reserved[256 - 184];
 };
 
 /* One cache line per (slot, device): written only by the slot's owner. */
@@ -211,8 +236,11 @@ struct tta_record {
 _Static_assert(sizeof(struct tta_header) == TTA_PAGE, "header is one page");
 _Static_assert(offsetof(struct tta_header, registry_seq) == 192, "abi");
 _Static_assert(offsetof(struct tta_header, chunk_hint) == 256, "abi");
-_Static_assert(offsetof(struct tta_header, shortfall) == 320, "abi");
-_Static_assert(offsetof(struct tta_header, reaper) == 384, "abi");
+_Static_assert(offsetof(struct tta_header, counters) == 320, "abi");
+_Static_assert(offsetof(struct tta_header, reaper) == 576, "abi");
+_Static_assert(offsetof(struct tta_header, regions) == 1024, "abi");
+_Static_assert(sizeof(struct tta_region) == 32, "abi");
+_Static_assert(TTA_COUNTER_COUNT <= TTA_COUNTER_CAPACITY, "counter table outgrew the header");
 _Static_assert(sizeof(struct tta_device) == 256, "abi");
 _Static_assert(offsetof(struct tta_device, capacity) == 64, "abi");
 _Static_assert(sizeof(struct tta_slot) == 256, "abi");
@@ -226,7 +254,8 @@ struct tta_geometry {
 	uint32_t device_capacity, slot_capacity, record_capacity;
 	uint64_t off_devices, off_slots, off_counters, off_live_slots;
 	uint64_t off_device_users, bitmap_stride, off_chunks, off_records;
-	uint64_t segment_size;
+	uint64_t segment_size;    /* end of the core regions */
+	uint64_t mapped_size;     /* what the header declares (>= segment_size) */
 };
 
 /*

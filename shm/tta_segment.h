@@ -25,12 +25,16 @@
 
 struct tta_segment {
 	uint8_t *base;
-	size_t size;
+	size_t size;             /* bytes mapped: the header's segment_size */
+	int fd;                  /* kept open (close-on-exec) to notice truncation */
 	bool writable;
 	struct tta_geometry geo; /* validated copy: never re-read from the segment */
 	char name[TTA_NAME_MAX + 2];
 	dev_t file_dev;          /* identity of the file we mapped */
 	ino_t file_ino;
+	/* Validated copy of the region directory, never re-read. */
+	uint32_t region_count;
+	struct tta_region regions[TTA_MAX_REGIONS];
 };
 
 struct tta_create_params {
@@ -66,6 +70,13 @@ void tta_segment_close(struct tta_segment *seg);
  * zero-filled segment of geometry G at BASE. The creator publishes ready
  * after it; the fuzz harness builds its segments with it too. */
 void tta_segment_format(uint8_t *base, const struct tta_geometry *g, uint32_t mode);
+
+/* The directory entries of the core regions of G, in kind order. */
+void tta_geometry_core_regions(const struct tta_geometry *g,
+			       struct tta_region out[TTA_REGION_CORE_KINDS]);
+
+/* Finds the region of KIND in SEG's validated directory; NULL if absent. */
+const struct tta_region *tta_segment_region(const struct tta_segment *seg, uint32_t kind);
 
 /* Checks a header copy against FILE_SIZE; fills GEO on success. */
 int tta_header_validate(const struct tta_header *h, uint64_t file_size,
@@ -132,7 +143,68 @@ uint64_t tta_self_pidns_ino(void);
  * 0 if it has exited or the pid now belongs to someone else, -1 if unknown. */
 int tta_proc_incarnation_alive(pid_t pid, uint64_t start_time);
 
-/* ---- reaping ---- */
+/* ---- slot lifecycle, first half (slot.c): claim and go live ---- */
+
+/* Who a slot belongs to: written into the slot while it is CLAIMED. */
+struct tta_slot_identity {
+	int32_t pid;              /* in the claimer's pid namespace */
+	uint32_t uid;
+	uint64_t start_time;      /* /proc/PID/stat field 22 */
+	uint64_t pidns_ino;       /* tta_self_pidns_ino() of that namespace */
+	uint32_t image_id;        /* random per exec image, never 0 */
+	char comm[16];
+	char cmdline[96];
+};
+
+/* Claims a free slot for ID, fills in the identity and makes it LIVE, then
+ * wakes the reapers. Returns 0 with *SLOT and *LIVE_STATE set, -ENOSPC when
+ * every slot is taken, -EINVAL on a read-only segment or a bad pid. */
+int tta_slot_claim(struct tta_segment *seg, const struct tta_slot_identity *id, uint32_t *slot,
+		   uint64_t *live_state);
+
+/* Reaps (silently) the slots the same process held in an earlier exec
+ * image: same pid, start time and pid namespace, another image id. Returns
+ * how many it reaped. */
+int tta_slot_reap_previous_images(struct tta_segment *seg, const struct tta_slot_identity *id);
+
+/* The registry futex: bumped and woken whenever a slot goes live, so a
+ * reaper starts watching a new process within milliseconds. */
+void tta_registry_notify(struct tta_segment *seg);
+uint32_t tta_registry_seq(const struct tta_segment *seg);
+/* Waits up to TIMEOUT_MS while the sequence still equals SEEN; returns it. */
+uint32_t tta_registry_wait(const struct tta_segment *seg, uint32_t seen, unsigned timeout_ms);
+
+/* ---- the reaper daemon's registration (liveness.c) ---- */
+
+/* The daemon heartbeats at least this often; one whose heartbeat is older
+ * than TTA_REAPER_STALL_NS is judged stalled (stopped or hung). */
+#define TTA_REAPER_HEARTBEAT_NS (1000ull * 1000000ull)
+#define TTA_REAPER_STALL_NS (5000ull * 1000000ull)
+
+/* Same numbers as the public enum tta_reaper_status. */
+enum {
+	TTA_REAPER_STATUS_NONE = 0,    /* no reaper registered */
+	TTA_REAPER_STATUS_RUNNING = 1, /* its process runs and its heartbeat is fresh */
+	TTA_REAPER_STATUS_STALLED = 2, /* its process exists, heartbeat too old */
+	TTA_REAPER_STATUS_GONE = 3,    /* registered, but that process is gone */
+	TTA_REAPER_STATUS_UNKNOWN = 4  /* cannot tell from this pid namespace */
+};
+struct tta_reaper_judgement {
+	int32_t pid;
+	int status;
+	uint64_t start_time;
+	uint64_t heartbeat_age_ns;
+};
+void tta_reaper_judge(const struct tta_segment *seg, struct tta_reaper_judgement *out);
+/* Registers PID as the reaper unless a RUNNING one holds the registration
+ * (-EBUSY; PREVIOUS says who). A stalled or gone holder is taken over. */
+int tta_reaper_register(struct tta_segment *seg, int32_t pid, uint64_t start_time,
+			struct tta_reaper_judgement *previous);
+/* Refreshes the heartbeat; false if another reaper took the registration. */
+bool tta_reaper_heartbeat(struct tta_segment *seg, int32_t pid);
+void tta_reaper_unregister(struct tta_segment *seg, int32_t pid);
+
+/* ---- slot lifecycle, second half (reap.c): reap, release, recycle ---- */
 
 struct tta_reap_report {
 	uint32_t slot;
@@ -172,8 +244,12 @@ int tta_reap_slot(struct tta_segment *seg, uint32_t slot, uint64_t expected_stat
 int tta_slot_release(struct tta_segment *seg, uint32_t slot, uint64_t expected_state);
 
 /* Decides whether the owner of SLOT (state word STATE) is gone: 1 dead,
- * 0 alive or undecidable from this pid namespace. CLAIMED slots are judged by
- * pid only; REAPING slots are dead when their reaper is dead. */
+ * 0 alive or undecidable from this pid namespace. A CLAIMED slot without
+ * identity, or a REAPING one without a reaper identity, is dead once its
+ * claim (reap) is older than TTA_SLOT_ABANDONED_NS: both move on within
+ * microseconds. REAPING slots are dead when their reaper is dead. The answer
+ * depends only on the segment and /proc, never on earlier calls. */
+#define TTA_SLOT_ABANDONED_NS (2000ull * 1000000ull)
 int tta_slot_owner_dead(struct tta_segment *seg, uint32_t slot, uint64_t state);
 
 /* Reaps every slot whose owner is dead (as judged above), in this pid

@@ -1,10 +1,12 @@
-# tt-smi: the command-line viewer. render.o is kept separate so tests (and a
-# future fuzz harness) can link the renderers without the CLI.
+# tt-smi: the command-line viewer. A tool like any third-party one: it sees
+# only the public headers (include/tt-alloc/) and links the public archive,
+# which test_install.sh proves by building it from an installed prefix.
 SMI_OBJS := $(BUILD)/obj/smi/tt_smi.o $(BUILD)/obj/smi/render.o
 
-$(BUILD)/obj/smi/tt_smi.o: ALL_CFLAGS += -DTT_SMI_VERSION='"$(LIBTRACK_VERSION)"'
+$(SMI_OBJS): INCLUDES = $(PUBLIC_INCLUDES)
+$(BUILD)/obj/smi/tt_smi.o: ALL_CFLAGS += -DTT_SMI_VERSION='"$(TTA_VERSION)"'
 
-$(BUILD)/tt-smi: $(SMI_OBJS) $(LIBTRACK_A)
+$(BUILD)/tt-smi: $(SMI_OBJS) $(LIB_A)
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
 
 # C tests of the renderers link render.o as well.

@@ -2,13 +2,12 @@
  * tt_smi.c - tt-smi: show what is allocated on Tenstorrent devices, from the
  * tt-alloc telemetry segment.
  *
- * This file holds the command line, opening the segment, the SIGBUS guard and
- * the watch loop; what a snapshot holds and how it is printed is render.c's.
+ * This file holds the command line, opening the segment and the watch loop; what a snapshot holds and how it is printed is render.c's.
  *
- * tt-smi only ever reads the segment (the public read API maps it PROT_READ).
- * A segment shrunk under us turns reads past its new end into SIGBUS; the
- * guard below turns that into a one-line error and exit status 2, with the
- * terminal restored, instead of a crash.
+ * tt-smi only ever reads the segment, through the public read API
+ * (<tt-alloc/reader.h>), which maps it PROT_READ, survives a segment
+ * truncated under it (reported as an error: exit status 2 with the terminal
+ * restored) and says when the segment was replaced (the watch follows it).
  *
  * Exit status: 0 success; 1 --check-empty found allocations; 2 bad usage,
  * no segment, an incompatible or unreadable segment, or a write error.
@@ -18,23 +17,22 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
-#include <setjmp.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/stat.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <tt-alloc/reader.h>
+
 #include "render.h"
-#include "tt_alloc.h"
 
 #ifndef TT_SMI_VERSION
-#define TT_SMI_VERSION "1.0.0"
+#define TT_SMI_VERSION "2.0.0"
 #endif
 
 enum { EXIT_OK = 0, EXIT_NOT_EMPTY = 1, EXIT_TROUBLE = 2 };
@@ -49,7 +47,8 @@ struct options {
 	bool watch, json, buffers, check_empty;
 	long interval_ms;
 	long count; /* refreshes in watch mode; 0 = until stopped */
-	struct smi_filter filter;
+	int32_t filter_pid;    /* 0 = any */
+	int32_t filter_device; /* -1 = any */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -123,7 +122,7 @@ static void parse_options(int argc, char **argv, struct options *opt)
 
 	memset(opt, 0, sizeof *opt);
 	opt->interval_ms = DEFAULT_INTERVAL_MS;
-	opt->filter.device = -1;
+	opt->filter_device = -1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":wr:c:jbp:d:s:hV", longopts, NULL)) != -1) {
 		switch (c) {
@@ -150,12 +149,12 @@ static void parse_options(int argc, char **argv, struct options *opt)
 		case 'p':
 			if (!parse_long(optarg, 1, INT32_MAX, &value))
 				usage_error("invalid pid '%s'", optarg);
-			opt->filter.pid = (int32_t)value;
+			opt->filter_pid = (int32_t)value;
 			break;
 		case 'd':
 			if (!parse_long(optarg, 0, INT32_MAX, &value))
 				usage_error("invalid device '%s' (a device number from 0)", optarg);
-			opt->filter.device = (int32_t)value;
+			opt->filter_device = (int32_t)value;
 			break;
 		case OPT_CHECK_EMPTY:
 			opt->check_empty = true;
@@ -188,7 +187,6 @@ static void parse_options(int argc, char **argv, struct options *opt)
 		usage_error("%s", "--check-empty takes one snapshot; it cannot be combined with --watch");
 	if (opt->count && !opt->watch)
 		usage_error("%s", "--count only applies to --watch");
-	opt->filter.want_buffers = opt->buffers;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -235,22 +233,6 @@ static void terminal_enter(void)
 	screen_active = 1;
 }
 
-static sigjmp_buf sigbus_jump;
-static volatile sig_atomic_t sigbus_armed;
-
-static void on_sigbus(int sig)
-{
-	if (sigbus_armed) {
-		sigbus_armed = 0;
-		siglongjmp(sigbus_jump, 1);
-	}
-	/* Not a segment read: a real fault. Leave the terminal usable, then
-	 * die the way the fault demands. */
-	terminal_restore();
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
 static void on_stop_signal(int sig)
 {
 	if (sig == SIGWINCH)
@@ -259,15 +241,6 @@ static void on_stop_signal(int sig)
 		suspend_requested = 1;
 	else
 		stop_requested = sig;
-}
-
-static void install_handlers(void)
-{
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sigemptyset(&sa.sa_mask);
-	sa.sa_handler = on_sigbus;
-	sigaction(SIGBUS, &sa, NULL);
 }
 
 static const int watch_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH, SIGTSTP };
@@ -297,22 +270,7 @@ static void install_watch_handlers(sigset_t *wait_mask)
 struct segment {
 	tta_reader *reader;
 	char name[SEGMENT_NAME_LEN];
-	dev_t dev; /* identity of the file we opened, to notice a replacement */
-	ino_t ino;
-	bool have_identity;
 };
-
-static void segment_identity(const char *name, dev_t *dev, ino_t *ino, bool *ok)
-{
-	char path[SEGMENT_NAME_LEN + 16];
-	struct stat st;
-	snprintf(path, sizeof path, "/dev/shm%s", name);
-	*ok = stat(path, &st) == 0;
-	if (*ok) {
-		*dev = st.st_dev;
-		*ino = st.st_ino;
-	}
-}
 
 static int segment_open(struct segment *seg, const struct options *opt, char *err, size_t errlen)
 {
@@ -320,18 +278,7 @@ static int segment_open(struct segment *seg, const struct options *opt, char *er
 	if (!name)
 		return -EINVAL;
 	snprintf(seg->name, sizeof seg->name, "%s", name);
-	/* Identity first: if the file is replaced between this and the open,
-	 * the next watch refresh sees a change and merely reopens. */
-	segment_identity(seg->name, &seg->dev, &seg->ino, &seg->have_identity);
-
-	int rc;
-	if (sigsetjmp(sigbus_jump, 1)) {
-		snprintf(err, errlen, "segment %s was truncated while tt-smi opened it", seg->name);
-		return -EFAULT;
-	}
-	sigbus_armed = 1;
-	rc = tta_reader_open(seg->name, &seg->reader, err, errlen);
-	sigbus_armed = 0;
+	int rc = tta_reader_open(seg->name, &seg->reader, err, errlen);
 	if (rc < 0) {
 		seg->reader = NULL;
 		if (!err[0])
@@ -352,39 +299,24 @@ static void segment_close(struct segment *seg)
  * segment was deleted and re-created), follow it. */
 static int segment_follow(struct segment *seg, const struct options *opt, char *err, size_t errlen)
 {
-	dev_t dev;
-	ino_t ino;
-	bool ok;
-	segment_identity(seg->name, &dev, &ino, &ok);
-	if (!ok || !seg->have_identity || (dev == seg->dev && ino == seg->ino))
+	if (tta_reader_status(seg->reader) != TTA_SEGMENT_REPLACED)
 		return 0;
 	segment_close(seg);
 	return segment_open(seg, opt, err, errlen);
 }
 
-static int take_snapshot(struct segment *seg, const struct smi_filter *filter,
-			 struct smi_snapshot *snap, char *err, size_t errlen)
+static int take_snapshot(struct segment *seg, const struct options *opt, tta_snapshot **snap,
+			 char *err, size_t errlen)
 {
-	if (sigsetjmp(sigbus_jump, 1)) {
-		smi_snapshot_free(snap);
-		snprintf(err, errlen,
-			 "segment %s became unreadable (SIGBUS: was it truncated under tt-smi?)",
-			 seg->name);
-		return -EFAULT;
-	}
-	sigbus_armed = 1;
-	int rc = smi_snapshot_take(seg->reader, filter, snap, err, errlen);
-	sigbus_armed = 0;
-	if (rc == 0)
-		smi_snapshot_annotate(snap);
-	return rc;
+	return tta_snapshot_take(seg->reader, opt->filter_pid, opt->filter_device,
+				 opt->buffers ? TTA_SNAPSHOT_BUFFERS : 0, snap, err, errlen);
 }
 
 /* ------------------------------------------------------------------------ */
 /* Output                                                                    */
 
 /* Returns what the process should exit with for this snapshot. */
-static int render(const struct smi_snapshot *snap, const struct options *opt, FILE *out)
+static int render(const tta_snapshot *snap, const struct options *opt, FILE *out)
 {
 	int status = EXIT_OK;
 	if (opt->check_empty && smi_render_leaks(snap, NULL) > 0)
@@ -394,7 +326,7 @@ static int render(const struct smi_snapshot *snap, const struct options *opt, FI
 	} else if (opt->check_empty) {
 		smi_render_leaks(snap, out);
 		/* --check-empty --buffers: which buffers exactly, for the CI log. */
-		if (opt->buffers && snap->n_buffers) {
+		if (opt->buffers && tta_snapshot_buffer_count(snap)) {
 			fputc('\n', out);
 			smi_render_buffer_table(snap, out);
 		}
@@ -514,13 +446,12 @@ static int run_watch(struct segment *seg, const struct options *opt)
 {
 	bool tty = isatty(STDOUT_FILENO);
 	sigset_t wait_mask;
-	struct smi_snapshot snap;
+	tta_snapshot *snap = NULL;
 	char err[ERR_LEN] = "";
 	int status = EXIT_OK;
 	char *frame = NULL;
 	size_t frame_len = 0;
 
-	smi_snapshot_init(&snap);
 	install_watch_handlers(&wait_mask);
 	if (tty) {
 		terminal_enter();
@@ -529,7 +460,7 @@ static int run_watch(struct segment *seg, const struct options *opt)
 	for (long n = 0; !stop_requested; n++) {
 		uint64_t deadline = now_ms() + (uint64_t)opt->interval_ms;
 		if (segment_follow(seg, opt, err, sizeof err) < 0 ||
-		    take_snapshot(seg, &opt->filter, &snap, err, sizeof err) < 0) {
+		    take_snapshot(seg, opt, &snap, err, sizeof err) < 0) {
 			status = EXIT_TROUBLE;
 			break;
 		}
@@ -540,7 +471,7 @@ static int run_watch(struct segment *seg, const struct options *opt)
 				status = EXIT_TROUBLE;
 				break;
 			}
-			render(&snap, opt, mem);
+			render(snap, opt, mem);
 			fclose(mem);
 			draw_frame(frame, frame_len, opt);
 			free(frame);
@@ -548,9 +479,10 @@ static int run_watch(struct segment *seg, const struct options *opt)
 		} else {
 			if (n > 0)
 				fputc('\n', stdout);
-			render(&snap, opt, stdout);
+			render(snap, opt, stdout);
 		}
-		smi_snapshot_free(&snap);
+		tta_snapshot_free(snap);
+		snap = NULL;
 		if (flush_stdout() < 0)
 			return EXIT_TROUBLE;
 		if (opt->count && n + 1 >= opt->count)
@@ -558,7 +490,7 @@ static int run_watch(struct segment *seg, const struct options *opt)
 		if (wait_for_next(deadline, tty && termios_changed, &wait_mask))
 			break;
 	}
-	smi_snapshot_free(&snap);
+	tta_snapshot_free(snap);
 	terminal_restore();
 	if (status != EXIT_OK)
 		fprintf(stderr, "tt-smi: %s\n", err);
@@ -580,15 +512,14 @@ static int run_watch(struct segment *seg, const struct options *opt)
 
 static int run_once(struct segment *seg, const struct options *opt)
 {
-	struct smi_snapshot snap;
+	tta_snapshot *snap = NULL;
 	char err[ERR_LEN] = "";
-	smi_snapshot_init(&snap);
-	if (take_snapshot(seg, &opt->filter, &snap, err, sizeof err) < 0) {
+	if (take_snapshot(seg, opt, &snap, err, sizeof err) < 0) {
 		fprintf(stderr, "tt-smi: %s\n", err);
 		return EXIT_TROUBLE;
 	}
-	int status = render(&snap, opt, stdout);
-	smi_snapshot_free(&snap);
+	int status = render(snap, opt, stdout);
+	tta_snapshot_free(snap);
 	return flush_stdout() < 0 ? EXIT_TROUBLE : status;
 }
 
@@ -599,15 +530,14 @@ int main(int argc, char **argv)
 	char err[ERR_LEN] = "";
 
 	parse_options(argc, argv, &opt);
-	install_handlers();
 	if (segment_open(&seg, &opt, err, sizeof err) < 0) {
 		fprintf(stderr, "tt-smi: %s\n", err);
 		return EXIT_TROUBLE;
 	}
 	uint32_t devices = tta_reader_device_capacity(seg.reader);
-	if (opt.filter.device >= 0 && (uint32_t)opt.filter.device >= devices) {
+	if (opt.filter_device >= 0 && (uint32_t)opt.filter_device >= devices) {
 		fprintf(stderr, "tt-smi: no device %" PRId32 ": segment %s has devices 0..%" PRIu32
-			"\n", opt.filter.device, seg.name, devices ? devices - 1 : 0);
+			"\n", opt.filter_device, seg.name, devices ? devices - 1 : 0);
 		segment_close(&seg);
 		return EXIT_TROUBLE;
 	}

@@ -15,7 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "tt_alloc.h"
+#include "tt-alloc/reader.h"
+#include "tta_health.h"
 #include "tta_segment.h"
 
 struct tally {
@@ -65,8 +66,8 @@ int main(int argc, char **argv)
 	}
 	tta_reader_foreach_buffer(r, NULL, count_buffer, &t);
 	tta_reader_foreach_process(r, count_process, &t);
-	struct tta_health h;
-	tta_reader_health(r, &h);
+	struct tta_test_health h;
+	tta_test_health_read(r, &h);
 	printf("live=%" PRIu32 " buffers=%" PRId64 " bytes=%" PRId64 " records=%" PRId64
 	       " record_bytes=%" PRId64 " records_in_use=%" PRIu64 " slots_pid=%" PRId64
 	       " reaper_pid=%" PRId64 " reaper_alive=%d reaped=%" PRIu64 " leaky=%" PRIu64 " ",

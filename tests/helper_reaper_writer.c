@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "tt_alloc.h"
+#include "tt-alloc/reader.h"
 
 static uint64_t address_of(uint32_t i)
 {

@@ -15,7 +15,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "tt_alloc.h"
+#include "tt-alloc/reader.h"
+#include "tta_health.h"
 
 int main(int argc, char **argv)
 {
@@ -39,26 +40,23 @@ int main(int argc, char **argv)
 			printf("device %" PRIu32 " buffers %" PRId64 "\n", d, v.buffers);
 	}
 	if (health) {
-		struct tta_health h;
-		if (tta_reader_health(reader, &h) == 0) {
-			printf("processes %" PRIu32 "\n", h.live_processes);
-			const struct {
-				const char *name;
-				uint64_t value;
-			} counters[] = {
-				{ "attach_refused", h.attach_refused },
-				{ "records_unavailable", h.records_unavailable },
-				{ "unknown_frees", h.unknown_frees },
-				{ "double_frees", h.double_frees },
-				{ "foreign_frees", h.foreign_frees },
-				{ "bad_device", h.bad_device },
-				{ "bad_argument", h.bad_argument },
-				{ "address_collisions", h.address_collisions },
+		tta_snapshot *snap;
+		if (tta_snapshot_take(reader, 0, -1, 0, &snap, NULL, 0) == 0) {
+			printf("processes %" PRIu64 "\n", tta_test_counter(snap, "live_processes"));
+			/* The shortfall counters: every counter of the table whose
+			 * help is about misuse or missing room, by its own name. */
+			static const char *const shortfall[] = {
+				"attach_refused", "records_unavailable", "unknown_frees",
+				"double_frees", "foreign_frees", "bad_device", "bad_argument",
+				"address_collisions",
 			};
-			for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++)
-				if (counters[i].value != 0)
-					printf("shortfall %s %" PRIu64 "\n", counters[i].name, counters[i].value);
-			printf("leaky_processes %" PRIu64 "\n", h.leaky_processes);
+			for (size_t i = 0; i < sizeof shortfall / sizeof shortfall[0]; i++) {
+				uint64_t v = tta_test_counter(snap, shortfall[i]);
+				if (v != 0)
+					printf("shortfall %s %" PRIu64 "\n", shortfall[i], v);
+			}
+			printf("leaky_processes %" PRIu64 "\n", tta_test_counter(snap, "leaky_processes"));
+			tta_snapshot_free(snap);
 		}
 	}
 	tta_reader_close(reader);

@@ -26,7 +26,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 
-#include "tt_alloc.h"
+#include "tt-alloc/reader.h"
 
 static void die(const char *what, const char *line)
 {

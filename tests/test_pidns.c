@@ -224,7 +224,7 @@ static int live_slots_of(pid_t pid)
 static void wait_registered(pid_t reaper)
 {
 	for (int i = 0; i < 500; i++) {
-		if (ck_pr_load_64(&tta_hdr(&seg)->reaper.reaper_pid) == (uint64_t)reaper)
+		if (ck_pr_load_64(&tta_hdr(&seg)->reaper.pid) == (uint64_t)reaper)
 			return;
 		sleep_ms(10);
 	}

@@ -19,7 +19,7 @@
 #include <sys/syscall.h>
 #include <time.h>
 
-#include "tt_alloc.h"
+#include "tt-alloc/reader.h"
 #include "tta_segment.h"
 #include "tta_test.h"
 
@@ -198,7 +198,7 @@ static pid_t dead_pid(void)
 
 static pid_t reaper_pid_now(void)
 {
-	return (pid_t)ck_pr_load_64(&tta_hdr(&seg)->reaper.reaper_pid);
+	return (pid_t)ck_pr_load_64(&tta_hdr(&seg)->reaper.pid);
 }
 
 static pid_t start_reaper(void)
@@ -335,14 +335,14 @@ TTA_TEST(reaps_reused_pid_while_watched)
 TTA_TEST(registration_heartbeat_takeover)
 {
 	setup();
-	struct tta_reaper_stats *st = &tta_hdr(&seg)->reaper;
+	struct tta_reaper_reg *st = &tta_hdr(&seg)->reaper;
 	pid_t r = start_reaper();
 	uint64_t start = 0;
 	CHECK(tta_proc_start_time(r, &start) == 0, "start time of reaper");
-	CHECK_EQ_I64(ck_pr_load_64(&st->reaper_start_time), start);
-	uint64_t hb1 = ck_pr_load_64(&st->reaper_heartbeat_ns);
+	CHECK_EQ_I64(ck_pr_load_64(&st->start_time), start);
+	uint64_t hb1 = ck_pr_load_64(&st->heartbeat_ns);
 	sleep_ms(700);
-	uint64_t hb2 = ck_pr_load_64(&st->reaper_heartbeat_ns);
+	uint64_t hb2 = ck_pr_load_64(&st->heartbeat_ns);
 	CHECK(hb2 > hb1, "heartbeat did not advance (%llu -> %llu)", (unsigned long long)hb1,
 	      (unsigned long long)hb2);
 	CHECK(hb2 <= tta_now_mono_ns(), "heartbeat is CLOCK_MONOTONIC");
@@ -360,7 +360,7 @@ TTA_TEST(registration_heartbeat_takeover)
 
 	/* Someone else took the registration: SIGTERM must leave it alone. */
 	pid_t r3 = start_reaper();
-	ck_pr_store_64(&st->reaper_pid, (uint64_t)getpid());
+	ck_pr_store_64(&st->pid, (uint64_t)getpid());
 	CHECK(wait_log("took over the reaper registration", 3000), "no warning:\n%s", read_log());
 	status = stop_reaper(r3, SIGTERM);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
@@ -385,7 +385,7 @@ TTA_TEST(reaps_abandoned_claims)
 	char needle[128];
 	snprintf(needle, sizeof needle, "reaped pid %d (claimer) slot %u: died while attaching", (int)d1, a);
 	CHECK(wait_log(needle, 2000), "no '%s' in:\n%s", needle, read_log());
-	snprintf(needle, sizeof needle, "leak report: pid %d (leaker) uid %u slot %u: left 2 buffers, 4.9 KiB (5000 bytes) on 1 device",
+	snprintf(needle, sizeof needle, "leak report: pid %d (leaker) uid %u slot %u: left 2 buffers, 4.9KiB (5000 bytes) on 1 device",
 		 (int)d3, (unsigned)getuid(), c);
 	CHECK(wait_log(needle, 2000), "no '%s' in:\n%s", needle, read_log());
 	snprintf(needle, sizeof needle, "leak pid %d: 2 allocations had no buffer record", (int)d3);

@@ -102,11 +102,23 @@ TTA_TEST(other_abi_version_is_refused_with_the_fix)
 	patch_file(offsetof(struct tta_header, abi_version), &v, sizeof v);
 	char err[512];
 	CHECK(open_reader_err(err, sizeof err) == -EPROTO, "newer version");
-	CHECK(strstr(err, "ABI version 2") && strstr(err, tta_test_segment), "message: %s", err);
-	v = 0;
+	CHECK(strstr(err, "ABI version 3") && strstr(err, tta_test_segment), "message: %s", err);
+	/* An ABI-1 segment left by the previous release: refused, and the one
+	 * line says how to get an ABI-2 one. */
+	v = 1;
 	patch_file(offsetof(struct tta_header, abi_version), &v, sizeof v);
-	CHECK(open_reader_err(err, sizeof err) == -EPROTO && strstr(err, "ABI version 0"),
-	      "older version: %s", err);
+	CHECK(open_reader_err(err, sizeof err) == -EPROTO && strstr(err, "older ABI 1") &&
+		      strstr(err, "remove it") && strstr(err, "ABI-2") && !strchr(err, '\n'),
+	      "ABI 1: %s", err);
+	setenv("TT_ALLOC_TRACKING_ENABLED", "1", 1);
+	pid_t pid = fork();
+	if (pid == 0) {
+		tta_report_alloc(0, 0x100, 4096, TTA_MEM_DRAM);
+		_exit(tta_track_state() == TTA_TRACK_DISABLED ? 0 : 1);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "a writer refuses an ABI-1 segment too");
 	/* Same version, different struct sizes: another build. */
 	v = TTA_ABI_VERSION;
 	patch_file(offsetof(struct tta_header, abi_version), &v, sizeof v);
@@ -124,13 +136,118 @@ TTA_TEST(truncated_oversized_and_foreign_files_are_refused)
 	CHECK(stat(path, &st) == 0, "stat");
 	CHECK(truncate(path, st.st_size - 4096) == 0, "truncate");
 	CHECK(open_reader_err(err, sizeof err) == -EINVAL && strstr(err, "truncated"), "%s", err);
+	/* ABI 2: a file larger than what its header describes is fine (the
+	 * reader maps what the header covers). */
 	CHECK(truncate(path, st.st_size + 4096) == 0, "grow");
-	CHECK(open_reader_err(err, sizeof err) == -EINVAL, "oversized: %s", err);
+	CHECK(open_reader_err(err, sizeof err) == 0, "oversized: %s", err);
 	CHECK(truncate(path, 100) == 0, "tiny");
 	CHECK(open_reader_err(err, sizeof err) == -EINVAL && strstr(err, "truncated"), "%s", err);
 	CHECK(truncate(path, 0) == 0 && truncate(path, 8192) == 0, "zeroes");
 	CHECK(open_reader_err(err, sizeof err) == -EPROTO && strstr(err, "not a tt-alloc"), "%s",
 	      err);
+}
+
+static uint64_t device0_dram(void)
+{
+	tta_reader *r;
+	char err[512];
+	CHECK(tta_reader_open(NULL, &r, err, sizeof err) == 0, "%s", err);
+	tta_snapshot *snap;
+	CHECK(tta_snapshot_take(r, 0, -1, 0, &snap, err, sizeof err) == 0, "%s", err);
+	const struct tta_device_view *d = tta_snapshot_device(snap, 0);
+	uint64_t v = d != NULL && d->id == 0 ? (uint64_t)d->used[TTA_MEM_DRAM] : 0;
+	tta_snapshot_free(snap);
+	tta_reader_close(r);
+	return v;
+}
+
+static struct tta_header read_header(void)
+{
+	char path[128];
+	shm_path(path, sizeof path, tta_test_segment);
+	struct tta_header h;
+	int fd = open(path, O_RDONLY);
+	CHECK(fd >= 0 && pread(fd, &h, sizeof h, 0) == (ssize_t)sizeof h, "read header");
+	close(fd);
+	return h;
+}
+
+/* ABI 2's promise: a newer writer may append regions of kinds this build does
+ * not know; readers and writers of this build skip them and keep working. */
+TTA_TEST(unknown_regions_are_skipped)
+{
+	create_with_a_report();
+	struct tta_header h = read_header();
+	CHECK(h.region_count == TTA_REGION_CORE_KINDS, "core regions only: %u", h.region_count);
+	char path[128];
+	shm_path(path, sizeof path, tta_test_segment);
+	uint64_t grown = h.segment_size + 2 * TTA_PAGE;
+	CHECK(truncate(path, (off_t)grown) == 0, "grow");
+	struct tta_region extra = { .kind = 999, .version = 7, .offset = h.segment_size,
+				    .size = 2 * TTA_PAGE };
+	patch_file(offsetof(struct tta_header, regions) + h.region_count * sizeof extra, &extra,
+		   sizeof extra);
+	uint32_t count = h.region_count + 1;
+	patch_file(offsetof(struct tta_header, region_count), &count, sizeof count);
+	patch_file(offsetof(struct tta_header, segment_size), &grown, sizeof grown);
+	CHECK_EQ_I64(device0_dram(), 0);
+	/* A writer of this build attaches to it and reports as usual. */
+	pid_t pid = fork();
+	if (pid == 0) {
+		tta_report_alloc(0, 0x200, 1000, TTA_MEM_DRAM);
+		_exit(tta_track_state() == TTA_TRACK_ATTACHED ? 0 : 1);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "writer attached");
+	tta_reader *r;
+	char err[512];
+	CHECK(tta_reader_open(NULL, &r, err, sizeof err) == 0, "%s", err);
+	tta_snapshot *snap;
+	CHECK(tta_snapshot_take(r, 0, -1, 0, &snap, err, sizeof err) == 0, "%s", err);
+	CHECK_EQ_I64(tta_snapshot_segment(snap)->region_count, count);
+	CHECK_EQ_I64(tta_snapshot_segment(snap)->segment_size, grown);
+	tta_snapshot_free(snap);
+	tta_reader_close(r);
+}
+
+/* Every directory entry is bounds-checked: outside the segment, overlapping
+ * another region or the header, misaligned, or a core region moved. */
+TTA_TEST(bad_region_directories_are_refused)
+{
+	create_with_a_report();
+	struct tta_header h = read_header();
+	char err[512];
+	size_t at = offsetof(struct tta_header, regions) + h.region_count * sizeof(struct tta_region);
+	uint32_t count = h.region_count + 1;
+	const struct tta_region bad[] = {
+		{ .kind = 999, .offset = h.segment_size, .size = TTA_PAGE },           /* beyond */
+		{ .kind = 999, .offset = h.segment_size - TTA_PAGE, .size = UINT64_MAX }, /* wraps */
+		{ .kind = 999, .offset = h.regions[0].offset, .size = 64 },            /* overlaps */
+		{ .kind = 999, .offset = 64, .size = 64 },                             /* header */
+		{ .kind = 999, .offset = h.segment_size - TTA_PAGE + 1, .size = 1 },   /* misaligned */
+		{ .kind = 0, .offset = h.segment_size - TTA_PAGE, .size = 64 },        /* no kind */
+	};
+	patch_file(offsetof(struct tta_header, region_count), &count, sizeof count);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		patch_file((off_t)at, &bad[i], sizeof bad[i]);
+		CHECK(open_reader_err(err, sizeof err) == -EINVAL && !strchr(err, '\n'),
+		      "bad region %zu accepted: %s", i, err);
+	}
+	/* A duplicate core region, and one that disagrees with the capacities. */
+	struct tta_region dup = h.regions[1];
+	patch_file((off_t)at, &dup, sizeof dup);
+	CHECK(open_reader_err(err, sizeof err) == -EINVAL, "duplicate core region: %s", err);
+	count = h.region_count;
+	patch_file(offsetof(struct tta_header, region_count), &count, sizeof count);
+	struct tta_region moved = h.regions[6];
+	moved.size -= 64;
+	patch_file(offsetof(struct tta_header, regions) + 6 * sizeof moved, &moved, sizeof moved);
+	CHECK(open_reader_err(err, sizeof err) == -EINVAL && strstr(err, "contradicts"),
+	      "shrunk core region: %s", err);
+	count = 200;
+	patch_file(offsetof(struct tta_header, region_count), &count, sizeof count);
+	CHECK(open_reader_err(err, sizeof err) == -EINVAL, "absurd region count: %s", err);
 }
 
 TTA_TEST(fifo_under_the_name_neither_hangs_nor_is_used)
@@ -380,6 +497,7 @@ TTA_TEST(orphaned_chunks_are_released)
 TTA_TEST_MAIN(TTA_CASE(mode_is_exact_whatever_the_umask), TTA_CASE(header_is_self_describing),
 	      TTA_CASE(other_abi_version_is_refused_with_the_fix),
 	      TTA_CASE(truncated_oversized_and_foreign_files_are_refused),
+	      TTA_CASE(unknown_regions_are_skipped), TTA_CASE(bad_region_directories_are_refused),
 	      TTA_CASE(fifo_under_the_name_neither_hangs_nor_is_used),
 	      TTA_CASE(capacities_that_contradict_the_file_are_refused),
 	      TTA_CASE(half_initialised_segment_is_refused),

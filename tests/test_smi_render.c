@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "render.h"
+#include "tt-alloc/text.h"
 #include "tta_segment.h"
 #include "tta_test.h"
 
@@ -197,28 +198,26 @@ static char *render_all(bool want_buffers, int32_t pid, int32_t device)
 	int rc = tta_reader_open(tta_test_segment, &reader, err, sizeof err);
 	CHECK(rc == 0, "reader_open: %s", err);
 
-	struct smi_filter filter = { .pid = pid, .device = device, .want_buffers = want_buffers };
-	struct smi_snapshot snap;
-	smi_snapshot_init(&snap);
-	rc = smi_snapshot_take(reader, &filter, &snap, err, sizeof err);
+	tta_snapshot *snap = NULL;
+	rc = tta_snapshot_take(reader, pid, device, want_buffers ? TTA_SNAPSHOT_BUFFERS : 0, &snap,
+			       err, sizeof err);
 	CHECK(rc == 0, "snapshot: %s", err);
-	smi_snapshot_annotate(&snap);
 
 	char *text = NULL, *json = NULL;
 	size_t text_len = 0, json_len = 0;
 	FILE *t = open_memstream(&text, &text_len);
 	FILE *j = open_memstream(&json, &json_len);
 	CHECK(t && j, "open_memstream");
-	smi_render_text(&snap, "test", t);
-	smi_render_buffers_text(&snap, "test", t);
-	smi_render_leaks(&snap, t);
-	smi_render_json(&snap, "test", j);
+	smi_render_text(snap, "test", t);
+	smi_render_buffers_text(snap, "test", t);
+	smi_render_leaks(snap, t);
+	smi_render_json(snap, "test", j);
 	fclose(t);
 	fclose(j);
 	CHECK(text_clean(text, text_len), "control bytes in text output:\n%s", text);
 	CHECK(json_valid(json, json_len), "invalid JSON:\n%s", json);
 	free(text);
-	smi_snapshot_free(&snap);
+	tta_snapshot_free(snap);
 	tta_reader_close(reader);
 	return json;
 }
@@ -296,7 +295,7 @@ TTA_TEST(human_bytes)
 	};
 	char buf[32];
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		smi_human_bytes(cases[i].bytes, buf, sizeof buf);
+		tta_format_bytes(cases[i].bytes, buf, sizeof buf);
 		CHECK(strcmp(buf, cases[i].want) == 0, "%" PRId64 " -> '%s', want '%s'",
 		      cases[i].bytes, buf, cases[i].want);
 	}
@@ -344,18 +343,17 @@ TTA_TEST(negative_total_is_shown)
 	tta_reader *reader;
 	char err[TTA_ERR_MAX];
 	CHECK(tta_reader_open(tta_test_segment, &reader, err, sizeof err) == 0, "%s", err);
-	struct smi_snapshot snap;
-	smi_snapshot_init(&snap);
-	CHECK(smi_snapshot_take(reader, NULL, &snap, err, sizeof err) == 0, "%s", err);
-	CHECK(smi_render_leaks(&snap, NULL) == 1, "negative total not reported as a leak");
+	tta_snapshot *snap = NULL;
+	CHECK(tta_snapshot_take(reader, 0, -1, 0, &snap, err, sizeof err) == 0, "%s", err);
+	CHECK(smi_render_leaks(snap, NULL) == 1, "negative total not reported as a leak");
 	char *text = NULL;
 	size_t len = 0;
 	FILE *t = open_memstream(&text, &len);
-	smi_render_text(&snap, "test", t);
+	smi_render_text(snap, "test", t);
 	fclose(t);
 	CHECK(strstr(text, "-8.0KiB") != NULL, "%s", text);
 	free(text);
-	smi_snapshot_free(&snap);
+	tta_snapshot_free(snap);
 	tta_reader_close(reader);
 	tta_segment_close(&seg);
 }

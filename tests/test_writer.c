@@ -18,13 +18,13 @@ static void enable(void)
 	setenv("TT_ALLOC_TRACKING_ENABLED", "1", 1);
 }
 
-static struct tta_health health(void)
+static struct tta_test_health health(void)
 {
 	tta_reader *r;
 	char err[512];
 	CHECK(tta_reader_open(NULL, &r, err, sizeof err) == 0, "open: %s", err);
-	struct tta_health h;
-	tta_reader_health(r, &h);
+	struct tta_test_health h;
+	tta_test_health_read(r, &h);
 	tta_reader_close(r);
 	return h;
 }
@@ -178,7 +178,7 @@ TTA_TEST(misuse_is_counted_never_fatal)
 	tta_report_free_handle(h + (1ull << 32));  /* stale generation: double */
 	tta_report_free_handle(0x7fffffff00000000ull | 0x7ffffff0u); /* out of range */
 	tta_report_free_handle(0);                 /* no-op */
-	struct tta_health hl = health();
+	struct tta_test_health hl = health();
 	CHECK_EQ_I64(hl.unknown_frees, 3);
 	CHECK_EQ_I64(hl.double_frees, 2);
 	CHECK_EQ_I64(hl.foreign_frees, 1);
@@ -573,7 +573,7 @@ TTA_TEST(kernels_alone_are_not_a_leak)
 	}
 	wait_exit(pid);
 	reap_dead_now(); /* the second writer may have reaped the first already */
-	struct tta_health h = health();
+	struct tta_test_health h = health();
 	CHECK_EQ_I64(h.processes_reaped, 2);
 	CHECK_EQ_I64(h.leaky_processes, 1); /* only the one with an L1 buffer */
 	CHECK_EQ_I64(h.leaked_buffers, 1);

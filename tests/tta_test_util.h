@@ -9,7 +9,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "tt_alloc.h"
+#include "tt-alloc/reader.h"
+#include "tta_health.h"
 #include "tta_test.h"
 
 struct tta_sums {
@@ -62,8 +63,8 @@ static inline void tta_sums_read(struct tta_sums *s)
 	}
 	tta_reader_foreach_process(r, tta_sum_proc_cb, s);
 	tta_reader_foreach_buffer(r, NULL, tta_sum_buf_cb, s);
-	struct tta_health h;
-	tta_reader_health(r, &h);
+	struct tta_test_health h;
+	tta_test_health_read(r, &h);
 	s->processes = (int)h.live_processes;
 	tta_reader_close(r);
 }

@@ -1,6 +1,6 @@
 /*
  * fuzz_segment.c - libFuzzer harness: arbitrary bytes as a telemetry segment,
- * read through the public read API (libtrack/tt_alloc.h) and rendered by
+ * read through the public snapshot API (<tt-alloc/reader.h>) and rendered by
  * tt-smi's renderers (smi/render.h).
  *
  * What must hold for every input (an abort() here is a finding): no crash,
@@ -17,8 +17,7 @@
  *         and the rest of the input overwrites the file from byte 192 on
  *         (the header's mutable part, then devices, slots, bitmaps,
  *         counters, chunk owners, records), zeros after it.
- * Byte 2 of a structured input also picks filters and whether uids are
- * looked up (smi_snapshot_annotate). tests/fuzz/make_seeds.c writes real
+ * Byte 2 of a structured input also picks the snapshot's filters. tests/fuzz/make_seeds.c writes real
  * segments in both forms as the seed corpus.
  *
  * The same bytes then go through the reap path, since every tracked process
@@ -42,7 +41,7 @@
 #include "reaper.h"
 #include "render.h"
 #include "tta_segment.h"
-#include "tt_alloc.h"
+#include "tt-alloc/reader.h"
 #include "tta_layout.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -318,25 +317,25 @@ static int on_buffer(const struct tta_buffer_view *b, void *ctx)
 	return ++*(unsigned *)ctx > 1000000;
 }
 
-typedef void (*render_fn)(const struct smi_snapshot *, FILE *);
-static void render_text(const struct smi_snapshot *s, FILE *f)
+typedef void (*render_fn)(const tta_snapshot *, FILE *);
+static void render_text(const tta_snapshot *s, FILE *f)
 {
 	smi_render_text(s, "fuzz", f);
 }
-static void render_buffers_text(const struct smi_snapshot *s, FILE *f)
+static void render_buffers_text(const tta_snapshot *s, FILE *f)
 {
 	smi_render_buffers_text(s, "fuzz", f);
 }
-static void render_leaks(const struct smi_snapshot *s, FILE *f)
+static void render_leaks(const tta_snapshot *s, FILE *f)
 {
 	smi_render_leaks(s, f);
 }
-static void render_json(const struct smi_snapshot *s, FILE *f)
+static void render_json(const tta_snapshot *s, FILE *f)
 {
 	smi_render_json(s, "fuzz", f);
 }
 
-static void render_into(const struct smi_snapshot *snap, render_fn fn, bool json)
+static void render_into(const tta_snapshot *snap, render_fn fn, bool json)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -362,8 +361,6 @@ static void exercise(uint8_t options)
 			abort();
 		return;
 	}
-	struct tta_health h;
-	tta_reader_health(r, &h);
 	uint32_t cap = tta_reader_device_capacity(r);
 	for (uint32_t d = 0; d <= cap; d++) {
 		struct tta_device_view v;
@@ -379,23 +376,43 @@ static void exercise(uint8_t options)
 	n = 0;
 	tta_reader_foreach_buffer(r, &filter, on_buffer, &n);
 
-	struct smi_filter sf = { .pid = 0, .device = -1, .want_buffers = true };
+	int32_t pid = 0, device = -1;
 	if (options & 2)
-		sf.device = (int32_t)((options >> 2) & 3);
+		device = (int32_t)((options >> 2) & 3);
 	if (options & 0x40)
-		sf.pid = (int32_t)(options >> 4);
-	struct smi_snapshot snap;
-	smi_snapshot_init(&snap);
-	if (smi_snapshot_take(r, &sf, &snap, err, sizeof err) == 0) {
-		if (options & 1)
-			smi_snapshot_annotate(&snap);
-		render_into(&snap, render_text, false);
-		render_into(&snap, render_buffers_text, false);
-		render_into(&snap, smi_render_buffer_table, false);
-		render_into(&snap, render_leaks, false);
-		render_into(&snap, render_json, true);
+		pid = (int32_t)(options >> 4);
+	tta_snapshot *snap = NULL;
+	if (tta_snapshot_take(r, pid, device, TTA_SNAPSHOT_BUFFERS, &snap, err, sizeof err) == 0) {
+		/* The snapshot's promise: without a pid filter, every device's
+		 * totals are exactly the sum of its rows, whatever the bytes. */
+		for (size_t i = 0; pid == 0 && i < tta_snapshot_device_count(snap); i++) {
+			const struct tta_device_view *d = tta_snapshot_device(snap, i);
+			uint64_t sum[TTA_MEM_TYPES] = { 0 }, buffers = 0;
+			for (size_t j = 0; j < tta_snapshot_process_count(snap); j++) {
+				const struct tta_process_row *row = tta_snapshot_process(snap, j);
+				if (row->device != d->id)
+					continue;
+				for (unsigned t = 0; t < TTA_MEM_TYPES; t++)
+					sum[t] += (uint64_t)row->used[t];
+				buffers += (uint64_t)row->buffers;
+			}
+			for (unsigned t = 0; t < TTA_MEM_TYPES; t++)
+				if (sum[t] != (uint64_t)d->used[t])
+					abort();
+			if (buffers != (uint64_t)d->buffers)
+				abort();
+		}
+		for (unsigned c = 0; c < tta_counter_count(); c++)
+			(void)tta_snapshot_counter(snap, c);
+		render_into(snap, render_text, false);
+		render_into(snap, render_buffers_text, false);
+		render_into(snap, smi_render_buffer_table, false);
+		render_into(snap, render_leaks, false);
+		render_into(snap, render_json, true);
+	} else if (err[0] == '\0' || strchr(err, '\n')) {
+		abort();
 	}
-	smi_snapshot_free(&snap);
+	tta_snapshot_free(snap);
 	tta_reader_close(r);
 }
 

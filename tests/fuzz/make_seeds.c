@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 #include "fuzz_geometry.h"
-#include "tt_alloc.h"
+#include "tt-alloc/reader.h"
 
 static const char *outdir;
 static unsigned seeds_written;

@@ -19,7 +19,7 @@ else
 fi
 # Nothing of it was counted: no slot was taken.
 if [ -e "/dev/shm$TT_ALLOC_SHM" ]; then
-	live=$("$B/tt-smi" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["segment"]["live_processes"])')
+	live=$("$B/tt-smi" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["segment"]["counters"]["live_processes"])')
 	[ "$live" = 0 ] && pass no_slot_taken || fail no_slot_taken "live=$live"
 else
 	pass no_slot_taken

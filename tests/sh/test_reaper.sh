@@ -70,11 +70,11 @@ wait_for 5 grep -q "reaped pid $wpid " "$log1"
 n=$(grep -c "^leak report: pid $wpid " "$log1")
 if [ "$n" = 1 ]; then pass one_leak_report; else fail one_leak_report "$n reports for pid $wpid"; cat "$log1"; fi
 # 5 buffers on each of 2 devices, sizes 4096*(i+1): dram i=0,2,4, l1 i=1,3.
-if grep -q "^leak report: pid $wpid (helper_reaper_w) uid $(id -u) slot [0-9]*: left 10 buffers, 120.0 KiB ($writer_bytes bytes) on 2 devices" "$log1" &&
-	grep -q "^leak pid $wpid: device 0: 5 buffers: dram 36.0 KiB (36864 bytes), l1 24.0 KiB (24576 bytes)$" "$log1" &&
-	grep -q "^leak pid $wpid: device 1: 5 buffers: dram 36.0 KiB (36864 bytes), l1 24.0 KiB (24576 bytes)$" "$log1" &&
+if grep -q "^leak report: pid $wpid (helper_reaper_w) uid $(id -u) slot [0-9]*: left 10 buffers, 120KiB ($writer_bytes bytes) on 2 devices" "$log1" &&
+	grep -q "^leak pid $wpid: device 0: 5 buffers: dram 36KiB (36864 bytes), l1 24KiB (24576 bytes)$" "$log1" &&
+	grep -q "^leak pid $wpid: device 1: 5 buffers: dram 36KiB (36864 bytes), l1 24KiB (24576 bytes)$" "$log1" &&
 	[ "$(grep -c "^leak pid $wpid: buffer on device [01]: \(dram\|l1\) at 0x10[0-4]00000, .*, age [0-9.]*s$" "$log1")" = 10 ] &&
-	grep -q "^leak pid $wpid: buffer on device 1: l1 at 0x10300000, 16.0 KiB (16384 bytes), age" "$log1" &&
+	grep -q "^leak pid $wpid: buffer on device 1: l1 at 0x10300000, 16KiB (16384 bytes), age" "$log1" &&
 	! grep -q "^leak pid $wpid: \.\.\. and" "$log1"; then
 	pass leak_report_contents
 else
@@ -99,7 +99,7 @@ fi
 start_writer "$TTA_TMP/w3.out" exit 3 1 1000
 wait "$writer"
 wpid=$writer
-if wait_for 10 totals_zero && wait_for 5 grep -q "^leak report: pid $wpid .*left 3 buffers, 5.9 KiB (6000 bytes) on 1 device;" "$log1"; then
+if wait_for 10 totals_zero && wait_for 5 grep -q "^leak report: pid $wpid .*left 3 buffers, 5.9KiB (6000 bytes) on 1 device;" "$log1"; then
 	pass exit_without_free_reported
 else
 	fail exit_without_free_reported "$(grep "pid $wpid" "$log1")"

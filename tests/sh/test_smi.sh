@@ -137,12 +137,12 @@ run_smi
 expect_rc "empty segment: exit 0" 0
 has_line "empty segment: registered idle device shown" '^ +0  Wormhole_B0 +0 +0  DRAM +0 +12GiB +0\.0%$'
 has_line "empty segment: no processes" 'No running processes found'
-has_line "empty segment: header" "^tt-smi .* \| segment $TT_ALLOC_SHM \| ABI 1 \| 0 live processes \| reaper: "
+has_line "empty segment: header" "^tt-smi .* \| segment $TT_ALLOC_SHM \| ABI 2 \| 0 live processes \| reaper: "
 run_smi --check-empty
 expect_rc "empty segment: --check-empty exits 0" 0
 run_smi --json
 pycheck "empty segment: JSON" '
-assert d["segment"]["live_processes"] == 0
+assert d["segment"]["counters"]["live_processes"] == 0
 assert d["processes"] == []
 assert [x["id"] for x in d["devices"]] == [0] and d["devices"][0]["registered"] is True'
 
@@ -202,14 +202,24 @@ for dv in d["devices"]:
     for k, v in dv["used"].items():
         assert v == sum(p["used"][k] for p in d["processes"] if p["device"] == dv["id"]), (dv["id"], k)
     assert dv["buffers"] == sum(p["buffers"] for p in d["processes"] if p["device"] == dv["id"])'
+# Counters are declared once (shm/tta_counters.h): every one reaches the JSON
+# under its own name, in table order, although tt-smi names almost none.
+pycheck "json: every counter of the table, named only in the table" '
+import glob, re
+table = re.findall(r"\bX\((\w+),", open(env["TTA_SRC"] + "/shm/tta_counters.h").read())
+assert len(table) >= 16, table
+assert list(d["segment"]["counters"]) == table, (list(d["segment"]["counters"]), table)
+smi = "".join(open(f).read() for f in glob.glob(env["TTA_SRC"] + "/smi/*.[ch]"))
+unnamed = [n for n in table if n not in smi]
+assert len(unnamed) >= len(table) - 8, ("tt-smi names counters itself", set(table) - set(unnamed))'
 pycheck "json: segment section" '
 s = d["segment"]
-assert s["name"] == env["TT_ALLOC_SHM"] and s["abi_version"] == 1
-assert s["live_processes"] == 2
+assert s["name"] == env["TT_ALLOC_SHM"] and s["abi_version"] == 2
+assert s["counters"]["live_processes"] == 2
 assert s["capacities"]["devices"] == 64
-assert all(v == 0 for v in s["shortfall"].values()), s["shortfall"]
-assert set(s["shortfall"]) == {"attach_refused", "records_unavailable", "unknown_frees", "double_frees", "foreign_frees", "bad_device", "bad_argument", "address_collisions"}
-assert "processes_reaped" in s["reaper"] and "pid" in s["reaper"]'
+shortfall = ("attach_refused", "records_unavailable", "unknown_frees", "double_frees", "foreign_frees", "bad_device", "bad_argument", "address_collisions")
+assert all(s["counters"][k] == 0 for k in shortfall), s["counters"]
+assert "processes_reaped" in s["counters"] and "pid" in s["reaper"] and s["reaper"]["status"] in ("none", "running")'
 
 # ---- buffers and filters ---------------------------------------------------
 run_smi --buffers
@@ -285,7 +295,7 @@ send B "free 0 0xdead"
 run_smi
 has_line "shortfall: unknown free shown" '^WARNING shortfall: unknown_frees=1$'
 run_smi --json
-pycheck "shortfall: in JSON" 'assert d["segment"]["shortfall"]["unknown_frees"] == 1'
+pycheck "shortfall: in JSON" 'assert d["segment"]["counters"]["unknown_frees"] == 1'
 
 # ---- freeing and detaching empties it ---------------------------------------
 send B "free 1 0x40000" "free 0 0x50000"
@@ -307,7 +317,7 @@ assert all(dv["buffers"] == 0 for dv in d["devices"])'
 
 # ---- a killed process: shown as exited, then reaped ------------------------
 run_smi --json
-reaper_before=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["segment"]["reaper"]; print(r["leaky_processes"], r["leaked_buffers"], r["leaked_bytes"])' "$TTA_TMP/smi.out")
+reaper_before=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["segment"]["counters"]; print(r["leaky_processes"], r["leaked_buffers"], r["leaked_bytes"])' "$TTA_TMP/smi.out")
 export reaper_before
 start_writer D "name smi_d" "alloc 0 0x60000 65536 dram" "alloc 0 0x61000 4096 l1" || exit 1
 kill_writer D
@@ -332,7 +342,7 @@ if wait_for 10 reaped; then pass "killed process: check-empty 0 once reaped"; el
 	fail "killed process: check-empty 0 once reaped" "$("$SMI" --check-empty 2>&1)"; fi
 run_smi --json
 pycheck "killed process: its leak added to the reaper stats" '
-r = d["segment"]["reaper"]
+r = d["segment"]["counters"]
 leaky, bufs, nbytes = map(int, env["reaper_before"].split())
 assert r["processes_reaped"] >= 1, r
 assert (r["leaky_processes"] - leaky, r["leaked_buffers"] - bufs, r["leaked_bytes"] - nbytes) == (1, 2, 65536 + 4096), (r, env["reaper_before"])'
@@ -448,7 +458,7 @@ has_line "full: slots marked full" 'process slots \(1 in use, FULL\)'
 run_smi -s "$full" --json
 pycheck "full: attach_refused in JSON" '
 s = d["segment"]
-assert s["shortfall"]["attach_refused"] == 1 and s["capacities"]["processes"] == 1, s'
+assert s["counters"]["attach_refused"] == 1 and s["capacities"]["processes"] == 1, s'
 grep -q . "$TTA_TMP/F2.err" && pass "full: refused writer said so on stderr" ||
 	fail "full: refused writer said so on stderr" ""
 kill_writer F1; kill_writer F2

@@ -58,7 +58,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "tt_alloc.h"
+#include "tt-alloc/reader.h"
+#include "../tta_health.h"
 #include "tta_segment.h"
 #include "torture.h"
 
@@ -457,9 +458,9 @@ static bool reaper_check_registered(void)
 		return true;
 	struct tta_header *h = tta_hdr(&segmap);
 	uint64_t start = 0;
-	if (ck_pr_load_64(&h->reaper.reaper_pid) != (uint64_t)reaper_cur->pid ||
+	if (ck_pr_load_64(&h->reaper.pid) != (uint64_t)reaper_cur->pid ||
 	    tta_proc_start_time(reaper_cur->pid, &start) != 0 ||
-	    ck_pr_load_64(&h->reaper.reaper_start_time) != start)
+	    ck_pr_load_64(&h->reaper.start_time) != start)
 		return false;
 	reaper_registered = true;
 	close_window(mono_ns());
@@ -1158,7 +1159,7 @@ static int buf_cb(const struct tta_buffer_view *b, void *ctx)
 	return 0;
 }
 
-static void check_shortfall(const struct tta_health *h)
+static void check_shortfall(const struct tta_test_health *h)
 {
 	if (h->attach_refused || h->records_unavailable || h->unknown_frees || h->double_frees ||
 	    h->foreign_frees || h->bad_device || h->bad_argument || h->address_collisions)
@@ -1198,8 +1199,8 @@ static void check_exact(void)
 	}
 	tta_reader_foreach_process(r, proc_cb, NULL);
 	tta_reader_foreach_buffer(r, NULL, buf_cb, NULL);
-	struct tta_health h;
-	tta_reader_health(r, &h);
+	struct tta_test_health h;
+	tta_test_health_read(r, &h);
 	tta_reader_close(r);
 
 	int64_t ledger[TORTURE_DEVICES][TORTURE_TYPES] = { { 0 } };
@@ -1941,13 +1942,13 @@ int torture_driver(int argc, char **argv)
 		violation("%lu reaps with leaks but %lu leak report blocks", st.lines_left,
 			  st.leak_report_blocks);
 
-	struct tta_health h;
+	struct tta_test_health h;
 	{
 		tta_reader *r;
 		char err[TTA_ERR_MAX];
 		memset(&h, 0, sizeof h);
 		if (tta_reader_open(segname, &r, err, sizeof err) == 0) {
-			tta_reader_health(r, &h);
+			tta_test_health_read(r, &h);
 			tta_reader_close(r);
 		}
 	}

@@ -19,7 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "tt_alloc.h"
+#include "tt-alloc/reader.h"
 #include "torture.h"
 
 static char storm_segment[64];

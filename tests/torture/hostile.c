@@ -39,7 +39,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "tt_alloc.h"
+#include "tt-alloc/reader.h"
+#include "../tta_health.h"
 #include "tta_segment.h"
 #include "torture.h"
 
@@ -240,15 +241,15 @@ static void scribble(struct tta_segment *seg, uint32_t slot, uint64_t tag, uint6
 		syscall(SYS_futex, &h->registry_seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 		break;
 	case 2:
-		scribble_bytes(&h->shortfall, sizeof h->shortfall);
+		scribble_bytes(&h->counters[0], 8 * sizeof(uint64_t));
 		break;
 	case 3:
 		/* Claim the reaper's registration for the bystander. */
-		ck_pr_store_64(&h->reaper.reaper_pid, (uint64_t)hs->bystander_pid);
-		ck_pr_store_64(&h->reaper.reaper_start_time, hs->bystander_start);
+		ck_pr_store_64(&h->reaper.pid, (uint64_t)hs->bystander_pid);
+		ck_pr_store_64(&h->reaper.start_time, hs->bystander_start);
 		break;
 	default:
-		scribble_bytes(&h->reaper.processes_reaped, 4 * sizeof(uint64_t));
+		scribble_bytes(&h->counters[TTA_CTR_processes_reaped], 4 * sizeof(uint64_t));
 		break;
 	}
 	__atomic_add_fetch(&hs->scribbles, 1, __ATOMIC_RELAXED);
@@ -504,8 +505,8 @@ int torture_hostile(unsigned seconds)
 			hviolation("tt-alloc-reaper died");
 		tta_reader *r;
 		if (tta_reader_open(segname, &r, err, sizeof err) == 0) {
-			struct tta_health hl;
-			tta_reader_health(r, &hl);
+			struct tta_test_health hl;
+			tta_test_health_read(r, &hl);
 			for (uint32_t d = 0; d < 4; d++) {
 				struct tta_device_view v;
 				tta_reader_device(r, d, &v);

@@ -17,7 +17,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "tt_alloc.h"
+#include "tt-alloc/reader.h"
+#include "../tta_health.h"
 #include "torture.h"
 
 static struct shared *sh;
@@ -100,8 +101,8 @@ int torture_reader(void)
 		tta_reader_foreach_process(r, on_process, NULL);
 		uint64_t n = 0;
 		tta_reader_foreach_buffer(r, NULL, on_buffer, &n);
-		struct tta_health h;
-		tta_reader_health(r, &h);
+		struct tta_test_health h;
+		tta_test_health_read(r, &h);
 		__atomic_add_fetch(&sh->reader_passes, 1, __ATOMIC_RELAXED);
 		if (kill(sh->driver_pid, 0) != 0 && errno == ESRCH)
 			return 0;

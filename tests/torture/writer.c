@@ -26,7 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "tt_alloc.h"
+#include "tt-alloc/reader.h"
 #include "torture.h"
 
 #define LIVE 160        /* live allocations per thread at most */

@@ -1,6 +1,6 @@
 /*
- * tt_alloc.h - libtrack: report Tenstorrent device-memory allocations into the
- * shared telemetry segment, and read them back.
+ * tt-alloc/tt_alloc.h - report Tenstorrent device-memory allocations into the
+ * shared telemetry segment (libttalloc, the write side "libtrack").
  *
  * WRITE SIDE (instrumented processes)
  *   Tracking is on only when TT_ALLOC_TRACKING_ENABLED=1 is in the environment
@@ -22,11 +22,12 @@
  *   reclaims the slot its previous image held.
  *   Signals: report functions are not async-signal-safe.
  *
- * READ SIDE (tools)
- *   tta_reader_open maps a segment read-only. All tta_reader_* functions only
- *   read; they never block writers and never crash on a corrupt segment:
- *   values that fail validation are skipped or reported as errors.
- *   Threading: one tta_reader may be used by one thread at a time.
+ * READ SIDE: <tt-alloc/reader.h>. TEXT HELPERS for tools: <tt-alloc/text.h>.
+ *
+ * Build: cc prog.c $(pkg-config --cflags --libs tt-alloc); the library is
+ * libttalloc.so.2. Structs declared in these headers that the library fills
+ * through a pointer it owns may gain fields at their end in a later minor
+ * version; structs the caller allocates (tta_device_info) never change.
  *
  * All sizes are bytes. Device ids are 0-based and below the segment's device
  * capacity. Memory-type numbers 0..4 equal TT-Metal's BufferType.
@@ -42,7 +43,7 @@
 extern "C" {
 #endif
 
-#define TTA_API_VERSION 1
+#define TTA_API_VERSION 2
 
 enum tta_mem_type {
 	TTA_MEM_DRAM = 0,
@@ -133,101 +134,6 @@ enum tta_track_state tta_track_state(void);
  * are dropped from the totals (and not reported as leaks). Later reports
  * attach again. Returns the number of allocations that were still live. */
 long tta_track_detach(void);
-
-/* ------------------------------------------------------------------------ */
-/* Read side                                                                 */
-
-typedef struct tta_reader tta_reader;
-
-/* Opens segment NAME (NULL: $TT_ALLOC_SHM or "/tt_alloc") read-only.
- * Returns 0 and sets *OUT, or a negative errno-style code and writes a
- * one-line explanation (naming the fix) into ERR (may be NULL):
- *   -ENOENT  no such segment        -EACCES  permission denied
- *   -EPROTO  not a tt-alloc segment, or another ABI/layout version
- *   -EINVAL  invalid name, or a header that contradicts its file size
- *   -EAGAIN  segment not yet initialised (ready flag unset) */
-int tta_reader_open(const char *name, tta_reader **out, char *err, size_t errlen);
-void tta_reader_close(tta_reader *reader);
-
-struct tta_health {
-	uint32_t abi_version;
-	uint32_t device_capacity, slot_capacity, record_capacity;
-	uint64_t segment_size;
-	uint64_t created_realtime_ns;
-	int64_t creator_pid;
-	uint32_t mode;
-	char name[256];
-	uint32_t live_processes;
-	uint64_t records_in_use;  /* chunks owned x records per chunk (upper bound) */
-	/* shortfall counters: see the TTA_SHORTFALL list in docs/segment.md */
-	uint64_t attach_refused, records_unavailable, unknown_frees, double_frees,
-		foreign_frees, bad_device, bad_argument, address_collisions;
-	uint64_t processes_reaped, leaky_processes, leaked_buffers, leaked_bytes;
-	int64_t reaper_pid;       /* 0 when no reaper has registered */
-	int reaper_alive;         /* 1 if that pid still runs the same process */
-};
-int tta_reader_health(tta_reader *reader, struct tta_health *out);
-
-struct tta_device_view {
-	uint32_t id;
-	int registered;           /* arch and capacities are meaningful */
-	char arch[32];
-	uint32_t num_cores, l1_bytes_per_core;
-	uint64_t capacity[TTA_MEM_TYPES];
-	/* Current use: sum over live processes. Signed so a mis-accounting
-	 * shows up as a negative number instead of being hidden. */
-	int64_t used[TTA_MEM_TYPES];
-	int64_t buffers;
-	uint32_t processes;       /* live processes that reported on it */
-};
-/* Fills the view of DEVICE. Returns 0, or -EINVAL if out of range. */
-int tta_reader_device(tta_reader *reader, uint32_t device, struct tta_device_view *out);
-/* The segment's device capacity (ids are 0 .. capacity-1). */
-uint32_t tta_reader_device_capacity(const tta_reader *reader);
-
-struct tta_process_view {
-	uint32_t slot;
-	int32_t pid;
-	uint32_t uid;
-	uint32_t generation;
-	uint64_t start_time;      /* /proc starttime, clock ticks since boot */
-	uint64_t attach_realtime_ns;
-	uint64_t pidns_ino;
-	char comm[16];
-	char cmdline[96];
-	int32_t state;            /* enum: 2 live, 3 being reaped */
-};
-#define TTA_NO_DEVICE UINT32_MAX
-/* Calls FN for every live process, in slot order, once per device it has
- * reported on, with that device's figures (or once with DEVICE ==
- * TTA_NO_DEVICE and zeros if it has reported on none yet). FN returns 0 to go
- * on, non-zero to stop (that value is returned). USED has TTA_MEM_TYPES
- * entries. Figures of one call are read together but not atomically: a
- * report in flight may show in bytes before it shows in buffers. */
-typedef int (*tta_process_fn)(const struct tta_process_view *proc, uint32_t device,
-			      const int64_t *used, int64_t buffers, void *ctx);
-int tta_reader_foreach_process(tta_reader *reader, tta_process_fn fn, void *ctx);
-
-struct tta_buffer_view {
-	uint32_t record;          /* record index */
-	int32_t owner_pid;
-	uint32_t owner_slot;
-	uint32_t device;
-	uint32_t type;            /* enum tta_mem_type */
-	uint32_t kernel_kind;
-	uint64_t address;
-	uint64_t size;
-	uint64_t age_ns;          /* now - allocation time (CLOCK_MONOTONIC) */
-};
-struct tta_buffer_filter {
-	int32_t pid;              /* 0 = any */
-	int32_t device;           /* -1 = any */
-};
-/* Calls FN for every consistent live buffer record of a live process that
- * matches FILTER (NULL = all). Same return convention as above. */
-typedef int (*tta_buffer_fn)(const struct tta_buffer_view *buf, void *ctx);
-int tta_reader_foreach_buffer(tta_reader *reader, const struct tta_buffer_filter *filter,
-			      tta_buffer_fn fn, void *ctx);
 
 /* Resolves the segment name the way every component does: NAME if non-NULL,
  * else $TT_ALLOC_SHM, else "/tt_alloc". Returns NULL (and fills ERR) if the
