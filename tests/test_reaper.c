@@ -530,7 +530,56 @@ TTA_TEST(latency_sigkill_to_exact)
 	stop_reaper(r, SIGTERM);
 }
 
-TTA_TEST_MAIN(TTA_CASE(reaps_reused_pid_at_start), TTA_CASE(reaps_reused_pid_while_watched),
+static int reaper_status_now(int32_t *pid)
+{
+	tta_reader *r;
+	char err[256];
+	CHECK(tta_reader_open(tta_test_segment, &r, err, sizeof err) == 0, "%s", err);
+	tta_snapshot *snap;
+	CHECK(tta_snapshot_take(r, 0, -1, 0, &snap, err, sizeof err) == 0, "%s", err);
+	int status = tta_snapshot_segment(snap)->reaper_status;
+	*pid = tta_snapshot_segment(snap)->reaper_pid;
+	tta_snapshot_free(snap);
+	tta_reader_close(r);
+	return status;
+}
+
+/* Liveness from the heartbeat: a reaper that is SIGSTOPped reaps nothing, so
+ * readers must call it stalled (not running) within TTA_REAPER_STALL_MS plus
+ * a heartbeat, and a new reaper takes its registration over. */
+TTA_TEST(stopped_reaper_is_stalled_and_replaced)
+{
+	setup();
+	pid_t r1 = start_reaper();
+	int32_t pid = 0;
+	CHECK_EQ_I64(reaper_status_now(&pid), TTA_REAPER_RUNNING);
+	CHECK_EQ_I64(pid, r1);
+	CHECK(kill(r1, SIGSTOP) == 0, "SIGSTOP");
+	int status = TTA_REAPER_RUNNING;
+	for (int t = 0; t < 100 && status == TTA_REAPER_RUNNING; t++) {
+		sleep_ms(100);
+		status = reaper_status_now(&pid);
+	}
+	CHECK_EQ_I64(status, TTA_REAPER_STALLED);
+	CHECK_EQ_I64(pid, r1);
+	/* A second reaper refuses a running one but takes over a stalled one. */
+	pid_t r2 = start_reaper();
+	char needle[128];
+	snprintf(needle, sizeof needle, "previous reaper (pid %d) is stalled", (int)r1);
+	CHECK(wait_log(needle, 2000), "no takeover line:\n%s", read_log());
+	CHECK_EQ_I64(reaper_status_now(&pid), TTA_REAPER_RUNNING);
+	CHECK_EQ_I64(pid, r2);
+	/* Dead slots are reaped again while the old reaper is still stopped. */
+	uint64_t ns = tta_self_pidns_ino(), st;
+	uint32_t slot = plant_slot(TTA_SLOT_LIVE, dead_pid(), 4244, ns, "orphan", 1, 100, &st);
+	CHECK(wait_state_changes(slot, st, 5000), "the new reaper reaps:\n%s", read_log());
+	kill(r1, SIGCONT);
+	stop_reaper(r2, SIGTERM);
+	stop_reaper(r1, SIGTERM);
+	tta_segment_close(&seg);
+}
+
+TTA_TEST_MAIN(TTA_CASE(reaps_reused_pid_at_start), TTA_CASE(stopped_reaper_is_stalled_and_replaced), TTA_CASE(reaps_reused_pid_while_watched),
 	      TTA_CASE(registration_heartbeat_takeover), TTA_CASE(reaps_abandoned_claims),
 	      TTA_CASE(leaves_foreign_namespace_alone), TTA_CASE(untrusted_values),
 	      TTA_CASE(reaps_slot_naming_a_thread),

@@ -206,7 +206,7 @@ for dv in d["devices"]:
 # under its own name, in table order, although tt-smi names almost none.
 pycheck "json: every counter of the table, named only in the table" '
 import glob, re
-table = re.findall(r"\bX\((\w+),", open(env["TTA_SRC"] + "/shm/tta_counters.h").read())
+table = re.findall(r"^\s+X\((\w+),", open(env["TTA_SRC"] + "/shm/tta_counters.h").read(), re.M)
 assert len(table) >= 16, table
 assert list(d["segment"]["counters"]) == table, (list(d["segment"]["counters"]), table)
 smi = "".join(open(f).read() for f in glob.glob(env["TTA_SRC"] + "/smi/*.[ch]"))
