@@ -79,6 +79,6 @@ lint:
 	TTA_BUILD=$(BUILD) TTA_SRC=$(CURDIR) bash tests/sh/test_lint.sh
 lint-tidy:
 	clang-tidy -quiet $(wildcard shm/*.c libtrack/*.c reaper/*.c smi/*.c replay/*.c bench/*.c) \
-		-- -std=gnu11 -D_GNU_SOURCE -Ishm -Ilibtrack -Ismi $(PKG_CFLAGS) || true
+		-- -std=gnu11 -D_GNU_SOURCE -Iinclude -Ishm -Ilibtrack -Ismi $(PKG_CFLAGS) || true
 
 -include $(shell find $(BUILD)/fuzz/obj -name '*.d' 2>/dev/null)

@@ -42,7 +42,7 @@ done
 out=$TTA_TMP/cppcheck.out
 cppcheck --std=c11 --enable=warning,style,performance,portability --inline-suppr \
 	--error-exitcode=1 -q -j 2 -D_GNU_SOURCE -D__x86_64__ \
-	-Ishm -Ilibtrack -Ismi -Itests -Itests/torture -Itests/fuzz \
+	-Iinclude -Ishm -Ilibtrack -Ismi -Itests -Itests/torture -Itests/fuzz \
 	--suppress=missingIncludeSystem \
 	--suppress=knownConditionTrueFalse:bench/bench_writers.c \
 	--suppress=knownConditionTrueFalse:bench/sock_client.c \
