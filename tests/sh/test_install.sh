@@ -108,9 +108,10 @@ fi
 # staged tt-smi reads exactly what the in-tree tt-smi reads.
 TT_ALLOC_TRACKING_ENABLED=1 "$tools/tt-alloc-replay" --hold "$src/tests/traces/small.trace" >"$TTA_TMP/replay.out" 2>&1 &
 replay_pid=$!
-wait_for 10 sh -c "'$TTA_BUILD/tt-smi' --json | grep -q '\"pid\": $replay_pid'"
-"$tools/tt-smi" --json --buffers >"$TTA_TMP/staged.json" 2>&1
-"$TTA_BUILD/tt-smi" --json --buffers >"$TTA_TMP/intree.json" 2>&1
+# Compare once the whole trace is in (the replay says so before it holds).
+wait_for 20 grep -q "holding" "$TTA_TMP/replay.out" || fail replay_holds "$(cat "$TTA_TMP/replay.out")"
+"$tools/tt-smi" --json --buffers >"$TTA_TMP/staged.json" 2>"$TTA_TMP/staged.err"
+"$TTA_BUILD/tt-smi" --json --buffers >"$TTA_TMP/intree.json" 2>"$TTA_TMP/intree.err"
 kill "$replay_pid" 2>/dev/null
 wait "$replay_pid" 2>/dev/null
 if python3 - "$TTA_TMP/staged.json" "$TTA_TMP/intree.json" <<'PY'
@@ -131,6 +132,6 @@ PY
 then
 	pass staged_tt_smi_json_equals_in_tree
 else
-	fail staged_tt_smi_json_equals_in_tree "$(cat "$TTA_TMP/staged.json" | head -30)"
+	fail staged_tt_smi_json_equals_in_tree "$(cat "$TTA_TMP/staged.err" "$TTA_TMP/intree.err"; diff "$TTA_TMP/staged.json" "$TTA_TMP/intree.json" | head -30)"
 fi
 exit $tta_failed
