@@ -771,6 +771,13 @@ static void query_shm(void)
 		tta_snapshot_free(snap);
 	}, s);
 	result_add('d', "tta_snapshot_take", "shm", "ns", s);
+	TIME_BATCHES(cfg.reps, batch, {
+		tta_snapshot *snap = NULL;
+		if (tta_snapshot_take(r, 0, -1, TTA_SNAPSHOT_PROCESS_DETAILS, &snap, NULL, 0) == 0)
+			sink += (int64_t)tta_snapshot_process_count(snap);
+		tta_snapshot_free(snap);
+	}, s);
+	result_add('d', "tta_snapshot_take + process details", "shm", "ns", s);
 	(void)sink;
 	tta_reader_close(r);
 	result_note('d', "shm snapshot = tta_reader_device for all %u device ids + "

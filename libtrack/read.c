@@ -738,7 +738,8 @@ TTA_EXPORT int tta_snapshot_take(tta_reader *r, int32_t pid, int32_t device, uns
 				 tta_snapshot **out, char *err, size_t errlen)
 {
 	*out = NULL;
-	if (r == NULL || pid < 0 || device < -1 || (flags & ~(unsigned)TTA_SNAPSHOT_BUFFERS))
+	if (r == NULL || pid < 0 || device < -1 ||
+	    (flags & ~(unsigned)(TTA_SNAPSHOT_BUFFERS | TTA_SNAPSHOT_PROCESS_DETAILS)))
 		return tta_fail(err, errlen, -EINVAL, "invalid snapshot arguments");
 	const struct tta_segment *seg = &r->seg;
 	enum tta_segment_status status = tta_reader_status(r);
@@ -776,7 +777,11 @@ TTA_EXPORT int tta_snapshot_take(tta_reader *r, int32_t pid, int32_t device, uns
 				seg->name, strerror(-rc));
 	}
 	filter_rows(s);
-	annotate_rows(s);
+	if (flags & TTA_SNAPSHOT_PROCESS_DETAILS)
+		annotate_rows(s);
+	else
+		for (size_t i = 0; i < s->n_rows; i++)
+			s->rows[i].running = -1;
 	if (s->n_rows > 1)
 		qsort(s->rows, s->n_rows, sizeof *s->rows, cmp_rows);
 	if (s->n_buffers > 1)

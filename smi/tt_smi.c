@@ -309,7 +309,8 @@ static int take_snapshot(struct segment *seg, const struct options *opt, tta_sna
 			 char *err, size_t errlen)
 {
 	return tta_snapshot_take(seg->reader, opt->filter_pid, opt->filter_device,
-				 opt->buffers ? TTA_SNAPSHOT_BUFFERS : 0, snap, err, errlen);
+				 TTA_SNAPSHOT_PROCESS_DETAILS | (opt->buffers ? TTA_SNAPSHOT_BUFFERS : 0),
+				 snap, err, errlen);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -121,7 +121,12 @@ const char *tta_reaper_status_name(int status);
 /* Snapshots                                                                 */
 
 enum tta_snapshot_flags {
-	TTA_SNAPSHOT_BUFFERS = 1u << 0 /* also copy the buffer records (can be large) */
+	TTA_SNAPSHOT_BUFFERS = 1u << 0, /* also copy the buffer records (can be large) */
+	/* Also fill each row's user name (user database) and running state
+	 * (/proc: pid + start time), and the exited_processes gauge. Costs a
+	 * /proc read per process (~10 us each); without it user is "" and
+	 * running is -1, and a snapshot reads shared memory only. */
+	TTA_SNAPSHOT_PROCESS_DETAILS = 1u << 1
 };
 
 /*
@@ -201,9 +206,11 @@ struct tta_process_row {
 	uint32_t device;          /* TTA_NO_DEVICE: has reported on no device yet */
 	int64_t used[TTA_MEM_TYPES];
 	int64_t buffers;
-	char user[64];            /* login name of uid, or the uid as a number */
+	char user[64];            /* login name of uid, or the uid as a number
+				   * (TTA_SNAPSHOT_PROCESS_DETAILS; else "") */
 	int running;              /* tta_process_alive(): 1, 0 (exited, slot not
-				   * reaped yet: still counted), -1 unknown */
+				   * reaped yet: still counted), -1 unknown or
+				   * not asked (TTA_SNAPSHOT_PROCESS_DETAILS) */
 };
 /* One row per process and device it reported on, sorted by device, then pid. */
 size_t tta_snapshot_process_count(const tta_snapshot *snapshot);
