@@ -87,6 +87,8 @@ enum { STATE_UNKNOWN = 0, STATE_OFF, STATE_IDLE, STATE_ATTACHED, STATE_DISABLED 
 enum key_space { SPACE_BUFFER = 0, SPACE_CB = 1, SPACE_KERNEL = 2 };
 
 #define ENTRY_TAG (UINT64_C(1) << 63) /* never set in a user-space pointer */
+/* Set in every handle we issue: no small integer passes for one. */
+#define HANDLE_TAG (UINT64_C(1) << 63)
 #define ENTRY(fp, index) (ENTRY_TAG | ((uint64_t)(fp) << 32) | ((uint64_t)(index) + 1))
 #define ENTRY_FP_BITS(e) ((uint64_t)(e) >> 32) /* tag + fingerprint */
 #define ENTRY_INDEX(e) ((uint32_t)((uint64_t)(e)&0xffffffffu) - 1)
@@ -156,6 +158,7 @@ struct tracker {
 	uint8_t *device_seen;       /* 1 once our bit in device_users is set */
 	uint32_t chunk_hunt_skip;   /* see CHUNK_RETRY_EVERY; approximate across threads */
 	unsigned long hash_seed;
+	uint32_t handle_salt;       /* 31 random bits per incarnation, added to a handle's generation */
 	struct shard shards[SHARDS];
 };
 
@@ -536,6 +539,7 @@ static struct tracker *attach_locked(void)
 	t->records = tta_record_at(&t->seg, 0);
 	t->record_capacity = t->seg.geo.record_capacity;
 	t->hash_seed = (unsigned long)mix64(tta_now_mono_ns() ^ (uint64_t)pid);
+	t->handle_salt = (uint32_t)mix64(t->hash_seed ^ UINT64_C(0x68616e646c65)) & 0x7fffffffu;
 	t->device_seen = calloc(t->seg.geo.device_capacity, 1);
 	t->overflow_blocks = calloc(OVERFLOW_BLOCKS, sizeof *t->overflow_blocks);
 	bool ok = t->device_seen != NULL && t->overflow_blocks != NULL;
@@ -732,7 +736,7 @@ static inline uint64_t coarse_now_ns(void)
 /* Takes a free record and fills it. Called with S locked. Returns the index,
  * or UINT32_MAX when even private memory is exhausted. */
 static uint32_t new_record(struct tracker *t, struct shard *s, uint32_t device, uint64_t address,
-			   uint64_t size, unsigned type, unsigned kernel_kind)
+			   uint64_t size, unsigned type, unsigned kernel_kind, bool by_handle)
 {
 	if (UNLIKELY(s->free_count == 0) && !stock_from_new_chunk(t, s) &&
 	    !stock_from_overflow(t, s))
@@ -745,6 +749,11 @@ static uint32_t new_record(struct tracker *t, struct shard *s, uint32_t device, 
 	/* ck_pr stores: this process's lock-free kernel lookups may be comparing
 	 * against this record while it is reused. */
 	ck_sequence_write_begin(seq);
+	/* Handles of this incarnation name generations from here on; an older
+	 * one belongs to whoever held the record before (see free_handle). */
+	if (ck_pr_load_64(&r->owner) != t->owner_tag)
+		ck_pr_store_64(&r->first_generation, ck_pr_load_32(&r->generation));
+	ck_pr_store_8(&r->by_handle, by_handle ? 1 : 0);
 	ck_pr_store_64(&r->owner, t->owner_tag);
 	ck_pr_store_64(&r->address, address);
 	ck_pr_store_64(&r->size, size);
@@ -845,7 +854,7 @@ static void keyed_alloc(struct tracker *t, uint32_t device, uint64_t address, ui
 	struct shard *s;
 	uint32_t fp = make_lookup(t, device, key_space_of(type), address, &l, &table_hash, &s);
 	shard_lock(s);
-	uint32_t index = new_record(t, s, device, address, size, type, kernel_kind);
+	uint32_t index = new_record(t, s, device, address, size, type, kernel_kind, false);
 	if (UNLIKELY(index == UINT32_MAX)) {
 		shard_unlock(s);
 		SHORTFALL(t, records_unavailable);
@@ -998,11 +1007,13 @@ TTA_EXPORT tta_handle tta_report_alloc_handle(uint32_t device, uint64_t address,
 		mark_device_used(t, device);
 		struct shard *s = shard_for_thread(t);
 		shard_lock(s);
-		uint32_t index = new_record(t, s, device, address, size, (unsigned)type, 0);
+		uint32_t index = new_record(t, s, device, address, size, (unsigned)type, 0, true);
 		if (LIKELY(index != UINT32_MAX)) {
 			counters_add(t, device, (unsigned)type, size);
 			uint32_t generation = ck_pr_load_32(&record_at(t, index)->generation);
-			h = ((uint64_t)(generation & 0x7fffffffu) << 32) | ((uint64_t)index + 1);
+			h = HANDLE_TAG |
+			    ((uint64_t)((generation + t->handle_salt) & 0x7fffffffu) << 32) |
+			    ((uint64_t)index + 1);
 		}
 		shard_unlock(s);
 		if (h == 0)
@@ -1020,16 +1031,30 @@ TTA_EXPORT void tta_report_free_handle(tta_handle handle)
 	if (t == NULL)
 		return;
 	uint64_t index = (handle & 0xffffffffu) - 1;
-	uint32_t generation = (uint32_t)(handle >> 32);
-	if (UNLIKELY((handle >> 63) != 0 || (handle & 0xffffffffu) == 0 ||
+	if (UNLIKELY((handle & HANDLE_TAG) == 0 || (handle & 0xffffffffu) == 0 ||
 		     !index_is_ours(t, index))) {
 		SHORTFALL(t, foreign_frees);
 		end_report();
 		return;
 	}
 	struct tta_record *r = record_at(t, (uint32_t)index);
+	/* Generations this incarnation issued handles for on this record run
+	 * from first_generation to the current one (mod 2^31). Older: a stale
+	 * handle of ours (double free). Outside: never issued to us (another
+	 * process, an earlier incarnation, a forgery). The current generation
+	 * of a record the handle path did not make was never a handle either. */
+	uint32_t generation = ((uint32_t)(handle >> 32) - t->handle_salt) & 0x7fffffffu;
+	uint32_t current = ck_pr_load_32(&r->generation) & 0x7fffffffu;
+	uint32_t first = (uint32_t)ck_pr_load_64(&r->first_generation) & 0x7fffffffu;
+	if (UNLIKELY(ck_pr_load_64(&r->owner) != t->owner_tag ||
+		     ((generation - first) & 0x7fffffffu) > ((current - first) & 0x7fffffffu) ||
+		     (generation == current && !ck_pr_load_8(&r->by_handle)))) {
+		SHORTFALL(t, foreign_frees);
+		end_report();
+		return;
+	}
 	/* The CAS on state makes exactly one of two racing frees win. */
-	if (UNLIKELY((ck_pr_load_32(&r->generation) & 0x7fffffffu) != generation ||
+	if (UNLIKELY(generation != current ||
 		     !ck_pr_cas_8(&r->state, TTA_RECORD_LIVE, TTA_RECORD_FREE))) {
 		SHORTFALL(t, double_frees);
 		end_report();

@@ -89,8 +89,10 @@ void tta_report_free(uint32_t device, uint64_t address);
  * (tta_report_free_handle(0) is a no-op). */
 tta_handle tta_report_alloc_handle(uint32_t device, uint64_t address,
 				   uint64_t size, enum tta_mem_type type);
-/* Releases a handle. A handle already freed counts as double_frees; one from
- * another process or an earlier incarnation counts as foreign_frees. */
+/* Releases a handle. A handle already freed counts as double_frees; one this
+ * process incarnation never issued (another process's, an earlier
+ * incarnation's, a made-up number, or one naming an address-keyed allocation)
+ * counts as foreign_frees. Neither changes any total. */
 void tta_report_free_handle(tta_handle handle);
 
 /* Circular buffers: ID is any caller-chosen 64-bit identity, SIZE the total
