@@ -911,6 +911,16 @@ static void keyed_free(struct tracker *t, uint32_t device, uint64_t address, uns
 	shard_unlock(s);
 }
 
+/* Totals are read as signed 64-bit figures: a size above INT64_MAX would
+ * show as a negative total, so it is refused. */
+static inline bool size_ok(struct tracker *t, uint64_t size)
+{
+	if (LIKELY(size <= (uint64_t)INT64_MAX))
+		return true;
+	SHORTFALL(t, bad_argument);
+	return false;
+}
+
 static inline bool buffer_type_ok(struct tracker *t, unsigned type)
 {
 	if (LIKELY(type <= TTA_LAYOUT_TRACE))
@@ -925,7 +935,7 @@ TTA_EXPORT void tta_report_alloc(uint32_t device, uint64_t address, uint64_t siz
 	struct tracker *t = begin_report();
 	if (t == NULL)
 		return;
-	if (buffer_type_ok(t, (unsigned)type))
+	if (buffer_type_ok(t, (unsigned)type) && size_ok(t, size))
 		keyed_alloc(t, device, address, size, (unsigned)type, 0);
 	end_report();
 }
@@ -944,7 +954,8 @@ TTA_EXPORT void tta_report_cb_alloc(uint32_t device, uint64_t cb_id, uint64_t si
 	struct tracker *t = begin_report();
 	if (t == NULL)
 		return;
-	keyed_alloc(t, device, cb_id, size, TTA_LAYOUT_CB, 0);
+	if (size_ok(t, size))
+		keyed_alloc(t, device, cb_id, size, TTA_LAYOUT_CB, 0);
 	end_report();
 }
 
@@ -965,6 +976,10 @@ TTA_EXPORT void tta_report_kernel_load(uint32_t device, uint64_t kernel_id, uint
 		return;
 	if ((unsigned)kind > TTA_KERNEL_DISPATCH) {
 		SHORTFALL(t, bad_argument);
+		end_report();
+		return;
+	}
+	if (!size_ok(t, size)) {
 		end_report();
 		return;
 	}
@@ -1003,7 +1018,7 @@ TTA_EXPORT tta_handle tta_report_alloc_handle(uint32_t device, uint64_t address,
 	if (t == NULL)
 		return 0;
 	tta_handle h = 0;
-	if (buffer_type_ok(t, (unsigned)type) && device_ok(t, device)) {
+	if (buffer_type_ok(t, (unsigned)type) && size_ok(t, size) && device_ok(t, device)) {
 		mark_device_used(t, device);
 		struct shard *s = shard_for_thread(t);
 		shard_lock(s);

@@ -73,6 +73,10 @@ const char *tta_kernel_kind_name(unsigned kind);
 /* Opaque token naming one allocation; 0 means "not tracked". */
 typedef uint64_t tta_handle;
 
+/* Sizes: every call below that takes a SIZE accepts 0 .. INT64_MAX
+ * (2^63 - 1) bytes; the totals are signed 64-bit figures, so a larger size is
+ * refused, counted as bad_argument, and changes nothing. */
+
 /* Reports an allocation of SIZE bytes at ADDRESS on DEVICE. A later
  * tta_report_free(DEVICE, ADDRESS) releases it. Types CB and KERNEL have
  * their own calls below; passing them here is counted as bad_argument. */

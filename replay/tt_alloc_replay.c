@@ -10,7 +10,8 @@
  *   decides whether and where it reports.
  *
  * Trace format (one operation a line; '#' starts a comment; numbers are
- * decimal or 0x-prefixed hex; keywords and types are case-insensitive):
+ * decimal or 0x-prefixed hex; keywords and types are case-insensitive;
+ * SIZE is 1 .. 2^63-1, what the library accepts):
  *   alloc DEVICE ADDRESS SIZE TYPE   TYPE: dram l1 l1_small trace system cb kernel
  *   free DEVICE ADDRESS
  *   sleep MILLISECONDS
@@ -318,7 +319,7 @@ static void parse_alloc(struct parser *p, char **tok, int n)
 	uint64_t device, address, size;
 	if (!parse_field(p, tok[1], "DEVICE", UINT32_MAX, &device) ||
 	    !parse_field(p, tok[2], "ADDRESS", UINT64_MAX, &address) ||
-	    !parse_field(p, tok[3], "SIZE", UINT64_MAX, &size))
+	    !parse_field(p, tok[3], "SIZE", INT64_MAX, &size)) /* the library's limit */
 		return;
 	int type = tta_mem_type_parse(tok[4]);
 	if (type < 0) {

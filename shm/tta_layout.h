@@ -93,7 +93,7 @@ struct tta_shortfall {
 	uint64_t double_frees;        /* handle freed twice */
 	uint64_t foreign_frees;       /* handle of another process or incarnation */
 	uint64_t bad_device;          /* device id >= device capacity */
-	uint64_t bad_argument;        /* unknown memory type, zero-size... */
+	uint64_t bad_argument;        /* unknown memory type, size >= 2^63... */
 	uint64_t address_collisions;  /* alloc over a live (device, address) */
 };
 

@@ -395,6 +395,36 @@ TTA_TEST(handles_of_an_earlier_incarnation_are_foreign)
 	CHECK_EQ_I64(tta_sums_total(&s), 0);
 }
 
+/* Sizes the signed totals cannot hold (2^63 and more) are refused by every
+ * report call that takes a size; 2^63 - 1 is still accepted. */
+TTA_TEST(sizes_from_2_pow_63_are_bad_arguments)
+{
+	enable();
+	const uint64_t too_big[] = { 1ull << 63, (1ull << 63) + 1, UINT64_MAX };
+	for (int i = 0; i < 3; i++) {
+		tta_report_alloc(0, 0x1000 + (uint64_t)i, too_big[i], TTA_MEM_DRAM);
+		CHECK(tta_report_alloc_handle(0, 0x2000, too_big[i], TTA_MEM_L1) == 0, "handle");
+		tta_report_cb_alloc(0, 7 + (uint64_t)i, too_big[i]);
+		tta_report_kernel_load(0, 9 + (uint64_t)i, too_big[i], TTA_KERNEL_APPLICATION);
+	}
+	struct tta_health hl = health();
+	CHECK_EQ_I64(hl.bad_argument, 12);
+	struct tta_sums s;
+	tta_sums_read(&s);
+	tta_sums_check_consistent(&s);
+	CHECK_EQ_I64(tta_sums_total(&s), 0);
+	CHECK_EQ_I64(s.device_buffers[0], 0);
+	tta_report_free(0, 0x1000); /* never recorded */
+	CHECK_EQ_I64(health().unknown_frees, 1);
+	tta_report_alloc(0, 0x1000, INT64_MAX, TTA_MEM_DRAM);
+	tta_sums_read(&s);
+	CHECK_EQ_I64(s.device[0][TTA_MEM_DRAM], INT64_MAX);
+	tta_report_free(0, 0x1000);
+	tta_sums_read(&s);
+	CHECK_EQ_I64(tta_sums_total(&s), 0);
+	CHECK_EQ_I64(health().bad_argument, 12);
+}
+
 /* A child process that churns allocations and keeps a ledger of what it
  * holds; with STOP_AT >= 0 it stops churning at that many ops and reports. */
 struct ledger {
@@ -895,6 +925,7 @@ int main(int argc, char **argv)
 		TTA_CASE(stale_handles_are_double_frees),
 		TTA_CASE(handles_across_fork_are_foreign),
 		TTA_CASE(handles_of_an_earlier_incarnation_are_foreign),
+		TTA_CASE(sizes_from_2_pow_63_are_bad_arguments),
 		TTA_CASE(processes_sum_exactly),
 		TTA_CASE(sigkill_at_random_points_then_reap_is_exact),
 		TTA_CASE(pid_reuse_is_recognised),
