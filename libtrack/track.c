@@ -754,6 +754,7 @@ static uint32_t new_record(struct tracker *t, struct shard *s, uint32_t device, 
 	if (ck_pr_load_64(&r->owner) != t->owner_tag)
 		ck_pr_store_64(&r->first_generation, ck_pr_load_32(&r->generation));
 	ck_pr_store_8(&r->by_handle, by_handle ? 1 : 0);
+	ck_pr_store_64(&r->shadowed, 0);
 	ck_pr_store_64(&r->owner, t->owner_tag);
 	ck_pr_store_64(&r->address, address);
 	ck_pr_store_64(&r->size, size);
@@ -881,8 +882,10 @@ static void keyed_alloc(struct tracker *t, uint32_t device, uint64_t address, ui
 			release_record(t, s, old_index);
 		} else {
 			/* Alloc over a live address: the earlier one was never freed.
-			 * Keep both in the totals (the old one shows as a leak at
-			 * exit) and count it so the anomaly is visible. */
+			 * Keep both in the totals and count it so the anomaly is
+			 * visible. The table now names the new record, which links
+			 * to the one it hides: frees release the newest first. */
+			ck_pr_store_64(&record_at(t, index)->shadowed, (uint64_t)old_index + 1);
 			SHORTFALL(t, address_collisions);
 		}
 	}
@@ -896,7 +899,7 @@ static void keyed_free(struct tracker *t, uint32_t device, uint64_t address, uns
 	struct lookup l;
 	unsigned long table_hash;
 	struct shard *s;
-	make_lookup(t, device, space, address, &l, &table_hash, &s);
+	uint32_t fp = make_lookup(t, device, space, address, &l, &table_hash, &s);
 	shard_lock(s);
 	void *entry = ck_rhs_remove(&s->table, table_hash, &l);
 	if (UNLIKELY(entry == NULL)) {
@@ -906,6 +909,16 @@ static void keyed_free(struct tracker *t, uint32_t device, uint64_t address, uns
 	}
 	uint32_t index = ENTRY_INDEX((uintptr_t)entry);
 	struct tta_record *r = record_at(t, index);
+	uint64_t shadowed = ck_pr_load_64(&r->shadowed);
+	if (UNLIKELY(shadowed != 0)) {
+		/* The allocation this one hid is the newest at the key again. The
+		 * remove just made room, so the put fails only when a grow finds no
+		 * memory; that allocation then stays counted but unreachable. */
+		tls_table_owner = t;
+		uint64_t older = ENTRY(fp, (uint32_t)(shadowed - 1));
+		if (!ck_rhs_put(&s->table, table_hash, (void *)(uintptr_t)older))
+			SHORTFALL(t, records_unavailable);
+	}
 	counters_sub(t, r->device, r->type, r->size);
 	release_record(t, s, index);
 	shard_unlock(s);

@@ -84,7 +84,13 @@ void tta_report_alloc(uint32_t device, uint64_t address, uint64_t size,
 		      enum tta_mem_type type);
 
 /* Releases the allocation reported at (DEVICE, ADDRESS) by this process.
- * An address this process does not hold is counted as unknown_frees. */
+ * An address this process does not hold is counted as unknown_frees.
+ * Alloc over a live address: a tta_report_alloc at a (DEVICE, ADDRESS) this
+ * process already holds keeps both allocations (both count, both are listed)
+ * and counts address_collisions; each free of that address releases the
+ * newest live allocation there first, so N allocs need N frees. (Memory
+ * types share one address space per device here: an allocator that reuses
+ * numbers across types should use handles.) CB ids follow the same rule. */
 void tta_report_free(uint32_t device, uint64_t address);
 
 /* Fastest path: like tta_report_alloc but returns a handle to pass to

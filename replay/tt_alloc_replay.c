@@ -28,7 +28,9 @@
  *                        cores; default 72 for Wormhole B0, 140 for Blackhole)
  * A free of something not allocated, or an alloc over a live address, is
  * replayed as written (the library counts it as unknown_frees or
- * address_collisions) and draws a warning.
+ * address_collisions) and draws a warning. An alloc over a live address keeps
+ * both allocations; each free of that address releases the newest live one
+ * first, so two allocs and two frees leave nothing (the library's rule).
  *
  * Passes: with --repeat, what a pass leaves allocated is freed before the next
  * pass starts, so every pass begins from the same state and a trace that ends
@@ -93,10 +95,16 @@ struct trace {
 /* What is allocated right now, keyed by (device, address): tells a `free`
  * whether it releases a CB or a buffer, and lists what is left at the end of
  * a pass. Open addressing with linear probing and backward-shift deletion, so
- * heavy alloc/free churn leaves no tombstones behind. */
+ * heavy alloc/free churn leaves no tombstones behind.
+ *
+ * It mirrors the library's rule for an alloc over a live address: both stay
+ * (one entry each), and a free releases the newest live allocation at the
+ * address first (highest seq). The library keys buffers, CBs and kernels in
+ * separate spaces, so only an alloc in the same space collides. */
 
 struct live_entry {
 	uint64_t address;
+	uint64_t seq;    /* insertion order: the newest at a key is freed first */
 	uint32_t device;
 	uint8_t type;
 	bool used;
@@ -106,7 +114,14 @@ struct live_map {
 	struct live_entry *slots;
 	size_t mask; /* capacity - 1; capacity is a power of two */
 	size_t count;
+	uint64_t next_seq;
 };
+
+/* The library's key spaces, as bits for live_find_in. */
+#define SPACE_OF(type) (1u << ((type) == TTA_MEM_CB ? 1 : (type) == TTA_MEM_KERNEL ? 2 : 0))
+#define SPACE_BUFFER_BIT SPACE_OF(TTA_MEM_DRAM)
+#define SPACE_CB_BIT SPACE_OF(TTA_MEM_CB)
+#define SPACE_KERNEL_BIT SPACE_OF(TTA_MEM_KERNEL)
 
 static size_t live_hash(uint32_t device, uint64_t address)
 {
@@ -142,45 +157,51 @@ static void live_destroy(struct live_map *m)
 	m->slots = NULL;
 }
 
-static struct live_entry *live_find(const struct live_map *m, uint32_t device, uint64_t address)
+/* The newest entry at (DEVICE, ADDRESS) whose type is in SPACES, or NULL.
+ * Every entry of a key lies in the probe run from its home slot to the
+ * first empty one (backward-shift deletion keeps it so). */
+static struct live_entry *live_find_in(const struct live_map *m, uint32_t device, uint64_t address,
+				       unsigned spaces)
 {
+	struct live_entry *newest = NULL;
 	for (size_t i = live_hash(device, address) & m->mask;; i = (i + 1) & m->mask) {
 		struct live_entry *e = &m->slots[i];
 		if (!e->used)
-			return NULL;
-		if (e->device == device && e->address == address)
-			return e;
+			return newest;
+		if (e->device == device && e->address == address && (SPACE_OF(e->type) & spaces) &&
+		    (newest == NULL || e->seq > newest->seq))
+			newest = e;
 	}
 }
 
-static void live_put(struct live_map *m, uint32_t device, uint64_t address, uint8_t type);
+static void live_insert(struct live_map *m, struct live_entry e)
+{
+	size_t i = live_hash(e.device, e.address) & m->mask;
+	while (m->slots[i].used)
+		i = (i + 1) & m->mask;
+	m->slots[i] = e;
+	m->count++;
+}
 
 static void live_grow(struct live_map *m)
 {
-	struct live_map bigger = { .mask = m->mask * 2 + 1, .count = 0 };
+	struct live_map bigger = { .mask = m->mask * 2 + 1, .count = 0, .next_seq = m->next_seq };
 	bigger.slots = xcalloc(bigger.mask + 1, sizeof *bigger.slots);
 	for (size_t i = 0; i <= m->mask; i++)
 		if (m->slots[i].used)
-			live_put(&bigger, m->slots[i].device, m->slots[i].address, m->slots[i].type);
+			live_insert(&bigger, m->slots[i]);
 	free(m->slots);
 	*m = bigger;
 }
 
-/* Inserts or overwrites; returns nothing because callers check first. */
+/* Adds one live allocation, the newest at its key (an earlier one at the
+ * same key stays: see above). A kernel reload is the caller's business. */
 static void live_put(struct live_map *m, uint32_t device, uint64_t address, uint8_t type)
 {
 	if ((m->count + 1) * 2 > m->mask + 1)
 		live_grow(m);
-	size_t i = live_hash(device, address) & m->mask;
-	while (m->slots[i].used) {
-		if (m->slots[i].device == device && m->slots[i].address == address) {
-			m->slots[i].type = type;
-			return;
-		}
-		i = (i + 1) & m->mask;
-	}
-	m->slots[i] = (struct live_entry){ .address = address, .device = device, .type = type, .used = true };
-	m->count++;
+	live_insert(m, (struct live_entry){ .address = address, .seq = ++m->next_seq, .device = device,
+					    .type = type, .used = true });
 }
 
 static void live_remove(struct live_map *m, struct live_entry *e)
@@ -334,12 +355,14 @@ static void parse_alloc(struct parser *p, char **tok, int n)
 			 .size = size, .type = (uint8_t)type };
 	op.kind = type == TTA_MEM_CB ? OP_CB_ALLOC : type == TTA_MEM_KERNEL ? OP_KERNEL_LOAD : OP_ALLOC;
 
-	struct live_entry *prev = live_find(&p->live, op.device, address);
-	if (prev != NULL && !(prev->type == TTA_MEM_KERNEL && type == TTA_MEM_KERNEL))
+	struct live_entry *prev = live_find_in(&p->live, op.device, address, SPACE_OF(type));
+	if (prev != NULL && type != TTA_MEM_KERNEL)
 		parse_warning(p, "device %" PRIu64 " address 0x%" PRIx64 " is already allocated (%s);"
-			      " the library counts this as an address collision",
+			      " the library counts this as an address collision and keeps both"
+			      " (each free releases the newest first)",
 			      device, address, tta_mem_type_name(prev->type));
-	live_put(&p->live, op.device, address, (uint8_t)type);
+	if (prev == NULL || type != TTA_MEM_KERNEL) /* a kernel reload replaces */
+		live_put(&p->live, op.device, address, (uint8_t)type);
 	trace_push(p->trace, op);
 }
 
@@ -353,7 +376,9 @@ static void parse_free(struct parser *p, char **tok, int n)
 	    !parse_field(p, tok[2], "ADDRESS", UINT64_MAX, &address))
 		return;
 	struct op op = { .kind = OP_FREE, .device = (uint32_t)device, .line = p->line, .address = address };
-	struct live_entry *e = live_find(&p->live, op.device, address);
+	struct live_entry *e = live_find_in(&p->live, op.device, address, SPACE_BUFFER_BIT | SPACE_CB_BIT);
+	if (e == NULL)
+		e = live_find_in(&p->live, op.device, address, SPACE_KERNEL_BIT);
 	if (e == NULL) {
 		parse_warning(p, "free of device %" PRIu64 " address 0x%" PRIx64 ", which is not allocated"
 			      " here; the library counts it as an unknown free", device, address);
@@ -583,7 +608,8 @@ static void exec_op(struct replay *r, const struct op *op)
 		break;
 	case OP_KERNEL_LOAD:
 		tta_report_kernel_load(op->device, op->address, op->size, TTA_KERNEL_APPLICATION);
-		live_put(&r->live, op->device, op->address, TTA_MEM_KERNEL);
+		if (live_find_in(&r->live, op->device, op->address, SPACE_KERNEL_BIT) == NULL)
+			live_put(&r->live, op->device, op->address, TTA_MEM_KERNEL);
 		break;
 	case OP_FREE:
 	case OP_CB_FREE: {
@@ -591,7 +617,8 @@ static void exec_op(struct replay *r, const struct op *op)
 			tta_report_cb_free(op->device, op->address);
 		else
 			tta_report_free(op->device, op->address);
-		struct live_entry *e = live_find(&r->live, op->device, op->address);
+		struct live_entry *e = live_find_in(&r->live, op->device, op->address,
+						    op->kind == OP_CB_FREE ? SPACE_CB_BIT : SPACE_BUFFER_BIT);
 		if (e != NULL)
 			live_remove(&r->live, e);
 		break;

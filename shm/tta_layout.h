@@ -199,7 +199,8 @@ struct tta_record {
 	uint8_t kernel_kind;      /* 44: for KERNEL records */
 	uint8_t by_handle;        /* 45: 1 if made by tta_report_alloc_handle */
 	uint8_t reserved0[2];
-	uint64_t reserved1[1];
+	uint64_t shadowed;        /* 48: owner-private: index + 1 of the older live record
+				   *     with the same key this one hides, 0 none */
 	uint64_t first_generation;/* 56: generation when the current owner first used it */
 };
 

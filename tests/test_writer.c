@@ -425,6 +425,93 @@ TTA_TEST(sizes_from_2_pow_63_are_bad_arguments)
 	CHECK_EQ_I64(health().bad_argument, 12);
 }
 
+struct listed {
+	int n;
+	uint64_t size[8];
+	uint32_t type[8];
+};
+
+static int list_at_cb(const struct tta_buffer_view *b, void *ctx)
+{
+	struct listed *l = ctx;
+	if (b->address == 0x10 && b->device == 0 && b->type != TTA_MEM_CB && l->n < 8) {
+		l->size[l->n] = b->size;
+		l->type[l->n++] = b->type;
+	}
+	return 0;
+}
+
+/* Live buffer records at device 0 address 0x10, sizes summed and counted. */
+static struct listed list_at_0x10(void)
+{
+	struct listed l = { 0 };
+	tta_reader *r;
+	char err[512];
+	CHECK(tta_reader_open(NULL, &r, err, sizeof err) == 0, "%s", err);
+	tta_reader_foreach_buffer(r, NULL, list_at_cb, &l);
+	tta_reader_close(r);
+	return l;
+}
+
+/* An alloc over a live (device, address) keeps both and counts a collision;
+ * each free of that address releases the newest live allocation, so as many
+ * frees as allocs release them all. */
+TTA_TEST(collision_frees_release_newest_first)
+{
+	enable();
+	tta_report_alloc(0, 0x10, 100, TTA_MEM_DRAM);
+	tta_report_alloc(0, 0x10, 200, TTA_MEM_DRAM);
+	CHECK_EQ_I64(health().address_collisions, 1);
+	struct tta_sums s;
+	tta_sums_read(&s);
+	tta_sums_check_consistent(&s);
+	CHECK_EQ_I64(s.device[0][TTA_MEM_DRAM], 300);
+	CHECK_EQ_I64(list_at_0x10().n, 2);
+	tta_report_free(0, 0x10);
+	tta_sums_read(&s);
+	tta_sums_check_consistent(&s);
+	CHECK_EQ_I64(s.device[0][TTA_MEM_DRAM], 100); /* the newest (200) went first */
+	struct listed l = list_at_0x10();
+	CHECK(l.n == 1 && l.size[0] == 100, "left: %d records, first %llu", l.n,
+	      (unsigned long long)l.size[0]);
+	tta_report_free(0, 0x10);
+	tta_sums_read(&s);
+	tta_sums_check_consistent(&s);
+	CHECK_EQ_I64(tta_sums_total(&s), 0);
+	CHECK_EQ_I64(s.device_buffers[0], 0);
+	CHECK_EQ_I64(list_at_0x10().n, 0);
+	CHECK_EQ_I64(health().unknown_frees, 0);
+	tta_report_free(0, 0x10);
+	CHECK_EQ_I64(health().unknown_frees, 1);
+
+	/* Three deep, mixed types, with a CB of the same number beside them. */
+	tta_report_alloc(0, 0x10, 1, TTA_MEM_DRAM);
+	tta_report_cb_alloc(0, 0x10, 1000);
+	tta_report_alloc(0, 0x10, 20, TTA_MEM_L1);
+	tta_report_cb_alloc(0, 0x10, 2000);
+	tta_report_alloc(0, 0x10, 300, TTA_MEM_DRAM);
+	CHECK_EQ_I64(health().address_collisions, 4);
+	CHECK_EQ_I64(list_at_0x10().n, 3);
+	const int64_t dram_after[] = { 1, 1, 0 }, l1_after[] = { 20, 0, 0 };
+	for (int i = 0; i < 3; i++) {
+		tta_report_free(0, 0x10);
+		tta_sums_read(&s);
+		tta_sums_check_consistent(&s);
+		CHECK_EQ_I64(s.device[0][TTA_MEM_DRAM], dram_after[i]);
+		CHECK_EQ_I64(s.device[0][TTA_MEM_L1], l1_after[i]);
+		CHECK_EQ_I64(s.device[0][TTA_MEM_CB], 3000);
+	}
+	tta_report_cb_free(0, 0x10);
+	tta_sums_read(&s);
+	CHECK_EQ_I64(s.device[0][TTA_MEM_CB], 1000);
+	tta_report_cb_free(0, 0x10);
+	tta_sums_read(&s);
+	tta_sums_check_consistent(&s);
+	CHECK_EQ_I64(tta_sums_total(&s), 0);
+	CHECK_EQ_I64(s.device_buffers[0], 0);
+	CHECK_EQ_I64(health().unknown_frees, 1);
+}
+
 /* A child process that churns allocations and keeps a ledger of what it
  * holds; with STOP_AT >= 0 it stops churning at that many ops and reports. */
 struct ledger {
@@ -926,6 +1013,7 @@ int main(int argc, char **argv)
 		TTA_CASE(handles_across_fork_are_foreign),
 		TTA_CASE(handles_of_an_earlier_incarnation_are_foreign),
 		TTA_CASE(sizes_from_2_pow_63_are_bad_arguments),
+		TTA_CASE(collision_frees_release_newest_first),
 		TTA_CASE(processes_sum_exactly),
 		TTA_CASE(sigkill_at_random_points_then_reap_is_exact),
 		TTA_CASE(pid_reuse_is_recognised),

@@ -219,6 +219,38 @@ else
 	fail repeat-3-same-end-state "did not reach --hold: $(cat "$TTA_TMP/holder.err")"
 fi
 
+# Alloc over a live address: both are kept and each free releases the newest
+# first, in the library and in the tool's own model (which warns, and frees
+# what a pass left before the next): two allocs and two frees hold nothing.
+printf 'alloc 0 0x10 100 dram\nalloc 0 0x10 200 dram\nfree 0 0x10\nfree 0 0x10\n' >"$TTA_TMP/coll2.trace"
+"$replay" --check "$TTA_TMP/coll2.trace" >/dev/null 2>"$TTA_TMP/err"
+if [ "$(grep -c warning "$TTA_TMP/err")" -eq 1 ] && grep -q "coll2.trace:2: warning: .*collision" "$TTA_TMP/err"; then
+	pass collision-warns-at-alloc-only
+else
+	fail collision-warns-at-alloc-only "$(cat "$TTA_TMP/err")"
+fi
+new_segment collision_two_frees
+printf 'shortfall address_collisions 3\nprocesses 1\nleaky_processes 0\n' | sort >"$TTA_TMP/expected"
+if start_holder "$TTA_TMP/coll2.trace" --speed 0 --repeat 3; then
+	compare_state collision-two-frees-hold-nothing "$TTA_TMP/expected" --health
+	grep -q 'holding 0 ' "$TTA_TMP/holder.out" && pass collision-model-holds-nothing ||
+		fail collision-model-holds-nothing "$(cat "$TTA_TMP/holder.out")"
+	stop_holder collision
+else
+	fail collision-two-frees-hold-nothing "did not reach --hold: $(cat "$TTA_TMP/holder.err")"
+fi
+# One free of two: the older allocation stays, and every pass starts clean.
+head -n 3 "$TTA_TMP/coll2.trace" >"$TTA_TMP/coll1.trace"
+new_segment collision_one_free
+printf 'device 0 dram 100\ndevice 0 buffers 1\nshortfall address_collisions 3\nprocesses 1\nleaky_processes 0\n' |
+	sort >"$TTA_TMP/expected"
+if start_holder "$TTA_TMP/coll1.trace" --speed 0 --repeat 3; then
+	compare_state collision-repeat-keeps-one "$TTA_TMP/expected" --health
+	stop_holder collision-one
+else
+	fail collision-repeat-keeps-one "did not reach --hold: $(cat "$TTA_TMP/holder.err")"
+fi
+
 # --cleanup: a clean shutdown leaves nothing behind, without any reaper, and
 # is not a leak. (Kernel loads have no free event; a trace without them keeps
 # this case about buffers.)

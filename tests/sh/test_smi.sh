@@ -436,6 +436,28 @@ else
 	echo "(script(1) not installed: terminal watch cases skipped)"
 fi
 
+# ---- alloc over a live address: both listed, frees release newest first ----
+coll=${TT_ALLOC_SHM}_coll
+extra_segments+=("$coll")
+TT_ALLOC_SHM=$coll start_writer CO "alloc 0 0x10 100 dram" "alloc 0 0x10 200 dram" || exit 1
+run_smi -s "$coll" --buffers
+has_line "collision: both buffers listed" '^2 buffers$'
+has_line "collision: older one listed" "^$pid_CO +0  DRAM +0x10 +100B "
+has_line "collision: newer one listed" "^$pid_CO +0  DRAM +0x10 +200B "
+send CO "free 0 0x10"
+run_smi -s "$coll" --buffers
+has_line "collision: first free leaves the older" "^$pid_CO +0  DRAM +0x10 +100B "
+no_line "collision: first free released the newer" ' 200B '
+send CO "free 0 0x10"
+run_smi -s "$coll" --buffers --json
+pycheck "collision: second free leaves nothing" '
+assert d["buffers"] == [], d["buffers"]'
+run_smi -s "$coll" --json
+pycheck "collision: counted, no unknown free" '
+s = d["segment"]["shortfall"]
+assert s["address_collisions"] == 1 and s["unknown_frees"] == 0, s'
+kill_writer CO
+
 # ---- full segment: refused attach is visible -------------------------------
 full=${TT_ALLOC_SHM}_full
 extra_segments+=("$full")
