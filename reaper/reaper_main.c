@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "tt_alloc.h"
+#include "tta_text.h"
 
 static void usage(FILE *out)
 {
@@ -122,13 +123,12 @@ int main(int argc, char **argv)
 			printf(REAPER_NAME " (tt-alloc, segment ABI %u)\n", TTA_ABI_VERSION);
 			return 0;
 		case ':':
-			fprintf(stderr, REAPER_NAME ": option '%s' needs an argument (see --help)\n",
-				argv[optind - 1]);
+		default: {
+			char why[128];
+			fprintf(stderr, REAPER_NAME ": %s (see --help)\n",
+				tta_option_error(c, argv, longopts, why, sizeof why));
 			return 2;
-		default:
-			fprintf(stderr, REAPER_NAME ": unknown option '%s' (see --help)\n",
-				argv[optind - 1]);
-			return 2;
+		}
 		}
 	}
 	if (optind < argc) {

@@ -59,6 +59,7 @@
 #include <unistd.h>
 
 #include "tt_alloc.h"
+#include "tta_text.h"
 
 #define PROG "tt-alloc-replay"
 #define MAX_REPORTED_ERRORS 20
@@ -721,7 +722,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 	};
 	*o = (struct options){ .repeat = 1, .speed = 1.0 };
 	int c;
-	while ((c = getopt_long(argc, argv, "n:Hs:cqh", longopts, NULL)) != -1) {
+	opterr = 0; /* our own message: getopt's names argv[0], a path */
+	while ((c = getopt_long(argc, argv, ":n:Hs:cqh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
 			if (!parse_u64(optarg, &o->repeat)) {
@@ -754,9 +756,12 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'h':
 			usage(stdout);
 			exit(0);
-		default:
-			fprintf(stderr, "Try '" PROG " --help'.\n");
+		default: {
+			char why[128];
+			fprintf(stderr, PROG ": %s\nTry '" PROG " --help'.\n",
+				tta_option_error(c, argv, longopts, why, sizeof why));
 			return 2;
+		}
 		}
 	}
 	if (optind != argc - 1) {

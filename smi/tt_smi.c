@@ -32,6 +32,7 @@
 
 #include "render.h"
 #include "tt_alloc.h"
+#include "tta_text.h"
 
 #ifndef TT_SMI_VERSION
 #define TT_SMI_VERSION "1.0.0"
@@ -176,10 +177,10 @@ static void parse_options(int argc, char **argv, struct options *opt)
 			       TTA_API_VERSION);
 			exit(EXIT_OK);
 		case ':':
-			usage_error("option '%s' needs an argument", argv[optind - 1]);
-			break;
-		default:
-			usage_error("unknown option '%s'", argv[optind - 1]);
+		default: {
+			char why[128];
+			usage_error("%s", tta_option_error(c, argv, longopts, why, sizeof why));
+		}
 		}
 	}
 	if (optind < argc)

@@ -18,3 +18,16 @@ fail() { echo "FAIL $1: ${2:-}"; tta_failed=1; }
 check() { local n=$1; shift; if "$@"; then pass "$n"; else fail "$n" "command failed: $*"; fi; }
 # wait_for SECONDS COMMAND...: polls until the command succeeds.
 wait_for() { local t=$1; shift; local end=$((SECONDS + t)); until "$@"; do [ $SECONDS -ge $end ] && return 1; sleep 0.02; done; }
+# check_option_error NAME EXPECTED COMMAND...: the command must exit 2 with
+# EXPECTED in its stderr, and never name the program's path as the option.
+check_option_error() {
+	local n=$1 want=$2; shift 2
+	local err rc
+	err=$("$@" 2>&1 >/dev/null)
+	rc=$?
+	if [ "$rc" -eq 2 ] && grep -qF -- "$want" <<<"$err" && ! grep -qF -- "'$1'" <<<"$err"; then
+		pass "$n"
+	else
+		fail "$n" "rc=$rc, wanted 2 and \"$want\"; stderr: $err"
+	fi
+}

@@ -262,6 +262,11 @@ if [ "$(usage_rc --bogus)" = 2 ] && [ "$(usage_rc --max-listed x)" = 2 ] &&
 else
 	fail usage_errors_exit_2 "$(cat "$TTA_TMP/usage.err")"
 fi
+check_option_error bad_option_bundled "unknown option '-z'" "$R" -zz
+check_option_error bad_option_in_bundle "unknown option '-z'" "$R" -vz
+check_option_error bad_option_long "unknown option '--bogus'" "$R" --bogus
+check_option_error bad_option_bundle_needs_argument "option '-s' needs an argument" "$R" -vs
+check_option_error bad_option_long_needs_argument "option '--segment' needs an argument" "$R" --segment
 if "$R" --help | grep -q "^Usage: tt-alloc-reaper" && "$R" --version >/dev/null; then
 	pass help_and_version
 else

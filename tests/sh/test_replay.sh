@@ -79,6 +79,11 @@ usage_case() { # name, args...
 	else fail "usage-$name" "exit status $rc, stderr: $(cat "$TTA_TMP/err")"; fi
 }
 usage_case no-trace
+check_option_error usage-bundled-unknown "unknown option '-z'" "$replay" -zz "$traces/small.trace"
+check_option_error usage-unknown-in-bundle "unknown option '-z'" "$replay" -qz "$traces/small.trace"
+check_option_error usage-unknown-long "unknown option '--frobnicate'" "$replay" --frobnicate "$traces/small.trace"
+check_option_error usage-bundle-needs-argument "option '-s' needs an argument" "$replay" -qs
+check_option_error usage-long-needs-argument "option '--speed' needs an argument" "$replay" --speed
 usage_case two-traces "$traces/small.trace" "$traces/small.trace"
 usage_case unknown-option --frobnicate "$traces/small.trace"
 usage_case negative-speed --speed -1 "$traces/small.trace"

@@ -107,6 +107,13 @@ for bad in "--bogus" "-r abc" "-r 5" "--count 2" "--pid x" "--device -1" "extra"
 	fi
 done
 
+# The option refused is named as written, also inside a bundle of short ones.
+check_option_error "bad option: bundled -zz" "unknown option '-z'" "$SMI" -zz
+check_option_error "bad option: -wz" "unknown option '-z'" "$SMI" -wz
+check_option_error "bad option: --bogus" "unknown option '--bogus'" "$SMI" --bogus
+check_option_error "bad option: -ws needs an argument" "option '-s' needs an argument" "$SMI" -ws
+check_option_error "bad option: --segment needs an argument" "option '--segment' needs an argument" "$SMI" --segment
+
 # ---- no segment / broken segments -----------------------------------------
 run_smi
 one_line_error "missing segment: exit 2, one line"
