@@ -65,6 +65,9 @@
 #define MAX_REPORTED_ERRORS 20
 #define WORMHOLE_B0_DEFAULT_CORES 72u
 #define BLACKHOLE_DEFAULT_CORES 140u
+/* The slowest --speed: the longest sleep a trace may hold (one day) scaled
+ * by it stays far inside the nanoseconds a sleep is counted in. */
+#define MIN_SPEED 0.001
 
 enum op_kind {
 	OP_ALLOC,
@@ -690,7 +693,8 @@ static void usage(FILE *out)
 		"                   what a pass leaves allocated is freed before the next\n"
 		"  -H, --hold       after the trace, stay alive until SIGTERM/SIGINT or end\n"
 		"                   of stdin (when stdin is a pipe, socket or terminal)\n"
-		"  -s, --speed X    divide every sleep by X (default 1; 0 = do not sleep)\n"
+		"  -s, --speed X    divide every sleep by X (default 1; 0 = do not sleep;\n"
+		"                   otherwise at least 0.001)\n"
 		"  -c, --check      parse and check the trace only; report nothing\n"
 		"      --cleanup    before exiting, free what is still allocated and release\n"
 		"                   the process slot, as a clean shutdown would (without it\n"
@@ -738,8 +742,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 			char *end;
 			errno = 0;
 			o->speed = strtod(optarg, &end);
-			if (errno != 0 || end == optarg || *end != '\0' || !isfinite(o->speed) || o->speed < 0) {
-				fprintf(stderr, PROG ": --speed needs a factor >= 0, not '%s'\n", optarg);
+			if (errno != 0 || end == optarg || *end != '\0' || !isfinite(o->speed) ||
+			    (o->speed != 0 && !(o->speed >= MIN_SPEED))) {
+				fprintf(stderr, PROG ": --speed needs 0 (no sleeps) or a finite factor of at"
+						" least %g, not '%s'\n", MIN_SPEED, optarg);
 				return 2;
 			}
 			break;

@@ -88,6 +88,15 @@ usage_case two-traces "$traces/small.trace" "$traces/small.trace"
 usage_case unknown-option --frobnicate "$traces/small.trace"
 usage_case negative-speed --speed -1 "$traces/small.trace"
 usage_case bad-repeat --repeat many "$traces/small.trace"
+# Speeds whose sleeps would overflow (or are not numbers) are refused, and
+# the message gives the valid range.
+for speed in 1e-300 0.0009 1e-6 inf nan -1e-3; do
+	usage_case "speed-$speed" --check --speed "$speed" "$traces/small.trace"
+	grep -qF "0.001" "$TTA_TMP/err" && pass "usage-speed-$speed-says-range" ||
+		fail "usage-speed-$speed-says-range" "$(cat "$TTA_TMP/err")"
+done
+check usage-speed-0.001-accepted "$replay" --check --quiet --speed 0.001 "$traces/small.trace"
+check usage-speed-0-accepted "$replay" --check --quiet --speed 0 "$traces/small.trace"
 usage_case missing-file "$TTA_TMP/no-such.trace"
 if grep -qF "$TTA_TMP/no-such.trace" "$TTA_TMP/err"; then pass usage-missing-file-named
 else fail usage-missing-file-named "$(cat "$TTA_TMP/err")"; fi
