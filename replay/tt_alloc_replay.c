@@ -664,6 +664,16 @@ static size_t free_everything(struct replay *r)
 	return freed;
 }
 
+/* Kernel binaries in the model; everything else is a "buffer" (has a free
+ * event), the definition the reaper's leak reports use too. */
+static size_t live_kernels(const struct live_map *m)
+{
+	size_t n = 0;
+	for (size_t i = 0; i <= m->mask; i++)
+		n += m->slots[i].used && m->slots[i].type == TTA_MEM_KERNEL;
+	return n;
+}
+
 static bool tracking_failed(void)
 {
 	if (tta_track_state() != TTA_TRACK_DISABLED)
@@ -835,8 +845,10 @@ int main(int argc, char **argv)
 			       strcmp(opt.path, "-") == 0 ? "<stdin>" : opt.path);
 		if (opt.hold) {
 			bool watch_stdin = stdin_can_end_hold(strcmp(opt.path, "-") == 0);
+			size_t kernels = live_kernels(&r.live), buffers = r.live.count - kernels;
 			if (!opt.quiet)
-				printf(PROG ": holding %zu allocations (pid %d); %s\n", r.live.count,
+				printf(PROG ": holding %zu buffer%s and %zu kernel binar%s (pid %d); %s\n",
+				       buffers, buffers == 1 ? "" : "s", kernels, kernels == 1 ? "y" : "ies",
 				       (int)getpid(),
 				       watch_stdin ? "SIGTERM, SIGINT or end of stdin ends" : "SIGTERM or SIGINT ends");
 			fflush(stdout);
@@ -846,9 +858,12 @@ int main(int argc, char **argv)
 	if (opt.cleanup && rc != 1) {
 		size_t freed = free_everything(&r);
 		long dropped = tta_track_detach();
+		if (dropped < 0)
+			dropped = 0;
 		if (!opt.quiet)
-			printf(PROG ": cleanup freed %zu allocations, released slot (%ld kernel loads dropped)\n",
-			       freed, dropped < 0 ? 0 : dropped);
+			printf(PROG ": cleanup freed %zu buffer%s and released the slot (%ld kernel"
+			       " binar%s dropped)\n", freed, freed == 1 ? "" : "s", dropped,
+			       dropped == 1 ? "y" : "ies");
 	}
 	fflush(stdout);
 	live_destroy(&r.live);

@@ -216,6 +216,11 @@ for trace in "$traces/small.trace" "$traces/every_type.trace" "$llm"; do
 		fi
 	fi
 	unset filter
+	if [ "$name" = small ]; then
+		# 6 buffers and 1 kernel binary, named as the reaper names them.
+		grep -q '^tt-alloc-replay: holding 6 buffers and 1 kernel binary (pid ' "$TTA_TMP/holder.out" &&
+			pass small-holding-message || fail small-holding-message "$(cat "$TTA_TMP/holder.out")"
+	fi
 	stop_holder "$name"
 done
 
@@ -247,7 +252,7 @@ new_segment collision_two_frees
 printf 'shortfall address_collisions 3\nprocesses 1\nleaky_processes 0\n' | sort >"$TTA_TMP/expected"
 if start_holder "$TTA_TMP/coll2.trace" --speed 0 --repeat 3; then
 	compare_state collision-two-frees-hold-nothing "$TTA_TMP/expected" --health
-	grep -q 'holding 0 ' "$TTA_TMP/holder.out" && pass collision-model-holds-nothing ||
+	grep -q 'holding 0 buffers ' "$TTA_TMP/holder.out" && pass collision-model-holds-nothing ||
 		fail collision-model-holds-nothing "$(cat "$TTA_TMP/holder.out")"
 	stop_holder collision
 else
@@ -324,6 +329,27 @@ if [ -x "$reaper" ]; then
 	else
 		"$reaper" --once >"$TTA_TMP/reaper.out" 2>&1
 		compare_state exit-leftovers-reaped "$TTA_TMP/expected" --health
+		# One definition of "buffers" (allocations with a free event: all but
+		# kernel binaries) in the reaped line, the leak report's header and its
+		# per-device lines; kernel binaries are reported separately.
+		# small.trace leaves 3 + 3 buffers and 1 kernel binary on device 0.
+		out=$TTA_TMP/reaper.out
+		reaped=$(sed -n 's/^reaped pid .*; left \([0-9]*\) buffers\{0,1\}, .*/\1/p' "$out")
+		header=$(sed -n 's/^leak report: pid .*: left \([0-9]*\) buffers\{0,1\}, .*/\1/p' "$out")
+		per_device=$(sed -n 's/^leak pid [0-9]*: device [0-9]*: \([0-9]*\) buffers\{0,1\}[:;].*/\1/p' "$out" |
+			awk '{ s += $1 } END { print s + 0 }')
+		if [ "$reaped" = 6 ] && [ "$header" = 6 ] && [ "$per_device" = 6 ]; then
+			pass leak-report-buffers-add-up
+		else
+			fail leak-report-buffers-add-up "reaped line $reaped, header $header, devices $per_device: $(cat "$out")"
+		fi
+		if grep -q '^leak report: .*; 1 kernel binary, 64.0 KiB (65536 bytes) (no free event, not a leak);' "$out" &&
+			grep -q '^leak pid [0-9]*: device 0: 3 buffers: dram 1.0 MiB (1048576 bytes), l1 2.0 KiB (2048 bytes), trace 512 bytes; 1 kernel binary, 64.0 KiB (65536 bytes)$' "$out" &&
+			grep -q '^leak pid [0-9]*: device 1: 3 buffers: ' "$out" && ! grep -q '^leak pid [0-9]*: device 1: .*kernel' "$out"; then
+			pass leak-report-kernels-separate
+		else
+			fail leak-report-kernels-separate "$(cat "$out")"
+		fi
 	fi
 
 	new_segment killed
