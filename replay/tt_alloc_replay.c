@@ -244,6 +244,35 @@ struct parser {
 	struct trace *trace;
 };
 
+/* Writes TEXT to stderr with every byte that is not printable ASCII as
+ * \xNN: messages quote the trace (and its name), and an escape sequence in a
+ * trace must not reach the terminal. */
+static void put_escaped(const char *text)
+{
+	for (const unsigned char *c = (const unsigned char *)text; *c != '\0'; c++) {
+		if (*c >= 0x20 && *c < 0x7f)
+			fputc(*c, stderr);
+		else
+			fprintf(stderr, "\\x%02x", *c);
+	}
+}
+
+/* "FILE:LINE: PREFIXmessage", escaped, then a newline. */
+static void parse_message(struct parser *p, const char *prefix, const char *fmt, va_list ap)
+{
+	char *msg = NULL;
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	char *where = NULL;
+	if (asprintf(&where, "%s:%u: %s", p->file, p->line, prefix) < 0)
+		where = NULL;
+	put_escaped(where ? where : "?: ");
+	put_escaped(msg ? msg : "(out of memory)");
+	fputc('\n', stderr);
+	free(where);
+	free(msg);
+}
+
 static void parse_error(struct parser *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void parse_error(struct parser *p, const char *fmt, ...)
 {
@@ -252,9 +281,7 @@ static void parse_error(struct parser *p, const char *fmt, ...)
 		return;
 	va_list ap;
 	va_start(ap, fmt);
-	fprintf(stderr, "%s:%u: ", p->file, p->line);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	parse_message(p, "", fmt, ap);
 	va_end(ap);
 }
 
@@ -265,9 +292,7 @@ static void parse_warning(struct parser *p, const char *fmt, ...)
 		return;
 	va_list ap;
 	va_start(ap, fmt);
-	fprintf(stderr, "%s:%u: warning: ", p->file, p->line);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	parse_message(p, "warning: ", fmt, ap);
 	va_end(ap);
 }
 

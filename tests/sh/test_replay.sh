@@ -62,6 +62,21 @@ else
 	pass malformed-replays-nothing
 fi
 
+# Control bytes from the trace are never echoed raw: a line that would set
+# the terminal's colour (ESC) is shown escaped, in every message that quotes
+# the file.
+printf 'alloc 0 1 1 dram\n\033[31mboom 1 2\nalloc 0 2 1 \033]0;x\007\nalloc 0 3 1\033 dram\n' >"$TTA_TMP/esc.trace"
+"$replay" --check "$TTA_TMP/esc.trace" >/dev/null 2>"$TTA_TMP/err"
+rc=$?
+if [ $rc -eq 2 ] && ! grep -q "$(printf '[\033\007]')" "$TTA_TMP/err" &&
+	grep -qF "esc.trace:2: unknown operation '\x1b[31mboom'" "$TTA_TMP/err" &&
+	grep -qF "esc.trace:3: unknown type '\x1b]0;x\x07'" "$TTA_TMP/err" &&
+	grep -qF "esc.trace:4: bad number '1\x1b'" "$TTA_TMP/err"; then
+	pass trace-errors-escape-control-bytes
+else
+	fail trace-errors-escape-control-bytes "rc=$rc: $(cat -v "$TTA_TMP/err")"
+fi
+
 TT_ALLOC_TRACKING_ENABLED=1 "$replay" - <"$traces/malformed_bad_type.trace" >/dev/null 2>"$TTA_TMP/err"
 rc=$?
 if [ $rc -eq 2 ] && grep -qF "<stdin>:6: unknown type 'l2'" "$TTA_TMP/err"; then
