@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -237,8 +238,55 @@ void tta_segment_format(uint8_t *base, const struct tta_geometry *g, uint32_t mo
 		init_bitmap(base + g->off_device_users + d * g->bitmap_stride, g->slot_capacity);
 }
 
+/* Whether /dev/shm/ENTRY, whose name starts with "NAME.init." (PLEN bytes),
+ * is provably a temporary that create_segment() left behind: the exact name
+ * it makes (NAME.init.PID.HEX: PID decimal without leading zeros, 1 to 8
+ * lower-case hex digits), PID dead, a regular file of our own uid, and the
+ * content of a creation cut short at some step: empty (before fallocate),
+ * all-zero header (before formatting), a tt-alloc header with ready unset, or
+ * with ready set and that PID as its creator (died before unlinking it). A
+ * valid segment that merely has such a name fails one of these. */
+static bool is_abandoned_temporary(const char *entry, size_t plen)
+{
+	const char *p = entry + plen;
+	if (*p < '1' || *p > '9')
+		return false;
+	char *end;
+	errno = 0;
+	long pid = strtol(p, &end, 10);
+	if (errno != 0 || pid <= 0 || pid > INT_MAX || *end != '.')
+		return false;
+	size_t hex = strspn(end + 1, "0123456789abcdef");
+	if (hex < 1 || hex > 8 || end[1 + hex] != '\0')
+		return false;
+	if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+		return false;
+	char path[sizeof SHM_DIR + TTA_NAME_MAX + 2];
+	snprintf(path, sizeof path, SHM_DIR "/%s", entry);
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	bool ours = false;
+	struct stat st;
+	struct tta_header h;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid()) {
+		memset(&h, 0, sizeof h);
+		ssize_t got = st.st_size == 0 ? 0 : pread(fd, &h, sizeof h, 0);
+		static const struct tta_header zero;
+		if (got == 0)
+			ours = true;
+		else if (got == (ssize_t)sizeof h)
+			ours = memcmp(&h, &zero, sizeof h) == 0 ||
+			       (h.magic == TTA_MAGIC &&
+				(h.ready != TTA_READY_VALUE || h.creator_pid == (uint64_t)pid));
+	}
+	close(fd);
+	return ours;
+}
+
 /* Removes temporary segments of NAME whose creator died mid-creation (their
- * names carry the creator's pid). Runs only when a segment is being created. */
+ * names carry the creator's pid; see is_abandoned_temporary for what proves
+ * one is ours). Runs only when a segment is being created. */
 static void sweep_abandoned_temporaries(const char *name)
 {
 	DIR *dir = opendir(SHM_DIR);
@@ -250,8 +298,7 @@ static void sweep_abandoned_temporaries(const char *name)
 	while ((e = readdir(dir)) != NULL) {
 		if (strncmp(e->d_name, prefix, (size_t)plen) != 0)
 			continue;
-		long pid = strtol(e->d_name + plen, NULL, 10);
-		if (pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
+		if (is_abandoned_temporary(e->d_name, (size_t)plen)) {
 			char victim[TTA_NAME_MAX + 2];
 			snprintf(victim, sizeof victim, "/%s", e->d_name);
 			shm_unlink(victim);
