@@ -242,8 +242,10 @@ int tta_reader_foreach_buffer(tta_reader *reader, const struct tta_buffer_filter
 			      tta_buffer_fn fn, void *ctx);
 
 /* Resolves the segment name the way every component does: NAME if non-NULL,
- * else $TT_ALLOC_SHM, else "/tt_alloc". Returns NULL (and fills ERR) if the
- * result is not a valid shm name (leading '/', no other '/', <= 255 bytes). */
+ * else $TT_ALLOC_SHM if set, else "/tt_alloc". A name without a leading '/'
+ * gets one ("tt_alloc" is "/tt_alloc"). Returns NULL (and fills ERR) if the
+ * result is empty (an empty TT_ALLOC_SHM is an error, not the default) or
+ * not a valid shm name (no other '/', at most 255 bytes after the '/'). */
 const char *tta_segment_name(const char *name, char *err, size_t errlen);
 
 #ifdef __cplusplus

@@ -97,19 +97,30 @@ int tta_resolve_name(const char *name, char out[TTA_NAME_MAX + 2], char *err, si
 	if (name == NULL) {
 		name = getenv("TT_ALLOC_SHM");
 		source = "TT_ALLOC_SHM";
-		if (name == NULL || name[0] == '\0') {
+		if (name == NULL) {
 			name = TTA_DEFAULT_NAME;
 			source = "default";
 		}
 	}
-	size_t len = strlen(name);
-	if (name[0] != '/' || len < 2 || len > TTA_NAME_MAX + 1 || strchr(name + 1, '/') != NULL ||
-	    strcmp(name, "/.") == 0 || strcmp(name, "/..") == 0)
+	/* One rule for every component: empty is an error (never a silent
+	 * default), and a name without its leading '/' gets one. */
+	if (name[0] == '\0')
 		return tta_fail(err, errlen, -EINVAL,
-				"invalid segment name '%s' (%s): it must start with '/', contain no "
-				"other '/', and be at most %d bytes, e.g. /tt_alloc",
+				"empty segment name (%s): give a name such as /tt_alloc%s", source,
+				strcmp(source, "TT_ALLOC_SHM") == 0
+					? ", or unset TT_ALLOC_SHM to use the default /tt_alloc"
+					: "");
+	size_t slash = name[0] == '/' ? 0 : 1;
+	size_t len = strlen(name) + slash;
+	const char *bare = name + (1 - slash); /* without the leading '/' */
+	if (len < 2 || len > TTA_NAME_MAX + 1 || strchr(bare, '/') != NULL ||
+	    strcmp(bare, ".") == 0 || strcmp(bare, "..") == 0)
+		return tta_fail(err, errlen, -EINVAL,
+				"invalid segment name '%s' (%s): one name of at most %d bytes with no "
+				"'/' but an optional leading one, e.g. /tt_alloc",
 				name, source, TTA_NAME_MAX);
-	memcpy(out, name, len + 1);
+	out[0] = '/';
+	memcpy(out + 1, bare, len);
 	return 0;
 }
 

@@ -43,7 +43,8 @@ struct tta_create_params {
  * -EINVAL with a message if a variable is malformed or out of bounds. */
 int tta_create_params_from_env(struct tta_create_params *p, char *err, size_t errlen);
 
-/* Validates NAME (or resolves NULL via TT_ALLOC_SHM / default) into OUT. */
+/* Validates NAME (or resolves NULL via TT_ALLOC_SHM / default) into OUT,
+ * adding the leading '/' if it is missing; an empty name is an error. */
 int tta_resolve_name(const char *name, char out[TTA_NAME_MAX + 2], char *err, size_t errlen);
 
 enum {

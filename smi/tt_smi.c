@@ -162,9 +162,9 @@ static void parse_options(int argc, char **argv, struct options *opt)
 			opt->check_empty = true;
 			break;
 		case 's':
-			/* "tt_alloc" means "/tt_alloc": shm names always start with '/'. */
-			if (snprintf(opt->segment, sizeof opt->segment, "%s%s",
-				     optarg[0] == '/' ? "" : "/", optarg) >=
+			/* Resolved (and checked) like every component's: see
+			 * tta_segment_name. */
+			if (snprintf(opt->segment, sizeof opt->segment, "%s", optarg) >=
 			    (int)sizeof opt->segment)
 				usage_error("segment name too long: '%s'", optarg);
 			opt->have_segment = true;

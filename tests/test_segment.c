@@ -174,17 +174,52 @@ TTA_TEST(missing_segment_and_bad_names)
 	char err[512];
 	CHECK(open_reader_err(err, sizeof err) == -ENOENT && strstr(err, "no tt-alloc segment"),
 	      "%s", err);
-	const char *bad[] = { "tt_alloc", "/a/b", "/", "" };
+	const char *bad[] = { "/a/b", "a/b", "/", ".", "/..", "x/" };
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		tta_reader *r;
 		int rc = tta_reader_open(bad[i], &r, err, sizeof err);
-		if (bad[i][0] == '\0')
-			continue; /* empty means "use the default": not an error */
 		CHECK(rc == -EINVAL && strstr(err, "invalid segment name"), "'%s': %s", bad[i], err);
 	}
+	/* One rule everywhere: a missing leading '/' is added, in an argument
+	 * and in TT_ALLOC_SHM alike; empty is an error in both. */
+	const char *n = tta_segment_name("no-slash", err, sizeof err);
+	CHECK(n != NULL && strcmp(n, "/no-slash") == 0, "argument without '/': %s", n ? n : err);
+	n = tta_segment_name(tta_test_segment + 1, err, sizeof err);
+	CHECK(n != NULL && strcmp(n, tta_test_segment) == 0, "%s", n ? n : err);
+	tta_reader *r;
+	CHECK(tta_reader_open("", &r, err, sizeof err) == -EINVAL && strstr(err, "empty"),
+	      "empty argument: %s", err);
 	setenv("TT_ALLOC_SHM", "no-slash", 1);
+	n = tta_segment_name(NULL, err, sizeof err);
+	CHECK(n != NULL && strcmp(n, "/no-slash") == 0, "TT_ALLOC_SHM without '/': %s", n ? n : err);
+	CHECK(open_reader_err(err, sizeof err) == -ENOENT && strstr(err, "/no-slash"), "%s", err);
+	setenv("TT_ALLOC_SHM", "", 1);
+	CHECK(tta_segment_name(NULL, err, sizeof err) == NULL, "empty TT_ALLOC_SHM resolved");
+	CHECK(strstr(err, "empty") && strstr(err, "TT_ALLOC_SHM"), "says why: %s", err);
 	CHECK(open_reader_err(err, sizeof err) == -EINVAL && strstr(err, "TT_ALLOC_SHM"), "%s", err);
-	CHECK(tta_segment_name(NULL, err, sizeof err) == NULL, "resolve");
+	/* A writer told to use an empty name disables itself with one line and
+	 * creates nothing (in particular not the default segment). */
+	struct stat before;
+	int had_default = stat("/dev/shm/tt_alloc", &before) == 0;
+	int pipefd[2];
+	CHECK(pipe(pipefd) == 0, "pipe");
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(pipefd[1], 2);
+		setenv("TT_ALLOC_TRACKING_ENABLED", "1", 1);
+		tta_report_alloc(0, 1, 1, TTA_MEM_DRAM);
+		_exit(tta_track_state() == TTA_TRACK_DISABLED ? 0 : 1);
+	}
+	close(pipefd[1]);
+	int st;
+	waitpid(pid, &st, 0);
+	char msg[1024] = { 0 };
+	ssize_t got = read(pipefd[0], msg, sizeof msg - 1);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "writer not disabled");
+	CHECK(got > 0 && strstr(msg, "TT_ALLOC_SHM") && strchr(msg, '\n') == msg + got - 1,
+	      "one line naming TT_ALLOC_SHM: '%s'", msg);
+	struct stat after;
+	CHECK(had_default || stat("/dev/shm/tt_alloc", &after) != 0, "default segment created");
 }
 
 TTA_TEST(permission_denied_is_explained)

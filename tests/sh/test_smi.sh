@@ -140,6 +140,23 @@ rm -f "/dev/shm$garbage"
 # ---- an empty segment -----------------------------------------------------
 start_writer Z "register 0" "detach" || exit 1
 kill_writer Z
+# Segment names follow one rule in every tool (the library's): a missing
+# leading '/' is added, in -s and TT_ALLOC_SHM alike; empty is an error.
+run_smi -s "${TT_ALLOC_SHM#/}"
+expect_rc "segment name: -s without '/' reads the segment" 0
+has_line "segment name: -s without '/' names it with '/'" "\| segment $TT_ALLOC_SHM \|"
+TT_ALLOC_SHM=${TT_ALLOC_SHM#/} "$SMI" >"$TTA_TMP/smi.out" 2>"$TTA_TMP/smi.err"
+rc=$?
+expect_rc "segment name: TT_ALLOC_SHM without '/' reads the segment" 0
+run_smi -s ''
+one_line_error "segment name: -s '' is an error"
+grep -q "empty segment name" <<<"$err" && pass "segment name: -s '' says empty" ||
+	fail "segment name: -s '' says empty" "$err"
+TT_ALLOC_SHM= "$SMI" >"$TTA_TMP/smi.out" 2>"$TTA_TMP/smi.err"
+rc=$? out=$(cat "$TTA_TMP/smi.out") err=$(cat "$TTA_TMP/smi.err")
+one_line_error "segment name: empty TT_ALLOC_SHM is an error"
+grep -q "empty segment name (TT_ALLOC_SHM)" <<<"$err" && pass "segment name: empty TT_ALLOC_SHM says so" ||
+	fail "segment name: empty TT_ALLOC_SHM says so" "$err"
 run_smi
 expect_rc "empty segment: exit 0" 0
 has_line "empty segment: registered idle device shown" '^ +0  Wormhole_B0 +0 +0  DRAM +0 +12GiB +0\.0%$'
