@@ -568,9 +568,9 @@ static struct tracker *attach_locked(void)
 		ck_pr_inc_64(&tta_hdr(&t->seg)->shortfall.attach_refused);
 		uint32_t cap = t->seg.geo.slot_capacity;
 		tracker_free_local(t);
-		disable_with("tt-alloc: tracking disabled: all %u process slots of the segment "
-			     "are in use; recreate it with a larger TT_ALLOC_MAX_PROCESSES",
-			     cap);
+		disable_with("tt-alloc: tracking disabled: all %u process slot%s of the segment "
+			     "%s in use; recreate it with a larger TT_ALLOC_MAX_PROCESSES",
+			     cap, cap == 1 ? "" : "s", cap == 1 ? "is" : "are");
 		return NULL;
 	}
 	if (!g_atfork_registered) {

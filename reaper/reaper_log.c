@@ -60,10 +60,10 @@ static int level_prefix(enum reaper_level level, char *buf, size_t len)
 	if (log_to_journal)
 		return snprintf(buf, len, "<%d>", (int)level);
 	switch (level) {
-	case RLOG_ERR:
-		return snprintf(buf, len, "error: ");
+	case RLOG_ERR: /* like every tool's errors: the program name first */
+		return snprintf(buf, len, REAPER_NAME ": ");
 	case RLOG_WARN:
-		return snprintf(buf, len, "warning: ");
+		return snprintf(buf, len, REAPER_NAME ": warning: ");
 	case RLOG_DEBUG:
 		return snprintf(buf, len, "debug: ");
 	default:
@@ -129,7 +129,7 @@ const char *reaper_fmt_bytes(uint64_t bytes, char *buf, size_t len)
 {
 	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
 	if (bytes < 1024) {
-		snprintf(buf, len, "%" PRIu64 " bytes", bytes);
+		snprintf(buf, len, "%" PRIu64 " byte%s", bytes, bytes == 1 ? "" : "s");
 		return buf;
 	}
 	double v = (double)bytes / 1024.0;

@@ -663,11 +663,12 @@ static void log_startup(struct reaper *r)
 	}
 	char size[64];
 	reaper_log(RLOG_INFO,
-		   "%s %s: %" PRIu32 " devices, %" PRIu32 " process slots, %" PRIu32
+		   "%s %s: %" PRIu32 " device%s, %" PRIu32 " process slot%s, %" PRIu32
 		   " buffer records, %s; %" PRIu32 " live process%s (%" PRIu32
 		   " watched, %" PRIu32 " not watchable from here); reaped %" PRIu64 " at start",
 		   r->opts->once ? "checking" : "serving", r->seg.name, r->seg.geo.device_capacity,
-		   r->slots, r->seg.geo.record_capacity,
+		   r->seg.geo.device_capacity == 1 ? "" : "s", r->slots, r->slots == 1 ? "" : "s",
+		   r->seg.geo.record_capacity,
 		   reaper_fmt_bytes(r->seg.size, size, sizeof size), live, live == 1 ? "" : "es",
 		   watched, foreign, r->reaped_at_start);
 }

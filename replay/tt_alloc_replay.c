@@ -62,6 +62,9 @@
 #include "tta_text.h"
 
 #define PROG "tt-alloc-replay"
+#ifndef TT_ALLOC_REPLAY_VERSION /* the Makefile passes LIBTRACK_VERSION */
+#define TT_ALLOC_REPLAY_VERSION "1.0.0"
+#endif
 #define MAX_REPORTED_ERRORS 20
 #define WORMHOLE_B0_DEFAULT_CORES 72u
 #define BLACKHOLE_DEFAULT_CORES 140u
@@ -509,12 +512,13 @@ static int parse_trace(const char *path, bool quiet, struct trace *out)
 		parse_line(&p, line);
 	}
 	int read_failed = ferror(f);
+	int read_errno = errno; /* why getline stopped (e.g. EISDIR for a directory) */
 	free(line);
 	live_destroy(&p.live);
 	if (!from_stdin)
 		fclose(f);
 	if (read_failed) {
-		fprintf(stderr, PROG ": error reading %s\n", p.file);
+		fprintf(stderr, PROG ": error reading %s: %s\n", p.file, strerror(read_errno));
 		return 2;
 	}
 	if (p.errors > MAX_REPORTED_ERRORS)
@@ -736,6 +740,7 @@ static void usage(FILE *out)
 		"                   leftovers stay until the reaper reclaims them as a leak)\n"
 		"  -q, --quiet      no progress lines or warnings, only errors\n"
 		"  -h, --help       this text\n"
+		"  -V, --version    print the version\n"
 		"\n"
 		"Trace lines ('#' comments; numbers decimal or 0x hex; case-insensitive):\n"
 		"  alloc DEVICE ADDRESS SIZE TYPE   dram l1 l1_small trace system cb kernel\n"
@@ -757,12 +762,13 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "cleanup", no_argument, NULL, 'C' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	*o = (struct options){ .repeat = 1, .speed = 1.0 };
 	int c;
 	opterr = 0; /* our own message: getopt's names argv[0], a path */
-	while ((c = getopt_long(argc, argv, ":n:Hs:cqh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":n:Hs:cqhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
 			if (!parse_u64(optarg, &o->repeat)) {
@@ -797,6 +803,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'h':
 			usage(stdout);
 			exit(0);
+		case 'V':
+			printf(PROG " %s\n", TT_ALLOC_REPLAY_VERSION);
+			exit(0);
 		default: {
 			char why[128];
 			fprintf(stderr, PROG ": %s\nTry '" PROG " --help'.\n",
@@ -825,8 +834,8 @@ int main(int argc, char **argv)
 	rc = parse_trace(opt.path, opt.quiet, &trace);
 	if (rc != 0 || opt.check) {
 		if (rc == 0 && !opt.quiet)
-			printf("%s: ok, %zu operations\n", strcmp(opt.path, "-") == 0 ? "<stdin>" : opt.path,
-			       trace.count);
+			printf("%s: ok, %zu operation%s\n", strcmp(opt.path, "-") == 0 ? "<stdin>" : opt.path,
+			       trace.count, trace.count == 1 ? "" : "s");
 		free(trace.ops);
 		return rc;
 	}
@@ -860,13 +869,15 @@ int main(int argc, char **argv)
 	if (rc == 0 && stop_signal) {
 		if (!opt.quiet)
 			fprintf(stderr, PROG ": stopped by signal %d in pass %" PRIu64 " after %zu of %zu"
-					" operations\n", (int)stop_signal, pass, done_in_pass, trace.count);
+					" operation%s\n", (int)stop_signal, pass, done_in_pass, trace.count,
+				trace.count == 1 ? "" : "s");
 		if (!forever)
 			rc = 128 + stop_signal;
 	}
 	if (rc == 0 && !stop_signal) {
 		if (!opt.quiet)
-			printf(PROG ": replayed %zu operations x %" PRIu64 " from %s\n", trace.count, pass,
+			printf(PROG ": replayed %zu operation%s x %" PRIu64 " from %s\n", trace.count,
+			       trace.count == 1 ? "" : "s", pass,
 			       strcmp(opt.path, "-") == 0 ? "<stdin>" : opt.path);
 		if (opt.hold) {
 			bool watch_stdin = stdin_can_end_hold(strcmp(opt.path, "-") == 0);

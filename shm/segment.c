@@ -136,8 +136,10 @@ static int env_u32(const char *var, uint32_t def, uint32_t lo, uint32_t hi, int 
 	errno = 0;
 	unsigned long long n = strtoull(v, &end, base);
 	if (errno != 0 || end == v || *end != '\0' || n < lo || n > hi)
-		return tta_fail(err, errlen, -EINVAL, "%s='%s' is invalid: expected %s from %u to %u",
-				var, v, base == 8 ? "an octal mode" : "a number", lo, hi);
+		return tta_fail(err, errlen, -EINVAL,
+				base == 8 ? "%s='%s' is invalid: expected an octal mode from 0%o to 0%o"
+					  : "%s='%s' is invalid: expected a number from %u to %u",
+				var, v, lo, hi);
 	*out = (uint32_t)n;
 	return 0;
 }
@@ -188,9 +190,11 @@ int tta_header_validate(const struct tta_header *h, uint64_t file_size, struct t
 	struct tta_geometry g;
 	if (tta_geometry_compute(h->device_capacity, h->slot_capacity, h->record_capacity, &g) != 0)
 		return tta_fail(err, errlen, -EINVAL,
-				"segment header has impossible capacities (%u devices, %u processes, "
-				"%u buffers); remove the segment so it is recreated",
-				h->device_capacity, h->slot_capacity, h->record_capacity);
+				"segment header has impossible capacities (%u device%s, %u process%s, "
+				"%u buffer%s); remove the segment so it is recreated",
+				h->device_capacity, h->device_capacity == 1 ? "" : "s", h->slot_capacity,
+				h->slot_capacity == 1 ? "" : "es", h->record_capacity,
+				h->record_capacity == 1 ? "" : "s");
 	if (g.off_devices != h->off_devices || g.off_slots != h->off_slots ||
 	    g.off_counters != h->off_counters || g.off_live_slots != h->off_live_slots ||
 	    g.off_device_users != h->off_device_users || g.bitmap_stride != h->bitmap_stride ||
@@ -326,9 +330,10 @@ static int create_segment(const char *name, const struct tta_create_params *p, c
 	struct tta_geometry g;
 	if (tta_geometry_compute(p->devices, p->slots, p->records, &g) != 0)
 		return tta_fail(err, errlen, -EINVAL,
-				"requested capacities out of range (%u devices, %u processes, %u "
-				"buffers)",
-				p->devices, p->slots, p->records);
+				"requested capacities out of range (%u device%s, %u process%s, %u "
+				"buffer%s)",
+				p->devices, p->devices == 1 ? "" : "s", p->slots,
+				p->slots == 1 ? "" : "es", p->records, p->records == 1 ? "" : "s");
 	sweep_abandoned_temporaries(name);
 	char tmp[TTA_NAME_MAX + 2];
 	snprintf(tmp, sizeof tmp, "%.200s.init.%d.%llx", name, (int)getpid(),

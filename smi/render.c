@@ -485,15 +485,17 @@ static void print_header(const struct smi_snapshot *snap, const char *version, F
 
 	/* Running out of slots or records is the failure users must see:
 	 * it makes the figures partial (see the shortfall counters). */
-	fprintf(out, "capacity: %" PRIu32 " devices, %" PRIu32 " process slots (%" PRIu32
-		" in use%s), %" PRIu32 " buffer records (%" PRIu64 " reserved%s)\n",
-		h->device_capacity, h->slot_capacity, h->live_processes,
+	fprintf(out, "capacity: %" PRIu32 " device%s, %" PRIu32 " process slot%s (%" PRIu32
+		" in use%s), %" PRIu32 " buffer record%s (%" PRIu64 " reserved%s)\n",
+		h->device_capacity, h->device_capacity == 1 ? "" : "s", h->slot_capacity,
+		h->slot_capacity == 1 ? "" : "s", h->live_processes,
 		h->live_processes >= h->slot_capacity ? ", FULL" : "", h->record_capacity,
-		h->records_in_use, h->records_in_use >= h->record_capacity ? ", FULL" : "");
+		h->record_capacity == 1 ? "" : "s", h->records_in_use,
+		h->records_in_use >= h->record_capacity ? ", FULL" : "");
 	fprintf(out, "reaped: %" PRIu64 " process%s, %" PRIu64 " with leaks (%" PRIu64
-		" buffers, %s)\n",
+		" buffer%s, %s)\n",
 		h->processes_reaped, h->processes_reaped == 1 ? "" : "es", h->leaky_processes,
-		h->leaked_buffers,
+		h->leaked_buffers, h->leaked_buffers == 1 ? "" : "s",
 		smi_human_bytes((int64_t)(h->leaked_bytes > INT64_MAX ? INT64_MAX : h->leaked_bytes),
 				leaked, sizeof leaked));
 

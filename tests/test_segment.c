@@ -70,6 +70,9 @@ TTA_TEST(mode_is_exact_whatever_the_umask)
 	CHECK(tta_create_params_from_env(&p, err, sizeof err) == -EINVAL &&
 		      strstr(err, "TT_ALLOC_SHM_MODE"),
 	      "bad mode refused: %s", err);
+	/* Octal bounds for an octal mode (not "0 to 511"). */
+	CHECK(strstr(err, "an octal mode from 00 to 0777") || strstr(err, "an octal mode from 0 to 0777"),
+	      "octal bounds: %s", err);
 }
 
 TTA_TEST(header_is_self_describing)

@@ -31,3 +31,25 @@ check_option_error() {
 		fail "$n" "rc=$rc, wanted 2 and \"$want\"; stderr: $err"
 	fi
 }
+# check_version NAME COMMAND...: COMMAND --version and -V both print
+# "PROGRAM VERSION" first, VERSION being the Makefile's LIBTRACK_VERSION.
+check_version() {
+	local n=$1; shift
+	local want prog flag out
+	want=$(sed -n 's/^LIBTRACK_VERSION *:= *//p' "$TTA_SRC/Makefile")
+	prog=$(basename "$1")
+	for flag in --version -V; do
+		out=$("$@" "$flag" 2>&1)
+		if [ $? -eq 0 ] && grep -q "^$prog $want\( \|\$\)" <<<"$out"; then
+			pass "$n $flag"
+		else
+			fail "$n $flag" "wanted '$prog $want', got '$out'"
+		fi
+	done
+}
+# check_singular NAME FILE: no count of one with a plural noun in FILE.
+check_singular() {
+	local bad
+	bad=$(grep -Eo '(^|[^0-9.,])1 (buffers|devices|processes|process slots|buffer records|bytes|operations|allocations|kernel binaries|errors|slots)\b' "$2")
+	if [ -z "$bad" ]; then pass "$1"; else fail "$1" "plural after 1: $bad"; fi
+}

@@ -301,6 +301,19 @@ check_option_error bad_option_in_bundle "unknown option '-z'" "$R" -vz
 check_option_error bad_option_long "unknown option '--bogus'" "$R" --bogus
 check_option_error bad_option_bundle_needs_argument "option '-s' needs an argument" "$R" -vs
 check_option_error bad_option_long_needs_argument "option '--segment' needs an argument" "$R" --segment
+check_version version "$R"
+# Errors start with the program's name, like every tool's (not "error:").
+bad_seg="${TT_ALLOC_SHM}_junk"
+head -c 8192 /dev/urandom >"/dev/shm$bad_seg"
+"$R" --once --segment "$bad_seg" 2>"$TTA_TMP/junk.log"
+rc=$?
+rm -f "/dev/shm$bad_seg"
+if [ "$rc" = 2 ] && grep -q "^tt-alloc-reaper: segment $bad_seg: not a tt-alloc segment" "$TTA_TMP/junk.log" &&
+	! grep -q "^error:" "$TTA_TMP/junk.log"; then
+	pass errors_start_with_program_name
+else
+	fail errors_start_with_program_name "rc=$rc $(cat "$TTA_TMP/junk.log")"
+fi
 if "$R" --help | grep -q "^Usage: tt-alloc-reaper" && "$R" --version >/dev/null; then
 	pass help_and_version
 else

@@ -94,6 +94,19 @@ usage_case() { # name, args...
 	else fail "usage-$name" "exit status $rc, stderr: $(cat "$TTA_TMP/err")"; fi
 }
 usage_case no-trace
+check_version usage-version "$replay"
+# A directory (or any unreadable trace) names the reason.
+"$replay" --check "$TTA_TMP" >/dev/null 2>"$TTA_TMP/err"
+rc=$?
+if [ $rc -eq 2 ] && grep -q "error reading $TTA_TMP: Is a directory" "$TTA_TMP/err"; then pass usage-directory-says-why
+else fail usage-directory-says-why "rc=$rc $(cat "$TTA_TMP/err")"; fi
+# Counts of one are singular.
+echo "alloc 0 0x1 1 dram" >"$TTA_TMP/one.trace"
+"$replay" --check "$TTA_TMP/one.trace" >"$TTA_TMP/one.out" 2>&1
+env -u TT_ALLOC_TRACKING_ENABLED "$replay" "$TTA_TMP/one.trace" >>"$TTA_TMP/one.out" 2>&1
+grep -q "one.trace: ok, 1 operation\$" "$TTA_TMP/one.out" && grep -q "replayed 1 operation x 1 " "$TTA_TMP/one.out" &&
+	pass usage-singular-operation || fail usage-singular-operation "$(cat "$TTA_TMP/one.out")"
+check_singular usage-singular-replay "$TTA_TMP/one.out"
 check_option_error usage-bundled-unknown "unknown option '-z'" "$replay" -zz "$traces/small.trace"
 check_option_error usage-unknown-in-bundle "unknown option '-z'" "$replay" -qz "$traces/small.trace"
 check_option_error usage-unknown-long "unknown option '--frobnicate'" "$replay" --frobnicate "$traces/small.trace"

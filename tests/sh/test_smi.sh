@@ -97,6 +97,7 @@ run_smi --help
 [ "$rc" -eq 0 ] && grep -q -- '--check-empty' <<<"$out" && pass help || fail help "rc=$rc"
 run_smi --version
 [ "$rc" -eq 0 ] && grep -q '^tt-smi [0-9]' <<<"$out" && pass version || fail version "$out"
+check_version "version:" "$SMI"
 for bad in "--bogus" "-r abc" "-r 5" "--count 2" "--pid x" "--device -1" "extra" "--check-empty -w" "-s"; do
 	# shellcheck disable=SC2086
 	run_smi $bad
@@ -490,7 +491,7 @@ TT_ALLOC_SHM=$full start_writer F2 "alloc 0 0x2 4096 dram" || exit 1
 run_smi -s "$full"
 has_line "full: attach_refused shown" 'WARNING shortfall: attach_refused=1'
 has_line "full: one live process" '\| 1 live process \|'
-has_line "full: slots marked full" 'process slots \(1 in use, FULL\)'
+has_line "full: slots marked full" '1 process slot \(1 in use, FULL\)'
 run_smi -s "$full" --json
 pycheck "full: attach_refused in JSON" '
 s = d["segment"]
@@ -498,6 +499,21 @@ assert s["shortfall"]["attach_refused"] == 1 and s["capacities"]["processes"] ==
 grep -q . "$TTA_TMP/F2.err" && pass "full: refused writer said so on stderr" ||
 	fail "full: refused writer said so on stderr" ""
 kill_writer F1; kill_writer F2
+
+# ---- counts of one are singular --------------------------------------------
+one=${TT_ALLOC_SHM}_one
+extra_segments+=("$one")
+TT_ALLOC_SHM=$one TT_ALLOC_MAX_DEVICES=1 TT_ALLOC_MAX_PROCESSES=1 start_writer ONE "alloc 0 0x1 1 dram" || exit 1
+kill_writer ONE
+TT_ALLOC_SHM=$one "$TTA_BUILD/tt-alloc-reaper" --once >"$TTA_TMP/one.reaper" 2>&1
+run_smi -s "$one"
+echo "$out" >"$TTA_TMP/one.smi"
+has_line "singular: capacity" '^capacity: 1 device, 1 process slot \(0 in use\), '
+has_line "singular: reaped" '^reaped: 1 process, 1 with leaks \(1 buffer, '
+check_singular "singular: tt-smi" "$TTA_TMP/one.smi"
+check_singular "singular: reaper" "$TTA_TMP/one.reaper"
+grep -q "left 1 buffer, 1 byte\$" "$TTA_TMP/one.reaper" && grep -q ": 1 device, 1 process slot, " "$TTA_TMP/one.reaper" &&
+	pass "singular: reaper lines" || fail "singular: reaper lines" "$(cat "$TTA_TMP/one.reaper")"
 
 # ---- segment truncated under a watching tt-smi -----------------------------
 trunc=${TT_ALLOC_SHM}_trunc
