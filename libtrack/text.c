@@ -2,6 +2,8 @@
  * text.c - formatting for tools: bytes, ages, sanitising untrusted text for
  * terminals and JSON. Contract in <tt-alloc/text.h>.
  */
+#include <ctype.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -138,4 +140,48 @@ TTA_EXPORT void tta_json_string(FILE *out, const char *src, size_t maxlen)
 		}
 	}
 	fputc('"', out);
+}
+
+/* "-c" for a short option character, printable or not. */
+static void short_option_text(int ch, char *buf, size_t len)
+{
+	if (ch > 0 && ch < 256 && isprint(ch))
+		snprintf(buf, len, "-%c", ch);
+	else
+		snprintf(buf, len, "-\\x%02x", (unsigned)ch & 0xffu);
+}
+
+TTA_EXPORT char *tta_option_error(int c, char **argv, const struct option *longopts, char *buf,
+				  size_t len)
+{
+	const char *word = optind > 0 ? argv[optind - 1] : NULL;
+	bool is_long = word != NULL && strncmp(word, "--", 2) == 0 && word[2] != '\0';
+	size_t name_len = is_long ? strcspn(word, "=") : 0;
+	char opt[64];
+	if (c == ':') {
+		/* A missing argument is always the last word parsed. */
+		if (is_long)
+			snprintf(opt, sizeof opt, "%.*s", (int)name_len, word);
+		else
+			short_option_text(optopt, opt, sizeof opt);
+		snprintf(buf, len, "option '%s' needs an argument", opt);
+		return buf;
+	}
+	if (optopt == 0 && is_long) { /* unknown (or ambiguous) long option */
+		snprintf(buf, len, "unknown option '%.*s'", (int)name_len, word);
+		return buf;
+	}
+	/* A long option that takes no argument given one ("--json=1") also
+	 * reports its val in optopt; anything else is a short character. */
+	if (is_long && word[name_len] == '=' && longopts != NULL) {
+		for (const struct option *o = longopts; o->name != NULL; o++)
+			if (o->has_arg == no_argument && o->flag == NULL && o->val == optopt &&
+			    strncmp(o->name, word + 2, name_len - 2) == 0) {
+				snprintf(buf, len, "option '--%s' takes no argument", o->name);
+				return buf;
+			}
+	}
+	short_option_text(optopt, opt, sizeof opt);
+	snprintf(buf, len, "unknown option '%s'", opt);
+	return buf;
 }

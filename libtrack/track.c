@@ -85,6 +85,8 @@ enum { STATE_UNKNOWN = 0, STATE_OFF, STATE_IDLE, STATE_ATTACHED, STATE_DISABLED 
 enum key_space { SPACE_BUFFER = 0, SPACE_CB = 1, SPACE_KERNEL = 2 };
 
 #define ENTRY_TAG (UINT64_C(1) << 63) /* never set in a user-space pointer */
+/* Set in every handle we issue: no small integer passes for one. */
+#define HANDLE_TAG (UINT64_C(1) << 63)
 #define ENTRY(fp, index) (ENTRY_TAG | ((uint64_t)(fp) << 32) | ((uint64_t)(index) + 1))
 #define ENTRY_FP_BITS(e) ((uint64_t)(e) >> 32) /* tag + fingerprint */
 #define ENTRY_INDEX(e) ((uint32_t)((uint64_t)(e)&0xffffffffu) - 1)
@@ -154,6 +156,7 @@ struct tracker {
 	uint8_t *device_seen;       /* 1 once our bit in device_users is set */
 	uint32_t chunk_hunt_skip;   /* see CHUNK_RETRY_EVERY; approximate across threads */
 	unsigned long hash_seed;
+	uint32_t handle_salt;       /* 31 random bits per incarnation, added to a handle's generation */
 	struct shard shards[SHARDS];
 };
 
@@ -493,6 +496,7 @@ static struct tracker *attach_locked(void)
 	t->records = tta_record_at(&t->seg, 0);
 	t->record_capacity = t->seg.geo.record_capacity;
 	t->hash_seed = (unsigned long)mix64(tta_now_mono_ns() ^ (uint64_t)pid);
+	t->handle_salt = (uint32_t)mix64(t->hash_seed ^ UINT64_C(0x68616e646c65)) & 0x7fffffffu;
 	t->device_seen = calloc(t->seg.geo.device_capacity, 1);
 	t->overflow_blocks = calloc(OVERFLOW_BLOCKS, sizeof *t->overflow_blocks);
 	bool ok = t->device_seen != NULL && t->overflow_blocks != NULL;
@@ -522,9 +526,9 @@ static struct tracker *attach_locked(void)
 		ck_pr_inc_64(&tta_hdr(&t->seg)->counters[TTA_CTR_attach_refused]);
 		uint32_t cap = t->seg.geo.slot_capacity;
 		tracker_free_local(t);
-		disable_with("tt-alloc: tracking disabled: all %u process slots of the segment "
-			     "are in use; recreate it with a larger TT_ALLOC_MAX_PROCESSES",
-			     cap);
+		disable_with("tt-alloc: tracking disabled: all %u process slot%s of the segment "
+			     "%s in use; recreate it with a larger TT_ALLOC_MAX_PROCESSES",
+			     cap, cap == 1 ? "" : "s", cap == 1 ? "is" : "are");
 		return NULL;
 	}
 	if (!g_atfork_registered) {
@@ -690,7 +694,7 @@ static inline uint64_t coarse_now_ns(void)
 /* Takes a free record and fills it. Called with S locked. Returns the index,
  * or UINT32_MAX when even private memory is exhausted. */
 static uint32_t new_record(struct tracker *t, struct shard *s, uint32_t device, uint64_t address,
-			   uint64_t size, unsigned type, unsigned kernel_kind)
+			   uint64_t size, unsigned type, unsigned kernel_kind, bool by_handle)
 {
 	if (UNLIKELY(s->free_count == 0) && !stock_from_new_chunk(t, s) &&
 	    !stock_from_overflow(t, s))
@@ -706,6 +710,7 @@ static uint32_t new_record(struct tracker *t, struct shard *s, uint32_t device, 
 		.device = device,
 		.type = (uint8_t)type,
 		.kernel_kind = (uint8_t)kernel_kind,
+		.by_handle = by_handle,
 	};
 	tta_record_publish(record_at(t, index), &f);
 	return index;
@@ -794,7 +799,7 @@ static void keyed_alloc(struct tracker *t, uint32_t device, uint64_t address, ui
 	struct shard *s;
 	uint32_t fp = make_lookup(t, device, key_space_of(type), address, &l, &table_hash, &s);
 	shard_lock(s);
-	uint32_t index = new_record(t, s, device, address, size, type, kernel_kind);
+	uint32_t index = new_record(t, s, device, address, size, type, kernel_kind, false);
 	if (UNLIKELY(index == UINT32_MAX)) {
 		shard_unlock(s);
 		SHORTFALL(t, records_unavailable);
@@ -821,8 +826,10 @@ static void keyed_alloc(struct tracker *t, uint32_t device, uint64_t address, ui
 			release_record(t, s, old_index);
 		} else {
 			/* Alloc over a live address: the earlier one was never freed.
-			 * Keep both in the totals (the old one shows as a leak at
-			 * exit) and count it so the anomaly is visible. */
+			 * Keep both in the totals and count it so the anomaly is
+			 * visible. The table now names the new record, which links
+			 * to the one it hides: frees release the newest first. */
+			ck_pr_store_64(&record_at(t, index)->shadowed, (uint64_t)old_index + 1);
 			SHORTFALL(t, address_collisions);
 		}
 	}
@@ -836,7 +843,7 @@ static void keyed_free(struct tracker *t, uint32_t device, uint64_t address, uns
 	struct lookup l;
 	unsigned long table_hash;
 	struct shard *s;
-	make_lookup(t, device, space, address, &l, &table_hash, &s);
+	uint32_t fp = make_lookup(t, device, space, address, &l, &table_hash, &s);
 	shard_lock(s);
 	void *entry = ck_rhs_remove(&s->table, table_hash, &l);
 	if (UNLIKELY(entry == NULL)) {
@@ -846,9 +853,29 @@ static void keyed_free(struct tracker *t, uint32_t device, uint64_t address, uns
 	}
 	uint32_t index = ENTRY_INDEX((uintptr_t)entry);
 	struct tta_record *r = record_at(t, index);
+	uint64_t shadowed = ck_pr_load_64(&r->shadowed);
+	if (UNLIKELY(shadowed != 0)) {
+		/* The allocation this one hid is the newest at the key again. The
+		 * remove just made room, so the put fails only when a grow finds no
+		 * memory; that allocation then stays counted but unreachable. */
+		tls_table_owner = t;
+		uint64_t older = ENTRY(fp, (uint32_t)(shadowed - 1));
+		if (!ck_rhs_put(&s->table, table_hash, (void *)(uintptr_t)older))
+			SHORTFALL(t, records_unavailable);
+	}
 	counters_sub(t, r->device, r->type, r->size);
 	release_record(t, s, index);
 	shard_unlock(s);
+}
+
+/* Totals are read as signed 64-bit figures: a size above INT64_MAX would
+ * show as a negative total, so it is refused. */
+static inline bool size_ok(struct tracker *t, uint64_t size)
+{
+	if (LIKELY(size <= (uint64_t)INT64_MAX))
+		return true;
+	SHORTFALL(t, bad_argument);
+	return false;
 }
 
 static inline bool buffer_type_ok(struct tracker *t, unsigned type)
@@ -865,7 +892,7 @@ TTA_EXPORT void tta_report_alloc(uint32_t device, uint64_t address, uint64_t siz
 	struct tracker *t = begin_report();
 	if (t == NULL)
 		return;
-	if (buffer_type_ok(t, (unsigned)type))
+	if (buffer_type_ok(t, (unsigned)type) && size_ok(t, size))
 		keyed_alloc(t, device, address, size, (unsigned)type, 0);
 	end_report();
 }
@@ -884,7 +911,8 @@ TTA_EXPORT void tta_report_cb_alloc(uint32_t device, uint64_t cb_id, uint64_t si
 	struct tracker *t = begin_report();
 	if (t == NULL)
 		return;
-	keyed_alloc(t, device, cb_id, size, TTA_LAYOUT_CB, 0);
+	if (size_ok(t, size))
+		keyed_alloc(t, device, cb_id, size, TTA_LAYOUT_CB, 0);
 	end_report();
 }
 
@@ -905,6 +933,10 @@ TTA_EXPORT void tta_report_kernel_load(uint32_t device, uint64_t kernel_id, uint
 		return;
 	if ((unsigned)kind > TTA_KERNEL_DISPATCH) {
 		SHORTFALL(t, bad_argument);
+		end_report();
+		return;
+	}
+	if (!size_ok(t, size)) {
 		end_report();
 		return;
 	}
@@ -943,15 +975,17 @@ TTA_EXPORT tta_handle tta_report_alloc_handle(uint32_t device, uint64_t address,
 	if (t == NULL)
 		return 0;
 	tta_handle h = 0;
-	if (buffer_type_ok(t, (unsigned)type) && device_ok(t, device)) {
+	if (buffer_type_ok(t, (unsigned)type) && size_ok(t, size) && device_ok(t, device)) {
 		mark_device_used(t, device);
 		struct shard *s = shard_for_thread(t);
 		shard_lock(s);
-		uint32_t index = new_record(t, s, device, address, size, (unsigned)type, 0);
+		uint32_t index = new_record(t, s, device, address, size, (unsigned)type, 0, true);
 		if (LIKELY(index != UINT32_MAX)) {
 			counters_add(t, device, (unsigned)type, size);
 			uint32_t generation = ck_pr_load_32(&record_at(t, index)->generation);
-			h = ((uint64_t)(generation & 0x7fffffffu) << 32) | ((uint64_t)index + 1);
+			h = HANDLE_TAG |
+			    ((uint64_t)((generation + t->handle_salt) & 0x7fffffffu) << 32) |
+			    ((uint64_t)index + 1);
 		}
 		shard_unlock(s);
 		if (h == 0)
@@ -969,16 +1003,30 @@ TTA_EXPORT void tta_report_free_handle(tta_handle handle)
 	if (t == NULL)
 		return;
 	uint64_t index = (handle & 0xffffffffu) - 1;
-	uint32_t generation = (uint32_t)(handle >> 32);
-	if (UNLIKELY((handle >> 63) != 0 || (handle & 0xffffffffu) == 0 ||
+	if (UNLIKELY((handle & HANDLE_TAG) == 0 || (handle & 0xffffffffu) == 0 ||
 		     !index_is_ours(t, index))) {
 		SHORTFALL(t, foreign_frees);
 		end_report();
 		return;
 	}
 	struct tta_record *r = record_at(t, (uint32_t)index);
+	/* Generations this incarnation issued handles for on this record run
+	 * from first_generation to the current one (mod 2^31). Older: a stale
+	 * handle of ours (double free). Outside: never issued to us (another
+	 * process, an earlier incarnation, a forgery). The current generation
+	 * of a record the handle path did not make was never a handle either. */
+	uint32_t generation = ((uint32_t)(handle >> 32) - t->handle_salt) & 0x7fffffffu;
+	uint32_t current = ck_pr_load_32(&r->generation) & 0x7fffffffu;
+	uint32_t first = (uint32_t)ck_pr_load_64(&r->first_generation) & 0x7fffffffu;
+	if (UNLIKELY(ck_pr_load_64(&r->owner) != t->owner_tag ||
+		     ((generation - first) & 0x7fffffffu) > ((current - first) & 0x7fffffffu) ||
+		     (generation == current && !ck_pr_load_8(&r->by_handle)))) {
+		SHORTFALL(t, foreign_frees);
+		end_report();
+		return;
+	}
 	/* The CAS on state makes exactly one of two racing frees win. */
-	if (UNLIKELY((ck_pr_load_32(&r->generation) & 0x7fffffffu) != generation ||
+	if (UNLIKELY(generation != current ||
 		     !ck_pr_cas_8(&r->state, TTA_RECORD_LIVE, TTA_RECORD_FREE))) {
 		SHORTFALL(t, double_frees);
 		end_report();

@@ -4,6 +4,8 @@
 REAPER_SRCS := $(wildcard reaper/*.c)
 REAPER_OBJS := $(REAPER_SRCS:%.c=$(BUILD)/obj/%.o)
 
+$(BUILD)/obj/reaper/reaper_main.o: ALL_CFLAGS += -DTT_ALLOC_REAPER_VERSION='"$(TTA_VERSION)"'
+
 $(BUILD)/tt-alloc-reaper: $(REAPER_OBJS) $(LIBTRACK_A)
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
 

@@ -60,10 +60,10 @@ static int level_prefix(enum reaper_level level, char *buf, size_t len)
 	if (log_to_journal)
 		return snprintf(buf, len, "<%d>", (int)level);
 	switch (level) {
-	case RLOG_ERR:
-		return snprintf(buf, len, "error: ");
+	case RLOG_ERR: /* like every tool's errors: the program name first */
+		return snprintf(buf, len, REAPER_NAME ": ");
 	case RLOG_WARN:
-		return snprintf(buf, len, "warning: ");
+		return snprintf(buf, len, REAPER_NAME ": warning: ");
 	case RLOG_DEBUG:
 		return snprintf(buf, len, "debug: ");
 	default:
@@ -129,7 +129,7 @@ const char *reaper_fmt_bytes(uint64_t bytes, char *buf, size_t len)
 {
 	char human[32];
 	if (bytes < 1024) {
-		snprintf(buf, len, "%" PRIu64 " bytes", bytes);
+		snprintf(buf, len, "%" PRIu64 " byte%s", bytes, bytes == 1 ? "" : "s");
 		return buf;
 	}
 	tta_format_bytes(bytes > INT64_MAX ? INT64_MAX : (int64_t)bytes, human, sizeof human);
@@ -181,6 +181,9 @@ void reaper_format_leak(FILE *out, const struct tta_reap_report *r, uint32_t dev
 
 	/* The report's device count is the capacity the core validated; bound it
 	 * by ours anyway so a bad report cannot walk off the copy. */
+	/* "Buffers" are allocations with a free event (every type but kernel
+	 * binaries), in the header and per device alike, so the per-device
+	 * counts add up to the header's; kernel binaries are reported apart. */
 	uint32_t devices = r->used ? r->devices : 0;
 	if (devices > device_capacity)
 		devices = device_capacity;
@@ -189,19 +192,25 @@ void reaper_format_leak(FILE *out, const struct tta_reap_report *r, uint32_t dev
 		const struct tta_counter_line *c = &r->used[d];
 		bool any = c->buffers != 0;
 		for (unsigned t = 0; t < TTA_LAYOUT_MEM_TYPES; t++)
-			any = any || c->bytes[t] != 0;
+			any = any || (t != TTA_LAYOUT_KERNEL && c->bytes[t] != 0);
 		devices_used += any;
 	}
 
 	fprintf(out, "leak report: pid %" PRId32 " (%s) uid %" PRIu32 " slot %" PRIu32
-		     ": left %" PRIu64 " buffer%s, %s on %" PRIu32 " device%s; cmdline: %s\n",
+		     ": left %" PRIu64 " buffer%s, %s on %" PRIu32 " device%s",
 		pid, comm, r->uid, r->slot, r->buffers, r->buffers == 1 ? "" : "s",
 		fmt_counter_bytes(r->bytes, b1, sizeof b1), devices_used,
-		devices_used == 1 ? "" : "s", cmdline[0] ? cmdline : "(unknown)");
+		devices_used == 1 ? "" : "s");
+	if (r->kernel_records != 0 || r->kernel_bytes != 0)
+		fprintf(out, "; %" PRIu64 " kernel binar%s, %s (no free event, not a leak)",
+			r->kernel_records, r->kernel_records == 1 ? "y" : "ies",
+			fmt_counter_bytes(r->kernel_bytes, b1, sizeof b1));
+	fprintf(out, "; cmdline: %s\n", cmdline[0] ? cmdline : "(unknown)");
 
 	for (uint32_t d = 0; d < devices; d++) {
 		const struct tta_counter_line *c = &r->used[d];
-		bool any = c->buffers != 0;
+		uint64_t kernels = r->kernels ? r->kernels[d] : 0;
+		bool any = c->buffers != 0 || kernels != 0;
 		for (unsigned t = 0; t < TTA_LAYOUT_MEM_TYPES; t++)
 			any = any || c->bytes[t] != 0;
 		if (!any)
@@ -210,12 +219,16 @@ void reaper_format_leak(FILE *out, const struct tta_reap_report *r, uint32_t dev
 			pid, d, c->buffers, c->buffers == 1 ? "" : "s");
 		const char *sep = ": ";
 		for (unsigned t = 0; t < TTA_LAYOUT_MEM_TYPES; t++) {
-			if (c->bytes[t] == 0)
+			if (c->bytes[t] == 0 || t == TTA_LAYOUT_KERNEL)
 				continue;
 			fprintf(out, "%s%s %s", sep, type_name(t, b2, sizeof b2),
 				fmt_counter_bytes(c->bytes[t], b1, sizeof b1));
 			sep = ", ";
 		}
+		if (kernels != 0 || c->bytes[TTA_LAYOUT_KERNEL] != 0)
+			fprintf(out, "; %" PRIu64 " kernel binar%s, %s", kernels,
+				kernels == 1 ? "y" : "ies",
+				fmt_counter_bytes(c->bytes[TTA_LAYOUT_KERNEL], b1, sizeof b1));
 		fputc('\n', out);
 	}
 

@@ -554,14 +554,21 @@ static int open_segment(struct reaper *r)
 		reaper_log(RLOG_ERR, "%s", err);
 		return rc;
 	}
+	/* --once only inspects: it never creates a segment (a missing one has
+	 * nothing to reap). */
+	int flags = r->opts->once ? TTA_OPEN_WRITE : TTA_OPEN_CREATE;
 	for (int attempt = 0;; attempt++) {
-		rc = tta_segment_open(r->opts->segment, TTA_OPEN_CREATE, &params, &r->seg, err,
-				      sizeof err);
+		rc = tta_segment_open(r->opts->segment, flags, &params, &r->seg, err, sizeof err);
 		if (rc != -EAGAIN || attempt >= 20)
 			break;
 		/* Its creator has not published it yet: give it a moment. */
 		struct timespec pause = { .tv_nsec = 50 * 1000 * 1000 };
 		nanosleep(&pause, NULL);
+	}
+	if (rc == -ENOENT && r->opts->once) {
+		reaper_log(RLOG_INFO, "no segment %s (/dev/shm%s): nothing to reap", r->opts->segment,
+			   r->opts->segment);
+		return rc;
 	}
 	if (rc < 0) {
 		reaper_log(RLOG_ERR, "%s", err);
@@ -644,11 +651,12 @@ static void log_startup(struct reaper *r)
 	}
 	char size[64];
 	reaper_log(RLOG_INFO,
-		   "%s %s: %" PRIu32 " devices, %" PRIu32 " process slots, %" PRIu32
+		   "%s %s: %" PRIu32 " device%s, %" PRIu32 " process slot%s, %" PRIu32
 		   " buffer records, %s; %" PRIu32 " live process%s (%" PRIu32
 		   " watched, %" PRIu32 " not watchable from here); reaped %" PRIu64 " at start",
 		   r->opts->once ? "checking" : "serving", r->seg.name, r->seg.geo.device_capacity,
-		   r->slots, r->seg.geo.record_capacity,
+		   r->seg.geo.device_capacity == 1 ? "" : "s", r->slots, r->slots == 1 ? "" : "s",
+		   r->seg.geo.record_capacity,
 		   reaper_fmt_bytes(r->seg.size, size, sizeof size), live, live == 1 ? "" : "es",
 		   watched, foreign, r->reaped_at_start);
 }
@@ -790,6 +798,8 @@ int reaper_run(const struct reaper_options *opts)
 
 	for (bool first = true;; first = false) {
 		int rc = open_segment(&r);
+		if (rc == -ENOENT && opts->once)
+			break; /* no segment: nothing to reap, status 0 */
 		if (rc < 0) {
 			status = first ? 2 : 1;
 			break;

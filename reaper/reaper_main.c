@@ -16,6 +16,11 @@
 #include <unistd.h>
 
 #include "tt-alloc/reader.h"
+#include "tt-alloc/text.h"
+
+#ifndef TT_ALLOC_REAPER_VERSION /* the Makefile passes TTA_VERSION */
+#define TT_ALLOC_REAPER_VERSION "2.0.0"
+#endif
 
 static void usage(FILE *out)
 {
@@ -29,12 +34,13 @@ static void usage(FILE *out)
 		"                         created if missing, with TT_ALLOC_MAX_DEVICES,\n"
 		"                         TT_ALLOC_MAX_PROCESSES, TT_ALLOC_MAX_BUFFERS and\n"
 		"                         TT_ALLOC_SHM_MODE (default 0666)\n"
-		"      --once             reap what is dead now and exit\n"
+		"      --once             reap what is dead now and exit (never creates the\n"
+		"                         segment: without one it says so and exits 0)\n"
 		"  -n, --max-listed N     buffers listed per leak report (default %u)\n"
 		"      --scan-interval MS safety-net rescan period (default %u ms)\n"
 		"  -v, --verbose          also log watches and other details\n"
 		"  -h, --help             show this help\n"
-		"      --version          show the version\n"
+		"  -V, --version          show the version\n"
 		"\n"
 		"Runs until SIGTERM or SIGINT (exit 0); SIGHUP rescans at once. Logs one\n"
 		"line per event to stderr (journal priorities when run by systemd).\n"
@@ -56,7 +62,7 @@ static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
 	return 0;
 }
 
-enum { OPT_ONCE = 256, OPT_SCAN, OPT_VERSION };
+enum { OPT_ONCE = 256, OPT_SCAN };
 
 /* A daemon started with a closed stdio fd would hand that number to the
  * first pidfd or segment it opens, and then log into it. */
@@ -84,12 +90,12 @@ int main(int argc, char **argv)
 		{ "scan-interval", required_argument, NULL, OPT_SCAN },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":s:n:vh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":s:n:vhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			opts.segment = optarg;
@@ -118,17 +124,17 @@ int main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
-		case OPT_VERSION:
-			printf(REAPER_NAME " (tt-alloc, segment ABI %u)\n", TTA_ABI_VERSION);
+		case 'V':
+			printf(REAPER_NAME " %s (tt-alloc, segment ABI %u)\n", TT_ALLOC_REAPER_VERSION,
+			       TTA_ABI_VERSION);
 			return 0;
 		case ':':
-			fprintf(stderr, REAPER_NAME ": option '%s' needs an argument (see --help)\n",
-				argv[optind - 1]);
+		default: {
+			char why[128];
+			fprintf(stderr, REAPER_NAME ": %s (see --help)\n",
+				tta_option_error(c, argv, longopts, why, sizeof why));
 			return 2;
-		default:
-			fprintf(stderr, REAPER_NAME ": unknown option '%s' (see --help)\n",
-				argv[optind - 1]);
-			return 2;
+		}
 		}
 	}
 	if (optind < argc) {

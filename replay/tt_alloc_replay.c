@@ -10,7 +10,8 @@
  *   decides whether and where it reports.
  *
  * Trace format (one operation a line; '#' starts a comment; numbers are
- * decimal or 0x-prefixed hex; keywords and types are case-insensitive):
+ * decimal or 0x-prefixed hex; keywords and types are case-insensitive;
+ * SIZE is 1 .. 2^63-1, what the library accepts):
  *   alloc DEVICE ADDRESS SIZE TYPE   TYPE: dram l1 l1_small trace system cb kernel
  *   free DEVICE ADDRESS
  *   sleep MILLISECONDS
@@ -27,7 +28,9 @@
  *                        cores; default 72 for Wormhole B0, 140 for Blackhole)
  * A free of something not allocated, or an alloc over a live address, is
  * replayed as written (the library counts it as unknown_frees or
- * address_collisions) and draws a warning.
+ * address_collisions) and draws a warning. An alloc over a live address keeps
+ * both allocations; each free of that address releases the newest live one
+ * first, so two allocs and two frees leave nothing (the library's rule).
  *
  * Passes: with --repeat, what a pass leaves allocated is freed before the next
  * pass starts, so every pass begins from the same state and a trace that ends
@@ -55,12 +58,19 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <tt-alloc/text.h>
 #include <tt-alloc/tt_alloc.h>
 
 #define PROG "tt-alloc-replay"
+#ifndef TT_ALLOC_REPLAY_VERSION /* the Makefile passes LIBTRACK_VERSION */
+#define TT_ALLOC_REPLAY_VERSION "1.0.0"
+#endif
 #define MAX_REPORTED_ERRORS 20
 #define WORMHOLE_B0_DEFAULT_CORES 72u
 #define BLACKHOLE_DEFAULT_CORES 140u
+/* The slowest --speed: the longest sleep a trace may hold (one day) scaled
+ * by it stays far inside the nanoseconds a sleep is counted in. */
+#define MIN_SPEED 0.001
 
 enum op_kind {
 	OP_ALLOC,
@@ -92,10 +102,16 @@ struct trace {
 /* What is allocated right now, keyed by (device, address): tells a `free`
  * whether it releases a CB or a buffer, and lists what is left at the end of
  * a pass. Open addressing with linear probing and backward-shift deletion, so
- * heavy alloc/free churn leaves no tombstones behind. */
+ * heavy alloc/free churn leaves no tombstones behind.
+ *
+ * It mirrors the library's rule for an alloc over a live address: both stay
+ * (one entry each), and a free releases the newest live allocation at the
+ * address first (highest seq). The library keys buffers, CBs and kernels in
+ * separate spaces, so only an alloc in the same space collides. */
 
 struct live_entry {
 	uint64_t address;
+	uint64_t seq;    /* insertion order: the newest at a key is freed first */
 	uint32_t device;
 	uint8_t type;
 	bool used;
@@ -105,7 +121,14 @@ struct live_map {
 	struct live_entry *slots;
 	size_t mask; /* capacity - 1; capacity is a power of two */
 	size_t count;
+	uint64_t next_seq;
 };
+
+/* The library's key spaces, as bits for live_find_in. */
+#define SPACE_OF(type) (1u << ((type) == TTA_MEM_CB ? 1 : (type) == TTA_MEM_KERNEL ? 2 : 0))
+#define SPACE_BUFFER_BIT SPACE_OF(TTA_MEM_DRAM)
+#define SPACE_CB_BIT SPACE_OF(TTA_MEM_CB)
+#define SPACE_KERNEL_BIT SPACE_OF(TTA_MEM_KERNEL)
 
 static size_t live_hash(uint32_t device, uint64_t address)
 {
@@ -141,45 +164,51 @@ static void live_destroy(struct live_map *m)
 	m->slots = NULL;
 }
 
-static struct live_entry *live_find(const struct live_map *m, uint32_t device, uint64_t address)
+/* The newest entry at (DEVICE, ADDRESS) whose type is in SPACES, or NULL.
+ * Every entry of a key lies in the probe run from its home slot to the
+ * first empty one (backward-shift deletion keeps it so). */
+static struct live_entry *live_find_in(const struct live_map *m, uint32_t device, uint64_t address,
+				       unsigned spaces)
 {
+	struct live_entry *newest = NULL;
 	for (size_t i = live_hash(device, address) & m->mask;; i = (i + 1) & m->mask) {
 		struct live_entry *e = &m->slots[i];
 		if (!e->used)
-			return NULL;
-		if (e->device == device && e->address == address)
-			return e;
+			return newest;
+		if (e->device == device && e->address == address && (SPACE_OF(e->type) & spaces) &&
+		    (newest == NULL || e->seq > newest->seq))
+			newest = e;
 	}
 }
 
-static void live_put(struct live_map *m, uint32_t device, uint64_t address, uint8_t type);
+static void live_insert(struct live_map *m, struct live_entry e)
+{
+	size_t i = live_hash(e.device, e.address) & m->mask;
+	while (m->slots[i].used)
+		i = (i + 1) & m->mask;
+	m->slots[i] = e;
+	m->count++;
+}
 
 static void live_grow(struct live_map *m)
 {
-	struct live_map bigger = { .mask = m->mask * 2 + 1, .count = 0 };
+	struct live_map bigger = { .mask = m->mask * 2 + 1, .count = 0, .next_seq = m->next_seq };
 	bigger.slots = xcalloc(bigger.mask + 1, sizeof *bigger.slots);
 	for (size_t i = 0; i <= m->mask; i++)
 		if (m->slots[i].used)
-			live_put(&bigger, m->slots[i].device, m->slots[i].address, m->slots[i].type);
+			live_insert(&bigger, m->slots[i]);
 	free(m->slots);
 	*m = bigger;
 }
 
-/* Inserts or overwrites; returns nothing because callers check first. */
+/* Adds one live allocation, the newest at its key (an earlier one at the
+ * same key stays: see above). A kernel reload is the caller's business. */
 static void live_put(struct live_map *m, uint32_t device, uint64_t address, uint8_t type)
 {
 	if ((m->count + 1) * 2 > m->mask + 1)
 		live_grow(m);
-	size_t i = live_hash(device, address) & m->mask;
-	while (m->slots[i].used) {
-		if (m->slots[i].device == device && m->slots[i].address == address) {
-			m->slots[i].type = type;
-			return;
-		}
-		i = (i + 1) & m->mask;
-	}
-	m->slots[i] = (struct live_entry){ .address = address, .device = device, .type = type, .used = true };
-	m->count++;
+	live_insert(m, (struct live_entry){ .address = address, .seq = ++m->next_seq, .device = device,
+					    .type = type, .used = true });
 }
 
 static void live_remove(struct live_map *m, struct live_entry *e)
@@ -218,6 +247,35 @@ struct parser {
 	struct trace *trace;
 };
 
+/* Writes TEXT to stderr with every byte that is not printable ASCII as
+ * \xNN: messages quote the trace (and its name), and an escape sequence in a
+ * trace must not reach the terminal. */
+static void put_escaped(const char *text)
+{
+	for (const unsigned char *c = (const unsigned char *)text; *c != '\0'; c++) {
+		if (*c >= 0x20 && *c < 0x7f)
+			fputc(*c, stderr);
+		else
+			fprintf(stderr, "\\x%02x", *c);
+	}
+}
+
+/* "FILE:LINE: PREFIXmessage", escaped, then a newline. */
+static void parse_message(struct parser *p, const char *prefix, const char *fmt, va_list ap)
+{
+	char *msg = NULL;
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	char *where = NULL;
+	if (asprintf(&where, "%s:%u: %s", p->file, p->line, prefix) < 0)
+		where = NULL;
+	put_escaped(where ? where : "?: ");
+	put_escaped(msg ? msg : "(out of memory)");
+	fputc('\n', stderr);
+	free(where);
+	free(msg);
+}
+
 static void parse_error(struct parser *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void parse_error(struct parser *p, const char *fmt, ...)
 {
@@ -226,9 +284,7 @@ static void parse_error(struct parser *p, const char *fmt, ...)
 		return;
 	va_list ap;
 	va_start(ap, fmt);
-	fprintf(stderr, "%s:%u: ", p->file, p->line);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	parse_message(p, "", fmt, ap);
 	va_end(ap);
 }
 
@@ -239,9 +295,7 @@ static void parse_warning(struct parser *p, const char *fmt, ...)
 		return;
 	va_list ap;
 	va_start(ap, fmt);
-	fprintf(stderr, "%s:%u: warning: ", p->file, p->line);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	parse_message(p, "warning: ", fmt, ap);
 	va_end(ap);
 }
 
@@ -318,7 +372,7 @@ static void parse_alloc(struct parser *p, char **tok, int n)
 	uint64_t device, address, size;
 	if (!parse_field(p, tok[1], "DEVICE", UINT32_MAX, &device) ||
 	    !parse_field(p, tok[2], "ADDRESS", UINT64_MAX, &address) ||
-	    !parse_field(p, tok[3], "SIZE", UINT64_MAX, &size))
+	    !parse_field(p, tok[3], "SIZE", INT64_MAX, &size)) /* the library's limit */
 		return;
 	int type = tta_mem_type_parse(tok[4]);
 	if (type < 0) {
@@ -333,12 +387,14 @@ static void parse_alloc(struct parser *p, char **tok, int n)
 			 .size = size, .type = (uint8_t)type };
 	op.kind = type == TTA_MEM_CB ? OP_CB_ALLOC : type == TTA_MEM_KERNEL ? OP_KERNEL_LOAD : OP_ALLOC;
 
-	struct live_entry *prev = live_find(&p->live, op.device, address);
-	if (prev != NULL && !(prev->type == TTA_MEM_KERNEL && type == TTA_MEM_KERNEL))
+	struct live_entry *prev = live_find_in(&p->live, op.device, address, SPACE_OF(type));
+	if (prev != NULL && type != TTA_MEM_KERNEL)
 		parse_warning(p, "device %" PRIu64 " address 0x%" PRIx64 " is already allocated (%s);"
-			      " the library counts this as an address collision",
+			      " the library counts this as an address collision and keeps both"
+			      " (each free releases the newest first)",
 			      device, address, tta_mem_type_name(prev->type));
-	live_put(&p->live, op.device, address, (uint8_t)type);
+	if (prev == NULL || type != TTA_MEM_KERNEL) /* a kernel reload replaces */
+		live_put(&p->live, op.device, address, (uint8_t)type);
 	trace_push(p->trace, op);
 }
 
@@ -352,7 +408,9 @@ static void parse_free(struct parser *p, char **tok, int n)
 	    !parse_field(p, tok[2], "ADDRESS", UINT64_MAX, &address))
 		return;
 	struct op op = { .kind = OP_FREE, .device = (uint32_t)device, .line = p->line, .address = address };
-	struct live_entry *e = live_find(&p->live, op.device, address);
+	struct live_entry *e = live_find_in(&p->live, op.device, address, SPACE_BUFFER_BIT | SPACE_CB_BIT);
+	if (e == NULL)
+		e = live_find_in(&p->live, op.device, address, SPACE_KERNEL_BIT);
 	if (e == NULL) {
 		parse_warning(p, "free of device %" PRIu64 " address 0x%" PRIx64 ", which is not allocated"
 			      " here; the library counts it as an unknown free", device, address);
@@ -454,12 +512,13 @@ static int parse_trace(const char *path, bool quiet, struct trace *out)
 		parse_line(&p, line);
 	}
 	int read_failed = ferror(f);
+	int read_errno = errno; /* why getline stopped (e.g. EISDIR for a directory) */
 	free(line);
 	live_destroy(&p.live);
 	if (!from_stdin)
 		fclose(f);
 	if (read_failed) {
-		fprintf(stderr, PROG ": error reading %s\n", p.file);
+		fprintf(stderr, PROG ": error reading %s: %s\n", p.file, strerror(read_errno));
 		return 2;
 	}
 	if (p.errors > MAX_REPORTED_ERRORS)
@@ -582,7 +641,8 @@ static void exec_op(struct replay *r, const struct op *op)
 		break;
 	case OP_KERNEL_LOAD:
 		tta_report_kernel_load(op->device, op->address, op->size, TTA_KERNEL_APPLICATION);
-		live_put(&r->live, op->device, op->address, TTA_MEM_KERNEL);
+		if (live_find_in(&r->live, op->device, op->address, SPACE_KERNEL_BIT) == NULL)
+			live_put(&r->live, op->device, op->address, TTA_MEM_KERNEL);
 		break;
 	case OP_FREE:
 	case OP_CB_FREE: {
@@ -590,7 +650,8 @@ static void exec_op(struct replay *r, const struct op *op)
 			tta_report_cb_free(op->device, op->address);
 		else
 			tta_report_free(op->device, op->address);
-		struct live_entry *e = live_find(&r->live, op->device, op->address);
+		struct live_entry *e = live_find_in(&r->live, op->device, op->address,
+						    op->kind == OP_CB_FREE ? SPACE_CB_BIT : SPACE_BUFFER_BIT);
 		if (e != NULL)
 			live_remove(&r->live, e);
 		break;
@@ -632,6 +693,16 @@ static size_t free_everything(struct replay *r)
 	return freed;
 }
 
+/* Kernel binaries in the model; everything else is a "buffer" (has a free
+ * event), the definition the reaper's leak reports use too. */
+static size_t live_kernels(const struct live_map *m)
+{
+	size_t n = 0;
+	for (size_t i = 0; i <= m->mask; i++)
+		n += m->slots[i].used && m->slots[i].type == TTA_MEM_KERNEL;
+	return n;
+}
+
 static bool tracking_failed(void)
 {
 	if (tta_track_state() != TTA_TRACK_DISABLED)
@@ -661,13 +732,15 @@ static void usage(FILE *out)
 		"                   what a pass leaves allocated is freed before the next\n"
 		"  -H, --hold       after the trace, stay alive until SIGTERM/SIGINT or end\n"
 		"                   of stdin (when stdin is a pipe, socket or terminal)\n"
-		"  -s, --speed X    divide every sleep by X (default 1; 0 = do not sleep)\n"
+		"  -s, --speed X    divide every sleep by X (default 1; 0 = do not sleep;\n"
+		"                   otherwise at least 0.001)\n"
 		"  -c, --check      parse and check the trace only; report nothing\n"
 		"      --cleanup    before exiting, free what is still allocated and release\n"
 		"                   the process slot, as a clean shutdown would (without it\n"
 		"                   leftovers stay until the reaper reclaims them as a leak)\n"
 		"  -q, --quiet      no progress lines or warnings, only errors\n"
 		"  -h, --help       this text\n"
+		"  -V, --version    print the version\n"
 		"\n"
 		"Trace lines ('#' comments; numbers decimal or 0x hex; case-insensitive):\n"
 		"  alloc DEVICE ADDRESS SIZE TYPE   dram l1 l1_small trace system cb kernel\n"
@@ -689,11 +762,13 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "cleanup", no_argument, NULL, 'C' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	*o = (struct options){ .repeat = 1, .speed = 1.0 };
 	int c;
-	while ((c = getopt_long(argc, argv, "n:Hs:cqh", longopts, NULL)) != -1) {
+	opterr = 0; /* our own message: getopt's names argv[0], a path */
+	while ((c = getopt_long(argc, argv, ":n:Hs:cqhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
 			if (!parse_u64(optarg, &o->repeat)) {
@@ -708,8 +783,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 			char *end;
 			errno = 0;
 			o->speed = strtod(optarg, &end);
-			if (errno != 0 || end == optarg || *end != '\0' || !isfinite(o->speed) || o->speed < 0) {
-				fprintf(stderr, PROG ": --speed needs a factor >= 0, not '%s'\n", optarg);
+			if (errno != 0 || end == optarg || *end != '\0' || !isfinite(o->speed) ||
+			    (o->speed != 0 && !(o->speed >= MIN_SPEED))) {
+				fprintf(stderr, PROG ": --speed needs 0 (no sleeps) or a finite factor of at"
+						" least %g, not '%s'\n", MIN_SPEED, optarg);
 				return 2;
 			}
 			break;
@@ -726,9 +803,15 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'h':
 			usage(stdout);
 			exit(0);
-		default:
-			fprintf(stderr, "Try '" PROG " --help'.\n");
+		case 'V':
+			printf(PROG " %s\n", TT_ALLOC_REPLAY_VERSION);
+			exit(0);
+		default: {
+			char why[128];
+			fprintf(stderr, PROG ": %s\nTry '" PROG " --help'.\n",
+				tta_option_error(c, argv, longopts, why, sizeof why));
 			return 2;
+		}
 		}
 	}
 	if (optind != argc - 1) {
@@ -751,8 +834,8 @@ int main(int argc, char **argv)
 	rc = parse_trace(opt.path, opt.quiet, &trace);
 	if (rc != 0 || opt.check) {
 		if (rc == 0 && !opt.quiet)
-			printf("%s: ok, %zu operations\n", strcmp(opt.path, "-") == 0 ? "<stdin>" : opt.path,
-			       trace.count);
+			printf("%s: ok, %zu operation%s\n", strcmp(opt.path, "-") == 0 ? "<stdin>" : opt.path,
+			       trace.count, trace.count == 1 ? "" : "s");
 		free(trace.ops);
 		return rc;
 	}
@@ -786,18 +869,22 @@ int main(int argc, char **argv)
 	if (rc == 0 && stop_signal) {
 		if (!opt.quiet)
 			fprintf(stderr, PROG ": stopped by signal %d in pass %" PRIu64 " after %zu of %zu"
-					" operations\n", (int)stop_signal, pass, done_in_pass, trace.count);
+					" operation%s\n", (int)stop_signal, pass, done_in_pass, trace.count,
+				trace.count == 1 ? "" : "s");
 		if (!forever)
 			rc = 128 + stop_signal;
 	}
 	if (rc == 0 && !stop_signal) {
 		if (!opt.quiet)
-			printf(PROG ": replayed %zu operations x %" PRIu64 " from %s\n", trace.count, pass,
+			printf(PROG ": replayed %zu operation%s x %" PRIu64 " from %s\n", trace.count,
+			       trace.count == 1 ? "" : "s", pass,
 			       strcmp(opt.path, "-") == 0 ? "<stdin>" : opt.path);
 		if (opt.hold) {
 			bool watch_stdin = stdin_can_end_hold(strcmp(opt.path, "-") == 0);
+			size_t kernels = live_kernels(&r.live), buffers = r.live.count - kernels;
 			if (!opt.quiet)
-				printf(PROG ": holding %zu allocations (pid %d); %s\n", r.live.count,
+				printf(PROG ": holding %zu buffer%s and %zu kernel binar%s (pid %d); %s\n",
+				       buffers, buffers == 1 ? "" : "s", kernels, kernels == 1 ? "y" : "ies",
 				       (int)getpid(),
 				       watch_stdin ? "SIGTERM, SIGINT or end of stdin ends" : "SIGTERM or SIGINT ends");
 			fflush(stdout);
@@ -807,9 +894,12 @@ int main(int argc, char **argv)
 	if (opt.cleanup && rc != 1) {
 		size_t freed = free_everything(&r);
 		long dropped = tta_track_detach();
+		if (dropped < 0)
+			dropped = 0;
 		if (!opt.quiet)
-			printf(PROG ": cleanup freed %zu allocations, released slot (%ld kernel loads dropped)\n",
-			       freed, dropped < 0 ? 0 : dropped);
+			printf(PROG ": cleanup freed %zu buffer%s and released the slot (%ld kernel"
+			       " binar%s dropped)\n", freed, freed == 1 ? "" : "s", dropped,
+			       dropped == 1 ? "y" : "ies");
 	}
 	fflush(stdout);
 	live_destroy(&r.live);

@@ -87,11 +87,13 @@ static int reclaim_slot(struct tta_segment *seg, uint32_t slot, uint64_t expecte
 	int rc = 1;
 	struct tta_counter_line *used = NULL;
 	struct tta_record *listed = NULL;
+	uint64_t *kernels = NULL;
 	if (fn != NULL) {
 		used = calloc(rep.devices, sizeof *used);
+		kernels = calloc(rep.devices, sizeof *kernels);
 		if (max_records > 0)
 			listed = calloc(max_records, sizeof *listed);
-		if (used == NULL || (max_records > 0 && listed == NULL))
+		if (used == NULL || kernels == NULL || (max_records > 0 && listed == NULL))
 			rc = -ENOMEM;
 	}
 	/* Kernel binaries have no free event: they go away with the process and
@@ -123,6 +125,13 @@ static int reclaim_slot(struct tta_segment *seg, uint32_t slot, uint64_t expecte
 			if (ck_pr_load_8(&r->state) == TTA_RECORD_LIVE) {
 				if (ck_pr_load_8(&r->type) == TTA_LAYOUT_KERNEL) {
 					rep.kernel_records++;
+					/* Per device, buffers exclude kernels too. */
+					uint16_t kd = ck_pr_load_16(&r->device);
+					if (used != NULL && kernels != NULL && kd < rep.devices &&
+					    used[kd].buffers > 0) {
+						used[kd].buffers--;
+						kernels[kd]++;
+					}
 				} else {
 					if (listed != NULL && rep.records_listed < max_records)
 						memcpy(&listed[rep.records_listed++], r, sizeof *r);
@@ -148,6 +157,7 @@ static int reclaim_slot(struct tta_segment *seg, uint32_t slot, uint64_t expecte
 	bool leaked = count_leaks && (rep.buffers != 0 || rep.bytes != 0 || rep.records_found != 0);
 	if (fn != NULL && leaked) {
 		rep.used = used;
+		rep.kernels = kernels;
 		rep.records = listed;
 		fn(&rep, ctx);
 	}
@@ -170,6 +180,7 @@ static int reclaim_slot(struct tta_segment *seg, uint32_t slot, uint64_t expecte
 	ck_pr_fence_store();
 	ck_pr_store_64(&s->state, TTA_SLOT_STATE(TTA_SLOT_FREE, 0, gen));
 	free(used);
+	free(kernels);
 	free(listed);
 	return rc;
 }

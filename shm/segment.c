@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,19 +98,30 @@ int tta_resolve_name(const char *name, char out[TTA_NAME_MAX + 2], char *err, si
 	if (name == NULL) {
 		name = getenv("TT_ALLOC_SHM");
 		source = "TT_ALLOC_SHM";
-		if (name == NULL || name[0] == '\0') {
+		if (name == NULL) {
 			name = TTA_DEFAULT_NAME;
 			source = "default";
 		}
 	}
-	size_t len = strlen(name);
-	if (name[0] != '/' || len < 2 || len > TTA_NAME_MAX + 1 || strchr(name + 1, '/') != NULL ||
-	    strcmp(name, "/.") == 0 || strcmp(name, "/..") == 0)
+	/* One rule for every component: empty is an error (never a silent
+	 * default), and a name without its leading '/' gets one. */
+	if (name[0] == '\0')
 		return tta_fail(err, errlen, -EINVAL,
-				"invalid segment name '%s' (%s): it must start with '/', contain no "
-				"other '/', and be at most %d bytes, e.g. /tt_alloc",
+				"empty segment name (%s): give a name such as /tt_alloc%s", source,
+				strcmp(source, "TT_ALLOC_SHM") == 0
+					? ", or unset TT_ALLOC_SHM to use the default /tt_alloc"
+					: "");
+	size_t slash = name[0] == '/' ? 0 : 1;
+	size_t len = strlen(name) + slash;
+	const char *bare = name + (1 - slash); /* without the leading '/' */
+	if (len < 2 || len > TTA_NAME_MAX + 1 || strchr(bare, '/') != NULL ||
+	    strcmp(bare, ".") == 0 || strcmp(bare, "..") == 0)
+		return tta_fail(err, errlen, -EINVAL,
+				"invalid segment name '%s' (%s): one name of at most %d bytes with no "
+				"'/' but an optional leading one, e.g. /tt_alloc",
 				name, source, TTA_NAME_MAX);
-	memcpy(out, name, len + 1);
+	out[0] = '/';
+	memcpy(out + 1, bare, len);
 	return 0;
 }
 
@@ -125,8 +137,10 @@ static int env_u32(const char *var, uint32_t def, uint32_t lo, uint32_t hi, int 
 	errno = 0;
 	unsigned long long n = strtoull(v, &end, base);
 	if (errno != 0 || end == v || *end != '\0' || n < lo || n > hi)
-		return tta_fail(err, errlen, -EINVAL, "%s='%s' is invalid: expected %s from %u to %u",
-				var, v, base == 8 ? "an octal mode" : "a number", lo, hi);
+		return tta_fail(err, errlen, -EINVAL,
+				base == 8 ? "%s='%s' is invalid: expected an octal mode from 0%o to 0%o"
+					  : "%s='%s' is invalid: expected a number from %u to %u",
+				var, v, lo, hi);
 	*out = (uint32_t)n;
 	return 0;
 }
@@ -264,9 +278,11 @@ int tta_header_validate(const struct tta_header *h, uint64_t file_size, struct t
 	struct tta_geometry g;
 	if (tta_geometry_compute(h->device_capacity, h->slot_capacity, h->record_capacity, &g) != 0)
 		return tta_fail(err, errlen, -EINVAL,
-				"segment header has impossible capacities (%u devices, %u processes, "
-				"%u buffers); remove the segment so it is recreated",
-				h->device_capacity, h->slot_capacity, h->record_capacity);
+				"segment header has impossible capacities (%u device%s, %u process%s, "
+				"%u buffer%s); remove the segment so it is recreated",
+				h->device_capacity, h->device_capacity == 1 ? "" : "s", h->slot_capacity,
+				h->slot_capacity == 1 ? "" : "es", h->record_capacity,
+				h->record_capacity == 1 ? "" : "s");
 	if (h->segment_size < g.segment_size || h->segment_size % TTA_PAGE != 0)
 		return tta_fail(err, errlen, -EINVAL,
 				"segment header's size (%llu bytes) contradicts its capacities (its "
@@ -334,8 +350,55 @@ void tta_segment_format(uint8_t *base, const struct tta_geometry *g, uint32_t mo
 		init_bitmap(base + g->off_device_users + d * g->bitmap_stride, g->slot_capacity);
 }
 
+/* Whether /dev/shm/ENTRY, whose name starts with "NAME.init." (PLEN bytes),
+ * is provably a temporary that create_segment() left behind: the exact name
+ * it makes (NAME.init.PID.HEX: PID decimal without leading zeros, 1 to 8
+ * lower-case hex digits), PID dead, a regular file of our own uid, and the
+ * content of a creation cut short at some step: empty (before fallocate),
+ * all-zero header (before formatting), a tt-alloc header with ready unset, or
+ * with ready set and that PID as its creator (died before unlinking it). A
+ * valid segment that merely has such a name fails one of these. */
+static bool is_abandoned_temporary(const char *entry, size_t plen)
+{
+	const char *p = entry + plen;
+	if (*p < '1' || *p > '9')
+		return false;
+	char *end;
+	errno = 0;
+	long pid = strtol(p, &end, 10);
+	if (errno != 0 || pid <= 0 || pid > INT_MAX || *end != '.')
+		return false;
+	size_t hex = strspn(end + 1, "0123456789abcdef");
+	if (hex < 1 || hex > 8 || end[1 + hex] != '\0')
+		return false;
+	if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+		return false;
+	char path[sizeof SHM_DIR + TTA_NAME_MAX + 2];
+	snprintf(path, sizeof path, SHM_DIR "/%s", entry);
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	bool ours = false;
+	struct stat st;
+	struct tta_header h;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid()) {
+		memset(&h, 0, sizeof h);
+		ssize_t got = st.st_size == 0 ? 0 : pread(fd, &h, sizeof h, 0);
+		static const struct tta_header zero;
+		if (got == 0)
+			ours = true;
+		else if (got == (ssize_t)sizeof h)
+			ours = memcmp(&h, &zero, sizeof h) == 0 ||
+			       (h.magic == TTA_MAGIC &&
+				(h.ready != TTA_READY_VALUE || h.creator_pid == (uint64_t)pid));
+	}
+	close(fd);
+	return ours;
+}
+
 /* Removes temporary segments of NAME whose creator died mid-creation (their
- * names carry the creator's pid). Runs only when a segment is being created. */
+ * names carry the creator's pid; see is_abandoned_temporary for what proves
+ * one is ours). Runs only when a segment is being created. */
 static void sweep_abandoned_temporaries(const char *name)
 {
 	DIR *dir = opendir(SHM_DIR);
@@ -347,8 +410,7 @@ static void sweep_abandoned_temporaries(const char *name)
 	while ((e = readdir(dir)) != NULL) {
 		if (strncmp(e->d_name, prefix, (size_t)plen) != 0)
 			continue;
-		long pid = strtol(e->d_name + plen, NULL, 10);
-		if (pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
+		if (is_abandoned_temporary(e->d_name, (size_t)plen)) {
 			char victim[TTA_NAME_MAX + 2];
 			snprintf(victim, sizeof victim, "/%s", e->d_name);
 			shm_unlink(victim);
@@ -365,9 +427,10 @@ static int create_segment(const char *name, const struct tta_create_params *p, c
 	struct tta_geometry g;
 	if (tta_geometry_compute(p->devices, p->slots, p->records, &g) != 0)
 		return tta_fail(err, errlen, -EINVAL,
-				"requested capacities out of range (%u devices, %u processes, %u "
-				"buffers)",
-				p->devices, p->slots, p->records);
+				"requested capacities out of range (%u device%s, %u process%s, %u "
+				"buffer%s)",
+				p->devices, p->devices == 1 ? "" : "s", p->slots,
+				p->slots == 1 ? "" : "es", p->records, p->records == 1 ? "" : "s");
 	sweep_abandoned_temporaries(name);
 	char tmp[TTA_NAME_MAX + 2];
 	snprintf(tmp, sizeof tmp, "%.200s.init.%d.%llx", name, (int)getpid(),

@@ -222,8 +222,11 @@ struct tta_record {
 	uint8_t type;             /* 42: enum tta_mem_type_v1 */
 	uint8_t state;            /* 43: enum tta_record_state */
 	uint8_t kernel_kind;      /* 44: for KERNEL records */
-	uint8_t reserved0[3];
-	uint64_t reserved1[2];
+	uint8_t by_handle;        /* 45: 1 if made by tta_report_alloc_handle */
+	uint8_t reserved0[2];
+	uint64_t shadowed;        /* 48: owner-private: index + 1 of the older live record
+				   *     with the same key this one hides, 0 none */
+	uint64_t first_generation;/* 56: generation when the current owner first used it */
 };
 
 #define TTA_LAYOUT_WORD                                                      \
@@ -248,6 +251,7 @@ _Static_assert(offsetof(struct tta_slot, reaper_pid) == 152, "abi");
 _Static_assert(sizeof(struct tta_counter_line) == TTA_CACHE_LINE, "abi");
 _Static_assert(sizeof(struct tta_record) == TTA_CACHE_LINE, "abi");
 _Static_assert(offsetof(struct tta_record, device) == 40, "abi");
+_Static_assert(offsetof(struct tta_record, first_generation) == 56, "abi");
 
 /* Where every region sits for a given set of capacities. */
 struct tta_geometry {

@@ -29,6 +29,7 @@ struct tta_record_fields {
 	uint64_t owner, address, size, alloc_mono_ns;
 	uint32_t device;
 	uint8_t type, kernel_kind;
+	bool by_handle; /* made by tta_report_alloc_handle: only a handle frees it */
 };
 
 /* Fills R as a LIVE record. ck_pr stores: the owner's own lock-free lookups
@@ -37,6 +38,12 @@ static inline void tta_record_publish(struct tta_record *r, const struct tta_rec
 {
 	ck_sequence_t *seq = (ck_sequence_t *)&r->seq;
 	ck_sequence_write_begin(seq);
+	/* Handles of this owner name generations from here on; an older one
+	 * belongs to whoever held the record before (see free_handle). */
+	if (ck_pr_load_64(&r->owner) != f->owner)
+		ck_pr_store_64(&r->first_generation, ck_pr_load_32(&r->generation));
+	ck_pr_store_8(&r->by_handle, f->by_handle ? 1 : 0);
+	ck_pr_store_64(&r->shadowed, 0);
 	ck_pr_store_64(&r->owner, f->owner);
 	ck_pr_store_64(&r->address, f->address);
 	ck_pr_store_64(&r->size, f->size);

@@ -47,7 +47,8 @@ struct tta_create_params {
  * -EINVAL with a message if a variable is malformed or out of bounds. */
 int tta_create_params_from_env(struct tta_create_params *p, char *err, size_t errlen);
 
-/* Validates NAME (or resolves NULL via TT_ALLOC_SHM / default) into OUT. */
+/* Validates NAME (or resolves NULL via TT_ALLOC_SHM / default) into OUT,
+ * adding the leading '/' if it is missing; an empty name is an error. */
 int tta_resolve_name(const char *name, char out[TTA_NAME_MAX + 2], char *err, size_t errlen);
 
 enum {
@@ -213,12 +214,16 @@ struct tta_reap_report {
 	uint64_t start_time, attach_realtime_ns;
 	char comm[16];
 	char cmdline[96];
-	/* What the process held, from its counters: exact per device and type
-	 * (kernel binaries included in USED). */
+	/* One definition everywhere in a report: "buffers" are allocations with
+	 * a free event, i.e. every type but KERNEL; kernel binaries (no free
+	 * event, gone with the process, never a leak) are counted apart.
+	 * What the process held, from its counters: exact per device and type
+	 * (USED[d].bytes includes kernel bytes; USED[d].buffers does not: the
+	 * kernel records found on D are in KERNELS[d]). */
 	uint32_t devices;                  /* entries in USED (device capacity) */
 	const struct tta_counter_line *used; /* [devices], copy taken while reaping */
-	/* What it leaked: every type but KERNEL (binaries have no free event
-	 * and go away with the process, so they are never a leak). */
+	const uint64_t *kernels;           /* [devices]: kernel binaries per device */
+	/* What it leaked: buffers and their bytes, summed over USED. */
 	uint64_t buffers, bytes;
 	uint64_t kernel_records, kernel_bytes;
 	/* Live non-kernel records found, in record order, at most MAX_RECORDS. */

@@ -155,16 +155,19 @@ static void print_header(const tta_snapshot *snap, const char *version, FILE *ou
 
 	/* Running out of slots or records is the failure users must see:
 	 * it makes the figures partial (see the shortfall counters). */
-	fprintf(out, "capacity: %" PRIu32 " devices, %" PRIu32 " process slots (%" PRIu64
-		" in use%s), %" PRIu32 " buffer records (%" PRIu64 " reserved%s)\n",
-		h->device_capacity, h->slot_capacity, live, live >= h->slot_capacity ? ", FULL" : "",
-		h->record_capacity, reserved, reserved >= h->record_capacity ? ", FULL" : "");
+	fprintf(out, "capacity: %" PRIu32 " device%s, %" PRIu32 " process slot%s (%" PRIu64
+		" in use%s), %" PRIu32 " buffer record%s (%" PRIu64 " reserved%s)\n",
+		h->device_capacity, h->device_capacity == 1 ? "" : "s", h->slot_capacity,
+		h->slot_capacity == 1 ? "" : "s", live, live >= h->slot_capacity ? ", FULL" : "",
+		h->record_capacity, h->record_capacity == 1 ? "" : "s", reserved,
+		reserved >= h->record_capacity ? ", FULL" : "");
 	uint64_t reaped = counter(snap, "processes_reaped");
 	uint64_t leaked_bytes = counter(snap, "leaked_bytes");
+	uint64_t leaked_buffers = counter(snap, "leaked_buffers");
 	fprintf(out, "reaped: %" PRIu64 " process%s, %" PRIu64 " with leaks (%" PRIu64
-		" buffers, %s)\n",
-		reaped, reaped == 1 ? "" : "es", counter(snap, "leaky_processes"),
-		counter(snap, "leaked_buffers"),
+		" buffer%s, %s)\n",
+		reaped, reaped == 1 ? "" : "es", counter(snap, "leaky_processes"), leaked_buffers,
+		leaked_buffers == 1 ? "" : "s",
 		tta_format_bytes((int64_t)(leaked_bytes > INT64_MAX ? INT64_MAX : leaked_bytes),
 				 leaked, sizeof leaked));
 

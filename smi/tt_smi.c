@@ -30,6 +30,7 @@
 #include <tt-alloc/reader.h>
 
 #include "render.h"
+#include <tt-alloc/text.h>
 
 #ifndef TT_SMI_VERSION
 #define TT_SMI_VERSION "2.0.0"
@@ -160,9 +161,9 @@ static void parse_options(int argc, char **argv, struct options *opt)
 			opt->check_empty = true;
 			break;
 		case 's':
-			/* "tt_alloc" means "/tt_alloc": shm names always start with '/'. */
-			if (snprintf(opt->segment, sizeof opt->segment, "%s%s",
-				     optarg[0] == '/' ? "" : "/", optarg) >=
+			/* Resolved (and checked) like every component's: see
+			 * tta_segment_name. */
+			if (snprintf(opt->segment, sizeof opt->segment, "%s", optarg) >=
 			    (int)sizeof opt->segment)
 				usage_error("segment name too long: '%s'", optarg);
 			opt->have_segment = true;
@@ -175,10 +176,10 @@ static void parse_options(int argc, char **argv, struct options *opt)
 			       TTA_API_VERSION);
 			exit(EXIT_OK);
 		case ':':
-			usage_error("option '%s' needs an argument", argv[optind - 1]);
-			break;
-		default:
-			usage_error("unknown option '%s'", argv[optind - 1]);
+		default: {
+			char why[128];
+			usage_error("%s", tta_option_error(c, argv, longopts, why, sizeof why));
+		}
 		}
 	}
 	if (optind < argc)

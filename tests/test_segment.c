@@ -70,6 +70,9 @@ TTA_TEST(mode_is_exact_whatever_the_umask)
 	CHECK(tta_create_params_from_env(&p, err, sizeof err) == -EINVAL &&
 		      strstr(err, "TT_ALLOC_SHM_MODE"),
 	      "bad mode refused: %s", err);
+	/* Octal bounds for an octal mode (not "0 to 511"). */
+	CHECK(strstr(err, "an octal mode from 00 to 0777") || strstr(err, "an octal mode from 0 to 0777"),
+	      "octal bounds: %s", err);
 }
 
 TTA_TEST(header_is_self_describing)
@@ -291,17 +294,52 @@ TTA_TEST(missing_segment_and_bad_names)
 	char err[512];
 	CHECK(open_reader_err(err, sizeof err) == -ENOENT && strstr(err, "no tt-alloc segment"),
 	      "%s", err);
-	const char *bad[] = { "tt_alloc", "/a/b", "/", "" };
+	const char *bad[] = { "/a/b", "a/b", "/", ".", "/..", "x/" };
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		tta_reader *r;
 		int rc = tta_reader_open(bad[i], &r, err, sizeof err);
-		if (bad[i][0] == '\0')
-			continue; /* empty means "use the default": not an error */
 		CHECK(rc == -EINVAL && strstr(err, "invalid segment name"), "'%s': %s", bad[i], err);
 	}
+	/* One rule everywhere: a missing leading '/' is added, in an argument
+	 * and in TT_ALLOC_SHM alike; empty is an error in both. */
+	const char *n = tta_segment_name("no-slash", err, sizeof err);
+	CHECK(n != NULL && strcmp(n, "/no-slash") == 0, "argument without '/': %s", n ? n : err);
+	n = tta_segment_name(tta_test_segment + 1, err, sizeof err);
+	CHECK(n != NULL && strcmp(n, tta_test_segment) == 0, "%s", n ? n : err);
+	tta_reader *r;
+	CHECK(tta_reader_open("", &r, err, sizeof err) == -EINVAL && strstr(err, "empty"),
+	      "empty argument: %s", err);
 	setenv("TT_ALLOC_SHM", "no-slash", 1);
+	n = tta_segment_name(NULL, err, sizeof err);
+	CHECK(n != NULL && strcmp(n, "/no-slash") == 0, "TT_ALLOC_SHM without '/': %s", n ? n : err);
+	CHECK(open_reader_err(err, sizeof err) == -ENOENT && strstr(err, "/no-slash"), "%s", err);
+	setenv("TT_ALLOC_SHM", "", 1);
+	CHECK(tta_segment_name(NULL, err, sizeof err) == NULL, "empty TT_ALLOC_SHM resolved");
+	CHECK(strstr(err, "empty") && strstr(err, "TT_ALLOC_SHM"), "says why: %s", err);
 	CHECK(open_reader_err(err, sizeof err) == -EINVAL && strstr(err, "TT_ALLOC_SHM"), "%s", err);
-	CHECK(tta_segment_name(NULL, err, sizeof err) == NULL, "resolve");
+	/* A writer told to use an empty name disables itself with one line and
+	 * creates nothing (in particular not the default segment). */
+	struct stat before;
+	int had_default = stat("/dev/shm/tt_alloc", &before) == 0;
+	int pipefd[2];
+	CHECK(pipe(pipefd) == 0, "pipe");
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(pipefd[1], 2);
+		setenv("TT_ALLOC_TRACKING_ENABLED", "1", 1);
+		tta_report_alloc(0, 1, 1, TTA_MEM_DRAM);
+		_exit(tta_track_state() == TTA_TRACK_DISABLED ? 0 : 1);
+	}
+	close(pipefd[1]);
+	int st;
+	waitpid(pid, &st, 0);
+	char msg[1024] = { 0 };
+	ssize_t got = read(pipefd[0], msg, sizeof msg - 1);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "writer not disabled");
+	CHECK(got > 0 && strstr(msg, "TT_ALLOC_SHM") && strchr(msg, '\n') == msg + got - 1,
+	      "one line naming TT_ALLOC_SHM: '%s'", msg);
+	struct stat after;
+	CHECK(had_default || stat("/dev/shm/tt_alloc", &after) != 0, "default segment created");
 }
 
 TTA_TEST(permission_denied_is_explained)
@@ -494,6 +532,107 @@ TTA_TEST(orphaned_chunks_are_released)
 	CHECK_EQ_I64(s.device[0][TTA_MEM_DRAM], 100);
 }
 
+/* Writes a file /dev/shm/NAME: SIZE zero bytes, or (FORMAT) a small formatted
+ * segment with the given ready flag and creator pid. */
+static void plant_file(const char *name, size_t size, bool format, uint32_t ready,
+		       uint64_t creator)
+{
+	char path[256];
+	snprintf(path, sizeof path, "/dev/shm/%s", name);
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+	CHECK(fd >= 0, "create %s: %s", path, strerror(errno));
+	if (format) {
+		struct tta_geometry g;
+		CHECK(tta_geometry_compute(1, 1, 64, &g) == 0, "geometry");
+		uint8_t *buf = calloc(1, g.segment_size);
+		CHECK(buf != NULL, "calloc");
+		tta_segment_format(buf, &g, 0600);
+		struct tta_header *h = (struct tta_header *)buf;
+		h->creator_pid = creator;
+		h->ready = ready;
+		CHECK(write(fd, buf, g.segment_size) == (ssize_t)g.segment_size, "write");
+		free(buf);
+	} else if (size > 0) {
+		CHECK(ftruncate(fd, (off_t)size) == 0, "ftruncate");
+	}
+	close(fd);
+}
+
+static bool shm_exists(const char *name)
+{
+	char path[256];
+	snprintf(path, sizeof path, "/dev/shm/%.200s", name);
+	return access(path, F_OK) == 0;
+}
+
+/* Creating NAME removes only what is provably its own abandoned temporary
+ * (NAME.init.PID.HEX of a dead PID, empty, never formatted, not ready, or
+ * ready and made by that PID); a valid segment whose name merely looks like
+ * one survives. */
+TTA_TEST(only_abandoned_temporaries_are_swept)
+{
+	pid_t dead = fork();
+	if (dead == 0)
+		_exit(0);
+	waitpid(dead, NULL, 0);
+	const char *base = tta_test_segment + 1;
+	char valid1[128], valid2[128], tmp[6][128];
+	snprintf(valid1, sizeof valid1, "%s.init.%d", base, (int)dead);
+	snprintf(valid2, sizeof valid2, "%s.init.%d.abc", base, (int)dead);
+	/* Two real segments, made the normal way by another (live) process. */
+	char env[160];
+	snprintf(env, sizeof env, "/%s", valid1);
+	setenv("TT_ALLOC_SHM", env, 1);
+	create_with_a_report();
+	snprintf(env, sizeof env, "/%s", valid2);
+	setenv("TT_ALLOC_SHM", env, 1);
+	create_with_a_report();
+	setenv("TT_ALLOC_SHM", tta_test_segment, 1);
+	CHECK(shm_exists(valid1) && shm_exists(valid2), "valid segments created");
+	/* What a creator that died at each step leaves behind. */
+	for (int i = 0; i < 6; i++)
+		snprintf(tmp[i], sizeof tmp[i], "%s.init.%d.%x", base,
+			 i == 5 ? (int)getpid() : (int)dead, 0x1f0 + i);
+	plant_file(tmp[0], 0, false, 0, 0);                       /* before fallocate */
+	plant_file(tmp[1], 1 << 20, false, 0, 0);                 /* before formatting */
+	plant_file(tmp[2], 0, true, 0, (uint64_t)dead);           /* before ready */
+	plant_file(tmp[3], 0, true, TTA_READY_VALUE, (uint64_t)dead); /* before unlink */
+	plant_file(tmp[4], 4096, false, 0, 0);
+	{
+		char path[256];
+		snprintf(path, sizeof path, "/dev/shm/%s", tmp[4]);
+		int fd = open(path, O_WRONLY);
+		CHECK(fd >= 0 && pwrite(fd, "not tt-alloc", 12, 0) == 12, "foreign content");
+		close(fd);
+	}
+	plant_file(tmp[5], 0, false, 0, 0); /* a live creator's, in progress */
+	create_with_a_report();
+	bool created = shm_exists(tta_test_segment + 1);
+	bool kept1 = shm_exists(valid1), kept2 = shm_exists(valid2);
+	snprintf(env, sizeof env, "/%s", valid1);
+	struct tta_segment seg;
+	char err[512] = "";
+	int open_rc = tta_segment_open(env, 0, NULL, &seg, err, sizeof err);
+	if (open_rc == 0)
+		tta_segment_close(&seg);
+	bool left[6];
+	for (int i = 0; i < 6; i++)
+		left[i] = shm_exists(tmp[i]);
+	/* Clean up before judging: the harness removes only its own name. */
+	for (int i = 0; i < 8; i++) {
+		snprintf(env, sizeof env, "/%.127s", i < 6 ? tmp[i] : i == 6 ? valid1 : valid2);
+		shm_unlink(env);
+	}
+	CHECK(created, "segment created");
+	CHECK(kept1, "valid segment %s was removed", valid1);
+	CHECK(kept2, "valid segment %s was removed", valid2);
+	CHECK(open_rc == 0, "%s", err);
+	for (int i = 0; i < 4; i++)
+		CHECK(!left[i], "abandoned temporary %s left", tmp[i]);
+	CHECK(left[4], "foreign file %s removed", tmp[4]);
+	CHECK(left[5], "live creator's temporary %s removed", tmp[5]);
+}
+
 TTA_TEST_MAIN(TTA_CASE(mode_is_exact_whatever_the_umask), TTA_CASE(header_is_self_describing),
 	      TTA_CASE(other_abi_version_is_refused_with_the_fix),
 	      TTA_CASE(truncated_oversized_and_foreign_files_are_refused),
@@ -505,4 +644,5 @@ TTA_TEST_MAIN(TTA_CASE(mode_is_exact_whatever_the_umask), TTA_CASE(header_is_sel
 	      TTA_CASE(readers_cannot_write), TTA_CASE(position_independent_copy_reads_the_same),
 	      TTA_CASE(racing_creators_make_one_segment),
 	      TTA_CASE(hostile_slot_and_record_contents_do_not_mislead_readers),
-	      TTA_CASE(orphaned_chunks_are_released))
+	      TTA_CASE(orphaned_chunks_are_released),
+	      TTA_CASE(only_abandoned_temporaries_are_swept))

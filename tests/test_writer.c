@@ -215,6 +215,303 @@ TTA_TEST(handle_of_another_process_is_foreign)
 	wait_exit(pid);
 }
 
+/* Handles the library never issued change nothing and count as foreign, even
+ * when they name a live address-keyed record with its exact generation. */
+TTA_TEST(forged_handles_are_foreign_and_change_nothing)
+{
+	enable();
+	tta_report_alloc(0, 0x1000, 100, TTA_MEM_DRAM);
+	tta_report_alloc(0, 0x2000, 200, TTA_MEM_DRAM);
+	tta_report_free_handle(1); /* the reported reproducer */
+	int64_t forged = 1;
+	/* Every generation a forger could guess, for the first records, with and
+	 * without the top bit set. */
+	for (uint64_t g = 0; g < 2048; g++) {
+		for (uint64_t index = 1; index <= 4; index++) {
+			if (g != 0 || index != 1) {
+				tta_report_free_handle((g << 32) | index);
+				forged++;
+			}
+			tta_report_free_handle((1ull << 63) | (g << 32) | index);
+			tta_report_free_handle((1ull << 63) | ((0x7fffffffull - g) << 32) | index);
+			forged += 2;
+		}
+	}
+	struct tta_test_health hl = health();
+	CHECK_EQ_I64(hl.foreign_frees, forged);
+	CHECK_EQ_I64(hl.double_frees, 0);
+	struct tta_sums s;
+	tta_sums_read(&s);
+	tta_sums_check_consistent(&s);
+	CHECK_EQ_I64(s.device[0][TTA_MEM_DRAM], 300);
+	CHECK_EQ_I64(s.device_buffers[0], 2);
+	tta_report_free(0, 0x1000);
+	tta_report_free(0, 0x2000);
+	tta_sums_read(&s);
+	tta_sums_check_consistent(&s);
+	CHECK_EQ_I64(tta_sums_total(&s), 0);
+	CHECK_EQ_I64(s.device_buffers[0], 0);
+	CHECK_EQ_I64(health().unknown_frees, 0);
+}
+
+struct find_record {
+	uint32_t index;
+	int found;
+	uint64_t address;
+};
+
+static int find_record_cb(const struct tta_buffer_view *b, void *ctx)
+{
+	struct find_record *f = ctx;
+	if (b->record == f->index) {
+		f->found = 1;
+		f->address = b->address;
+	}
+	return 0;
+}
+
+/* Our own handles, once freed, are double frees: also after their record was
+ * reused by the handle path or by an address-keyed allocation. */
+TTA_TEST(stale_handles_are_double_frees)
+{
+	enable();
+	tta_handle h = tta_report_alloc_handle(0, 0x2000, 20, TTA_MEM_L1);
+	CHECK(h != 0, "handle");
+	tta_report_free_handle(h);
+	tta_report_free_handle(h);
+	CHECK_EQ_I64(health().double_frees, 1);
+	/* The handle path pops the record just freed: a new generation of it. */
+	tta_handle h2 = tta_report_alloc_handle(0, 0x3000, 30, TTA_MEM_L1);
+	CHECK((h2 & 0xffffffffu) == (h & 0xffffffffu) && h2 != h, "record reused: %llx %llx",
+	      (unsigned long long)h, (unsigned long long)h2);
+	tta_report_free_handle(h);
+	CHECK_EQ_I64(health().double_frees, 2);
+	tta_report_free_handle(h2);
+	/* Address-keyed allocations until one takes that record. */
+	uint32_t index = (uint32_t)(h & 0xffffffffu) - 1;
+	struct find_record f = { .index = index };
+	uint64_t n = 0;
+	while (!f.found && n < 512) {
+		tta_report_alloc(0, 0x100000 + n * 64, 1, TTA_MEM_DRAM);
+		n++;
+		tta_reader *r;
+		char err[512];
+		CHECK(tta_reader_open(NULL, &r, err, sizeof err) == 0, "%s", err);
+		tta_reader_foreach_buffer(r, NULL, find_record_cb, &f);
+		tta_reader_close(r);
+	}
+	CHECK(f.found, "no address-keyed allocation reused record %u", index);
+	tta_report_free_handle(h);
+	tta_report_free_handle(h2);
+	struct tta_test_health hl = health();
+	CHECK_EQ_I64(hl.double_frees, 4);
+	CHECK_EQ_I64(hl.foreign_frees, 0);
+	struct tta_sums s;
+	tta_sums_read(&s);
+	tta_sums_check_consistent(&s);
+	CHECK_EQ_I64(s.device[0][TTA_MEM_DRAM], (int64_t)n);
+	CHECK_EQ_I64(s.device[0][TTA_MEM_L1], 0);
+	tta_report_free(0, f.address);
+	tta_sums_read(&s);
+	CHECK_EQ_I64(s.device[0][TTA_MEM_DRAM], (int64_t)n - 1);
+}
+
+/* A parent's handle freed in its forked child, and the child's in the parent,
+ * in the shared records and in each one's private overflow records (where
+ * both have the same index and generation). */
+TTA_TEST(handles_across_fork_are_foreign)
+{
+	enable();
+	setenv("TT_ALLOC_MAX_BUFFERS", "64", 1);
+	tta_handle shared = tta_report_alloc_handle(0, 0x10, 10, TTA_MEM_DRAM);
+	CHECK(shared != 0 && (shared & 0xffffffffu) <= 64, "shared-record handle");
+	for (uint64_t i = 1; i < 64; i++)
+		tta_report_alloc_handle(0, 0x10 + i, 1, TTA_MEM_L1);
+	tta_handle over = tta_report_alloc_handle(0, 0x100, 100, TTA_MEM_DRAM);
+	CHECK((over & 0xffffffffu) > 64, "overflow handle %llx", (unsigned long long)over);
+	int fds[2];
+	CHECK(pipe(fds) == 0, "pipe");
+	pid_t pid = fork();
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		tta_handle mine = tta_report_alloc_handle(1, 0x100, 1000, TTA_MEM_DRAM);
+		CHECK((mine & 0xffffffffu) == (over & 0xffffffffu), "same overflow index");
+		tta_report_free_handle(shared);
+		tta_report_free_handle(over);
+		CHECK_EQ_I64(health().foreign_frees, 2);
+		tta_report_alloc(1, 0x10, 5, TTA_MEM_DRAM); /* a keyed record too */
+		tta_handle h[2] = { mine, 0 };
+		CHECK(write(fds[1], h, sizeof h) == sizeof h, "write");
+		pause();
+		_exit(0);
+	}
+	close(fds[1]); /* a failed child gives EOF, not a hang */
+	tta_handle theirs[2];
+	CHECK(read(fds[0], theirs, sizeof theirs) == sizeof theirs, "child failed");
+	tta_report_free_handle(theirs[0]);
+	CHECK_EQ_I64(health().foreign_frees, 3);
+	struct tta_sums s; /* overflow records are private: totals only */
+	tta_sums_read(&s);
+	CHECK_EQ_I64(s.device[0][TTA_MEM_DRAM], 110);
+	CHECK_EQ_I64(s.device[1][TTA_MEM_DRAM], 1005);
+	tta_report_free_handle(shared);
+	tta_report_free_handle(over);
+	tta_sums_read(&s);
+	CHECK_EQ_I64(s.device[0][TTA_MEM_DRAM], 0);
+	CHECK_EQ_I64(s.device[1][TTA_MEM_DRAM], 1005);
+	CHECK_EQ_I64(health().double_frees, 0);
+	kill(pid, SIGKILL);
+	wait_exit(pid);
+}
+
+/* After detach, the next incarnation of this process reuses the same chunk
+ * and record: the earlier incarnation's handle is foreign, whether the record
+ * now holds a handle allocation or an address-keyed one. */
+TTA_TEST(handles_of_an_earlier_incarnation_are_foreign)
+{
+	enable();
+	setenv("TT_ALLOC_MAX_BUFFERS", "64", 1);
+	tta_handle h1 = tta_report_alloc_handle(0, 0x10, 10, TTA_MEM_DRAM);
+	CHECK(tta_track_detach() == 1, "detach");
+	tta_handle h2 = tta_report_alloc_handle(0, 0x20, 20, TTA_MEM_DRAM);
+	CHECK((h2 & 0xffffffffu) == (h1 & 0xffffffffu), "same record %llx %llx",
+	      (unsigned long long)h1, (unsigned long long)h2);
+	tta_report_free_handle(h1);
+	CHECK_EQ_I64(health().foreign_frees, 1);
+	CHECK(tta_track_detach() == 1, "detach");
+	tta_report_alloc(0, 0x30, 30, TTA_MEM_DRAM); /* takes the record first */
+	tta_report_free_handle(h1);
+	tta_report_free_handle(h2);
+	struct tta_test_health hl = health();
+	CHECK_EQ_I64(hl.foreign_frees, 3);
+	CHECK_EQ_I64(hl.double_frees, 0);
+	struct tta_sums s;
+	tta_sums_read(&s);
+	tta_sums_check_consistent(&s);
+	CHECK_EQ_I64(s.device[0][TTA_MEM_DRAM], 30);
+	CHECK_EQ_I64(s.device_buffers[0], 1);
+	tta_report_free(0, 0x30);
+	tta_sums_read(&s);
+	CHECK_EQ_I64(tta_sums_total(&s), 0);
+}
+
+/* Sizes the signed totals cannot hold (2^63 and more) are refused by every
+ * report call that takes a size; 2^63 - 1 is still accepted. */
+TTA_TEST(sizes_from_2_pow_63_are_bad_arguments)
+{
+	enable();
+	const uint64_t too_big[] = { 1ull << 63, (1ull << 63) + 1, UINT64_MAX };
+	for (int i = 0; i < 3; i++) {
+		tta_report_alloc(0, 0x1000 + (uint64_t)i, too_big[i], TTA_MEM_DRAM);
+		CHECK(tta_report_alloc_handle(0, 0x2000, too_big[i], TTA_MEM_L1) == 0, "handle");
+		tta_report_cb_alloc(0, 7 + (uint64_t)i, too_big[i]);
+		tta_report_kernel_load(0, 9 + (uint64_t)i, too_big[i], TTA_KERNEL_APPLICATION);
+	}
+	struct tta_test_health hl = health();
+	CHECK_EQ_I64(hl.bad_argument, 12);
+	struct tta_sums s;
+	tta_sums_read(&s);
+	tta_sums_check_consistent(&s);
+	CHECK_EQ_I64(tta_sums_total(&s), 0);
+	CHECK_EQ_I64(s.device_buffers[0], 0);
+	tta_report_free(0, 0x1000); /* never recorded */
+	CHECK_EQ_I64(health().unknown_frees, 1);
+	tta_report_alloc(0, 0x1000, INT64_MAX, TTA_MEM_DRAM);
+	tta_sums_read(&s);
+	CHECK_EQ_I64(s.device[0][TTA_MEM_DRAM], INT64_MAX);
+	tta_report_free(0, 0x1000);
+	tta_sums_read(&s);
+	CHECK_EQ_I64(tta_sums_total(&s), 0);
+	CHECK_EQ_I64(health().bad_argument, 12);
+}
+
+struct listed {
+	int n;
+	uint64_t size[8];
+	uint32_t type[8];
+};
+
+static int list_at_cb(const struct tta_buffer_view *b, void *ctx)
+{
+	struct listed *l = ctx;
+	if (b->address == 0x10 && b->device == 0 && b->type != TTA_MEM_CB && l->n < 8) {
+		l->size[l->n] = b->size;
+		l->type[l->n++] = b->type;
+	}
+	return 0;
+}
+
+/* Live buffer records at device 0 address 0x10, sizes summed and counted. */
+static struct listed list_at_0x10(void)
+{
+	struct listed l = { 0 };
+	tta_reader *r;
+	char err[512];
+	CHECK(tta_reader_open(NULL, &r, err, sizeof err) == 0, "%s", err);
+	tta_reader_foreach_buffer(r, NULL, list_at_cb, &l);
+	tta_reader_close(r);
+	return l;
+}
+
+/* An alloc over a live (device, address) keeps both and counts a collision;
+ * each free of that address releases the newest live allocation, so as many
+ * frees as allocs release them all. */
+TTA_TEST(collision_frees_release_newest_first)
+{
+	enable();
+	tta_report_alloc(0, 0x10, 100, TTA_MEM_DRAM);
+	tta_report_alloc(0, 0x10, 200, TTA_MEM_DRAM);
+	CHECK_EQ_I64(health().address_collisions, 1);
+	struct tta_sums s;
+	tta_sums_read(&s);
+	tta_sums_check_consistent(&s);
+	CHECK_EQ_I64(s.device[0][TTA_MEM_DRAM], 300);
+	CHECK_EQ_I64(list_at_0x10().n, 2);
+	tta_report_free(0, 0x10);
+	tta_sums_read(&s);
+	tta_sums_check_consistent(&s);
+	CHECK_EQ_I64(s.device[0][TTA_MEM_DRAM], 100); /* the newest (200) went first */
+	struct listed l = list_at_0x10();
+	CHECK(l.n == 1 && l.size[0] == 100, "left: %d records, first %llu", l.n,
+	      (unsigned long long)l.size[0]);
+	tta_report_free(0, 0x10);
+	tta_sums_read(&s);
+	tta_sums_check_consistent(&s);
+	CHECK_EQ_I64(tta_sums_total(&s), 0);
+	CHECK_EQ_I64(s.device_buffers[0], 0);
+	CHECK_EQ_I64(list_at_0x10().n, 0);
+	CHECK_EQ_I64(health().unknown_frees, 0);
+	tta_report_free(0, 0x10);
+	CHECK_EQ_I64(health().unknown_frees, 1);
+
+	/* Three deep, mixed types, with a CB of the same number beside them. */
+	tta_report_alloc(0, 0x10, 1, TTA_MEM_DRAM);
+	tta_report_cb_alloc(0, 0x10, 1000);
+	tta_report_alloc(0, 0x10, 20, TTA_MEM_L1);
+	tta_report_cb_alloc(0, 0x10, 2000);
+	tta_report_alloc(0, 0x10, 300, TTA_MEM_DRAM);
+	CHECK_EQ_I64(health().address_collisions, 4);
+	CHECK_EQ_I64(list_at_0x10().n, 3);
+	const int64_t dram_after[] = { 1, 1, 0 }, l1_after[] = { 20, 0, 0 };
+	for (int i = 0; i < 3; i++) {
+		tta_report_free(0, 0x10);
+		tta_sums_read(&s);
+		tta_sums_check_consistent(&s);
+		CHECK_EQ_I64(s.device[0][TTA_MEM_DRAM], dram_after[i]);
+		CHECK_EQ_I64(s.device[0][TTA_MEM_L1], l1_after[i]);
+		CHECK_EQ_I64(s.device[0][TTA_MEM_CB], 3000);
+	}
+	tta_report_cb_free(0, 0x10);
+	tta_sums_read(&s);
+	CHECK_EQ_I64(s.device[0][TTA_MEM_CB], 1000);
+	tta_report_cb_free(0, 0x10);
+	tta_sums_read(&s);
+	tta_sums_check_consistent(&s);
+	CHECK_EQ_I64(tta_sums_total(&s), 0);
+	CHECK_EQ_I64(s.device_buffers[0], 0);
+	CHECK_EQ_I64(health().unknown_frees, 1);
+}
+
 /* A child process that churns allocations and keeps a ledger of what it
  * holds; with STOP_AT >= 0 it stops churning at that many ops and reports. */
 struct ledger {
@@ -711,6 +1008,12 @@ int main(int argc, char **argv)
 		TTA_CASE(every_report_kind_is_exact),
 		TTA_CASE(misuse_is_counted_never_fatal),
 		TTA_CASE(handle_of_another_process_is_foreign),
+		TTA_CASE(forged_handles_are_foreign_and_change_nothing),
+		TTA_CASE(stale_handles_are_double_frees),
+		TTA_CASE(handles_across_fork_are_foreign),
+		TTA_CASE(handles_of_an_earlier_incarnation_are_foreign),
+		TTA_CASE(sizes_from_2_pow_63_are_bad_arguments),
+		TTA_CASE(collision_frees_release_newest_first),
 		TTA_CASE(processes_sum_exactly),
 		TTA_CASE(sigkill_at_random_points_then_reap_is_exact),
 		TTA_CASE(pid_reuse_is_recognised),

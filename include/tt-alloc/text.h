@@ -39,6 +39,18 @@ size_t tta_sanitize_text(const char *src, size_t maxlen, char *dst, size_t dstle
  * number (\u00XX), so the output always parses and no byte is lost. */
 void tta_json_string(FILE *out, const char *src, size_t maxlen);
 
+struct option;
+/* For command-line tools: after getopt_long returned C ('?' or ':'; the
+ * option string must start with ':' and opterr be 0), describes the refusal
+ * as the user wrote it, into BUF:
+ *   "unknown option '-z'"               (also inside a bundle such as -wz)
+ *   "unknown option '--bogus'"
+ *   "option '--json' takes no argument"
+ *   "option '-s' needs an argument", "option '--segment' needs an argument"
+ * Never names argv[0]: inside a bundle argv[optind - 1] is not the word being
+ * parsed. LONGOPTS is the array given to getopt_long. Returns BUF. */
+char *tta_option_error(int c, char **argv, const struct option *longopts, char *buf, size_t len);
+
 #ifdef __cplusplus
 }
 #endif

@@ -74,6 +74,10 @@ const char *tta_kernel_kind_name(unsigned kind);
 /* Opaque token naming one allocation; 0 means "not tracked". */
 typedef uint64_t tta_handle;
 
+/* Sizes: every call below that takes a SIZE accepts 0 .. INT64_MAX
+ * (2^63 - 1) bytes; the totals are signed 64-bit figures, so a larger size is
+ * refused, counted as bad_argument, and changes nothing. */
+
 /* Reports an allocation of SIZE bytes at ADDRESS on DEVICE. A later
  * tta_report_free(DEVICE, ADDRESS) releases it. Types CB and KERNEL have
  * their own calls below; passing them here is counted as bad_argument. */
@@ -81,7 +85,13 @@ void tta_report_alloc(uint32_t device, uint64_t address, uint64_t size,
 		      enum tta_mem_type type);
 
 /* Releases the allocation reported at (DEVICE, ADDRESS) by this process.
- * An address this process does not hold is counted as unknown_frees. */
+ * An address this process does not hold is counted as unknown_frees.
+ * Alloc over a live address: a tta_report_alloc at a (DEVICE, ADDRESS) this
+ * process already holds keeps both allocations (both count, both are listed)
+ * and counts address_collisions; each free of that address releases the
+ * newest live allocation there first, so N allocs need N frees. (Memory
+ * types share one address space per device here: an allocator that reuses
+ * numbers across types should use handles.) CB ids follow the same rule. */
 void tta_report_free(uint32_t device, uint64_t address);
 
 /* Fastest path: like tta_report_alloc but returns a handle to pass to
@@ -90,8 +100,10 @@ void tta_report_free(uint32_t device, uint64_t address);
  * (tta_report_free_handle(0) is a no-op). */
 tta_handle tta_report_alloc_handle(uint32_t device, uint64_t address,
 				   uint64_t size, enum tta_mem_type type);
-/* Releases a handle. A handle already freed counts as double_frees; one from
- * another process or an earlier incarnation counts as foreign_frees. */
+/* Releases a handle. A handle already freed counts as double_frees; one this
+ * process incarnation never issued (another process's, an earlier
+ * incarnation's, a made-up number, or one naming an address-keyed allocation)
+ * counts as foreign_frees. Neither changes any total. */
 void tta_report_free_handle(tta_handle handle);
 
 /* Circular buffers: ID is any caller-chosen 64-bit identity, SIZE the total
@@ -136,8 +148,10 @@ enum tta_track_state tta_track_state(void);
 long tta_track_detach(void);
 
 /* Resolves the segment name the way every component does: NAME if non-NULL,
- * else $TT_ALLOC_SHM, else "/tt_alloc". Returns NULL (and fills ERR) if the
- * result is not a valid shm name (leading '/', no other '/', <= 255 bytes). */
+ * else $TT_ALLOC_SHM if set, else "/tt_alloc". A name without a leading '/'
+ * gets one ("tt_alloc" is "/tt_alloc"). Returns NULL (and fills ERR) if the
+ * result is empty (an empty TT_ALLOC_SHM is an error, not the default) or
+ * not a valid shm name (no other '/', at most 255 bytes after the '/'). */
 const char *tta_segment_name(const char *name, char *err, size_t errlen);
 
 #ifdef __cplusplus

@@ -243,15 +243,49 @@ if [ "$rc" = 0 ] && [ "$reaper_pid" = 0 ] && grep -q "^stopping on SIGINT: " "$l
 
 # 11. Command line: --segment, creation mode, usage errors.
 other="/tta_sh_other_$$_${RANDOM}"
-( umask 077; TT_ALLOC_SHM_MODE=0640 "$R" --once --segment "$other" 2>"$TTA_TMP/seg.log" )
+( umask 077; TT_ALLOC_SHM_MODE=0640 exec "$R" --segment "$other" 2>"$TTA_TMP/seg.log" ) &
+other_reaper=$!
+wait_for 10 grep -q "^serving $other: " "$TTA_TMP/seg.log"
+kill -TERM "$other_reaper"
+wait "$other_reaper"
 rc=$?
 mode=$(stat -c %a "/dev/shm$other" 2>/dev/null)
-rm -f "/dev/shm$other"
-if [ "$rc" = 0 ] && [ "$mode" = 640 ] && grep -q "^checking $other: " "$TTA_TMP/seg.log"; then
+if [ "$rc" = 0 ] && [ "$mode" = 640 ] && grep -q "^serving $other: " "$TTA_TMP/seg.log"; then
 	pass segment_option_creates_with_mode
 else
 	fail segment_option_creates_with_mode "rc=$rc mode=$mode"
 fi
+# --once only inspects: on an existing segment it checks it, and without
+# one it says so, exits 0 and creates nothing.
+"$R" --once --segment "$other" 2>"$TTA_TMP/seg.log"
+rc=$?
+rm -f "/dev/shm$other"
+if [ "$rc" = 0 ] && grep -q "^checking $other: " "$TTA_TMP/seg.log"; then pass once_checks_existing_segment
+else fail once_checks_existing_segment "rc=$rc $(cat "$TTA_TMP/seg.log")"; fi
+"$R" --once --segment "$other" 2>"$TTA_TMP/seg.log"
+rc=$?
+if [ "$rc" = 0 ] && [ ! -e "/dev/shm$other" ] && grep -q "^no segment $other .*nothing to reap" "$TTA_TMP/seg.log"; then
+	pass once_never_creates_a_segment
+else
+	fail once_never_creates_a_segment "rc=$rc exists=$([ -e "/dev/shm$other" ] && echo yes) $(cat "$TTA_TMP/seg.log")"
+fi
+rm -f "/dev/shm$other"
+# Segment names: the leading '/' is added when missing, an empty name is an
+# error (never a silent default), in --segment and TT_ALLOC_SHM alike.
+"$R" --once --segment "${other#/}" 2>"$TTA_TMP/seg.log"
+rc=$?
+if [ "$rc" = 0 ] && grep -q "^no segment $other " "$TTA_TMP/seg.log"; then pass name_without_slash_gets_one
+else fail name_without_slash_gets_one "rc=$rc $(cat "$TTA_TMP/seg.log")"; fi
+for how in env arg; do
+	if [ $how = env ]; then TT_ALLOC_SHM= "$R" --once 2>"$TTA_TMP/seg.log"; else "$R" --once --segment '' 2>"$TTA_TMP/seg.log"; fi
+	rc=$?
+	if [ "$rc" = 2 ] && grep -q "^tt-alloc-reaper: empty segment name" "$TTA_TMP/seg.log" &&
+		[ "$(wc -l <"$TTA_TMP/seg.log")" = 1 ]; then
+		pass "empty_segment_name_is_an_error_$how"
+	else
+		fail "empty_segment_name_is_an_error_$how" "rc=$rc $(cat "$TTA_TMP/seg.log")"
+	fi
+done
 usage_rc() { "$R" "$@" >/dev/null 2>"$TTA_TMP/usage.err"; echo $?; }
 if [ "$(usage_rc --bogus)" = 2 ] && [ "$(usage_rc --max-listed x)" = 2 ] &&
 	[ "$(usage_rc --segment 'bad/name')" = 2 ] && [ "$(usage_rc --scan-interval 0)" = 2 ] &&
@@ -261,6 +295,24 @@ if [ "$(usage_rc --bogus)" = 2 ] && [ "$(usage_rc --max-listed x)" = 2 ] &&
 	pass usage_errors_exit_2
 else
 	fail usage_errors_exit_2 "$(cat "$TTA_TMP/usage.err")"
+fi
+check_option_error bad_option_bundled "unknown option '-z'" "$R" -zz
+check_option_error bad_option_in_bundle "unknown option '-z'" "$R" -vz
+check_option_error bad_option_long "unknown option '--bogus'" "$R" --bogus
+check_option_error bad_option_bundle_needs_argument "option '-s' needs an argument" "$R" -vs
+check_option_error bad_option_long_needs_argument "option '--segment' needs an argument" "$R" --segment
+check_version version "$R"
+# Errors start with the program's name, like every tool's (not "error:").
+bad_seg="${TT_ALLOC_SHM}_junk"
+head -c 8192 /dev/urandom >"/dev/shm$bad_seg"
+"$R" --once --segment "$bad_seg" 2>"$TTA_TMP/junk.log"
+rc=$?
+rm -f "/dev/shm$bad_seg"
+if [ "$rc" = 2 ] && grep -q "^tt-alloc-reaper: segment $bad_seg: not a tt-alloc segment" "$TTA_TMP/junk.log" &&
+	! grep -q "^error:" "$TTA_TMP/junk.log"; then
+	pass errors_start_with_program_name
+else
+	fail errors_start_with_program_name "rc=$rc $(cat "$TTA_TMP/junk.log")"
 fi
 if "$R" --help | grep -q "^Usage: tt-alloc-reaper" && "$R" --version >/dev/null; then
 	pass help_and_version

@@ -62,6 +62,21 @@ else
 	pass malformed-replays-nothing
 fi
 
+# Control bytes from the trace are never echoed raw: a line that would set
+# the terminal's colour (ESC) is shown escaped, in every message that quotes
+# the file.
+printf 'alloc 0 1 1 dram\n\033[31mboom 1 2\nalloc 0 2 1 \033]0;x\007\nalloc 0 3 1\033 dram\n' >"$TTA_TMP/esc.trace"
+"$replay" --check "$TTA_TMP/esc.trace" >/dev/null 2>"$TTA_TMP/err"
+rc=$?
+if [ $rc -eq 2 ] && ! grep -q "$(printf '[\033\007]')" "$TTA_TMP/err" &&
+	grep -qF "esc.trace:2: unknown operation '\x1b[31mboom'" "$TTA_TMP/err" &&
+	grep -qF "esc.trace:3: unknown type '\x1b]0;x\x07'" "$TTA_TMP/err" &&
+	grep -qF "esc.trace:4: bad number '1\x1b'" "$TTA_TMP/err"; then
+	pass trace-errors-escape-control-bytes
+else
+	fail trace-errors-escape-control-bytes "rc=$rc: $(cat -v "$TTA_TMP/err")"
+fi
+
 TT_ALLOC_TRACKING_ENABLED=1 "$replay" - <"$traces/malformed_bad_type.trace" >/dev/null 2>"$TTA_TMP/err"
 rc=$?
 if [ $rc -eq 2 ] && grep -qF "<stdin>:6: unknown type 'l2'" "$TTA_TMP/err"; then
@@ -79,10 +94,37 @@ usage_case() { # name, args...
 	else fail "usage-$name" "exit status $rc, stderr: $(cat "$TTA_TMP/err")"; fi
 }
 usage_case no-trace
+check_version usage-version "$replay"
+# A directory (or any unreadable trace) names the reason.
+"$replay" --check "$TTA_TMP" >/dev/null 2>"$TTA_TMP/err"
+rc=$?
+if [ $rc -eq 2 ] && grep -q "error reading $TTA_TMP: Is a directory" "$TTA_TMP/err"; then pass usage-directory-says-why
+else fail usage-directory-says-why "rc=$rc $(cat "$TTA_TMP/err")"; fi
+# Counts of one are singular.
+echo "alloc 0 0x1 1 dram" >"$TTA_TMP/one.trace"
+"$replay" --check "$TTA_TMP/one.trace" >"$TTA_TMP/one.out" 2>&1
+env -u TT_ALLOC_TRACKING_ENABLED "$replay" "$TTA_TMP/one.trace" >>"$TTA_TMP/one.out" 2>&1
+grep -q "one.trace: ok, 1 operation\$" "$TTA_TMP/one.out" && grep -q "replayed 1 operation x 1 " "$TTA_TMP/one.out" &&
+	pass usage-singular-operation || fail usage-singular-operation "$(cat "$TTA_TMP/one.out")"
+check_singular usage-singular-replay "$TTA_TMP/one.out"
+check_option_error usage-bundled-unknown "unknown option '-z'" "$replay" -zz "$traces/small.trace"
+check_option_error usage-unknown-in-bundle "unknown option '-z'" "$replay" -qz "$traces/small.trace"
+check_option_error usage-unknown-long "unknown option '--frobnicate'" "$replay" --frobnicate "$traces/small.trace"
+check_option_error usage-bundle-needs-argument "option '-s' needs an argument" "$replay" -qs
+check_option_error usage-long-needs-argument "option '--speed' needs an argument" "$replay" --speed
 usage_case two-traces "$traces/small.trace" "$traces/small.trace"
 usage_case unknown-option --frobnicate "$traces/small.trace"
 usage_case negative-speed --speed -1 "$traces/small.trace"
 usage_case bad-repeat --repeat many "$traces/small.trace"
+# Speeds whose sleeps would overflow (or are not numbers) are refused, and
+# the message gives the valid range.
+for speed in 1e-300 0.0009 1e-6 inf nan -1e-3; do
+	usage_case "speed-$speed" --check --speed "$speed" "$traces/small.trace"
+	grep -qF "0.001" "$TTA_TMP/err" && pass "usage-speed-$speed-says-range" ||
+		fail "usage-speed-$speed-says-range" "$(cat "$TTA_TMP/err")"
+done
+check usage-speed-0.001-accepted "$replay" --check --quiet --speed 0.001 "$traces/small.trace"
+check usage-speed-0-accepted "$replay" --check --quiet --speed 0 "$traces/small.trace"
 usage_case missing-file "$TTA_TMP/no-such.trace"
 if grep -qF "$TTA_TMP/no-such.trace" "$TTA_TMP/err"; then pass usage-missing-file-named
 else fail usage-missing-file-named "$(cat "$TTA_TMP/err")"; fi
@@ -202,6 +244,11 @@ for trace in "$traces/small.trace" "$traces/every_type.trace" "$llm"; do
 		fi
 	fi
 	unset filter
+	if [ "$name" = small ]; then
+		# 6 buffers and 1 kernel binary, named as the reaper names them.
+		grep -q '^tt-alloc-replay: holding 6 buffers and 1 kernel binary (pid ' "$TTA_TMP/holder.out" &&
+			pass small-holding-message || fail small-holding-message "$(cat "$TTA_TMP/holder.out")"
+	fi
 	stop_holder "$name"
 done
 
@@ -217,6 +264,38 @@ if start_holder "$traces/every_type.trace" --speed 0 --repeat 3; then
 	stop_holder repeat
 else
 	fail repeat-3-same-end-state "did not reach --hold: $(cat "$TTA_TMP/holder.err")"
+fi
+
+# Alloc over a live address: both are kept and each free releases the newest
+# first, in the library and in the tool's own model (which warns, and frees
+# what a pass left before the next): two allocs and two frees hold nothing.
+printf 'alloc 0 0x10 100 dram\nalloc 0 0x10 200 dram\nfree 0 0x10\nfree 0 0x10\n' >"$TTA_TMP/coll2.trace"
+"$replay" --check "$TTA_TMP/coll2.trace" >/dev/null 2>"$TTA_TMP/err"
+if [ "$(grep -c warning "$TTA_TMP/err")" -eq 1 ] && grep -q "coll2.trace:2: warning: .*collision" "$TTA_TMP/err"; then
+	pass collision-warns-at-alloc-only
+else
+	fail collision-warns-at-alloc-only "$(cat "$TTA_TMP/err")"
+fi
+new_segment collision_two_frees
+printf 'shortfall address_collisions 3\nprocesses 1\nleaky_processes 0\n' | sort >"$TTA_TMP/expected"
+if start_holder "$TTA_TMP/coll2.trace" --speed 0 --repeat 3; then
+	compare_state collision-two-frees-hold-nothing "$TTA_TMP/expected" --health
+	grep -q 'holding 0 buffers ' "$TTA_TMP/holder.out" && pass collision-model-holds-nothing ||
+		fail collision-model-holds-nothing "$(cat "$TTA_TMP/holder.out")"
+	stop_holder collision
+else
+	fail collision-two-frees-hold-nothing "did not reach --hold: $(cat "$TTA_TMP/holder.err")"
+fi
+# One free of two: the older allocation stays, and every pass starts clean.
+head -n 3 "$TTA_TMP/coll2.trace" >"$TTA_TMP/coll1.trace"
+new_segment collision_one_free
+printf 'device 0 dram 100\ndevice 0 buffers 1\nshortfall address_collisions 3\nprocesses 1\nleaky_processes 0\n' |
+	sort >"$TTA_TMP/expected"
+if start_holder "$TTA_TMP/coll1.trace" --speed 0 --repeat 3; then
+	compare_state collision-repeat-keeps-one "$TTA_TMP/expected" --health
+	stop_holder collision-one
+else
+	fail collision-repeat-keeps-one "did not reach --hold: $(cat "$TTA_TMP/holder.err")"
 fi
 
 # --cleanup: a clean shutdown leaves nothing behind, without any reaper, and
@@ -278,6 +357,27 @@ if [ -x "$reaper" ]; then
 	else
 		"$reaper" --once >"$TTA_TMP/reaper.out" 2>&1
 		compare_state exit-leftovers-reaped "$TTA_TMP/expected" --health
+		# One definition of "buffers" (allocations with a free event: all but
+		# kernel binaries) in the reaped line, the leak report's header and its
+		# per-device lines; kernel binaries are reported separately.
+		# small.trace leaves 3 + 3 buffers and 1 kernel binary on device 0.
+		out=$TTA_TMP/reaper.out
+		reaped=$(sed -n 's/^reaped pid .*; left \([0-9]*\) buffers\{0,1\}, .*/\1/p' "$out")
+		header=$(sed -n 's/^leak report: pid .*: left \([0-9]*\) buffers\{0,1\}, .*/\1/p' "$out")
+		per_device=$(sed -n 's/^leak pid [0-9]*: device [0-9]*: \([0-9]*\) buffers\{0,1\}[:;].*/\1/p' "$out" |
+			awk '{ s += $1 } END { print s + 0 }')
+		if [ "$reaped" = 6 ] && [ "$header" = 6 ] && [ "$per_device" = 6 ]; then
+			pass leak-report-buffers-add-up
+		else
+			fail leak-report-buffers-add-up "reaped line $reaped, header $header, devices $per_device: $(cat "$out")"
+		fi
+		if grep -q '^leak report: .*; 1 kernel binary, 64KiB (65536 bytes) (no free event, not a leak);' "$out" &&
+			grep -q '^leak pid [0-9]*: device 0: 3 buffers: dram 1.0MiB (1048576 bytes), l1 2.0KiB (2048 bytes), trace 512 bytes; 1 kernel binary, 64KiB (65536 bytes)$' "$out" &&
+			grep -q '^leak pid [0-9]*: device 1: 3 buffers: ' "$out" && ! grep -q '^leak pid [0-9]*: device 1: .*kernel' "$out"; then
+			pass leak-report-kernels-separate
+		else
+			fail leak-report-kernels-separate "$(cat "$out")"
+		fi
 	fi
 
 	new_segment killed

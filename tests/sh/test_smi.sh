@@ -97,6 +97,7 @@ run_smi --help
 [ "$rc" -eq 0 ] && grep -q -- '--check-empty' <<<"$out" && pass help || fail help "rc=$rc"
 run_smi --version
 [ "$rc" -eq 0 ] && grep -q '^tt-smi [0-9]' <<<"$out" && pass version || fail version "$out"
+check_version "version:" "$SMI"
 for bad in "--bogus" "-r abc" "-r 5" "--count 2" "--pid x" "--device -1" "extra" "--check-empty -w" "-s"; do
 	# shellcheck disable=SC2086
 	run_smi $bad
@@ -106,6 +107,13 @@ for bad in "--bogus" "-r abc" "-r 5" "--count 2" "--pid x" "--device -1" "extra"
 		fail "usage error '$bad'" "rc=$rc err=$err"
 	fi
 done
+
+# The option refused is named as written, also inside a bundle of short ones.
+check_option_error "bad option: bundled -zz" "unknown option '-z'" "$SMI" -zz
+check_option_error "bad option: -wz" "unknown option '-z'" "$SMI" -wz
+check_option_error "bad option: --bogus" "unknown option '--bogus'" "$SMI" --bogus
+check_option_error "bad option: -ws needs an argument" "option '-s' needs an argument" "$SMI" -ws
+check_option_error "bad option: --segment needs an argument" "option '--segment' needs an argument" "$SMI" --segment
 
 # ---- no segment / broken segments -----------------------------------------
 run_smi
@@ -133,6 +141,23 @@ rm -f "/dev/shm$garbage"
 # ---- an empty segment -----------------------------------------------------
 start_writer Z "register 0" "detach" || exit 1
 kill_writer Z
+# Segment names follow one rule in every tool (the library's): a missing
+# leading '/' is added, in -s and TT_ALLOC_SHM alike; empty is an error.
+run_smi -s "${TT_ALLOC_SHM#/}"
+expect_rc "segment name: -s without '/' reads the segment" 0
+has_line "segment name: -s without '/' names it with '/'" "\| segment $TT_ALLOC_SHM \|"
+TT_ALLOC_SHM=${TT_ALLOC_SHM#/} "$SMI" >"$TTA_TMP/smi.out" 2>"$TTA_TMP/smi.err"
+rc=$?
+expect_rc "segment name: TT_ALLOC_SHM without '/' reads the segment" 0
+run_smi -s ''
+one_line_error "segment name: -s '' is an error"
+grep -q "empty segment name" <<<"$err" && pass "segment name: -s '' says empty" ||
+	fail "segment name: -s '' says empty" "$err"
+TT_ALLOC_SHM= "$SMI" >"$TTA_TMP/smi.out" 2>"$TTA_TMP/smi.err"
+rc=$? out=$(cat "$TTA_TMP/smi.out") err=$(cat "$TTA_TMP/smi.err")
+one_line_error "segment name: empty TT_ALLOC_SHM is an error"
+grep -q "empty segment name (TT_ALLOC_SHM)" <<<"$err" && pass "segment name: empty TT_ALLOC_SHM says so" ||
+	fail "segment name: empty TT_ALLOC_SHM says so" "$err"
 run_smi
 expect_rc "empty segment: exit 0" 0
 has_line "empty segment: registered idle device shown" '^ +0  Wormhole_B0 +0 +0  DRAM +0 +12GiB +0\.0%$'
@@ -446,6 +471,28 @@ else
 	echo "(script(1) not installed: terminal watch cases skipped)"
 fi
 
+# ---- alloc over a live address: both listed, frees release newest first ----
+coll=${TT_ALLOC_SHM}_coll
+extra_segments+=("$coll")
+TT_ALLOC_SHM=$coll start_writer CO "alloc 0 0x10 100 dram" "alloc 0 0x10 200 dram" || exit 1
+run_smi -s "$coll" --buffers
+has_line "collision: both buffers listed" '^2 buffers$'
+has_line "collision: older one listed" "^$pid_CO +0  DRAM +0x10 +100B "
+has_line "collision: newer one listed" "^$pid_CO +0  DRAM +0x10 +200B "
+send CO "free 0 0x10"
+run_smi -s "$coll" --buffers
+has_line "collision: first free leaves the older" "^$pid_CO +0  DRAM +0x10 +100B "
+no_line "collision: first free released the newer" ' 200B '
+send CO "free 0 0x10"
+run_smi -s "$coll" --buffers --json
+pycheck "collision: second free leaves nothing" '
+assert d["buffers"] == [], d["buffers"]'
+run_smi -s "$coll" --json
+pycheck "collision: counted, no unknown free" '
+s = d["segment"]["counters"]
+assert s["address_collisions"] == 1 and s["unknown_frees"] == 0, s'
+kill_writer CO
+
 # ---- full segment: refused attach is visible -------------------------------
 full=${TT_ALLOC_SHM}_full
 extra_segments+=("$full")
@@ -454,7 +501,7 @@ TT_ALLOC_SHM=$full start_writer F2 "alloc 0 0x2 4096 dram" || exit 1
 run_smi -s "$full"
 has_line "full: attach_refused shown" 'WARNING shortfall: attach_refused=1'
 has_line "full: one live process" '\| 1 live process \|'
-has_line "full: slots marked full" 'process slots \(1 in use, FULL\)'
+has_line "full: slots marked full" '1 process slot \(1 in use, FULL\)'
 run_smi -s "$full" --json
 pycheck "full: attach_refused in JSON" '
 s = d["segment"]
@@ -462,6 +509,21 @@ assert s["counters"]["attach_refused"] == 1 and s["capacities"]["processes"] == 
 grep -q . "$TTA_TMP/F2.err" && pass "full: refused writer said so on stderr" ||
 	fail "full: refused writer said so on stderr" ""
 kill_writer F1; kill_writer F2
+
+# ---- counts of one are singular --------------------------------------------
+one=${TT_ALLOC_SHM}_one
+extra_segments+=("$one")
+TT_ALLOC_SHM=$one TT_ALLOC_MAX_DEVICES=1 TT_ALLOC_MAX_PROCESSES=1 start_writer ONE "alloc 0 0x1 1 dram" || exit 1
+kill_writer ONE
+TT_ALLOC_SHM=$one "$TTA_BUILD/tt-alloc-reaper" --once >"$TTA_TMP/one.reaper" 2>&1
+run_smi -s "$one"
+echo "$out" >"$TTA_TMP/one.smi"
+has_line "singular: capacity" '^capacity: 1 device, 1 process slot \(0 in use\), '
+has_line "singular: reaped" '^reaped: 1 process, 1 with leaks \(1 buffer, '
+check_singular "singular: tt-smi" "$TTA_TMP/one.smi"
+check_singular "singular: reaper" "$TTA_TMP/one.reaper"
+grep -q "left 1 buffer, 1 byte\$" "$TTA_TMP/one.reaper" && grep -q ": 1 device, 1 process slot, " "$TTA_TMP/one.reaper" &&
+	pass "singular: reaper lines" || fail "singular: reaper lines" "$(cat "$TTA_TMP/one.reaper")"
 
 # ---- segment truncated under a watching tt-smi -----------------------------
 trunc=${TT_ALLOC_SHM}_trunc

@@ -96,8 +96,8 @@ name=$(basename "$writer")
 
 # A root-owned segment, mode 0644: another user reads it, cannot write it.
 rm -f "$shm_file"
-TT_ALLOC_SHM_MODE=0644 TT_ALLOC_MAX_BUFFERS=1024 "$reaper" --once >/dev/null 2>&1
-TT_ALLOC_TRACKING_ENABLED=1 TT_ALLOC_MAX_BUFFERS=1024 "$writer" hold 2 1 100 >"$TTA_TMP/holder" &
+# (the writer creates it: tt-alloc-reaper --once never creates a segment)
+TT_ALLOC_SHM_MODE=0644 TT_ALLOC_TRACKING_ENABLED=1 TT_ALLOC_MAX_BUFFERS=1024 "$writer" hold 2 1 100 >"$TTA_TMP/holder" &
 holder=$!
 wait_for 10 grep -q ready "$TTA_TMP/holder"
 owner=$(stat -c %U "$shm_file")
@@ -131,7 +131,7 @@ wait $holder 2>/dev/null
 
 # Mode 0600: another user cannot even read it, and is told why.
 rm -f "$shm_file"
-TT_ALLOC_SHM_MODE=0600 TT_ALLOC_MAX_BUFFERS=1024 "$reaper" --once >/dev/null 2>&1
+TT_ALLOC_SHM_MODE=0600 TT_ALLOC_TRACKING_ENABLED=1 TT_ALLOC_MAX_BUFFERS=1024 "$writer" free 1 1 100 >/dev/null 2>&1
 as_nobody "$bin/tt-smi" >/dev/null 2>"$TTA_TMP/e"
 rc=$?
 if [ $rc -eq 2 ] && grep -q 'permission denied' "$TTA_TMP/e"; then

@@ -645,11 +645,11 @@ static void parse_reaper_line(struct reaper_proc *r, const char *line)
 			violation("reaper %d: leak report block without its reaped line: %s",
 				  (int)r->pid, line);
 		r->awaiting_block = false;
-	} else if (strncmp(line, "error: ", 7) == 0) {
-		violation("reaper %d logged an error: %s", (int)r->pid, line);
-	} else if (strncmp(line, "warning: ", 9) == 0) {
+	} else if (strncmp(line, "tt-alloc-reaper: warning: ", 26) == 0) {
 		st.warnings++;
 		fprintf(stderr, "torture: reaper %d warned: %s\n", (int)r->pid, line);
+	} else if (strncmp(line, "tt-alloc-reaper: ", 17) == 0) {
+		violation("reaper %d logged an error: %s", (int)r->pid, line);
 	}
 }
 
