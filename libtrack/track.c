@@ -80,6 +80,8 @@ enum { STATE_UNKNOWN = 0, STATE_OFF, STATE_IDLE, STATE_ATTACHED, STATE_DISABLED 
  * times: a full segment must not turn every report into a table scan. */
 #define CHUNK_RETRY_EVERY 1024u
 #define OVERFLOW_BLOCK 1024u  /* records per process-local overflow block */
+#define SHARD_BATCH 8u        /* records a shard takes from the process pool at once */
+#define SHARD_KEEP 64u        /* free records a shard keeps before giving some back */
 #define OVERFLOW_BLOCKS 1024u /* at most 1M overflow records per process */
 
 enum key_space { SPACE_BUFFER = 0, SPACE_CB = 1, SPACE_KERNEL = 2 };
@@ -157,6 +159,11 @@ struct tracker {
 	uint32_t chunk_hunt_skip;   /* see CHUNK_RETRY_EVERY; approximate across threads */
 	unsigned long hash_seed;
 	uint32_t handle_salt;       /* 31 random bits per incarnation, added to a handle's generation */
+	/* Free records not yet handed to a shard: shards take SHARD_BATCH at a
+	 * time and give back what they hoard beyond SHARD_KEEP, so a process
+	 * reserves chunks as its use grows, not one per shard. Only its lock and
+	 * free stack are used. */
+	struct shard pool;
 	struct shard shards[SHARDS];
 };
 
@@ -444,6 +451,7 @@ static void tracker_free_local(struct tracker *t)
 		ck_rhs_destroy(&s->table);
 		free(s->free_records);
 	}
+	free(t->pool.free_records);
 	if (t->overflow_blocks != NULL)
 		for (uint32_t b = 0; b < t->overflow_blocks_used; b++)
 			free(t->overflow_blocks[b]);
@@ -662,6 +670,37 @@ static bool stock_from_new_chunk(struct tracker *t, struct shard *s)
 	return false;
 }
 
+/* Hands shard S up to SHARD_BATCH free records from the process pool,
+ * claiming a new chunk for the pool when it is empty. Called with S locked;
+ * the pool lock nests inside shard locks. */
+static bool refill_shard(struct tracker *t, struct shard *s)
+{
+	struct shard *pool = &t->pool;
+	shard_lock_take(&pool->lock);
+	if (pool->free_count == 0)
+		(void)stock_from_new_chunk(t, pool);
+	uint32_t moved = 0;
+	while (moved < SHARD_BATCH && pool->free_count > 0 &&
+	       push_free_record(s, pool->free_records[pool->free_count - 1])) {
+		pool->free_count--;
+		moved++;
+	}
+	shard_lock_drop(&pool->lock);
+	return moved > 0;
+}
+
+/* Gives the pool what shard S holds beyond half of SHARD_KEEP, so records a
+ * thread freed serve allocations on every shard. Called with S locked. */
+static void spill_shard(struct tracker *t, struct shard *s)
+{
+	struct shard *pool = &t->pool;
+	shard_lock_take(&pool->lock);
+	while (s->free_count > SHARD_KEEP / 2 &&
+	       push_free_record(pool, s->free_records[s->free_count - 1]))
+		s->free_count--;
+	shard_lock_drop(&pool->lock);
+}
+
 /* The segment is full: stock S with a block of private records nobody else
  * sees. Blocks are published before their indices, so record_at() from a
  * lock-free lookup always finds them. Called with S locked. */
@@ -696,8 +735,7 @@ static inline uint64_t coarse_now_ns(void)
 static uint32_t new_record(struct tracker *t, struct shard *s, uint32_t device, uint64_t address,
 			   uint64_t size, unsigned type, unsigned kernel_kind, bool by_handle)
 {
-	if (UNLIKELY(s->free_count == 0) && !stock_from_new_chunk(t, s) &&
-	    !stock_from_overflow(t, s))
+	if (UNLIKELY(s->free_count == 0) && !refill_shard(t, s) && !stock_from_overflow(t, s))
 		return UINT32_MAX;
 	uint32_t index = s->free_records[--s->free_count];
 	if (UNLIKELY(index >= t->record_capacity))
@@ -724,6 +762,8 @@ static void release_record(struct tracker *t, struct shard *s, uint32_t index)
 	/* Out of memory for the stack: the record stays unused until the process
 	 * exits, which costs capacity, never correctness. */
 	(void)push_free_record(s, index);
+	if (UNLIKELY(s->free_count > SHARD_KEEP))
+		spill_shard(t, s);
 }
 
 static inline void mark_device_used(struct tracker *t, uint32_t device)
@@ -1125,18 +1165,22 @@ static void atfork_prepare(void)
 	urcu_bp_before_fork();
 	pthread_mutex_lock(&g_attach_lock);
 	struct tracker *t = g_tracker;
-	if (t != NULL)
+	if (t != NULL) {
 		for (unsigned i = 0; i < SHARDS; i++)
 			shard_lock_take(&t->shards[i].lock);
+		shard_lock_take(&t->pool.lock);
+	}
 }
 
 static void atfork_parent(void)
 {
 	urcu_bp_after_fork_parent();
 	struct tracker *t = g_tracker;
-	if (t != NULL)
+	if (t != NULL) {
+		shard_lock_drop(&t->pool.lock);
 		for (unsigned i = SHARDS; i-- > 0;)
 			shard_lock_drop(&t->shards[i].lock);
+	}
 	pthread_mutex_unlock(&g_attach_lock);
 }
 

@@ -835,6 +835,46 @@ TTA_TEST(full_record_table_keeps_counters_exact)
 	CHECK_EQ_I64(health().unknown_frees, 0);
 }
 
+/* Reservation follows use: a process holding a few buffers reserves one
+ * chunk, not one per hash shard (the seed reserved 384 records for 7
+ * buffers), and a full table means records really are in use. */
+TTA_TEST(record_reservation_scales_with_use)
+{
+	enable();
+	for (uint64_t i = 0; i < 7; i++)
+		tta_report_alloc(0, 0x100000 * (i + 1), 4096, TTA_MEM_DRAM);
+	CHECK_EQ_I64(health().records_in_use, 64);
+	for (uint64_t i = 0; i < 7; i++)
+		tta_report_free(0, 0x100000 * (i + 1));
+	/* Churn through many records: the reservation still tracks the peak. */
+	for (uint64_t i = 0; i < 300; i++)
+		tta_report_alloc(1, 0x1000 * (i + 1), 64, TTA_MEM_L1);
+	for (uint64_t i = 0; i < 300; i++)
+		tta_report_free(1, 0x1000 * (i + 1));
+	uint64_t reserved = health().records_in_use;
+	CHECK(reserved >= 320 && reserved <= 320 + 64, "300 live at the peak: %llu reserved",
+	      (unsigned long long)reserved);
+}
+
+TTA_TEST(full_record_table_is_really_full)
+{
+	enable();
+	setenv("TT_ALLOC_MAX_BUFFERS", "64", 1);
+	for (uint64_t i = 0; i < 200; i++)
+		tta_report_alloc(0, 0x1000 * (i + 1), 100, TTA_MEM_DRAM);
+	struct tta_sums s;
+	tta_sums_read(&s);
+	CHECK_EQ_I64(s.device[0][TTA_MEM_DRAM], 200 * 100);
+	CHECK_EQ_I64(s.record_count[0], 64); /* every shared record holds a buffer */
+	CHECK_EQ_I64(health().records_in_use, 64);
+	CHECK_EQ_I64(health().records_unavailable, 200 - 64);
+	for (uint64_t i = 0; i < 200; i++)
+		tta_report_free(0, 0x1000 * (i + 1));
+	tta_sums_read(&s);
+	CHECK_EQ_I64(tta_sums_total(&s), 0);
+	CHECK_EQ_I64(health().unknown_frees, 0);
+}
+
 TTA_TEST(detach_releases_and_reattaches)
 {
 	enable();
@@ -1021,6 +1061,7 @@ int main(int argc, char **argv)
 		TTA_CASE(exec_image_does_not_inherit_stale_records),
 		TTA_CASE(full_slot_table_refuses_visibly),
 		TTA_CASE(full_record_table_keeps_counters_exact),
+		TTA_CASE(record_reservation_scales_with_use), TTA_CASE(full_record_table_is_really_full),
 		TTA_CASE(detach_releases_and_reattaches),
 		TTA_CASE(kernels_alone_are_not_a_leak),
 		TTA_CASE(stopped_writer_never_blocks_others),
