@@ -679,12 +679,15 @@ static bool refill_shard(struct tracker *t, struct shard *s)
 	shard_lock_take(&pool->lock);
 	if (pool->free_count == 0)
 		(void)stock_from_new_chunk(t, pool);
-	uint32_t moved = 0;
-	while (moved < SHARD_BATCH && pool->free_count > 0 &&
-	       push_free_record(s, pool->free_records[pool->free_count - 1])) {
-		pool->free_count--;
+	/* The top of the pool becomes the top of the shard, so records are
+	 * still handed out in index order (neighbours share cache lines). */
+	uint32_t n = pool->free_count < SHARD_BATCH ? pool->free_count : SHARD_BATCH;
+	uint32_t from = pool->free_count - n, moved = 0;
+	while (moved < n && push_free_record(s, pool->free_records[from + moved]))
 		moved++;
-	}
+	memmove(&pool->free_records[from], &pool->free_records[from + moved],
+		(n - moved) * sizeof *pool->free_records);
+	pool->free_count -= moved;
 	shard_lock_drop(&pool->lock);
 	return moved > 0;
 }
@@ -775,18 +778,22 @@ static inline void mark_device_used(struct tracker *t, uint32_t device)
 	}
 }
 
+/* "Buffers" are allocations with a free event: kernel binaries count in
+ * bytes only, everywhere (totals, tt-smi, leak reports, detach). */
 static inline void counters_add(struct tracker *t, uint32_t device, unsigned type, uint64_t size)
 {
 	struct tta_counter_line *line = &t->counters[device];
 	ck_pr_add_64(&line->bytes[type], size);
-	ck_pr_inc_64(&line->buffers);
+	if (LIKELY(type != TTA_LAYOUT_KERNEL))
+		ck_pr_inc_64(&line->buffers);
 }
 
 static inline void counters_sub(struct tracker *t, uint32_t device, unsigned type, uint64_t size)
 {
 	struct tta_counter_line *line = &t->counters[device];
 	ck_pr_sub_64(&line->bytes[type], size);
-	ck_pr_dec_64(&line->buffers);
+	if (LIKELY(type != TTA_LAYOUT_KERNEL))
+		ck_pr_dec_64(&line->buffers);
 }
 
 static inline bool device_ok(struct tracker *t, uint32_t device)

@@ -152,15 +152,17 @@ class Trace:
         self.lines.append("free %d 0x%x" % (dev, addr))
 
     def totals(self):
-        """End state per device: bytes per type and live allocations (a
-        loaded kernel counts as one, like a buffer)."""
+        """End state per device: bytes per type and live buffers (allocations
+        with a free event: a loaded kernel counts in bytes only, as in
+        tt-alloc)."""
         out = {}
         held = [(dev, mtype, size) for (dev, _), (mtype, size) in self.live.items()]
         held += [(dev, "kernel", size) for (dev, _), size in self.kernels.items()]
         for dev, mtype, size in held:
             t = out.setdefault(dev, {})
             t[mtype] = t.get(mtype, 0) + size
-            t["buffers"] = t.get("buffers", 0) + 1
+            if mtype != "kernel":
+                t["buffers"] = t.get("buffers", 0) + 1
         return out
 
 

@@ -125,13 +125,9 @@ static int reclaim_slot(struct tta_segment *seg, uint32_t slot, uint64_t expecte
 			if (ck_pr_load_8(&r->state) == TTA_RECORD_LIVE) {
 				if (ck_pr_load_8(&r->type) == TTA_LAYOUT_KERNEL) {
 					rep.kernel_records++;
-					/* Per device, buffers exclude kernels too. */
 					uint16_t kd = ck_pr_load_16(&r->device);
-					if (used != NULL && kernels != NULL && kd < rep.devices &&
-					    used[kd].buffers > 0) {
-						used[kd].buffers--;
+					if (kernels != NULL && kd < rep.devices)
 						kernels[kd]++;
-					}
 				} else {
 					if (listed != NULL && rep.records_listed < max_records)
 						memcpy(&listed[rep.records_listed++], r, sizeof *r);
@@ -150,10 +146,11 @@ static int reclaim_slot(struct tta_segment *seg, uint32_t slot, uint64_t expecte
 			ck_pr_cas_64(&dev->state, claim, 0);
 	}
 
-	/* Kernel records counted in BUFFERS too; what remains are leaked buffers
-	 * (records kept only in the owner's memory when the table was full
-	 * included, which the counters see and the scan cannot). */
-	rep.buffers = all_buffers >= rep.kernel_records ? all_buffers - rep.kernel_records : 0;
+	/* Counter lines count no kernel binaries in BUFFERS (no free event), so
+	 * these are the leaked buffers, records kept only in the owner's memory
+	 * when the table was full included (the counters see them, the scan
+	 * cannot). */
+	rep.buffers = all_buffers;
 	bool leaked = count_leaks && (rep.buffers != 0 || rep.bytes != 0 || rep.records_found != 0);
 	if (fn != NULL && leaked) {
 		rep.used = used;

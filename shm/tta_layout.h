@@ -201,7 +201,7 @@ struct tta_slot {
 /* One cache line per (slot, device): written only by the slot's owner. */
 struct tta_counter_line {
 	uint64_t bytes[TTA_LAYOUT_MEM_TYPES]; /* modulo 2^64: never clamped */
-	uint64_t buffers;                     /* live allocations */
+	uint64_t buffers;                     /* live allocations, kernel binaries excepted */
 };
 
 enum tta_record_state { TTA_RECORD_FREE = 0, TTA_RECORD_LIVE = 1 };

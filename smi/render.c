@@ -408,7 +408,15 @@ void smi_render_buffer_table(const tta_snapshot *snap, FILE *out)
 		cell(&r, buf, W_AGE, false);
 		row_end(&r);
 	}
-	fprintf(out, "%zu buffer%s\n", tta_snapshot_buffer_count(snap), tta_snapshot_buffer_count(snap) == 1 ? "" : "s");
+	/* One definition of a buffer everywhere: kernel binaries (no free
+	 * event) are listed, but counted apart. */
+	size_t kernels = 0, n = tta_snapshot_buffer_count(snap);
+	for (size_t i = 0; i < n; i++)
+		kernels += tta_snapshot_buffer(snap, i)->type == TTA_MEM_KERNEL;
+	fprintf(out, "%zu buffer%s", n - kernels, n - kernels == 1 ? "" : "s");
+	if (kernels)
+		fprintf(out, ", %zu kernel binar%s", kernels, kernels == 1 ? "y" : "ies");
+	fputc('\n', out);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -41,7 +41,9 @@ static int tta_sum_buf_cb(const struct tta_buffer_view *b, void *ctx)
 	struct tta_sums *s = ctx;
 	if (b->device < 8) {
 		s->records[b->device][b->type] += (int64_t)b->size;
-		s->record_count[b->device]++;
+		/* Buffers are allocations with a free event: not kernels. */
+		if (b->type != TTA_MEM_KERNEL)
+			s->record_count[b->device]++;
 	}
 	return 0;
 }

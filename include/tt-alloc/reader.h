@@ -181,7 +181,9 @@ struct tta_device_view {
 	/* Current use: sum over live processes. Signed so a mis-accounting
 	 * shows up as a negative number instead of being hidden. */
 	int64_t used[TTA_MEM_TYPES];
-	int64_t buffers;          /* live allocations, kernel binaries included */
+	int64_t buffers;          /* live allocations with a free event: kernel
+				   * binaries are counted in bytes (used[KERNEL])
+				   * only, here and everywhere */
 	uint32_t processes;       /* live processes that reported on it */
 };
 /* Devices that are registered or in use, by id. */

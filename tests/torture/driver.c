@@ -744,12 +744,11 @@ static void process_death(int idx)
 
 	int64_t bytes[TORTURE_DEVICES][TORTURE_TYPES], buffers[TORTURE_DEVICES];
 	cell_ledger_sum(c, bytes, buffers);
-	/* What a leak report counts: everything but kernel binaries. */
+	/* What a leak report counts: everything but kernel binaries (which the
+	 * ledger, like the library, never counts as buffers). */
 	int64_t total_bytes = 0, total_buffers = 0;
 	for (int dv = 0; dv < TORTURE_DEVICES; dv++) {
 		total_buffers += buffers[dv];
-		for (int t = 0; t < TORTURE_THREADS; t++)
-			total_buffers -= load64s(&c->th[t].kernels[dv]);
 		for (int t = 0; t < TORTURE_TYPES; t++)
 			if (t != TTA_MEM_KERNEL)
 				total_bytes += bytes[dv][t];
@@ -1148,14 +1147,16 @@ static int buf_cb(const struct tta_buffer_view *b, void *ctx)
 		return 0;
 	}
 	g_rec[b->device][b->type] += (int64_t)b->size;
-	g_rec_count[b->device]++;
+	/* Kernel binaries are records but not buffers (no free event). */
+	bool is_buffer = b->type != TTA_MEM_KERNEL;
+	g_rec_count[b->device] += is_buffer;
 	int v = b->owner_pid > 0 && b->owner_pid <= pid_max_value ? pid_to_view[b->owner_pid] : -1;
 	if (v < 0) {
 		g_bufs_foreign++;
 		return 0;
 	}
 	views[v].rec_bytes[b->device][b->type] += (int64_t)b->size;
-	views[v].rec_count[b->device]++;
+	views[v].rec_count[b->device] += is_buffer;
 	return 0;
 }
 

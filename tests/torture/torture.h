@@ -67,7 +67,7 @@ enum pending_kind {
 
 struct thread_ledger {
 	int64_t bytes[TORTURE_DEVICES][TORTURE_TYPES];
-	int64_t buffers[TORTURE_DEVICES]; /* kernel binaries included */
+	int64_t buffers[TORTURE_DEVICES]; /* kernel binaries excluded, as in the library */
 	int64_t kernels[TORTURE_DEVICES]; /* of those, kernel binaries */
 	uint32_t in_report;    /* 1 while inside a tta_report_* call */
 	uint32_t pending;      /* enum pending_kind of that call */

@@ -46,7 +46,7 @@ struct wthread {
 	int idx;
 	struct thread_ledger *L;
 	uint64_t rng;
-	uint64_t held; /* live entries + loaded kernels: what detach must return */
+	uint64_t held; /* live entries (kernels excepted): what detach must return */
 	struct entry live[LIVE];
 	uint64_t kernel_size[TORTURE_DEVICES][KERNEL_IDS];
 	pthread_t thread;
@@ -218,11 +218,10 @@ static void op_kernel(struct wthread *w, uint64_t x)
 	report_begin(w, PENDING_SAME);
 	tta_report_kernel_load(dev, tagged(w, 0x800 + id), size,
 			       (enum tta_kernel_kind)((x >> 12) % 3));
-	ledger_add(w, dev, TTA_MEM_KERNEL, (int64_t)size - (int64_t)old, old ? 0 : 1);
-	if (!old) {
-		w->held++;
+	/* Kernel binaries count in bytes, never in buffers. */
+	ledger_add(w, dev, TTA_MEM_KERNEL, (int64_t)size - (int64_t)old, 0);
+	if (!old)
 		store64s(&w->L->kernels[dev], w->L->kernels[dev] + 1);
-	}
 	w->kernel_size[dev][id] = size;
 	report_end(w);
 }
