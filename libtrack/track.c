@@ -681,12 +681,16 @@ static bool refill_shard(struct tracker *t, struct shard *s)
 		(void)stock_from_new_chunk(t, pool);
 	/* The top of the pool becomes the top of the shard, so records are
 	 * still handed out in index order (neighbours share cache lines). */
-	uint32_t n = pool->free_count < SHARD_BATCH ? pool->free_count : SHARD_BATCH;
-	uint32_t from = pool->free_count - n, moved = 0;
-	while (moved < n && push_free_record(s, pool->free_records[from + moved]))
+	uint32_t avail = pool->free_count;
+	uint32_t from = avail > SHARD_BATCH ? avail - SHARD_BATCH : 0, moved = 0;
+	for (uint32_t i = from; i < avail; i++) {
+		if (!push_free_record(s, pool->free_records[i]))
+			break;
 		moved++;
-	memmove(&pool->free_records[from], &pool->free_records[from + moved],
-		(n - moved) * sizeof *pool->free_records);
+	}
+	if (avail - from > moved) /* the shard's stack could not grow */
+		memmove(&pool->free_records[from], &pool->free_records[from + moved],
+			(avail - from - moved) * sizeof *pool->free_records);
 	pool->free_count -= moved;
 	shard_lock_drop(&pool->lock);
 	return moved > 0;
