@@ -103,7 +103,11 @@ tta_handle tta_report_alloc_handle(uint32_t device, uint64_t address,
 /* Releases a handle. A handle already freed counts as double_frees; one this
  * process incarnation never issued (another process's, an earlier
  * incarnation's, a made-up number, or one naming an address-keyed allocation)
- * counts as foreign_frees. Neither changes any total. */
+ * counts as foreign_frees. Neither changes any total.
+ * Limit: a double free raced by two threads at the very moment the record is
+ * reused for a new handle allocation may release that new allocation (the
+ * totals still match the records; the new handle's own free then counts as
+ * double_frees). Free each handle from one thread. */
 void tta_report_free_handle(tta_handle handle);
 
 /* Circular buffers: ID is any caller-chosen 64-bit identity, SIZE the total
