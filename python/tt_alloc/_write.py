@@ -134,8 +134,9 @@ def device_info(arch="wormhole_b0", num_cores=None, l1_bytes_per_core=None, capa
                                                     _U32, "num_cores"))
     else:
         raw = arch.encode()
-        if len(raw) >= len(info.arch):
-            raise ValueError("arch name %r longer than %d bytes" % (arch, len(info.arch) - 1))
+        if len(raw) >= L.DeviceInfo.arch.size:
+            raise ValueError("arch name %r longer than %d bytes" % (arch,
+                                                                    L.DeviceInfo.arch.size - 1))
         info.arch = raw
         if num_cores is not None:
             info.num_cores = _u(num_cores, _U32, "num_cores")
