@@ -49,7 +49,8 @@ class Profile(DeviceProfile):
     .peak is the highest total this process held during the block (what it
     already held at the start included), each type on its own. It is sampled:
     at entry, at exit, and every INTERVAL seconds in between by a background
-    thread (about 10-20 us of CPU each). A peak that lasts less than INTERVAL
+    thread (a snapshot of this process: some 25 us of CPU each, so about 2-3%
+    of one core at the default 1 ms). A peak that lasts less than INTERVAL
     can be missed. interval=0 samples at entry and exit only.
     """
 
