@@ -169,3 +169,34 @@ def test_python_m_tt_alloc(segment, py_writer):
                        capture_output=True, text=True, env=env_for(segment, tracking=False))
     assert r.returncode == 0, r.stderr
     assert comparable(json.loads(r.stdout)) == comparable(smi_json(segment, "--buffers"))
+
+
+def test_threads_and_fork_share_the_cached_reader(segment, py_writer):
+    import threading
+    w = py_writer(segment, "alloc 0 0x10 4096 dram")
+    errors = []
+
+    def reads():
+        try:
+            for _ in range(200):
+                assert tt_alloc.query_device_stats(0, segment)["dram_allocated"] == 4096
+                assert tt_alloc.snapshot(segment)["devices"][0]["used"]["dram"] == 4096
+        except Exception as e:  # reported below
+            errors.append(e)
+    threads = [threading.Thread(target=reads) for _ in range(4)]
+    for t in threads:
+        t.start()
+    # A child forked while other threads read gets working readers of its own.
+    pid = os.fork()
+    if pid == 0:
+        try:
+            ok = tt_alloc.query_device_stats(0, segment)["dram_allocated"] == 4096
+        except BaseException:
+            ok = False
+        os._exit(0 if ok else 1)
+    for t in threads:
+        t.join()
+    _, status = os.waitpid(pid, 0)
+    assert errors == [] and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    w.send("free 0 0x10")
+    assert tt_alloc.query_device_stats(0, segment)["dram_allocated"] == 0

@@ -85,13 +85,10 @@ def processes(segment=None, pid=None, device=None):
 def buffers(pid=None, device=None, segment=None):
     """[Buffer] live buffer records (kernel binaries included, .kernel_kind
     set), sorted by pid, device, address; PID and DEVICE filter."""
-    names, kinds = None, None
-
     def convert(s):
         lib = _lib.lib()
-        nonlocal names, kinds
         names, kinds = _read.type_names(), _read.kernel_kinds()
-        return [Buffer(**_read._buffer_dict(lib.tta_snapshot_buffer(s, i).contents, names, kinds))
+        return [Buffer(**_read.buffer_dict(lib.tta_snapshot_buffer(s, i).contents, names, kinds))
                 for i in range(lib.tta_snapshot_buffer_count(s))]
     return _read.take(segment, pid, device, _lib.SNAPSHOT_BUFFERS, convert)
 

@@ -319,7 +319,7 @@ def _process_dict(r, pairs):
 _KERNEL = 6
 
 
-def _buffer_dict(b, names, kinds):
+def buffer_dict(b, names, kinds):
     t = b.type
     d = {
         "pid": b.owner_pid,
@@ -393,7 +393,7 @@ def snapshot_dict(snap, tool):
                         for i in range(lib.tta_snapshot_process_count(snap))]
     if flags & L.SNAPSHOT_BUFFERS:
         names, kinds = type_names(), kernel_kinds()
-        out["buffers"] = [_buffer_dict(lib.tta_snapshot_buffer(snap, i).contents, names, kinds)
+        out["buffers"] = [buffer_dict(lib.tta_snapshot_buffer(snap, i).contents, names, kinds)
                           for i in range(lib.tta_snapshot_buffer_count(snap))]
     return out
 
