@@ -8,6 +8,9 @@
 #   libck-dev            Concurrency Kit (ck_pr, ck_rhs, ck_sequence, ck_bitmap)
 #   liburcu-dev          userspace RCU, urcu-bp flavour
 #   python3              JSON checks in tests, scripts/gen-llm-trace.py
+#   python3-pytest python3-venv python3-setuptools python3-wheel
+#                        the Python package's tests (python/tests), which also
+#                        pip-install it offline into a virtual environment
 #   systemd              systemd-analyze, which checks the reaper's unit file
 #   clang libclang-rt-14-dev   libFuzzer (the fuzz test of make check)
 #   cppcheck             static analysis gate (make lint, run by make check)
@@ -18,7 +21,7 @@
 set -euo pipefail
 
 packages=(gcc make libc6-dev pkg-config libck-dev liburcu-dev python3 systemd clang libclang-rt-14-dev
-	cppcheck util-linux)
+	cppcheck util-linux python3-pytest python3-venv python3-setuptools python3-wheel)
 
 if ! command -v dpkg >/dev/null 2>&1; then
 	echo "install-deps: no dpkg here; on a non-Debian system install the equivalents of: ${packages[*]}" >&2
