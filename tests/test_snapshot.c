@@ -81,6 +81,18 @@ TTA_TEST(totals_equal_rows_under_churn)
 			r = NULL;
 	}
 	CHECK(r != NULL, "segment appeared");
+	/* All three at work before the first look (and none killed while still
+	 * creating its own candidate segment). */
+	uint64_t live = 0;
+	for (int t = 0; t < 500 && live < 3; t++) {
+		tta_snapshot *s;
+		CHECK(tta_snapshot_take(r, 0, -1, 0, &s, NULL, 0) == 0, "snapshot");
+		live = tta_snapshot_counter(s, (unsigned)tta_counter_find("live_processes"));
+		tta_snapshot_free(s);
+		struct timespec ms = { .tv_nsec = 10000000 };
+		nanosleep(&ms, NULL);
+	}
+	CHECK_EQ_I64(live, 3);
 	unsigned busy = 0;
 	for (int n = 0; n < 200; n++) {
 		tta_snapshot *s;
