@@ -356,18 +356,31 @@ static uint32_t next_live_slot(const struct tta_segment *seg, uint32_t from)
 	return UINT32_MAX;
 }
 
+/* The first slot at or after FROM holding a live process whose identity
+ * copies consistently into P (and its state word into STATE), or UINT32_MAX. */
+static uint32_t next_live_process(const struct tta_segment *seg, uint32_t from,
+				  struct tta_process_view *p, uint64_t *state)
+{
+	for (uint32_t slot = from; slot < seg->geo.slot_capacity; slot++) {
+		slot = next_live_slot(seg, slot);
+		if (slot == UINT32_MAX)
+			break;
+		if (read_process(seg, slot, p, state))
+			return slot;
+	}
+	return UINT32_MAX;
+}
+
 TTA_EXPORT int tta_reader_foreach_process(tta_reader *r, tta_process_fn fn, void *ctx)
 {
 	const struct tta_segment *seg = &r->seg;
 	sigjmp_buf jump, *outer;
 	int rc = 0;
 	BUS_GUARD(jump, outer, return -EFAULT);
-	for (uint32_t slot = next_live_slot(seg, 0); slot != UINT32_MAX;
-	     slot = slot + 1 < seg->geo.slot_capacity ? next_live_slot(seg, slot + 1) : UINT32_MAX) {
-		struct tta_process_view p;
-		uint64_t state;
-		if (!read_process(seg, slot, &p, &state))
-			continue;
+	struct tta_process_view p;
+	uint64_t state;
+	for (uint32_t slot = next_live_process(seg, 0, &p, &state); slot != UINT32_MAX;
+	     slot = next_live_process(seg, slot + 1, &p, &state)) {
 		bool any = false;
 		for (uint32_t d = 0; d < seg->geo.device_capacity; d++) {
 			if (!slot_uses_device(seg, slot, d))
@@ -513,12 +526,10 @@ static int take_rows(const struct tta_segment *seg, tta_snapshot *s)
 		rc = -ENOMEM;
 		goto out;
 	}
-	for (uint32_t slot = next_live_slot(seg, 0); slot != UINT32_MAX;
-	     slot = slot + 1 < seg->geo.slot_capacity ? next_live_slot(seg, slot + 1) : UINT32_MAX) {
-		struct tta_process_view p;
-		uint64_t state;
-		if (!read_process(seg, slot, &p, &state))
-			continue;
+	struct tta_process_view p;
+	uint64_t state;
+	for (uint32_t slot = next_live_process(seg, 0, &p, &state); slot != UINT32_MAX;
+	     slot = next_live_process(seg, slot + 1, &p, &state)) {
 		uint32_t n = 0;
 		for (uint32_t d = 0; d < cap; d++) {
 			if (!slot_uses_device(seg, slot, d))
