@@ -100,12 +100,15 @@ static void count_bad(enum bad_kind k, int32_t pid)
 
 static void count_verdict(enum bridge_verdict v, int32_t pid)
 {
-	verdict_count[v]++;
-	if (v >= BRIDGE_BAD_TYPE && !verdict_logged[v]) {
-		verdict_logged[v] = true;
-		logf_("refused a message: %s (pid %d); counted, logged once",
-		      bridge_verdict_name(v), (int)pid);
-	}
+	unsigned i = (unsigned)v;
+	if (i >= BRIDGE_VERDICTS)
+		return;
+	verdict_count[i]++;
+	if (i < (unsigned)BRIDGE_BAD_TYPE || verdict_logged[i])
+		return;
+	verdict_logged[i] = true;
+	logf_("refused a message: %s (pid %d); counted, logged once", bridge_verdict_name(v),
+	      (int)pid);
 }
 
 /* ---- clients (one per process) and connections ---------------------------- */
