@@ -164,6 +164,49 @@ else
 	echo "SKIP bridge_reference_client_unchanged: $ref_doc not found or changed; nothing asserted"
 fi
 
+# The reference C++ monitor, unchanged: compiled from the shared reference
+# at test time; an LD_PRELOAD shim (connect() only) points its hard-coded
+# default path at the private socket.
+if [ -f "$ref_doc" ] && command -v g++ >/dev/null; then
+	awk '/^```cpp/{f=1;next} /^```/{if(f){exit}} f' "$ref_doc" >"$TTA_TMP/monitor_allocations.cpp"
+	cat >"$TTA_TMP/redirect.c" <<'EOF'
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+int connect(int fd, const struct sockaddr *a, socklen_t len)
+{
+	int (*real)(int, const struct sockaddr *, socklen_t) =
+		(int (*)(int, const struct sockaddr *, socklen_t))dlsym(RTLD_NEXT, "connect");
+	const char *to = getenv("TTA_BRIDGE_SOCK");
+	const struct sockaddr_un *u = (const struct sockaddr_un *)a;
+	if (to && a->sa_family == AF_UNIX &&
+	    strcmp(u->sun_path, "/tmp/tt_allocation_server.sock") == 0) {
+		struct sockaddr_un r = { .sun_family = AF_UNIX };
+		strncpy(r.sun_path, to, sizeof r.sun_path - 1);
+		return real(fd, (const struct sockaddr *)&r, sizeof r);
+	}
+	return real(fd, a, len);
+}
+EOF
+	if grep -q '#define SOCKET_PATH "/tmp/tt_allocation_server.sock"' "$TTA_TMP/monitor_allocations.cpp" &&
+		cc -shared -fPIC -o "$TTA_TMP/redirect.so" "$TTA_TMP/redirect.c" -ldl 2>"$TTA_TMP/cc.err" &&
+		g++ -std=c++17 "$TTA_TMP/monitor_allocations.cpp" -o "$TTA_TMP/monitor_allocations" 2>>"$TTA_TMP/cc.err"; then
+		out=$(TTA_BRIDGE_SOCK=$sock LD_PRELOAD=$TTA_TMP/redirect.so timeout 1.5 "$TTA_TMP/monitor_allocations" 0 2>&1)
+		if grep -Eq 'DRAM: +4 MB \| L1: +4 KB \| L1_SMALL: +100 B \| TRACE: +77 B' <<<"$out"; then
+			pass bridge_reference_monitor_unchanged
+		else
+			fail bridge_reference_monitor_unchanged "$out"
+		fi
+	else
+		fail bridge_reference_monitor_unchanged "could not build: $(cat "$TTA_TMP/cc.err")"
+	fi
+else
+	echo "SKIP bridge_reference_monitor_unchanged: no reference document or no g++; nothing asserted"
+fi
+
 # tt-smi lists the old reporter under its own pid, beside the writer.
 smi=$("$SMI" 2>&1)
 if grep -Eq "^ +0 +$rep1 +.*python3 +3\.0MiB +2\.0KiB +100B +77B " <<<"$smi" &&
