@@ -371,6 +371,9 @@ static bool handle_message(struct conn *c, const uint8_t *raw)
 	B.messages++;
 	count_verdict(v, c->peer_pid);
 	if (v == BRIDGE_QUERY) {
+		/* Answered all the same (zeros, is_available 0): the client waits. */
+		if (cmd.query_device < 0 || (uint32_t)cmd.query_device >= B.seg.geo.device_capacity)
+			count_verdict(BRIDGE_BAD_DEVICE, c->peer_pid);
 		struct sock_msg r;
 		build_response(cmd.query_device, &r);
 		return conn_queue(c, &r, sizeof r);

@@ -249,6 +249,13 @@ for m in "unknown message type" "device id out of range" "size 0 or 2^63" "unkno
 done
 if [ $ok = 1 ] && totals_are 0 "$want" && kill -0 "$bridge"; then pass bridge_bad_messages_counted_once
 else fail bridge_bad_messages_counted_once "$(raw 0) / $(cat "$blog")"; fi
+# A QUERY for a device beyond the segment is answered (zeros), not left hanging.
+if [ "$(timeout 5 $query 5000 --socket "$sock" --raw 2>&1)" = "dram=0 l1=0 l1_small=0 trace=0" ] &&
+	[ "$(timeout 5 $query -1 --socket "$sock" --raw 2>&1)" = "dram=0 l1=0 l1_small=0 trace=0" ]; then
+	pass bridge_query_out_of_range_answered
+else
+	fail bridge_query_out_of_range_answered "$(timeout 5 $query 5000 --socket "$sock" --raw 2>&1)"
+fi
 json=$("$SMI" --json 2>&1)
 if python3 -c '
 import json, sys
