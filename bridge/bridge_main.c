@@ -29,6 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -674,6 +676,15 @@ int main(int argc, char **argv)
 	if (tta_create_params_from_env(&params, err, sizeof err) != 0 ||
 	    tta_segment_open(B.segment, TTA_OPEN_CREATE, &params, &B.seg, err, sizeof err) != 0) {
 		logf_("%s", err);
+		return 2;
+	}
+	/* One bridge per segment: two would both adopt the same client slots and
+	 * write them concurrently. The lock goes with the process, even on
+	 * SIGKILL, so a restarted bridge always gets it. */
+	int lockfd = shm_open(B.seg.name, O_RDONLY | O_CLOEXEC, 0); /* kept open */
+	if (lockfd < 0 || flock(lockfd, LOCK_EX | LOCK_NB) != 0) {
+		logf_("another tt-alloc-bridge serves segment %s (one bridge per segment)",
+		      B.seg.name);
 		return 2;
 	}
 	if (tta_reader_open(B.seg.name, &B.reader, err, sizeof err) != 0) {

@@ -110,11 +110,21 @@ if wait_for 10 bridge_up; then pass bridge_listens; else fail bridge_listens "$(
 check bridge_socket_private test -S "$sock"
 
 # A second bridge on the live socket is refused; the first keeps serving.
-"$BR" --socket "$sock" 2>"$TTA_TMP/second.log"; rc=$?
+# (on another segment: one bridge per segment is checked below)
+"$BR" --socket "$sock" -s "${TT_ALLOC_SHM}_2" 2>"$TTA_TMP/second.log"; rc=$?
+rm -f "/dev/shm${TT_ALLOC_SHM}_2"
 if [ $rc = 2 ] && grep -q "already listens" "$TTA_TMP/second.log" && bridge_up; then
 	pass bridge_refuses_live_socket
 else
 	fail bridge_refuses_live_socket "rc=$rc $(cat "$TTA_TMP/second.log")"
+fi
+
+# A second bridge on another socket but the same segment is refused too.
+"$BR" --socket "$TTA_TMP/other.sock" 2>"$TTA_TMP/second.log"; rc=$?
+if [ $rc = 2 ] && grep -q "one bridge per segment" "$TTA_TMP/second.log" && [ ! -e "$TTA_TMP/other.sock" ]; then
+	pass bridge_one_per_segment
+else
+	fail bridge_one_per_segment "rc=$rc $(cat "$TTA_TMP/second.log")"
 fi
 
 # ---- a libtrack writer and an old reporter, both active ---------------------
