@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -90,9 +89,9 @@ int tta_proxy_identity(pid_t pid, uint32_t uid, struct tta_slot_identity *id)
 	id->proxy_tag = TTA_PROXY_TAG;
 	/* Never 0, never an image id libtrack draws for itself in practice. */
 	id->image_id = 0x42524447u;
-	struct stat st;
-	snprintf(path, sizeof path, "/proc/%d/ns/pid", (int)pid);
-	id->pidns_ino = stat(path, &st) == 0 ? (uint64_t)st.st_ino : tta_self_pidns_ino();
+	/* PID is a number of OUR pid namespace (SO_PEERCRED translates it), so
+	 * the slot names our namespace: that is where the reaper judges it. */
+	id->pidns_ino = tta_self_pidns_ino();
 	snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
 	read_text(path, id->comm, sizeof id->comm, false);
 	if (id->comm[0] == '\0')

@@ -15,6 +15,17 @@
  * address) index from the slot's live records, so later frees find them.
  * libtrack's exec cleanup (tta_slot_reap_previous_images) skips marked slots.
  *
+ * Identity: the pid is the client's pid as seen from the proxy's pid
+ * namespace (SO_PEERCRED translates it), so the slot records the proxy's
+ * namespace; a client whose pid is not visible there cannot be proxied.
+ *
+ * Known window: a client that dies with reports still queued in the socket
+ * can be reaped between tta_proxy_valid() and the write that follows. The
+ * write then lands in a slot no longer LIVE (not counted anywhere; its lines
+ * are zeroed at the next claim) or in a chunk claimed under the dead
+ * incarnation's tag (released by tta_release_orphan_chunks). No total is
+ * wrong; a chunk can stay reserved until the next reap pass.
+ *
  * Threading: a struct tta_proxy belongs to one thread (the bridge's event
  * loop). Different proxies may run in different threads.
  * Errors: negative errno; misuse by the client is counted in the segment's
@@ -32,8 +43,8 @@
 
 struct tta_proxy;
 
-/* Fills ID for process PID from /proc (start time, comm, cmdline, pid
- * namespace) with UID (from SO_PEERCRED) and the proxy mark. Returns 0, or
+/* Fills ID for process PID from /proc (start time, comm, cmdline) with UID
+ * (from SO_PEERCRED), our pid namespace and the proxy mark. Returns 0, or
  * -ESRCH if PID is gone, or another -errno. */
 int tta_proxy_identity(pid_t pid, uint32_t uid, struct tta_slot_identity *id);
 
