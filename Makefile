@@ -132,6 +132,8 @@ install: all
 	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tt-alloc.pc
 	sed -e 's|@PREFIX@|$(PREFIX)|g' reaper/tt-alloc-reaper.service \
 	    > $(DESTDIR)$(PREFIX)/lib/systemd/system/tt-alloc-reaper.service
+	sed -e 's|@PREFIX@|$(PREFIX)|g' bridge/tt-alloc-bridge.service \
+	    > $(DESTDIR)$(PREFIX)/lib/systemd/system/tt-alloc-bridge.service
 
 clean:
 	rm -rf build

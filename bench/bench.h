@@ -40,6 +40,7 @@ struct bench_config {
 	char self_dir[4096];        /* where tt-alloc-bench lives */
 	char server_bin[4200];
 	char reaper_bin[4200];
+	char bridge_bin[4200];
 	char tmpdir[256];
 	char socket_path[108];
 	char shm_name[64];          /* libtrack segment, private to this run */

@@ -167,6 +167,7 @@ static int setup(void)
 	snprintf(cfg.self_dir, sizeof(cfg.self_dir), "%s", dirname(exe));
 	snprintf(cfg.server_bin, sizeof(cfg.server_bin), "%s/tt-alloc-socket-server", cfg.self_dir);
 	snprintf(cfg.reaper_bin, sizeof(cfg.reaper_bin), "%s/tt-alloc-reaper", cfg.self_dir);
+	snprintf(cfg.bridge_bin, sizeof(cfg.bridge_bin), "%s/tt-alloc-bridge", cfg.self_dir);
 
 	snprintf(cfg.tmpdir, sizeof(cfg.tmpdir), "/tmp/tta-bench.XXXXXX");
 	if (!mkdtemp(cfg.tmpdir)) {
@@ -1126,6 +1127,108 @@ static void run_crash_cleanup(void)
 	free(ms);
 }
 
+/* ---- i: the bridge against the baseline server ------------------------------ */
+
+/* Starts build/tt-alloc-bridge on cfg.socket_path, on its own private
+ * segment SEG; waits until it listens. */
+static pid_t bridge_start(const char *seg)
+{
+	char *argv[] = { cfg.bridge_bin, "--socket", cfg.socket_path, "--segment", (char *)seg, NULL };
+	char log[400];
+	snprintf(log, sizeof(log), "%s/bridge.log", cfg.tmpdir);
+	pid_t pid = spawn_exec(argv, log);
+	if (pid < 0)
+		return -1;
+	uint64_t deadline = now_ns() + 5000000000ull;
+	while (now_ns() < deadline) {
+		int fd = sock_connect(cfg.socket_path);
+		if (fd >= 0) {
+			close(fd);
+			return pid;
+		}
+		usleep(2000);
+	}
+	kill(pid, SIGKILL);
+	wait_child(pid);
+	return -1;
+}
+
+static void run_bridge(void)
+{
+	if (access(cfg.bridge_bin, X_OK) != 0) {
+		result_note('i', "%s not built, not measured", cfg.bridge_bin);
+		return;
+	}
+	static const char *const names[2] = { "socket", "bridge" };
+	unsigned reps = cfg.quick ? 2 : 5;
+	unsigned pairs = cfg.quick ? 2000 : 20000, queries = cfg.quick ? 200 : 2000;
+	double *rate = calloc(reps, sizeof(double));
+	double *rtt = calloc((size_t)reps * queries, sizeof(double));
+	char seg[80];
+	snprintf(seg, sizeof(seg), "%s_bridge", cfg.shm_name);
+	if (!rate || !rtt) {
+		free(rate);
+		free(rtt);
+		setup_failures++;
+		return;
+	}
+	for (int sys = 0; sys < 2; sys++) {
+		pid_t pid = sys == 0 ? socket_server_start() : bridge_start(seg);
+		if (pid < 0) {
+			progress("i: %s did not start", names[sys]);
+			setup_failures++;
+			continue;
+		}
+		progress("i: %s, %u x (%u ALLOC+FREE pairs, %u QUERY round trips)", names[sys], reps,
+			 pairs, queries);
+		unsigned got = 0, nq = 0;
+		for (unsigned r = 0; r < reps; r++) {
+			struct sock_client c;
+			if (sock_client_open(&c, cfg.socket_path) != 0)
+				break;
+			bool ok = true;
+			uint64_t t0 = now_ns();
+			for (unsigned i = 0; i < pairs && ok; i++) {
+				uint64_t a = 0x100000ull + (uint64_t)i * 4096;
+				ok = sock_client_alloc(&c, 0, a, 4096, SOCK_TYPE_DRAM) == 0 &&
+				     sock_client_free(&c, 0, a) == 0;
+			}
+			/* The round trip makes sure every report was applied. */
+			ok = ok && sock_client_query(&c, 0, NULL) == 0;
+			uint64_t t1 = now_ns();
+			if (ok)
+				rate[got++] = 2.0 * pairs / ((double)(t1 - t0) / 1e9) / 1e3;
+			for (unsigned q = 0; q < queries && ok; q++) {
+				uint64_t q0 = now_ns();
+				ok = sock_client_query(&c, 0, NULL) == 0;
+				rtt[nq++] = (double)(now_ns() - q0);
+			}
+			sock_client_close(&c);
+			if (!ok)
+				break;
+		}
+		if (sys == 0) {
+			socket_server_stop(pid);
+		} else {
+			kill(pid, SIGTERM);
+			wait_child(pid);
+			unlink(cfg.socket_path);
+			shm_unlink(seg);
+		}
+		if (got > 0)
+			result_add('i', "old-protocol reports", names[sys], "k reports/s",
+				   summarize(rate, got));
+		if (nq > 0)
+			result_add('i', "QUERY round trip", names[sys], "ns", summarize(rtt, nq));
+	}
+	result_note('i', "same client (bench/sock_client.c: one blocking send per report, as the old "
+		    "AllocationClient), same run: the baseline server (--cleanup-on-disconnect) and "
+		    "tt-alloc-bridge on a private segment; reports = ALLOC+FREE of one 4 KiB DRAM buffer, "
+		    "timed until a QUERY on the same connection returns");
+	free(rate);
+	free(rtt);
+}
+
 /* ---- targets --------------------------------------------------------------- */
 
 static double median_of(char section, const char *row, const char *system)
@@ -1231,7 +1334,7 @@ static void usage(FILE *f)
 		"  --quick         small version, a few seconds (no meaningful figures)\n"
 		"  --json          print JSON instead of the table\n"
 		"  --json-out FILE also write the JSON to FILE\n"
-		"  --only LETTERS  run only these sections of a..h, e.g. --only ad\n");
+		"  --only LETTERS  run only these sections of a..i, e.g. --only ad\n");
 }
 
 int main(int argc, char **argv)
@@ -1254,8 +1357,8 @@ int main(int argc, char **argv)
 			cfg.json = true;
 			break;
 		case 'o':
-			if (strspn(optarg, "abcdefgh") != strlen(optarg) || !*optarg) {
-				fprintf(stderr, "tt-alloc-bench: --only takes letters a..h, got '%s'\n",
+			if (strspn(optarg, "abcdefghi") != strlen(optarg) || !*optarg) {
+				fprintf(stderr, "tt-alloc-bench: --only takes letters a..i, got '%s'\n",
 					optarg);
 				return 2;
 			}
@@ -1301,6 +1404,8 @@ int main(int argc, char **argv)
 		run_crash_cleanup();
 	if (bench_section_enabled('h'))
 		run_ck_tables();
+	if (bench_section_enabled('i'))
+		run_bridge();
 	add_targets();
 	progress("done in %.1f s", (double)(now_ns() - t0) / 1e9);
 

@@ -98,6 +98,7 @@ static const char *section_title(char s)
 	case 'f': return "f. memory per live buffer";
 	case 'g': return "g. crash cleanup: SIGKILL of a writer holding buffers until totals are exact";
 	case 'h': return "h. ck tables under churn (remove + put of a fresh key)";
+	case 'i': return "i. old socket protocol: tt-alloc-bridge vs the baseline server";
 	default: return "?";
 	}
 }
@@ -178,7 +179,7 @@ static void fmt_cell(char *buf, size_t n, const struct result *r)
 
 void results_print_table(void)
 {
-	static const char order[] = "abcdefgh";
+	static const char order[] = "abcdefghi";
 	for (const char *sec = order; *sec; sec++) {
 		/* Distinct columns and rows of this section, in insertion order. */
 		const char *cols[8];

@@ -85,6 +85,7 @@ int tta_slot_claim(struct tta_segment *seg, const struct tta_slot_identity *id, 
 		ck_pr_store_64(&s->attach_realtime_ns, tta_now_realtime_ns());
 		copy_text(s->comm, sizeof s->comm, id->comm);
 		copy_text(s->cmdline, sizeof s->cmdline, id->cmdline);
+		ck_pr_store_64(&s->proxy_tag, id->proxy_tag);
 		/* The reaper zeroes a slot's lines before freeing it; do it again in
 		 * case a crash left something behind. */
 		memset(tta_counter_at(seg, i, 0), 0,
@@ -112,7 +113,8 @@ int tta_slot_reap_previous_images(struct tta_segment *seg, const struct tta_slot
 			continue;
 		if (TTA_SLOT_PID(st) != id->pid || ck_pr_load_64(&s->start_time) != id->start_time ||
 		    ck_pr_load_64(&s->pidns_ino) != id->pidns_ino ||
-		    ck_pr_load_32(&s->image_id) == id->image_id)
+		    ck_pr_load_32(&s->image_id) == id->image_id ||
+		    ck_pr_load_64(&s->proxy_tag) != 0) /* a proxy's slot is not an image */
 			continue;
 		if (tta_reap_slot(seg, i, st, 0, NULL, NULL) == 1)
 			reaped++;

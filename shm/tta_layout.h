@@ -195,7 +195,10 @@ struct tta_slot {
 	uint64_t reaper_start_time; /* 160 */
 	uint64_t reaping_since_ns;/* 168: CLOCK_MONOTONIC, stored before the CAS to REAPING */
 	uint64_t claimed_mono_ns; /* 176: CLOCK_MONOTONIC, stored before the CAS to CLAIMED */
-	uint8_t reserved[256 - 184];
+	uint64_t proxy_tag;       /* 184: TTA_PROXY_TAG when a proxy (tt-alloc-bridge) writes
+				   *      this slot on behalf of its process; 0 otherwise.
+				   *      Written while CLAIMED by tta_slot_claim. */
+	uint8_t reserved[256 - 192];
 };
 
 /* One cache line per (slot, device): written only by the slot's owner. */
@@ -248,6 +251,9 @@ _Static_assert(sizeof(struct tta_device) == 256, "abi");
 _Static_assert(offsetof(struct tta_device, capacity) == 64, "abi");
 _Static_assert(sizeof(struct tta_slot) == 256, "abi");
 _Static_assert(offsetof(struct tta_slot, reaper_pid) == 152, "abi");
+_Static_assert(offsetof(struct tta_slot, proxy_tag) == 184, "abi");
+/* "TTABRIDG": a slot a proxy writer made for another process (shm/tta_proxy.h). */
+#define TTA_PROXY_TAG UINT64_C(0x4744495242415454)
 _Static_assert(sizeof(struct tta_counter_line) == TTA_CACHE_LINE, "abi");
 _Static_assert(sizeof(struct tta_record) == TTA_CACHE_LINE, "abi");
 _Static_assert(offsetof(struct tta_record, device) == 40, "abi");

@@ -155,6 +155,7 @@ struct tta_slot_identity {
 	uint32_t image_id;        /* random per exec image, never 0 */
 	char comm[16];
 	char cmdline[96];
+	uint64_t proxy_tag;       /* 0, or TTA_PROXY_TAG for a proxy-written slot */
 };
 
 /* Claims a free slot for ID, fills in the identity and makes it LIVE, then

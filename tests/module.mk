@@ -49,6 +49,10 @@ $(BUILD)/fuzz/obj/tests/fuzz/fuzz_segment.o: tests/fuzz/fuzz_segment.c
 $(BUILD)/fuzz/fuzz_segment: $(BUILD)/fuzz/obj/tests/fuzz/fuzz_segment.o $(FUZZ_CODE_OBJS)
 	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(PKG_LIBS) -lpthread
 
+# The bridge's message decoder and the proxy writer it drives.
+$(BUILD)/fuzz/fuzz_bridge: $(BUILD)/fuzz/obj/tests/fuzz/fuzz_bridge.o $(BUILD)/fuzz/obj/bridge/bridge_decode.o $(FUZZ_CODE_OBJS)
+	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(PKG_LIBS) -lpthread
+
 # The seed maker is an ordinary tracked program (gcc, libtrack.a).
 $(BUILD)/obj/tests/fuzz/make_seeds.o: ALL_CFLAGS += -Itests/fuzz
 $(BUILD)/fuzz/tta-fuzz-seeds: $(BUILD)/obj/tests/fuzz/make_seeds.o $(LIBTRACK_A)
@@ -57,7 +61,7 @@ $(BUILD)/fuzz/tta-fuzz-seeds: $(BUILD)/obj/tests/fuzz/make_seeds.o $(LIBTRACK_A)
 
 FUZZ_PROGRAMS := $(BUILD)/fuzz/tta-fuzz-seeds
 ifeq ($(HAVE_LIBFUZZER),yes)
-FUZZ_PROGRAMS += $(BUILD)/fuzz/fuzz_segment
+FUZZ_PROGRAMS += $(BUILD)/fuzz/fuzz_segment $(BUILD)/fuzz/fuzz_bridge
 endif
 # Built with the tests when the toolchain allows; test_fuzz.sh fails with the
 # package names when it does not.

@@ -35,4 +35,17 @@ if [ -d "$TTA_SRC/tests/fuzz/regressions" ] && ls "$TTA_SRC/tests/fuzz/regressio
 		fail fuzz_regressions_replay_clean
 	fi
 fi
+# The bridge's message decoder and the proxy writer behind it: 10 s from an
+# empty corpus (the checks are in tests/fuzz/fuzz_bridge.c).
+if [ -x "$TTA_BUILD/fuzz/fuzz_bridge" ]; then
+	if "$TTA_BUILD/fuzz/fuzz_bridge" -max_total_time=10 -timeout=5 -max_len=8192 \
+		-artifact_prefix="$TTA_TMP/" >"$TTA_TMP/bridge.out" 2>&1; then
+		pass fuzz_bridge_decoder_10s
+	else
+		tail -n 30 "$TTA_TMP/bridge.out" | sed 's/^/    /'
+		fail fuzz_bridge_decoder_10s "finding; input in $TTA_TMP (copy it before the test ends)"
+	fi
+else
+	fail fuzz_bridge_decoder_10s "no $TTA_BUILD/fuzz/fuzz_bridge (needs clang with libFuzzer)"
+fi
 exit $tta_failed

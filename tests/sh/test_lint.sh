@@ -36,7 +36,7 @@ if ! command -v cppcheck >/dev/null 2>&1; then
 	exit 1
 fi
 dirs=()
-for d in shm libtrack reaper smi replay bench tests; do
+for d in shm libtrack reaper smi replay bench bridge tests; do
 	[ -d "$d" ] && dirs+=("$d")
 done
 out=$TTA_TMP/cppcheck.out
