@@ -60,12 +60,14 @@ static bool verbose;
 static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void logf_(const char *fmt, ...)
 {
-	char line[600];
+	char line[600], clean[600];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof line, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, NAME ": %s\n", line);
+	/* Lines carry client process names and paths: untrusted text. */
+	tta_sanitize_text(line, sizeof line, clean, sizeof clean);
+	fprintf(stderr, NAME ": %s\n", clean);
 }
 
 enum bad_kind {

@@ -56,6 +56,9 @@ for line in sys.stdin:
         s.close()
     elif f[0] == "CONNECT":
         s = connect()
+    elif f[0] == "NAME":  # a hostile process name: an escape sequence
+        with open("/proc/self/comm", "w") as c:
+            c.write("evil\x1b[2J" + f[1])
 EOF
 # start_reporter NAME: runs a reporter fed by fifo $TTA_TMP/NAME.in (kept
 # open on fd $2), output in NAME.out; sets $rpid.
@@ -380,6 +383,17 @@ print(total)
 	if wait_for 10 zero_leak; then pass bridge_ci_leak_check_pattern
 	else fail bridge_ci_leak_check_pattern "LEAKED=$leaked"; fi
 fi
+
+# ---- untrusted process names stay text in the bridge's log --------------------
+start_reporter hostile 5
+hpid=$rpid
+say 5 hostile "NAME x" "ALLOC 0 dram 4096 0x90000"
+if grep -q "pid $hpid (evil?\[2Jx): slot" "$blog" && ! grep -q $'\x1b' "$blog"; then
+	pass bridge_log_sanitises_process_names
+else
+	fail bridge_log_sanitises_process_names "$(grep "pid $hpid" "$blog" | cat -v)"
+fi
+kill "$hpid" 2>/dev/null; wait "$hpid" 2>/dev/null; exec 5>&-
 
 # ---- SIGTERM: clean stop, socket removed -------------------------------------
 echo "# SIGTERM to the bridge"
