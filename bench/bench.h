@@ -141,6 +141,9 @@ void machine_describe(char *cpu_model, size_t n, unsigned *ncpu, char *kernel, s
 
 /* Starts build/tt-alloc-socket-server on cfg.socket_path (cleanup on
  * disconnect on) and waits until it accepts. Returns its pid or -1. */
+/* Spawns ARGV (logging to LOG_NAME in the bench's temp dir) and waits up to
+ * 5 s until it accepts on cfg.socket_path; returns its pid or -1. */
+pid_t listener_start(char *const argv[], const char *log_name);
 pid_t socket_server_start(void);
 void socket_server_stop(pid_t pid);
 

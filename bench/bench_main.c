@@ -1134,23 +1134,7 @@ static void run_crash_cleanup(void)
 static pid_t bridge_start(const char *seg)
 {
 	char *argv[] = { cfg.bridge_bin, "--socket", cfg.socket_path, "--segment", (char *)seg, NULL };
-	char log[400];
-	snprintf(log, sizeof(log), "%s/bridge.log", cfg.tmpdir);
-	pid_t pid = spawn_exec(argv, log);
-	if (pid < 0)
-		return -1;
-	uint64_t deadline = now_ns() + 5000000000ull;
-	while (now_ns() < deadline) {
-		int fd = sock_connect(cfg.socket_path);
-		if (fd >= 0) {
-			close(fd);
-			return pid;
-		}
-		usleep(2000);
-	}
-	kill(pid, SIGKILL);
-	wait_child(pid);
-	return -1;
+	return listener_start(argv, "bridge.log");
 }
 
 static void run_bridge(void)

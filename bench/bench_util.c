@@ -635,12 +635,10 @@ void machine_describe(char *cpu_model, size_t n, unsigned *ncpu, char *kernel, s
 
 /* ---- socket server ------------------------------------------------------- */
 
-pid_t socket_server_start(void)
+pid_t listener_start(char *const argv[], const char *log_name)
 {
-	char *argv[] = { cfg.server_bin, "--socket", cfg.socket_path, "--cleanup-on-disconnect",
-			 NULL };
 	char log[400];
-	snprintf(log, sizeof(log), "%s/socket-server.log", cfg.tmpdir);
+	snprintf(log, sizeof(log), "%s/%s", cfg.tmpdir, log_name);
 	pid_t pid = spawn_exec(argv, log);
 	if (pid < 0)
 		return -1;
@@ -653,16 +651,23 @@ pid_t socket_server_start(void)
 		}
 		int st;
 		if (waitpid(pid, &st, WNOHANG) == pid) {
-			fprintf(stderr, "tt-alloc-bench: %s exited at start (see %s)\n", cfg.server_bin, log);
+			fprintf(stderr, "tt-alloc-bench: %s exited at start (see %s)\n", argv[0], log);
 			return -1;
 		}
 		usleep(2000);
 	}
-	fprintf(stderr, "tt-alloc-bench: %s did not listen on %s within 5 s\n", cfg.server_bin,
+	fprintf(stderr, "tt-alloc-bench: %s did not listen on %s within 5 s\n", argv[0],
 		cfg.socket_path);
 	kill(pid, SIGKILL);
 	wait_child(pid);
 	return -1;
+}
+
+pid_t socket_server_start(void)
+{
+	char *argv[] = { cfg.server_bin, "--socket", cfg.socket_path, "--cleanup-on-disconnect",
+			 NULL };
+	return listener_start(argv, "socket-server.log");
 }
 
 void socket_server_stop(pid_t pid)
