@@ -386,27 +386,6 @@ static void free_retired_maps(void)
 /* ------------------------------------------------------------------------ */
 /* Attach */
 
-static void read_small_file(const char *path, char *out, size_t cap, bool nul_to_space)
-{
-	memset(out, 0, cap);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	ssize_t n = read(fd, out, cap - 1);
-	close(fd);
-	if (n <= 0) {
-		out[0] = '\0';
-		return;
-	}
-	out[n] = '\0';
-	for (ssize_t i = 0; i < n; i++) {
-		if (out[i] == '\n' && !nul_to_space)
-			out[i] = '\0';
-		else if (out[i] == '\0' && nul_to_space && i < n - 1)
-			out[i] = ' ';
-	}
-}
-
 /* Without a working reaper, writers keep the table clean themselves. */
 static bool reaper_running(struct tta_segment *seg)
 {
@@ -426,7 +405,7 @@ static void read_identity(struct tta_slot_identity *id, pid_t pid, uint64_t star
 	if (prctl(PR_GET_NAME, id->comm, 0, 0, 0) != 0)
 		snprintf(id->comm, sizeof id->comm, "pid%d", (int)pid);
 	id->comm[sizeof id->comm - 1] = '\0';
-	read_small_file("/proc/self/cmdline", id->cmdline, sizeof id->cmdline, true);
+	tta_proc_read_text("/proc/self/cmdline", id->cmdline, sizeof id->cmdline, true);
 }
 
 static int claim_slot(struct tracker *t, const struct tta_slot_identity *id)
@@ -654,18 +633,9 @@ static bool stock_from_new_chunk(struct tracker *t, struct shard *s)
 		ck_pr_store_32(&t->chunk_hunt_skip, skip - 1);
 		return false;
 	}
-	struct tta_segment *seg = &t->seg;
-	struct tta_header *h = tta_hdr(seg);
-	uint32_t chunks = tta_chunk_count(seg);
-	uint32_t first = (uint32_t)(ck_pr_load_64(&h->chunk_hint) % chunks);
-	for (uint32_t n = 0; n < chunks; n++) {
-		uint32_t c = (first + n) % chunks;
-		uint64_t *owner = tta_chunk_owner_at(seg, c);
-		if (ck_pr_load_64(owner) != 0 || !ck_pr_cas_64(owner, 0, t->owner_tag))
-			continue;
-		ck_pr_store_64(&h->chunk_hint, (uint64_t)c + 1);
-		return stock_range(s, c * TTA_RECORDS_PER_CHUNK, TTA_RECORDS_PER_CHUNK);
-	}
+	int64_t c = tta_chunk_claim(&t->seg, t->owner_tag);
+	if (c >= 0)
+		return stock_range(s, (uint32_t)c * TTA_RECORDS_PER_CHUNK, TTA_RECORDS_PER_CHUNK);
 	ck_pr_store_32(&t->chunk_hunt_skip, CHUNK_RETRY_EVERY);
 	return false;
 }
@@ -782,22 +752,14 @@ static inline void mark_device_used(struct tracker *t, uint32_t device)
 	}
 }
 
-/* "Buffers" are allocations with a free event: kernel binaries count in
- * bytes only, everywhere (totals, tt-smi, leak reports, detach). */
 static inline void counters_add(struct tracker *t, uint32_t device, unsigned type, uint64_t size)
 {
-	struct tta_counter_line *line = &t->counters[device];
-	ck_pr_add_64(&line->bytes[type], size);
-	if (LIKELY(type != TTA_LAYOUT_KERNEL))
-		ck_pr_inc_64(&line->buffers);
+	tta_counter_line_add(&t->counters[device], type, size);
 }
 
 static inline void counters_sub(struct tracker *t, uint32_t device, unsigned type, uint64_t size)
 {
-	struct tta_counter_line *line = &t->counters[device];
-	ck_pr_sub_64(&line->bytes[type], size);
-	if (LIKELY(type != TTA_LAYOUT_KERNEL))
-		ck_pr_dec_64(&line->buffers);
+	tta_counter_line_sub(&t->counters[device], type, size);
 }
 
 static inline bool device_ok(struct tracker *t, uint32_t device)

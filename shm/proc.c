@@ -87,3 +87,24 @@ bool tta_proc_is_ours(void)
 	link[n] = '\0';
 	return strtol(link, NULL, 10) == (long)getpid();
 }
+
+void tta_proc_read_text(const char *path, char *out, size_t cap, bool nul_to_space)
+{
+	memset(out, 0, cap);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	ssize_t n = read(fd, out, cap - 1);
+	close(fd);
+	if (n <= 0) {
+		out[0] = '\0';
+		return;
+	}
+	out[n] = '\0';
+	for (ssize_t i = 0; i < n; i++) {
+		if (out[i] == '\n' && !nul_to_space)
+			out[i] = '\0';
+		else if (out[i] == '\0' && nul_to_space && i < n - 1)
+			out[i] = ' ';
+	}
+}

@@ -54,27 +54,6 @@ static uint64_t pmix(uint32_t device, uint64_t a)
 	return x;
 }
 
-static void read_text(const char *path, char *out, size_t cap, bool nul_to_space)
-{
-	memset(out, 0, cap);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	ssize_t n = read(fd, out, cap - 1);
-	close(fd);
-	if (n <= 0) {
-		out[0] = '\0';
-		return;
-	}
-	out[n] = '\0';
-	for (ssize_t i = 0; i < n; i++) {
-		if (out[i] == '\n' && !nul_to_space)
-			out[i] = '\0';
-		else if (out[i] == '\0' && nul_to_space && i < n - 1)
-			out[i] = ' ';
-	}
-}
-
 int tta_proxy_identity(pid_t pid, uint32_t uid, struct tta_slot_identity *id)
 {
 	char path[64];
@@ -93,11 +72,11 @@ int tta_proxy_identity(pid_t pid, uint32_t uid, struct tta_slot_identity *id)
 	 * the slot names our namespace: that is where the reaper judges it. */
 	id->pidns_ino = tta_self_pidns_ino();
 	snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
-	read_text(path, id->comm, sizeof id->comm, false);
+	tta_proc_read_text(path, id->comm, sizeof id->comm, false);
 	if (id->comm[0] == '\0')
 		snprintf(id->comm, sizeof id->comm, "pid%d", (int)pid);
 	snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
-	read_text(path, id->cmdline, sizeof id->cmdline, true);
+	tta_proc_read_text(path, id->cmdline, sizeof id->cmdline, true);
 	/* It may have exited while we read: the start time must still match. */
 	if (tta_proc_incarnation_alive(pid, id->start_time) == 0)
 		return -ESRCH;
@@ -237,17 +216,10 @@ static bool claim_chunk(struct tta_proxy *p)
 		p->chunk_skip--;
 		return false;
 	}
-	struct tta_header *h = tta_hdr(p->seg);
-	uint32_t chunks = tta_chunk_count(p->seg);
-	uint32_t first = (uint32_t)(ck_pr_load_64(&h->chunk_hint) % chunks);
-	for (uint32_t n = 0; n < chunks; n++) {
-		uint32_t c = (first + n) % chunks;
-		uint64_t *owner = tta_chunk_owner_at(p->seg, c);
-		if (ck_pr_load_64(owner) != 0 || !ck_pr_cas_64(owner, 0, p->owner_tag))
-			continue;
-		ck_pr_store_64(&h->chunk_hint, (uint64_t)c + 1);
+	int64_t c = tta_chunk_claim(p->seg, p->owner_tag);
+	if (c >= 0) {
 		for (uint32_t i = TTA_RECORDS_PER_CHUNK; i-- > 0;)
-			if (!push_free(p, c * TTA_RECORDS_PER_CHUNK + i))
+			if (!push_free(p, (uint32_t)c * TTA_RECORDS_PER_CHUNK + i))
 				break;
 		return p->free_count > 0;
 	}
@@ -305,9 +277,7 @@ int tta_proxy_alloc(struct tta_proxy *p, uint32_t device, uint64_t address, uint
 		.type = (uint8_t)type,
 	};
 	tta_record_publish(tta_record_at(p->seg, index), &f);
-	struct tta_counter_line *line = tta_counter_at(p->seg, p->slot, device);
-	ck_pr_add_64(&line->bytes[type], size);
-	ck_pr_inc_64(&line->buffers);
+	tta_counter_line_add(tta_counter_at(p->seg, p->slot, device), type, size);
 	if (dup)
 		shortfall(p, TTA_CTR_address_collisions);
 	return 0;
@@ -327,9 +297,8 @@ int tta_proxy_free(struct tta_proxy *p, uint32_t device, uint64_t address)
 		return -ENOENT;
 	}
 	struct tta_record *r = tta_record_at(p->seg, index);
-	struct tta_counter_line *line = tta_counter_at(p->seg, p->slot, device);
-	ck_pr_sub_64(&line->bytes[ck_pr_load_8(&r->type)], ck_pr_load_64(&r->size));
-	ck_pr_dec_64(&line->buffers);
+	tta_counter_line_sub(tta_counter_at(p->seg, p->slot, device), ck_pr_load_8(&r->type),
+			     ck_pr_load_64(&r->size));
 	tta_record_retire(r);
 	(void)push_free(p, index); /* no memory: the record idles until the slot goes */
 	return 0;
@@ -355,16 +324,18 @@ int tta_proxy_adopt(struct tta_segment *seg, uint32_t slot, uint64_t state, stru
 			/* We are the only writer: a sequence left odd means the
 			 * previous bridge died mid-write; retire closes it. */
 			bool odd = (ck_pr_load_32(&r->seq) & 1u) != 0;
+			/* Only what a proxy writes is adopted: a device in range and
+			 * a buffer type (a later free indexes the counter line by
+			 * both). Anything else is not ours to trust. */
+			uint32_t d = ck_pr_load_16(&r->device);
 			if (!odd && ck_pr_load_8(&r->state) == TTA_RECORD_LIVE &&
-			    ck_pr_load_64(&r->owner) == p->owner_tag &&
-			    index_put(p, ck_pr_load_16(&r->device), ck_pr_load_64(&r->address),
-				      index) >= 0) {
-				uint32_t d = ck_pr_load_16(&r->device);
-				if (d < seg->geo.device_capacity)
-					p->device_seen[d] = 1;
+			    ck_pr_load_64(&r->owner) == p->owner_tag && d < seg->geo.device_capacity &&
+			    ck_pr_load_8(&r->type) <= TTA_LAYOUT_TRACE &&
+			    index_put(p, d, ck_pr_load_64(&r->address), index) >= 0) {
+				p->device_seen[d] = 1;
 				continue;
 			}
-			if (odd)
+			if (odd || ck_pr_load_8(&r->state) != TTA_RECORD_FREE)
 				tta_record_retire(r);
 			(void)push_free(p, index);
 		}

@@ -121,3 +121,19 @@ int tta_slot_reap_previous_images(struct tta_segment *seg, const struct tta_slot
 	}
 	return reaped;
 }
+
+int64_t tta_chunk_claim(struct tta_segment *seg, uint64_t owner_tag)
+{
+	struct tta_header *h = tta_hdr(seg);
+	uint32_t chunks = tta_chunk_count(seg);
+	uint32_t first = (uint32_t)(ck_pr_load_64(&h->chunk_hint) % chunks);
+	for (uint32_t n = 0; n < chunks; n++) {
+		uint32_t c = (first + n) % chunks;
+		uint64_t *owner = tta_chunk_owner_at(seg, c);
+		if (ck_pr_load_64(owner) != 0 || !ck_pr_cas_64(owner, 0, owner_tag))
+			continue;
+		ck_pr_store_64(&h->chunk_hint, (uint64_t)c + 1);
+		return c;
+	}
+	return -1;
+}

@@ -97,4 +97,24 @@ static inline bool tta_record_read(const struct tta_record *r, struct tta_record
 	return false;
 }
 
+/* The owner's counter line follows its records. "Buffers" are allocations
+ * with a free event: kernel binaries count in bytes only, everywhere (totals,
+ * tt-smi, leak reports, detach). Only the slot's owner (or its proxy) calls
+ * these, so the line is never written by two processes. */
+static inline void tta_counter_line_add(struct tta_counter_line *line, unsigned type,
+					uint64_t size)
+{
+	ck_pr_add_64(&line->bytes[type], size);
+	if (__builtin_expect(type != TTA_LAYOUT_KERNEL, 1))
+		ck_pr_inc_64(&line->buffers);
+}
+
+static inline void tta_counter_line_sub(struct tta_counter_line *line, unsigned type,
+					uint64_t size)
+{
+	ck_pr_sub_64(&line->bytes[type], size);
+	if (__builtin_expect(type != TTA_LAYOUT_KERNEL, 1))
+		ck_pr_dec_64(&line->buffers);
+}
+
 #endif /* TTA_RECORD_H */

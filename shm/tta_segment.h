@@ -138,6 +138,10 @@ int tta_proc_start_time(pid_t pid, uint64_t *start_time);
  * pid). False inside a pid namespace that kept the host's /proc: there every
  * pid looked up would name another process, so identity cannot be judged. */
 bool tta_proc_is_ours(void);
+/* Reads at most CAP-1 bytes of a small /proc file into OUT, always
+ * terminated ("" if unreadable). NUL_TO_SPACE joins a cmdline's arguments
+ * with spaces; otherwise the text ends at the first newline. */
+void tta_proc_read_text(const char *path, char *out, size_t cap, bool nul_to_space);
 /* Inode of /proc/self/ns/pid, or 0 if unavailable. */
 uint64_t tta_self_pidns_ino(void);
 /* 1 if PID is running and still the incarnation that started at START_TIME,
@@ -168,6 +172,13 @@ int tta_slot_claim(struct tta_segment *seg, const struct tta_slot_identity *id, 
  * image: same pid, start time and pid namespace, another image id. Returns
  * how many it reaped. */
 int tta_slot_reap_previous_images(struct tta_segment *seg, const struct tta_slot_identity *id);
+
+/* Claims a free chunk of TTA_RECORDS_PER_CHUNK records for OWNER_TAG with
+ * one CAS on its owner word (a SIGKILL leaves it clearly owned or clearly
+ * free; reap.c releases it with the slot). Starts at the shared hint.
+ * Returns the chunk index, or -1 when every chunk is owned: a full scan, so
+ * callers that fail should not retry on every report. */
+int64_t tta_chunk_claim(struct tta_segment *seg, uint64_t owner_tag);
 
 /* The registry futex: bumped and woken whenever a slot goes live, so a
  * reaper starts watching a new process within milliseconds. */
