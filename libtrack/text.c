@@ -111,6 +111,32 @@ TTA_EXPORT size_t tta_sanitize_text(const char *src, size_t maxlen, char *dst, s
 	return chars;
 }
 
+TTA_EXPORT size_t tta_escape_text(const char *src, size_t maxlen, char *dst, size_t dstlen)
+{
+	if (dstlen == 0)
+		return 0;
+	const unsigned char *s = (const unsigned char *)src;
+	size_t len = strnlen(src, maxlen), in = 0, out = 0;
+	while (in < len) {
+		size_t n = utf8_printable_len(s + in, len - in);
+		if (n == 0) {
+			if (out + 4 >= dstlen)
+				break;
+			snprintf(dst + out, 5, "\\x%02x", s[in]);
+			out += 4;
+			in++;
+		} else {
+			if (out + n >= dstlen)
+				break;
+			memcpy(dst + out, s + in, n);
+			out += n;
+			in += n;
+		}
+	}
+	dst[out] = '\0';
+	return out;
+}
+
 TTA_EXPORT void tta_json_string(FILE *out, const char *src, size_t maxlen)
 {
 	const unsigned char *s = (const unsigned char *)src;

@@ -247,17 +247,20 @@ struct parser {
 	struct trace *trace;
 };
 
-/* Writes TEXT to stderr with every byte that is not printable ASCII as
- * \xNN: messages quote the trace (and its name), and an escape sequence in a
- * trace must not reach the terminal. */
+/* Writes TEXT to stderr with every byte that is not printable as \xNN
+ * (<tt-alloc/text.h>): messages quote the trace (and its name), and an escape
+ * sequence in a trace must not reach the terminal. */
 static void put_escaped(const char *text)
 {
-	for (const unsigned char *c = (const unsigned char *)text; *c != '\0'; c++) {
-		if (*c >= 0x20 && *c < 0x7f)
-			fputc(*c, stderr);
-		else
-			fprintf(stderr, "\\x%02x", *c);
+	size_t len = strlen(text), cap = 4 * len + 1;
+	char *clean = malloc(cap);
+	if (clean == NULL) {
+		fputs("?", stderr);
+		return;
 	}
+	tta_escape_text(text, len, clean, cap);
+	fputs(clean, stderr);
+	free(clean);
 }
 
 /* "FILE:LINE: PREFIXmessage", escaped, then a newline. */

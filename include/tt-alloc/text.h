@@ -33,6 +33,11 @@ char *tta_format_age(uint64_t ns, char *buf, size_t len);
  * '?'. DST is always terminated. Returns the number of characters written. */
 size_t tta_sanitize_text(const char *src, size_t maxlen, char *dst, size_t dstlen);
 
+/* Like tta_sanitize_text, but shows each byte that is not printable as
+ * "\xNN", for messages where the exact bytes matter (a trace line quoted
+ * in an error). Returns the bytes written, DST always terminated. */
+size_t tta_escape_text(const char *src, size_t maxlen, char *dst, size_t dstlen);
+
 /* Writes the first MAXLEN bytes of SRC (or up to a NUL) to OUT as a JSON
  * string, quotes included. Valid UTF-8 passes; control characters are
  * escaped; a byte that is not valid UTF-8 becomes the code point of the same
