@@ -1,0 +1,34 @@
+/*
+ * tt-alloc/json.h - the JSON document of a snapshot, as tt-smi --json prints
+ * it and the exporter serves it at /api/snapshot. One writer, so every tool
+ * that shows a snapshot as JSON shows the same keys with the same meaning
+ * (documented in README.md, "tt-smi --json").
+ *
+ * Threading: reads only the snapshot (library memory); writes only to OUT.
+ * Errors: none of its own; write errors show up in ferror(OUT). Untrusted
+ * text (names, command lines) is escaped with tta_json_string, so the output
+ * is always valid UTF-8 JSON.
+ */
+#ifndef TT_ALLOC_JSON_H
+#define TT_ALLOC_JSON_H
+
+#include <stdio.h>
+
+#include <tt-alloc/reader.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* One JSON object ending with a newline: "tool" {name: TOOL, version:
+ * VERSION}, "timestamp_ns", "segment" (every counter of the counter table),
+ * "devices", "processes", and "buffers" when SNAP was taken with
+ * TTA_SNAPSHOT_BUFFERS. */
+void tta_snapshot_write_json(const tta_snapshot *snap, const char *tool, const char *version,
+			     FILE *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TT_ALLOC_JSON_H */

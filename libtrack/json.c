@@ -1,0 +1,171 @@
+/*
+ * json.c - the one JSON writer of a snapshot (contract in <tt-alloc/json.h>).
+ * tt-smi --json, the exporter's /api/snapshot and the Python package all
+ * print through it, so a key added here appears everywhere at once.
+ */
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include <tt-alloc/json.h>
+#include <tt-alloc/reader.h>
+#include <tt-alloc/text.h>
+
+#define TTA_EXPORT __attribute__((visibility("default")))
+
+/* Memory types in the order a user scans them: the big pools first. */
+static const unsigned display_order[TTA_MEM_TYPES] = {
+	TTA_MEM_DRAM, TTA_MEM_L1, TTA_MEM_L1_SMALL, TTA_MEM_TRACE,
+	TTA_MEM_SYSTEM, TTA_MEM_CB, TTA_MEM_KERNEL,
+};
+
+static const char *type_key(unsigned type)
+{
+	const char *name = tta_mem_type_name(type);
+	return name ? name : "unknown";
+}
+
+
+static void json_types(FILE *out, const char *key, const int64_t *values)
+{
+	fprintf(out, "\"%s\": {", key);
+	for (unsigned i = 0; i < TTA_MEM_TYPES; i++) {
+		unsigned t = display_order[i];
+		fprintf(out, "%s\"%s\": %" PRId64, i ? ", " : "", type_key(t), values[t]);
+	}
+	fprintf(out, "}");
+}
+
+static void json_segment(const tta_snapshot *snap, FILE *out)
+{
+	const struct tta_segment_info *h = tta_snapshot_segment(snap);
+	fprintf(out, "  \"segment\": {\n    \"name\": ");
+	tta_json_string(out, h->name, sizeof h->name);
+	fprintf(out, ",\n    \"abi_version\": %" PRIu32 ",\n", h->abi_version);
+	fprintf(out, "    \"size\": %" PRIu64 ",\n", h->segment_size);
+	fprintf(out, "    \"regions\": %" PRIu32 ",\n", h->region_count);
+	fprintf(out, "    \"created_realtime_ns\": %" PRIu64 ",\n", h->created_realtime_ns);
+	fprintf(out, "    \"creator_pid\": %" PRId64 ",\n", h->creator_pid);
+	fprintf(out, "    \"mode\": \"%04o\",\n", (unsigned)(h->mode & 07777u));
+	fprintf(out, "    \"capacities\": {\"devices\": %" PRIu32 ", \"processes\": %" PRIu32
+		", \"buffers\": %" PRIu32 "},\n",
+		h->device_capacity, h->slot_capacity, h->record_capacity);
+	/* Every counter of the library's table, by its own name: a counter added
+	 * there appears here without a change to tt-smi. */
+	fprintf(out, "    \"counters\": {");
+	for (unsigned i = 0; i < tta_counter_count(); i++) {
+		fprintf(out, "%s", i ? ", " : "");
+		tta_json_string(out, tta_counter_info(i)->name, 64);
+		fprintf(out, ": %" PRIu64, tta_snapshot_counter(snap, i));
+	}
+	fprintf(out, "},\n");
+	fprintf(out, "    \"reaper\": {\"pid\": %" PRId32 ", \"status\": \"%s\", \"alive\": %s"
+		", \"heartbeat_age_ms\": %" PRIu64 "}\n  }",
+		h->reaper_pid, tta_reaper_status_name(h->reaper_status),
+		h->reaper_status == TTA_REAPER_RUNNING ? "true" : "false",
+		h->reaper_heartbeat_age_ns / 1000000u);
+}
+
+static void json_devices(const tta_snapshot *snap, FILE *out)
+{
+	fprintf(out, "  \"devices\": [");
+	for (size_t i = 0; i < tta_snapshot_device_count(snap); i++) {
+		const struct tta_device_view *d = tta_snapshot_device(snap, i);
+		int64_t total[TTA_MEM_TYPES];
+		for (unsigned t = 0; t < TTA_MEM_TYPES; t++)
+			total[t] = d->registered && d->capacity[t] <= INT64_MAX
+					   ? (int64_t)d->capacity[t] : 0;
+		fprintf(out, "%s\n    {\"id\": %" PRIu32 ", \"arch\": ", i ? "," : "", d->id);
+		if (d->registered)
+			tta_json_string(out, d->arch, sizeof d->arch);
+		else
+			fprintf(out, "null");
+		fprintf(out, ", \"registered\": %s, \"num_cores\": %" PRIu32
+			", \"l1_bytes_per_core\": %" PRIu32 ",\n     ",
+			d->registered ? "true" : "false", d->num_cores, d->l1_bytes_per_core);
+		json_types(out, "used", d->used);
+		fprintf(out, ",\n     ");
+		json_types(out, "total", total);
+		fprintf(out, ",\n     \"buffers\": %" PRId64 ", \"processes\": %" PRIu32 "}",
+			d->buffers, d->processes);
+	}
+	fprintf(out, "%s]", tta_snapshot_device_count(snap) ? "\n  " : "");
+}
+
+static void json_processes(const tta_snapshot *snap, FILE *out)
+{
+	fprintf(out, "  \"processes\": [");
+	for (size_t i = 0; i < tta_snapshot_process_count(snap); i++) {
+		const struct tta_process_row *r = tta_snapshot_process(snap, i);
+		fprintf(out, "%s\n    {\"pid\": %" PRId32 ", \"name\": ", i ? "," : "", r->proc.pid);
+		tta_json_string(out, r->proc.comm, sizeof r->proc.comm);
+		fprintf(out, ", \"cmdline\": ");
+		tta_json_string(out, r->proc.cmdline, sizeof r->proc.cmdline);
+		fprintf(out, ", \"user\": ");
+		if (r->user[0])
+			tta_json_string(out, r->user, sizeof r->user);
+		else
+			fprintf(out, "null");
+		fprintf(out, ", \"uid\": %" PRIu32 ",\n     \"slot\": %" PRIu32
+			", \"generation\": %" PRIu32 ", \"start_time\": %" PRIu64
+			", \"attach_realtime_ns\": %" PRIu64 ", \"running\": %s, \"device\": ",
+			r->proc.uid, r->proc.slot, r->proc.generation, r->proc.start_time,
+			r->proc.attach_realtime_ns,
+			r->running > 0 ? "true" : r->running == 0 ? "false" : "null");
+		if (r->device == TTA_NO_DEVICE)
+			fprintf(out, "null,\n     ");
+		else
+			fprintf(out, "%" PRIu32 ",\n     ", r->device);
+		json_types(out, "used", r->used);
+		fprintf(out, ", \"buffers\": %" PRId64 "}", r->buffers);
+	}
+	fprintf(out, "%s]", tta_snapshot_process_count(snap) ? "\n  " : "");
+}
+
+static void json_buffers(const tta_snapshot *snap, FILE *out)
+{
+	fprintf(out, "  \"buffers\": [");
+	for (size_t i = 0; i < tta_snapshot_buffer_count(snap); i++) {
+		const struct tta_buffer_view *b = tta_snapshot_buffer(snap, i);
+		fprintf(out, "%s\n    {\"pid\": %" PRId32 ", \"slot\": %" PRIu32
+			", \"device\": %" PRIu32 ", \"type\": ",
+			i ? "," : "", b->owner_pid, b->owner_slot, b->device);
+		if (b->type < TTA_MEM_TYPES)
+			fprintf(out, "\"%s\"", type_key(b->type));
+		else
+			fprintf(out, "null");
+		fprintf(out, ", \"type_id\": %" PRIu32, b->type);
+		if (b->type == TTA_MEM_KERNEL) {
+			const char *kind = tta_kernel_kind_name(b->kernel_kind);
+			fprintf(out, ", \"kernel_kind\": ");
+			if (kind)
+				tta_json_string(out, kind, 64);
+			else
+				fprintf(out, "%" PRIu32, b->kernel_kind);
+		}
+		fprintf(out, ", \"address\": %" PRIu64 ", \"address_hex\": \"0x%" PRIx64
+			"\", \"size\": %" PRIu64 ", \"age_ns\": %" PRIu64 ", \"record\": %" PRIu32 "}",
+			b->address, b->address, b->size, b->age_ns, b->record);
+	}
+	fprintf(out, "%s]", tta_snapshot_buffer_count(snap) ? "\n  " : "");
+}
+
+TTA_EXPORT void tta_snapshot_write_json(const tta_snapshot *snap, const char *tool, const char *version,
+					 FILE *out)
+{
+	fprintf(out, "{\n  \"tool\": {\"name\": ");
+	tta_json_string(out, tool ? tool : "", 64);
+	fprintf(out, ", \"version\": ");
+	tta_json_string(out, version ? version : "", 64);
+	fprintf(out, "},\n  \"timestamp_ns\": %" PRIu64 ",\n", tta_snapshot_segment(snap)->taken_realtime_ns);
+	json_segment(snap, out);
+	fprintf(out, ",\n");
+	json_devices(snap, out);
+	fprintf(out, ",\n");
+	json_processes(snap, out);
+	if ((tta_snapshot_segment(snap)->flags & TTA_SNAPSHOT_BUFFERS)) {
+		fprintf(out, ",\n");
+		json_buffers(snap, out);
+	}
+	fprintf(out, "\n}\n");
+}
