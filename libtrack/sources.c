@@ -482,9 +482,14 @@ static void store_field(struct tta_telemetry *t, unsigned id, const char *buf, s
 		t->raw[id] = v;
 	} else {
 		int64_t ignored;
-		if (n >= sizeof t->text[id] || memchr(buf, '\0', n) != NULL ||
+		/* The driver prints ASCII words and numbers: anything else is not
+		 * its output. */
+		if (n >= sizeof t->text[id] ||
 		    (f->check == CHECK_HEX && !tta_parse_sysfs_number(buf, n, 16, false, &ignored)))
 			return;
+		for (size_t i = 0; i < n; i++)
+			if (buf[i] < 0x20 || buf[i] > 0x7e)
+				return;
 		memcpy(t->text[id], buf, n);
 		t->text[id][n] = '\0';
 	}
@@ -526,14 +531,20 @@ void tta_telemetry_read(int class_dir, struct tta_telemetry *out)
 	}
 	if (hwmon >= 0)
 		close(hwmon);
-	/* The PCI address: the last part of where the device link points. */
-	char link[PATH_MAX];
-	ssize_t n = readlinkat(class_dir, "device", link, sizeof link - 1);
-	if (n > 0) {
-		link[n] = '\0';
-		const char *base = strrchr(link, '/');
-		base = base ? base + 1 : link;
-		store_field(out, TTA_TELEMETRY_PCI_BDF, base, strlen(base));
+	/* The PCI address: the name of the directory the device link leads to,
+	 * however the link is spelt. */
+	int dev = openat(class_dir, "device", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dev >= 0) {
+		char fdpath[64], link[PATH_MAX];
+		snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", dev);
+		ssize_t n = readlink(fdpath, link, sizeof link - 1);
+		close(dev);
+		if (n > 0) {
+			link[n] = '\0';
+			const char *base = strrchr(link, '/');
+			base = base ? base + 1 : link;
+			store_field(out, TTA_TELEMETRY_PCI_BDF, base, strlen(base));
+		}
 	}
 }
 
