@@ -53,6 +53,15 @@ $(BUILD)/fuzz/fuzz_segment: $(BUILD)/fuzz/obj/tests/fuzz/fuzz_segment.o $(FUZZ_C
 $(BUILD)/fuzz/fuzz_bridge: $(BUILD)/fuzz/obj/tests/fuzz/fuzz_bridge.o $(BUILD)/fuzz/obj/bridge/bridge_decode.o $(FUZZ_CODE_OBJS)
 	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(PKG_LIBS) -lpthread
 
+# The parsers of the sources beside the segment (libtrack/sources.c): TT-Metal
+# segments, sysfs values, pid lists, whole fuzzed host trees.
+$(BUILD)/fuzz/obj/tests/fuzz/fuzz_sources.o: tests/fuzz/fuzz_sources.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Werror -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+$(BUILD)/fuzz/fuzz_sources: $(BUILD)/fuzz/obj/tests/fuzz/fuzz_sources.o $(FUZZ_CODE_OBJS)
+	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(PKG_LIBS) -lpthread
+
 # The seed maker is an ordinary tracked program (gcc, libtrack.a).
 $(BUILD)/obj/tests/fuzz/make_seeds.o: ALL_CFLAGS += -Itests/fuzz
 $(BUILD)/fuzz/tta-fuzz-seeds: $(BUILD)/obj/tests/fuzz/make_seeds.o $(LIBTRACK_A)
@@ -61,7 +70,7 @@ $(BUILD)/fuzz/tta-fuzz-seeds: $(BUILD)/obj/tests/fuzz/make_seeds.o $(LIBTRACK_A)
 
 FUZZ_PROGRAMS := $(BUILD)/fuzz/tta-fuzz-seeds
 ifeq ($(HAVE_LIBFUZZER),yes)
-FUZZ_PROGRAMS += $(BUILD)/fuzz/fuzz_segment $(BUILD)/fuzz/fuzz_bridge
+FUZZ_PROGRAMS += $(BUILD)/fuzz/fuzz_segment $(BUILD)/fuzz/fuzz_bridge $(BUILD)/fuzz/fuzz_sources
 endif
 # Built with the tests when the toolchain allows; test_fuzz.sh fails with the
 # package names when it does not.
