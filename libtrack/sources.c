@@ -420,24 +420,17 @@ int tta_tt_metal_parse(const unsigned char *buf, size_t len, uint64_t asic_id,
 /* ------------------------------------------------------------------------ */
 /* Reading files                                                             */
 
-/* Opens NAME under DIR for reading without following it into a FIFO, a
- * device or a socket: those are refused. */
-static int open_regular(int dir, const char *name, int extra_flags)
+/* Opens NAME under DIR for reading. O_NONBLOCK: a FIFO planted in place of
+ * a file reads as empty instead of blocking; O_NOFOLLOW: a link planted in
+ * place of an attribute is not followed (sysfs attributes are never links).
+ * No fstat: one syscall per file matters at 64 devices x 25 files. */
+static int open_file(int dir, const char *name)
 {
-	int fd = openat(dir, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | extra_flags);
-	if (fd < 0)
-		return -1;
-	struct stat st;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		errno = EINVAL;
-		return -1;
-	}
-	return fd;
+	return openat(dir, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW);
 }
 
-/* Up to CAP bytes of an open file, reading until EOF (proc files come in
- * pieces). Returns the length or -1. */
+/* Up to CAP bytes of an open file, reading until EOF (proc files may come
+ * in pieces). Returns the length or -1. */
 static ssize_t read_all(int fd, char *buf, size_t cap)
 {
 	size_t got = 0;
@@ -454,13 +447,22 @@ static ssize_t read_all(int fd, char *buf, size_t cap)
 	return (ssize_t)got;
 }
 
-/* A small attribute into BUF (terminated). Returns its length or -1. */
-static ssize_t read_attr(int dir, const char *name, char *buf, size_t cap)
+/* A small file into BUF (terminated). Sysfs hands an attribute over in one
+ * read, so ONE_READ skips the read that would only see EOF. Returns its
+ * length or -1. */
+static ssize_t read_small(int dir, const char *name, char *buf, size_t cap, bool one_read)
 {
-	int fd = open_regular(dir, name, 0);
+	int fd = open_file(dir, name);
 	if (fd < 0)
 		return -1;
-	ssize_t n = read_all(fd, buf, cap - 1);
+	ssize_t n;
+	if (one_read) {
+		do
+			n = read(fd, buf, cap - 1);
+		while (n < 0 && errno == EINTR);
+	} else {
+		n = read_all(fd, buf, cap - 1);
+	}
 	close(fd);
 	if (n < 0)
 		return -1;
@@ -525,7 +527,7 @@ void tta_telemetry_read(int class_dir, struct tta_telemetry *out)
 		const struct field_def *f = &fields[id];
 		if (f->attr == NULL || (f->hwmon && hwmon < 0))
 			continue;
-		ssize_t n = read_attr(f->hwmon ? hwmon : class_dir, f->attr, buf, sizeof buf);
+		ssize_t n = read_small(f->hwmon ? hwmon : class_dir, f->attr, buf, sizeof buf, true);
 		if (n > 0)
 			store_field(out, id, buf, (size_t)n);
 	}
@@ -574,6 +576,13 @@ struct tta_sources {
 	size_t n_procs;
 	struct tta_untracked_process *untracked;
 	size_t n_untracked;
+	/* user names looked up for this snapshot (the user database is a file
+	 * read per lookup: a few uids serve every process listed) */
+	struct {
+		uint32_t uid;
+		char name[64];
+	} users[16];
+	unsigned n_users;
 	/* bound to the snapshot's devices */
 	struct tta_device_sources *dev_sources;
 	const struct tta_telemetry **dev_tel;
@@ -645,7 +654,7 @@ static void read_pids(tta_sources *src, struct sysfs_device *dev)
 	char path[PATH_BUF];
 	snprintf(path, sizeof path, "%s/proc/driver/tenstorrent/%" PRIu32 "/pids", src->root,
 		 dev->id);
-	int fd = open_regular(AT_FDCWD, path, 0);
+	int fd = open_file(AT_FDCWD, path);
 	if (fd < 0)
 		return;
 	char *buf = malloc(MAX_PIDS_FILE);
@@ -762,39 +771,55 @@ static void status_line(const char *line, size_t len, struct proc_facts *pf)
 	}
 }
 
-static void proc_facts(const tta_sources *src, int32_t pid, bool want_name, struct proc_facts *pf)
+/* What ROOT/proc/PID/status (and comm, and ns/pid, when asked) say: a file
+ * or two per process, the fewest that answer the question. */
+static void proc_facts(const tta_sources *src, int32_t pid, bool want_name, bool want_ns,
+		       struct proc_facts *pf)
 {
 	memset(pf, 0, sizeof *pf);
 	if (pid <= 0)
 		return;
 	char path[PATH_BUF], buf[2048];
-	snprintf(path, sizeof path, "%s/proc/%" PRId32, src->root, pid);
-	int dir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dir < 0)
+	snprintf(path, sizeof path, "%s/proc/%" PRId32 "/status", src->root, pid);
+	int fd = open_file(AT_FDCWD, path);
+	if (fd < 0) {
+		pf->exists = errno != ENOENT && errno != ENOTDIR;
 		return;
-	pf->exists = true;
-	ssize_t n;
-	if (want_name && (n = read_attr(dir, "comm", buf, sizeof buf)) > 0) {
-		while (n > 0 && buf[n - 1] == '\n')
-			n--;
-		if ((size_t)n >= sizeof pf->name)
-			n = sizeof pf->name - 1;
-		memcpy(pf->name, buf, (size_t)n);
-		pf->name[n] = '\0';
 	}
-	n = read_attr(dir, "status", buf, sizeof buf);
+	pf->exists = true;
+	/* Uid and NSpid come in the first lines: one read is enough. */
+	ssize_t n;
+	do
+		n = read(fd, buf, sizeof buf - 1);
+	while (n < 0 && errno == EINTR);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
 	for (char *line = buf; n > 0 && line != NULL && *line != '\0';) {
 		char *end = strchr(line, '\n');
 		size_t len = end ? (size_t)(end - line) : strlen(line);
 		status_line(line, len, pf);
 		line = end ? end + 1 : NULL;
 	}
-	struct stat st;
-	if (pf->ns_pid > 0 && fstatat(dir, "ns/pid", &st, 0) == 0) {
-		pf->have_ns = true;
-		pf->ns_ino = (uint64_t)st.st_ino;
+	if (want_name) {
+		snprintf(path, sizeof path, "%s/proc/%" PRId32 "/comm", src->root, pid);
+		n = read_small(AT_FDCWD, path, buf, sizeof buf, true);
+		while (n > 0 && buf[n - 1] == '\n')
+			n--;
+		if (n > 0) {
+			if ((size_t)n >= sizeof pf->name)
+				n = sizeof pf->name - 1;
+			memcpy(pf->name, buf, (size_t)n);
+			pf->name[n] = '\0';
+		}
 	}
-	close(dir);
+	struct stat st;
+	if (want_ns && pf->ns_pid > 0) {
+		snprintf(path, sizeof path, "%s/proc/%" PRId32 "/ns/pid", src->root, pid);
+		if (stat(path, &st) == 0) {
+			pf->have_ns = true;
+			pf->ns_ino = (uint64_t)st.st_ino;
+		}
+	}
 }
 
 static int cmp_segments(const void *a, const void *b)
@@ -896,6 +921,21 @@ static int read_tt_metal(tta_sources *src)
 	return rc;
 }
 
+static void user_name(tta_sources *src, uint32_t uid, char *out, size_t len)
+{
+	for (unsigned i = 0; i < src->n_users; i++)
+		if (src->users[i].uid == uid) {
+			snprintf(out, len, "%s", src->users[i].name);
+			return;
+		}
+	tta_user_name(uid, out, len);
+	if (src->n_users < sizeof src->users / sizeof src->users[0]) {
+		src->users[src->n_users].uid = uid;
+		snprintf(src->users[src->n_users].name, sizeof src->users[0].name, "%s", out);
+		src->n_users++;
+	}
+}
+
 /* Whether PID (in our pid namespace) reports through tt-alloc. */
 static bool tracked_here(const struct tta_process_row *rows, size_t n_rows, uint64_t self_ns,
 			 int32_t pid)
@@ -930,12 +970,12 @@ static void settle_tt_metal(tta_sources *src, const struct tta_process_row *rows
 		}
 		p.device = seg->device;
 		struct proc_facts pf;
-		proc_facts(src, p.pid, false, &pf);
+		proc_facts(src, p.pid, false, false, &pf);
 		p.running = pf.exists;
 		p.have_uid = pf.have_uid;
 		p.uid = pf.uid;
 		if (pf.have_uid)
-			tta_user_name(pf.uid, p.user, sizeof p.user);
+			user_name(src, pf.uid, p.user, sizeof p.user);
 		seg->processes++;
 		src->procs[kept++] = p;
 	}
@@ -963,6 +1003,10 @@ static int find_untracked(tta_sources *src, const struct tta_process_row *rows, 
 			  uint64_t self_ns)
 {
 	size_t cap = 0;
+	/* Only writers of other pid namespaces need a process's namespace. */
+	bool foreign_rows = false;
+	for (size_t r = 0; r < n_rows; r++)
+		foreign_rows |= self_ns != 0 && rows[r].proc.pidns_ino != self_ns;
 	for (size_t d = 0; d < src->n_devs; d++) {
 		struct sysfs_device *dev = &src->devs[d];
 		if (dev->n_pids > 1)
@@ -980,7 +1024,7 @@ static int find_untracked(tta_sources *src, const struct tta_process_row *rows, 
 			struct proc_facts pf;
 			memset(&pf, 0, sizeof pf);
 			if (!reports)
-				proc_facts(src, pid, true, &pf);
+				proc_facts(src, pid, true, foreign_rows, &pf);
 			/* Another namespace's writer: the driver names it by our pid,
 			 * its slot by its own, under its namespace's inode. */
 			for (size_t r = 0; !reports && pf.have_ns && r < n_rows; r++)
@@ -1004,7 +1048,7 @@ static int find_untracked(tta_sources *src, const struct tta_process_row *rows, 
 			u->have_uid = pf.have_uid;
 			u->uid = pf.uid;
 			if (pf.have_uid)
-				tta_user_name(pf.uid, u->user, sizeof u->user);
+				user_name(src, pf.uid, u->user, sizeof u->user);
 			memcpy(u->name, pf.name, sizeof u->name);
 		}
 	}
