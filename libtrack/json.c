@@ -84,15 +84,17 @@ static void json_telemetry(const tta_telemetry *t, FILE *out)
 		const struct tta_telemetry_field *f = tta_telemetry_field(id);
 		int64_t raw;
 		const char *text;
-		char number[48];
 		if (!tta_telemetry_get(t, id, &raw, &text))
 			continue;
 		fprintf(out, "%s\"%s\": ", first ? "" : ", ", f->name);
 		first = false;
-		if (f->kind == TTA_TELEMETRY_TEXT)
+		if (f->kind == TTA_TELEMETRY_TEXT) {
 			tta_json_string(out, text, 64);
-		else
-			fputs(tta_telemetry_format(t, id, number, sizeof number), out);
+		} else {
+			char number[48];
+			const char *num = tta_telemetry_format(t, id, number, sizeof number);
+			fputs(num ? num : "null", out);
+		}
 	}
 	fprintf(out, "}");
 }

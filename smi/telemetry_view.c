@@ -59,12 +59,15 @@ static void device_block(const tta_snapshot *snap, size_t index, FILE *out)
 	for (unsigned id = 0; id < tta_telemetry_field_count(); id++) {
 		const struct tta_telemetry_field *f = tta_telemetry_field(id);
 		const char *value;
-		char number[48];
 		if (!tta_telemetry_get(tel, id, NULL, &value))
 			continue;
-		if (f->kind == TTA_TELEMETRY_NUMBER)
-			value = tta_telemetry_format(tel, id, number, sizeof number);
-		clean(value, 64, text, sizeof text);
+		if (f->kind == TTA_TELEMETRY_NUMBER) {
+			char number[48];
+			const char *num = tta_telemetry_format(tel, id, number, sizeof number);
+			clean(num ? num : "?", sizeof number, text, sizeof text);
+		} else {
+			clean(value, 64, text, sizeof text);
+		}
 		fprintf(out, "  %-18s %-18s %-12s %s\n", f->name, text, f->unit, f->file);
 		any = true;
 	}
