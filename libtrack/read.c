@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "tt-alloc/reader.h"
+#include "origin_names.h"
 #include "tta_counters.h"
 #include "tta_record.h"
 #include "tta_segment.h"
@@ -406,11 +407,11 @@ out:
 }
 
 /* Visits the consistent live records of live processes matching PID/DEVICE
- * with FN; used by tta_reader_foreach_buffer and snapshots. Runs inside the
- * caller's guard. */
+ * with FN, their tags and sites named through NAMES; used by
+ * tta_reader_foreach_buffer and snapshots. Runs inside the caller's guard. */
 typedef int (*record_fn)(const struct tta_buffer_view *v, void *ctx);
 static int visit_buffers(const struct tta_segment *seg, int32_t pid, int32_t device,
-			 record_fn fn, void *ctx)
+			 struct tta_origin_names *names, record_fn fn, void *ctx)
 {
 	uint32_t chunks = tta_chunk_count(seg);
 	uint64_t now = tta_now_mono_ns();
@@ -448,7 +449,9 @@ static int visit_buffers(const struct tta_segment *seg, int32_t pid, int32_t dev
 				.size = rec.size,
 				.age_ns = now > rec.alloc_mono_ns ? now - rec.alloc_mono_ns : 0,
 			};
-			int rc = fn(&v, ctx);
+			int rc = tta_origin_names_resolve(names, slot, &rec, &v.tag, &v.site);
+			if (rc == 0)
+				rc = fn(&v, ctx);
 			if (rc != 0)
 				return rc;
 		}
@@ -459,12 +462,19 @@ static int visit_buffers(const struct tta_segment *seg, int32_t pid, int32_t dev
 TTA_EXPORT int tta_reader_foreach_buffer(tta_reader *r, const struct tta_buffer_filter *filter,
 					 tta_buffer_fn fn, void *ctx)
 {
+	struct tta_origin_names *names = tta_origin_names_new(&r->seg);
+	if (names == NULL)
+		return -ENOMEM;
 	sigjmp_buf jump, *outer;
-	BUS_GUARD(jump, outer, return -EFAULT);
-	int rc = visit_buffers(&r->seg, filter ? filter->pid : 0, filter ? filter->device : -1, fn,
-			       ctx);
+	BUS_GUARD(jump, outer, goto faulted);
+	int rc = visit_buffers(&r->seg, filter ? filter->pid : 0, filter ? filter->device : -1,
+			       names, fn, ctx);
 	BUS_GUARD_END(outer);
+	tta_origin_names_free(names);
 	return rc;
+faulted:
+	tta_origin_names_free(names);
+	return -EFAULT;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -479,6 +489,7 @@ struct tta_snapshot {
 	size_t n_rows, cap_rows;
 	struct tta_buffer_view *buffers;
 	size_t n_buffers, cap_buffers;
+	struct tta_origin_names *names; /* tag and site texts, tag rows */
 };
 
 TTA_EXPORT void tta_snapshot_free(tta_snapshot *s)
@@ -488,6 +499,7 @@ TTA_EXPORT void tta_snapshot_free(tta_snapshot *s)
 	free(s->devices);
 	free(s->rows);
 	free(s->buffers);
+	tta_origin_names_free(s->names);
 	free(s);
 }
 
@@ -571,6 +583,13 @@ static int collect_buffer(const struct tta_buffer_view *v, void *opaque)
 {
 	struct buffer_ctx *ctx = opaque;
 	tta_snapshot *s = ctx->snap;
+	if ((s->info.flags & TTA_SNAPSHOT_TAGS) &&
+	    tta_origin_names_count_tag(s->names, v->device, v->tag, v->type, v->size) != 0) {
+		ctx->error = -ENOMEM;
+		return 1;
+	}
+	if (!(s->info.flags & TTA_SNAPSHOT_BUFFERS))
+		return 0;
 	if (reserve_one((void **)&s->buffers, s->n_buffers, &s->cap_buffers, sizeof *s->buffers)) {
 		ctx->error = -ENOMEM;
 		return 1;
@@ -750,7 +769,8 @@ TTA_EXPORT int tta_snapshot_take(tta_reader *r, int32_t pid, int32_t device, uns
 {
 	*out = NULL;
 	if (r == NULL || pid < 0 || device < -1 ||
-	    (flags & ~(unsigned)(TTA_SNAPSHOT_BUFFERS | TTA_SNAPSHOT_PROCESS_DETAILS)))
+	    (flags & ~(unsigned)(TTA_SNAPSHOT_BUFFERS | TTA_SNAPSHOT_PROCESS_DETAILS |
+				 TTA_SNAPSHOT_TAGS)))
 		return tta_fail(err, errlen, -EINVAL, "invalid snapshot arguments");
 	const struct tta_segment *seg = &r->seg;
 	enum tta_segment_status status = tta_reader_status(r);
@@ -767,6 +787,11 @@ TTA_EXPORT int tta_snapshot_take(tta_reader *r, int32_t pid, int32_t device, uns
 	s->info.filter_pid = pid;
 	s->info.filter_device = device;
 	s->info.flags = flags;
+	bool records = (flags & (TTA_SNAPSHOT_BUFFERS | TTA_SNAPSHOT_TAGS)) != 0;
+	if (records && (s->names = tta_origin_names_new(seg)) == NULL) {
+		free(s);
+		return tta_fail(err, errlen, -ENOMEM, "out of memory");
+	}
 	int rc = 0;
 	sigjmp_buf jump, *outer;
 	BUS_GUARD(jump, outer, goto faulted);
@@ -775,9 +800,9 @@ TTA_EXPORT int tta_snapshot_take(tta_reader *r, int32_t pid, int32_t device, uns
 	rc = take_rows(seg, s);
 	if (rc == 0)
 		rc = sum_devices(seg, s);
-	if (rc == 0 && (flags & TTA_SNAPSHOT_BUFFERS)) {
+	if (rc == 0 && records) {
 		struct buffer_ctx ctx = { .snap = s, .error = 0 };
-		rc = visit_buffers(seg, pid, device, collect_buffer, &ctx);
+		rc = visit_buffers(seg, pid, device, s->names, collect_buffer, &ctx);
 		if (ctx.error)
 			rc = ctx.error;
 	}
@@ -797,6 +822,8 @@ TTA_EXPORT int tta_snapshot_take(tta_reader *r, int32_t pid, int32_t device, uns
 		qsort(s->rows, s->n_rows, sizeof *s->rows, cmp_rows);
 	if (s->n_buffers > 1)
 		qsort(s->buffers, s->n_buffers, sizeof *s->buffers, cmp_buffers);
+	if (flags & TTA_SNAPSHOT_TAGS)
+		tta_origin_names_sort_tags(s->names);
 	*out = s;
 	return 0;
 faulted:
@@ -844,4 +871,14 @@ TTA_EXPORT size_t tta_snapshot_buffer_count(const tta_snapshot *s)
 TTA_EXPORT const struct tta_buffer_view *tta_snapshot_buffer(const tta_snapshot *s, size_t i)
 {
 	return i < s->n_buffers ? &s->buffers[i] : NULL;
+}
+
+TTA_EXPORT size_t tta_snapshot_tag_count(const tta_snapshot *s)
+{
+	return (s->info.flags & TTA_SNAPSHOT_TAGS) ? tta_origin_names_tag_count(s->names) : 0;
+}
+
+TTA_EXPORT const struct tta_tag_row *tta_snapshot_tag(const tta_snapshot *s, size_t i)
+{
+	return (s->info.flags & TTA_SNAPSHOT_TAGS) ? tta_origin_names_tag(s->names, i) : NULL;
 }

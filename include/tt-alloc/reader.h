@@ -126,7 +126,11 @@ enum tta_snapshot_flags {
 	 * (/proc: pid + start time), and the exited_processes gauge. Costs a
 	 * /proc read per process (~10 us each); without it user is "" and
 	 * running is -1, and a snapshot reads shared memory only. */
-	TTA_SNAPSHOT_PROCESS_DETAILS = 1u << 1
+	TTA_SNAPSHOT_PROCESS_DETAILS = 1u << 1,
+	/* Also sum the live buffer records per (device, tag): the tag rows
+	 * (tta_snapshot_tag_*). Reads every record, like TTA_SNAPSHOT_BUFFERS,
+	 * without keeping them. */
+	TTA_SNAPSHOT_TAGS = 1u << 2
 };
 
 /*
@@ -228,11 +232,44 @@ struct tta_buffer_view {
 	uint64_t address;
 	uint64_t size;
 	uint64_t age_ns;          /* now - allocation time (CLOCK_MONOTONIC) */
+	/* Where it came from (tta_set_tag, TT_ALLOC_STACK_TRACE=1; see
+	 * tt_alloc.h). Untrusted text from the writer: sanitise it before
+	 * printing. Owned by the snapshot (or, in tta_reader_foreach_buffer,
+	 * valid during the callback); equal texts share one pointer. */
+	const char *tag;          /* NULL: no tag was set; TTA_TAG_OTHER: the
+				   * owner's tag table was full (or the tag is
+				   * unreadable) */
+	const char *site;         /* NULL: no call site recorded (stack traces
+				   * off); else its frames, innermost (the caller
+				   * of tta_report_*) first, one per line
+				   * ('\n'-separated): "SYMBOL+0xOFF in MODULE at
+				   * FILE:LINE"; TTA_SITE_UNTRACKED when the
+				   * owner's site table was full */
 };
+#define TTA_TAG_OTHER "(other)"
+#define TTA_SITE_UNTRACKED "(untracked site)"
 /* With TTA_SNAPSHOT_BUFFERS: live buffer records, sorted by pid, device,
  * address. Zero otherwise. */
 size_t tta_snapshot_buffer_count(const tta_snapshot *snapshot);
 const struct tta_buffer_view *tta_snapshot_buffer(const tta_snapshot *snapshot, size_t index);
+
+/* With TTA_SNAPSHOT_TAGS: device memory per tag, from the live buffer
+ * records (the PID and DEVICE filters apply). One row per (device, tag) in
+ * use, sorted by device, then largest total (all types) first. Kernel
+ * binaries count in used[TTA_MEM_KERNEL] only, not in buffers, as
+ * everywhere. Allocations that got no record (records_unavailable) are not
+ * in any row. Processes may use many tags: an exporter should keep the
+ * largest few per device and add up the rest. */
+struct tta_tag_row {
+	uint32_t device;
+	const char *tag;          /* NULL: allocations made with no tag set;
+				   * TTA_TAG_OTHER: beyond a process's tag table.
+				   * Untrusted text, owned by the snapshot */
+	int64_t used[TTA_MEM_TYPES]; /* bytes per memory type */
+	int64_t buffers;          /* live allocations, kernel binaries excepted */
+};
+size_t tta_snapshot_tag_count(const tta_snapshot *snapshot);
+const struct tta_tag_row *tta_snapshot_tag(const tta_snapshot *snapshot, size_t index);
 
 /* ------------------------------------------------------------------------ */
 /* Streaming reads (no snapshot; for the fastest queries)                    */
