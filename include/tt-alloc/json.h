@@ -22,8 +22,11 @@ extern "C" {
 
 /* One JSON object ending with a newline: "tool" {name: TOOL, version:
  * VERSION}, "timestamp_ns", "segment" (every counter of the counter table),
- * "devices", "processes", and "buffers" when SNAP was taken with
- * TTA_SNAPSHOT_BUFFERS. */
+ * "devices", "processes", "buffers" when SNAP was taken with
+ * TTA_SNAPSHOT_BUFFERS (each with "tag": string or null and "site": an
+ * array of frames, innermost first, or null), and "tags" (one row per
+ * device and tag: "device", "tag" or null, "used" per type, "buffers")
+ * when it was taken with TTA_SNAPSHOT_TAGS. */
 void tta_snapshot_write_json(const tta_snapshot *snap, const char *tool, const char *version,
 			     FILE *out);
 
