@@ -93,3 +93,11 @@ lint-tidy:
 $(BUILD)/tests/helper_sites: tests/helper_sites.c $(LIBTRACK_A)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -rdynamic -Itests $< -o $@ $(LIBTRACK_A) $(LDLIBS_ALL)
+
+# test_sites checks the reaper's leak report text too: it links the reaper's
+# formatter (reaper/reaper_log.c).
+$(BUILD)/tests/test_sites: tests/test_sites.c tests/tta_test.h $(BUILD)/obj/reaper/reaper_log.o \
+		$(LIBTRACK_A)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Itests -Ireaper $< -o $@ $(BUILD)/obj/reaper/reaper_log.o $(LIBTRACK_A) \
+		$(LDLIBS_ALL)
