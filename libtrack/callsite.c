@@ -41,8 +41,11 @@
 #include "origins.h"
 
 /* backtrace() sees tta_callsite_capture and the public report function
- * before the application's frame. */
+ * before the application's frame (and, under a sanitizer, its backtrace
+ * interceptor first: capture finds its own return address instead of
+ * counting). */
 #define SKIP_FRAMES 2
+#define SLACK_FRAMES 2
 #define SITE_SLOTS 4096u  /* index of stacks seen; at most half used */
 #define FRAME_SLOTS 4096u /* index of frame texts stored; at most half used */
 
@@ -363,12 +366,23 @@ out:
 
 __attribute__((noinline)) uint16_t tta_callsite_capture(struct tta_origins *o)
 {
-	void *pcs[SKIP_FRAMES + TTA_SITE_FRAMES];
+	void *pcs[SLACK_FRAMES + SKIP_FRAMES + TTA_SITE_FRAMES];
 	int n = backtrace(pcs, (int)(sizeof pcs / sizeof pcs[0]));
-	if (n <= SKIP_FRAMES)
+	/* The application's frame follows the report function's, whose pc is
+	 * our return address. */
+	void *report_fn = __builtin_return_address(0);
+	int skip = SKIP_FRAMES;
+	for (int i = 0; i <= SLACK_FRAMES + 1 && i < n; i++)
+		if (pcs[i] == report_fn) {
+			skip = i + 1;
+			break;
+		}
+	if (n <= skip)
 		return TTA_ID_OTHER;
-	void *const *mine = pcs + SKIP_FRAMES;
-	n -= SKIP_FRAMES;
+	void *const *mine = pcs + skip;
+	n -= skip;
+	if (n > (int)TTA_SITE_FRAMES)
+		n = TTA_SITE_FRAMES;
 	uint64_t key = stack_hash(mine, n);
 	const struct tta_site_index *x = __atomic_load_n(&o->sites, __ATOMIC_ACQUIRE);
 	if (x != NULL) {

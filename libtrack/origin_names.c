@@ -33,7 +33,8 @@ struct tag_key {
 };
 
 struct tta_origin_names {
-	const struct tta_segment *seg;
+	const struct tta_segment *seg; /* only while the snapshot is taken */
+	uint32_t slot_capacity;     /* a snapshot outlives its reader: a copy */
 	struct arena_chunk *arena;
 	const char **strings;       /* interned strings, open addressing */
 	size_t n_strings, cap_strings;
@@ -50,7 +51,8 @@ struct tta_origin_names *tta_origin_names_new(const struct tta_segment *seg)
 	if (n == NULL)
 		return NULL;
 	n->seg = seg;
-	n->slots = calloc(seg->geo.slot_capacity, sizeof *n->slots);
+	n->slot_capacity = seg->geo.slot_capacity;
+	n->slots = calloc(n->slot_capacity, sizeof *n->slots);
 	if (n->slots == NULL) {
 		free(n);
 		return NULL;
@@ -66,7 +68,7 @@ void tta_origin_names_free(struct tta_origin_names *n)
 		next = c->next;
 		free(c);
 	}
-	for (uint32_t i = 0; i < n->seg->geo.slot_capacity; i++)
+	for (uint32_t i = 0; n->slots != NULL && i < n->slot_capacity; i++)
 		free(n->slots[i]);
 	free(n->slots);
 	free(n->strings);
@@ -165,7 +167,7 @@ int tta_origin_names_resolve(struct tta_origin_names *n, uint32_t slot, const st
 	*site = NULL;
 	if (rec->tag == 0 && rec->site == 0)
 		return 0;
-	if (slot >= n->seg->geo.slot_capacity)
+	if (slot >= n->slot_capacity)
 		return 0;
 	const struct tta_site_block *b = tta_sites_block(n->seg, slot);
 	struct slot_cache *c = cache_of(n, slot, rec->owner);
@@ -282,14 +284,23 @@ static int cmp_rows(const void *pa, const void *pb)
 	return strcmp(a->tag, b->tag);
 }
 
-void tta_origin_names_sort_tags(struct tta_origin_names *n)
+void tta_origin_names_finish(struct tta_origin_names *n)
 {
 	if (n->n_rows > 1)
 		qsort(n->rows, n->n_rows, sizeof *n->rows, cmp_rows);
-	/* The index points at rows by position: it is not used after sorting. */
+	/* Only the strings and the rows outlive the take. */
 	free(n->row_index);
 	n->row_index = NULL;
 	n->cap_index = 0;
+	for (uint32_t i = 0; i < n->slot_capacity; i++)
+		free(n->slots[i]);
+	free(n->slots);
+	n->slots = NULL;
+	n->slot_capacity = 0;
+	free(n->strings);
+	n->strings = NULL;
+	n->cap_strings = n->n_strings = 0;
+	n->seg = NULL;
 }
 
 size_t tta_origin_names_tag_count(const struct tta_origin_names *n)

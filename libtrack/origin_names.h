@@ -36,8 +36,10 @@ int tta_origin_names_resolve(struct tta_origin_names *n, uint32_t slot, const st
  * (TAG as returned by resolve). Returns 0 or -ENOMEM. */
 int tta_origin_names_count_tag(struct tta_origin_names *n, uint32_t device, const char *tag,
 			       uint32_t type, uint64_t size);
-/* Sorts the rows: by device, then largest total first, then by name. */
-void tta_origin_names_sort_tags(struct tta_origin_names *n);
+/* Ends the take: sorts the rows (by device, then largest total first, then
+ * by name) and frees what only resolving needed. The strings and rows stay;
+ * resolve and count_tag must not be called again. */
+void tta_origin_names_finish(struct tta_origin_names *n);
 size_t tta_origin_names_tag_count(const struct tta_origin_names *n);
 const struct tta_tag_row *tta_origin_names_tag(const struct tta_origin_names *n, size_t i);
 

@@ -822,8 +822,8 @@ TTA_EXPORT int tta_snapshot_take(tta_reader *r, int32_t pid, int32_t device, uns
 		qsort(s->rows, s->n_rows, sizeof *s->rows, cmp_rows);
 	if (s->n_buffers > 1)
 		qsort(s->buffers, s->n_buffers, sizeof *s->buffers, cmp_buffers);
-	if (flags & TTA_SNAPSHOT_TAGS)
-		tta_origin_names_sort_tags(s->names);
+	if (s->names != NULL)
+		tta_origin_names_finish(s->names);
 	*out = s;
 	return 0;
 faulted:
