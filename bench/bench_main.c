@@ -1318,7 +1318,7 @@ static void usage(FILE *f)
 		"  --quick         small version, a few seconds (no meaningful figures)\n"
 		"  --json          print JSON instead of the table\n"
 		"  --json-out FILE also write the JSON to FILE\n"
-		"  --only LETTERS  run only these sections of a..i, e.g. --only ad\n");
+		"  --only LETTERS  run only these sections of a..j, e.g. --only ad\n");
 }
 
 int main(int argc, char **argv)
@@ -1341,8 +1341,8 @@ int main(int argc, char **argv)
 			cfg.json = true;
 			break;
 		case 'o':
-			if (strspn(optarg, "abcdefghi") != strlen(optarg) || !*optarg) {
-				fprintf(stderr, "tt-alloc-bench: --only takes letters a..i, got '%s'\n",
+			if (strspn(optarg, "abcdefghij") != strlen(optarg) || !*optarg) {
+				fprintf(stderr, "tt-alloc-bench: --only takes letters a..j, got '%s'\n",
 					optarg);
 				return 2;
 			}
@@ -1390,6 +1390,8 @@ int main(int argc, char **argv)
 		run_ck_tables();
 	if (bench_section_enabled('i'))
 		run_bridge();
+	if (bench_section_enabled('j'))
+		run_sites();
 	add_targets();
 	progress("done in %.1f s", (double)(now_ns() - t0) / 1e9);
 
