@@ -127,7 +127,9 @@ static bool run_child(struct sites_job *job)
 
 void run_sites(void)
 {
-	unsigned reps = cfg.reps < SITES_REPS_MAX ? cfg.reps : SITES_REPS_MAX;
+	unsigned reps = cfg.reps;
+	if (reps > SITES_REPS_MAX)
+		reps = SITES_REPS_MAX;
 	struct sites_out *out = shared_alloc(sizeof *out);
 	double pair[M_MODES][SITES_REPS_MAX];
 	unsigned got[M_MODES] = { 0 };

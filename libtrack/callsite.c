@@ -237,8 +237,8 @@ static void frame_text_libdw(uintptr_t pc, char *out, size_t len)
 	GElf_Sym sym;
 	const char *name = dw.addrinfo(m, at, &offset, &sym, NULL, NULL, NULL);
 	char *demangled = NULL;
+	int status = -1;
 	if (name != NULL && dw.demangle != NULL && name[0] == '_' && name[1] == 'Z') {
-		int status = -1;
 		demangled = dw.demangle(name, NULL, NULL, &status);
 		if (status == 0 && demangled != NULL)
 			name = demangled;

@@ -27,11 +27,6 @@ struct slot_cache {
 	const char *sites[TTA_SITES_PER_PROCESS + 1];
 };
 
-struct tag_key {
-	uint32_t device;
-	const char *tag;
-};
-
 struct tta_origin_names {
 	const struct tta_segment *seg; /* only while the snapshot is taken */
 	uint32_t slot_capacity;     /* a snapshot outlives its reader: a copy */

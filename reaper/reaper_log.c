@@ -194,25 +194,32 @@ static int by_bytes_then_buffers(const void *a, const void *b)
 /* "leak pid N:   3 buffers, 3.0MiB (3145728 bytes) of dram, tag weights,
  * from FRAME < FRAME": one line per (tag, site), largest first, capped. Names
  * come from the copy of the dead process's block and are sanitised. */
+/* Only worth a section when something is tagged or has a site. */
+static bool any_origin_named(const struct tta_reap_report *r)
+{
+	for (uint32_t i = 0; i < r->origin_count; i++)
+		if (r->origins[i].tag != 0 || r->origins[i].site != 0)
+			return true;
+	return false;
+}
+
 static void format_origins(FILE *out, const struct tta_reap_report *r, int32_t pid)
 {
-	uint32_t n = r->origins ? r->origin_count : 0;
-	/* Only worth a section when something is tagged or has a site. */
-	bool any = false;
-	for (uint32_t i = 0; i < n; i++)
-		any = any || r->origins[i].tag != 0 || r->origins[i].site != 0;
-	if (!any)
+	if (r->origins == NULL || !any_origin_named(r))
 		return;
+	uint32_t n = r->origin_count;
 	struct tta_reap_origin *sorted = malloc((size_t)n * sizeof *sorted);
 	if (sorted == NULL)
 		return;
 	memcpy(sorted, r->origins, (size_t)n * sizeof *sorted);
 	qsort(sorted, n, sizeof *sorted, by_bytes_then_buffers);
-	uint32_t shown = n < REAPER_MAX_ORIGINS ? n : REAPER_MAX_ORIGINS;
+	uint32_t shown = n;
+	if (shown > REAPER_MAX_ORIGINS)
+		shown = REAPER_MAX_ORIGINS;
 	fprintf(out, "leak pid %" PRId32 ": by call site and tag, largest first:\n", pid);
 	for (uint32_t i = 0; i < shown; i++) {
 		const struct tta_reap_origin *o = &sorted[i];
-		char b1[64], b2[16], raw_tag[TTA_TAG_NAME_BYTES], tag[TTA_TAG_NAME_BYTES * 4];
+		char b1[64], b2[16], raw_tag[TTA_TAG_NAME_BYTES];
 		fprintf(out, "leak pid %" PRId32 ":   %" PRIu64 " buffer%s, %s", pid, o->buffers,
 			o->buffers == 1 ? "" : "s", reaper_fmt_bytes(origin_bytes(o), b1, sizeof b1));
 		/* "of dram", or "of dram 8.0MiB + l1 64KiB" when types mix. */
@@ -234,8 +241,9 @@ static void format_origins(FILE *out, const struct tta_reap_report *r, int32_t p
 		}
 		const char *name = tta_sites_tag(r->sites, r->owner, o->tag, raw_tag, sizeof raw_tag);
 		if (name != NULL) {
-			reaper_sanitize(name, TTA_TAG_NAME_BYTES, tag, sizeof tag);
-			fprintf(out, ", tag %s", tag);
+			char tag[TTA_TAG_NAME_BYTES * 4];
+			fprintf(out, ", tag %s",
+				reaper_sanitize(name, TTA_TAG_NAME_BYTES, tag, sizeof tag));
 		} else {
 			fprintf(out, ", untagged");
 		}
@@ -356,10 +364,12 @@ void reaper_format_leak(FILE *out, const struct tta_reap_report *r, uint32_t dev
 			const char *kind = tta_kernel_kind_name(rec->kernel_kind);
 			fprintf(out, " (%s kernel)", kind ? kind : "unknown");
 		}
-		char raw_tag[TTA_TAG_NAME_BYTES], tag[TTA_TAG_NAME_BYTES * 4];
+		char raw_tag[TTA_TAG_NAME_BYTES];
 		const char *name = tta_sites_tag(r->sites, r->owner, rec->tag, raw_tag, sizeof raw_tag);
-		if (name != NULL)
+		if (name != NULL) {
+			char tag[TTA_TAG_NAME_BYTES * 4];
 			fprintf(out, ", tag %s", reaper_sanitize(name, TTA_TAG_NAME_BYTES, tag, sizeof tag));
+		}
 		fputc('\n', out);
 	}
 	free(sorted);

@@ -443,7 +443,8 @@ TTA_TEST(leak_report_names_sites_and_tags_and_the_slot_forgets_them)
 	struct tta_segment seg;
 	open_rw(&seg);
 	struct tta_site_block *b = tta_sites_block(&seg, 0);
-	CHECK(b != NULL && b->owner != 0 && b->tag_count == 2 && b->site_count == 2,
+	CHECK(b != NULL, "no block");
+	CHECK(b->owner != 0 && b->tag_count == 2 && b->site_count == 2,
 	      "the dead process's block: owner %llx, %u tags, %u sites",
 	      (unsigned long long)b->owner, b->tag_count, b->site_count);
 	struct leak_seen seen = { 0 };
