@@ -72,6 +72,12 @@ static void say_once(const char *line);
 
 static void load_unwinder(void)
 {
+#if defined(__SANITIZE_THREAD__)
+	/* libunwind's per-thread cache is freed by a TSD destructor that locks a
+	 * mutex after ThreadSanitizer has let go of the exiting thread, which
+	 * crashes the TSan runtime: a TSan build unwinds with backtrace(). */
+	return;
+#endif
 	void *lib = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
 	backtrace_fn fn = lib ? (backtrace_fn)dlsym(lib, "unw_backtrace") : NULL;
 	if (fn == NULL) {
