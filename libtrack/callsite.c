@@ -72,10 +72,12 @@ static void say_once(const char *line);
 
 static void load_unwinder(void)
 {
-#if defined(__SANITIZE_THREAD__)
-	/* libunwind's per-thread cache is freed by a TSD destructor that locks a
-	 * mutex after ThreadSanitizer has let go of the exiting thread, which
-	 * crashes the TSan runtime: a TSan build unwinds with backtrace(). */
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+	/* Sanitizer runtimes and libunwind do not mix: its per-thread cache is
+	 * freed by a TSD destructor that locks a mutex after ThreadSanitizer let
+	 * go of the thread (a crash), and LeakSanitizer's exit-time tracer
+	 * crashes when threads are stopped inside unw_backtrace. Sanitized
+	 * builds unwind with backtrace(), which the sanitizers intercept. */
 	return;
 #endif
 	void *lib = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);

@@ -292,7 +292,9 @@ struct tta_buffer_filter {
 	int32_t device;           /* -1 = any */
 };
 /* Calls FN for every consistent live buffer record of a live process that
- * matches FILTER (NULL = all). Same return convention as above. */
+ * matches FILTER (NULL = all), with its tag and site (valid during the
+ * call). Same return convention as above; also -EFAULT if the segment was
+ * truncated, -ENOMEM if there was no memory to name tags and sites. */
 typedef int (*tta_buffer_fn)(const struct tta_buffer_view *buf, void *ctx);
 int tta_reader_foreach_buffer(tta_reader *reader, const struct tta_buffer_filter *filter,
 			      tta_buffer_fn fn, void *ctx);
