@@ -12,6 +12,7 @@
  *   bench_writers.c  one "writer" per system: attach, fill a live set,
  *                    churn allocate+free pairs, detach
  *   bench_ck.c       section h: ck_ht / ck_hs / ck_rhs under churn
+ *   bench_sites.c    section j: cost of tags and TT_ALLOC_STACK_TRACE=1
  *
  * Process model: the bench process itself never makes a tta_report_* call;
  * every writer runs in a forked child, so each measurement starts from a
@@ -216,5 +217,8 @@ void reader_close(struct reader *r);
 
 /* ---- section h (bench_ck.c) --------------------------------------------- */
 void run_ck_tables(void);
+
+/* ---- section j (bench_sites.c): tags and call sites ---------------------- */
+void run_sites(void);
 
 #endif /* TTA_BENCH_H */

@@ -1343,7 +1343,7 @@ static void usage(FILE *f)
 		"  --quick         small version, a few seconds (no meaningful figures)\n"
 		"  --json          print JSON instead of the table\n"
 		"  --json-out FILE also write the JSON to FILE\n"
-		"  --only LETTERS  run only these sections of a..j, e.g. --only ad\n");
+		"  --only LETTERS  run only these sections of a..k, e.g. --only ad\n");
 }
 
 int main(int argc, char **argv)
@@ -1366,8 +1366,8 @@ int main(int argc, char **argv)
 			cfg.json = true;
 			break;
 		case 'o':
-			if (strspn(optarg, "abcdefghij") != strlen(optarg) || !*optarg) {
-				fprintf(stderr, "tt-alloc-bench: --only takes letters a..j, got '%s'\n",
+			if (strspn(optarg, "abcdefghijk") != strlen(optarg) || !*optarg) {
+				fprintf(stderr, "tt-alloc-bench: --only takes letters a..k, got '%s'\n",
 					optarg);
 				return 2;
 			}
@@ -1419,6 +1419,8 @@ int main(int argc, char **argv)
 		progress("j: the fake host could not be read");
 		setup_failures++;
 	}
+	if (bench_section_enabled('k'))
+		run_sites();
 	add_targets();
 	progress("done in %.1f s", (double)(now_ns() - t0) / 1e9);
 

@@ -100,6 +100,7 @@ static const char *section_title(char s)
 	case 'h': return "h. ck tables under churn (remove + put of a fresh key)";
 	case 'i': return "i. old socket protocol: tt-alloc-bridge vs the baseline server";
 	case 'j': return "j. sources beside the segment: driver telemetry, pid lists, TT-Metal segments";
+	case 'k': return "k. tags and call sites (TT_ALLOC_STACK_TRACE=1): cost per allocation";
 	default: return "?";
 	}
 }
@@ -180,7 +181,7 @@ static void fmt_cell(char *buf, size_t n, const struct result *r)
 
 void results_print_table(void)
 {
-	static const char order[] = "abcdefghij";
+	static const char order[] = "abcdefghijk";
 	for (const char *sec = order; *sec; sec++) {
 		/* Distinct columns and rows of this section, in insertion order. */
 		const char *cols[8];

@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <tt-alloc/json.h>
 #include <tt-alloc/reader.h>
@@ -17,6 +18,8 @@
 #include <tt-alloc/text.h>
 
 #define TTA_EXPORT __attribute__((visibility("default")))
+/* Longer than any tag or site the library hands out. */
+#define SITE_TEXT_MAX 4096
 
 /* Memory types in the order a user scans them: the big pools first. */
 static const unsigned display_order[TTA_MEM_TYPES] = {
@@ -280,6 +283,50 @@ static void json_sources(const tta_snapshot *snap, FILE *out)
 	fprintf(out, "%s]}", n ? "\n    " : "");
 }
 
+/* Untrusted text from the segment: escaped, or null. */
+static void json_text_or_null(FILE *out, const char *text)
+{
+	if (text != NULL)
+		tta_json_string(out, text, SITE_TEXT_MAX);
+	else
+		fprintf(out, "null");
+}
+
+/* A call site as an array of frames, innermost first; null if none. */
+static void json_site(FILE *out, const char *site)
+{
+	if (site == NULL) {
+		fprintf(out, "null");
+		return;
+	}
+	fprintf(out, "[");
+	for (const char *frame = site;;) {
+		const char *end = strchr(frame, '\n');
+		size_t len = end ? (size_t)(end - frame) : strlen(frame);
+		if (frame != site)
+			fprintf(out, ", ");
+		tta_json_string(out, frame, len);
+		if (end == NULL)
+			break;
+		frame = end + 1;
+	}
+	fprintf(out, "]");
+}
+
+static void json_tags(const tta_snapshot *snap, FILE *out)
+{
+	fprintf(out, "  \"tags\": [");
+	for (size_t i = 0; i < tta_snapshot_tag_count(snap); i++) {
+		const struct tta_tag_row *r = tta_snapshot_tag(snap, i);
+		fprintf(out, "%s\n    {\"device\": %" PRIu32 ", \"tag\": ", i ? "," : "", r->device);
+		json_text_or_null(out, r->tag);
+		fprintf(out, ", ");
+		json_types(out, "used", r->used);
+		fprintf(out, ", \"buffers\": %" PRId64 "}", r->buffers);
+	}
+	fprintf(out, "%s]", tta_snapshot_tag_count(snap) ? "\n  " : "");
+}
+
 static void json_buffers(const tta_snapshot *snap, FILE *out)
 {
 	fprintf(out, "  \"buffers\": [");
@@ -302,8 +349,13 @@ static void json_buffers(const tta_snapshot *snap, FILE *out)
 				fprintf(out, "%" PRIu32, b->kernel_kind);
 		}
 		fprintf(out, ", \"address\": %" PRIu64 ", \"address_hex\": \"0x%" PRIx64
-			"\", \"size\": %" PRIu64 ", \"age_ns\": %" PRIu64 ", \"record\": %" PRIu32 "}",
+			"\", \"size\": %" PRIu64 ", \"age_ns\": %" PRIu64 ", \"record\": %" PRIu32,
 			b->address, b->address, b->size, b->age_ns, b->record);
+		fprintf(out, ",\n     \"tag\": ");
+		json_text_or_null(out, b->tag);
+		fprintf(out, ", \"site\": ");
+		json_site(out, b->site);
+		fprintf(out, "}");
 	}
 	fprintf(out, "%s]", tta_snapshot_buffer_count(snap) ? "\n  " : "");
 }
@@ -328,6 +380,10 @@ TTA_EXPORT void tta_snapshot_write_json(const tta_snapshot *snap, const char *to
 	if ((tta_snapshot_segment(snap)->flags & TTA_SNAPSHOT_BUFFERS)) {
 		fprintf(out, ",\n");
 		json_buffers(snap, out);
+	}
+	if ((tta_snapshot_segment(snap)->flags & TTA_SNAPSHOT_TAGS)) {
+		fprintf(out, ",\n");
+		json_tags(snap, out);
 	}
 	fprintf(out, "\n}\n");
 }

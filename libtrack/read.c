@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "tt-alloc/reader.h"
+#include "origin_names.h"
 #include "tta_counters.h"
 #include "tta_record.h"
 #include "tta_segment.h"
@@ -407,11 +408,11 @@ out:
 }
 
 /* Visits the consistent live records of live processes matching PID/DEVICE
- * with FN; used by tta_reader_foreach_buffer and snapshots. Runs inside the
- * caller's guard. */
+ * with FN, their tags and sites named through NAMES; used by
+ * tta_reader_foreach_buffer and snapshots. Runs inside the caller's guard. */
 typedef int (*record_fn)(const struct tta_buffer_view *v, void *ctx);
 static int visit_buffers(const struct tta_segment *seg, int32_t pid, int32_t device,
-			 record_fn fn, void *ctx)
+			 struct tta_origin_names *names, record_fn fn, void *ctx)
 {
 	uint32_t chunks = tta_chunk_count(seg);
 	uint64_t now = tta_now_mono_ns();
@@ -449,7 +450,9 @@ static int visit_buffers(const struct tta_segment *seg, int32_t pid, int32_t dev
 				.size = rec.size,
 				.age_ns = now > rec.alloc_mono_ns ? now - rec.alloc_mono_ns : 0,
 			};
-			int rc = fn(&v, ctx);
+			int rc = tta_origin_names_resolve(names, slot, &rec, &v.tag, &v.site);
+			if (rc == 0)
+				rc = fn(&v, ctx);
 			if (rc != 0)
 				return rc;
 		}
@@ -460,12 +463,19 @@ static int visit_buffers(const struct tta_segment *seg, int32_t pid, int32_t dev
 TTA_EXPORT int tta_reader_foreach_buffer(tta_reader *r, const struct tta_buffer_filter *filter,
 					 tta_buffer_fn fn, void *ctx)
 {
+	struct tta_origin_names *names = tta_origin_names_new(&r->seg);
+	if (names == NULL)
+		return -ENOMEM;
 	sigjmp_buf jump, *outer;
-	BUS_GUARD(jump, outer, return -EFAULT);
-	int rc = visit_buffers(&r->seg, filter ? filter->pid : 0, filter ? filter->device : -1, fn,
-			       ctx);
+	BUS_GUARD(jump, outer, goto faulted);
+	int rc = visit_buffers(&r->seg, filter ? filter->pid : 0, filter ? filter->device : -1,
+			       names, fn, ctx);
 	BUS_GUARD_END(outer);
+	tta_origin_names_free(names);
 	return rc;
+faulted:
+	tta_origin_names_free(names);
+	return -EFAULT;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -481,6 +491,7 @@ struct tta_snapshot {
 	struct tta_buffer_view *buffers;
 	size_t n_buffers, cap_buffers;
 	tta_sources *sources;     /* TTA_SNAPSHOT_SOURCES */
+	struct tta_origin_names *names; /* tag and site texts, tag rows */
 };
 
 TTA_EXPORT void tta_snapshot_free(tta_snapshot *s)
@@ -491,6 +502,7 @@ TTA_EXPORT void tta_snapshot_free(tta_snapshot *s)
 	free(s->rows);
 	free(s->buffers);
 	tta_sources_free(s->sources);
+	tta_origin_names_free(s->names);
 	free(s);
 }
 
@@ -579,6 +591,13 @@ static int collect_buffer(const struct tta_buffer_view *v, void *opaque)
 {
 	struct buffer_ctx *ctx = opaque;
 	tta_snapshot *s = ctx->snap;
+	if ((s->info.flags & TTA_SNAPSHOT_TAGS) &&
+	    tta_origin_names_count_tag(s->names, v->device, v->tag, v->type, v->size) != 0) {
+		ctx->error = -ENOMEM;
+		return 1;
+	}
+	if (!(s->info.flags & TTA_SNAPSHOT_BUFFERS))
+		return 0;
 	if (reserve_one((void **)&s->buffers, s->n_buffers, &s->cap_buffers, sizeof *s->buffers)) {
 		ctx->error = -ENOMEM;
 		return 1;
@@ -792,7 +811,8 @@ TTA_EXPORT int tta_snapshot_take(tta_reader *r, int32_t pid, int32_t device, uns
 				 tta_snapshot **out, char *err, size_t errlen)
 {
 	*out = NULL;
-	const unsigned known = TTA_SNAPSHOT_BUFFERS | TTA_SNAPSHOT_PROCESS_DETAILS | TTA_SNAPSHOT_SOURCES;
+	const unsigned known = TTA_SNAPSHOT_BUFFERS | TTA_SNAPSHOT_PROCESS_DETAILS | TTA_SNAPSHOT_SOURCES |
+			       TTA_SNAPSHOT_TAGS;
 	if ((r == NULL && !(flags & TTA_SNAPSHOT_SOURCES)) || pid < 0 || device < -1 ||
 	    (flags & ~known))
 		return tta_fail(err, errlen, -EINVAL, "invalid snapshot arguments");
@@ -814,6 +834,11 @@ TTA_EXPORT int tta_snapshot_take(tta_reader *r, int32_t pid, int32_t device, uns
 	s->info.filter_device = device;
 	s->info.flags = flags;
 	s->info.taken_realtime_ns = tta_now_realtime_ns();
+	bool records = seg != NULL && (flags & (TTA_SNAPSHOT_BUFFERS | TTA_SNAPSHOT_TAGS)) != 0;
+	if (records && (s->names = tta_origin_names_new(seg)) == NULL) {
+		free(s);
+		return tta_fail(err, errlen, -ENOMEM, "out of memory");
+	}
 	int rc = 0;
 	if (seg != NULL) {
 		sigjmp_buf jump, *outer;
@@ -823,9 +848,9 @@ TTA_EXPORT int tta_snapshot_take(tta_reader *r, int32_t pid, int32_t device, uns
 		rc = take_rows(seg, s);
 		if (rc == 0)
 			rc = sum_devices(seg, s);
-		if (rc == 0 && (flags & TTA_SNAPSHOT_BUFFERS)) {
+		if (rc == 0 && records) {
 			struct buffer_ctx ctx = { .snap = s, .error = 0 };
-			rc = visit_buffers(seg, pid, device, collect_buffer, &ctx);
+			rc = visit_buffers(seg, pid, device, s->names, collect_buffer, &ctx);
 			if (ctx.error)
 				rc = ctx.error;
 		}
@@ -855,6 +880,8 @@ TTA_EXPORT int tta_snapshot_take(tta_reader *r, int32_t pid, int32_t device, uns
 		qsort(s->rows, s->n_rows, sizeof *s->rows, cmp_rows);
 	if (s->n_buffers > 1)
 		qsort(s->buffers, s->n_buffers, sizeof *s->buffers, cmp_buffers);
+	if (s->names != NULL)
+		tta_origin_names_finish(s->names);
 	*out = s;
 	return 0;
 faulted:
@@ -902,4 +929,14 @@ TTA_EXPORT size_t tta_snapshot_buffer_count(const tta_snapshot *s)
 TTA_EXPORT const struct tta_buffer_view *tta_snapshot_buffer(const tta_snapshot *s, size_t i)
 {
 	return i < s->n_buffers ? &s->buffers[i] : NULL;
+}
+
+TTA_EXPORT size_t tta_snapshot_tag_count(const tta_snapshot *s)
+{
+	return (s->info.flags & TTA_SNAPSHOT_TAGS) ? tta_origin_names_tag_count(s->names) : 0;
+}
+
+TTA_EXPORT const struct tta_tag_row *tta_snapshot_tag(const tta_snapshot *s, size_t i)
+{
+	return (s->info.flags & TTA_SNAPSHOT_TAGS) ? tta_origin_names_tag(s->names, i) : NULL;
 }

@@ -53,6 +53,7 @@
 #include <sys/mman.h>
 
 #include "tt-alloc/tt_alloc.h"
+#include "origins.h"
 #include "tta_record.h"
 #include "tta_segment.h"
 
@@ -165,6 +166,7 @@ struct tracker {
 	 * free stack are used. */
 	struct shard pool;
 	struct shard shards[SHARDS];
+	struct tta_origins origins; /* tags and call sites (origins.h) */
 };
 
 /* A lookup key: what compare() gets from get/remove (never tagged). */
@@ -420,6 +422,7 @@ static int claim_slot(struct tracker *t, const struct tta_slot_identity *id)
 	t->owner_tag = TTA_OWNER_TAG(slot, TTA_SLOT_GEN(live));
 	t->slot_entry = tta_slot_at(&t->seg, slot);
 	t->counters = tta_counter_at(&t->seg, slot, 0);
+	tta_origins_init(&t->origins, &t->seg, slot, t->owner_tag);
 	return 0;
 }
 
@@ -436,6 +439,7 @@ static void tracker_free_local(struct tracker *t)
 			free(t->overflow_blocks[b]);
 	free(t->overflow_blocks);
 	free(t->device_seen);
+	tta_origins_fini(&t->origins);
 	tta_segment_close(&t->seg);
 	free(t);
 }
@@ -707,10 +711,12 @@ static inline uint64_t coarse_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Takes a free record and fills it. Called with S locked. Returns the index,
- * or UINT32_MAX when even private memory is exhausted. */
+/* Takes a free record and fills it; ORIGIN is tta_origins_now()'s (tag,
+ * site). Called with S locked. Returns the index, or UINT32_MAX when even
+ * private memory is exhausted. */
 static uint32_t new_record(struct tracker *t, struct shard *s, uint32_t device, uint64_t address,
-			   uint64_t size, unsigned type, unsigned kernel_kind, bool by_handle)
+			   uint64_t size, unsigned type, unsigned kernel_kind, bool by_handle,
+			   uint32_t origin)
 {
 	if (UNLIKELY(s->free_count == 0) && !refill_shard(t, s) && !stock_from_overflow(t, s))
 		return UINT32_MAX;
@@ -726,6 +732,8 @@ static uint32_t new_record(struct tracker *t, struct shard *s, uint32_t device, 
 		.type = (uint8_t)type,
 		.kernel_kind = (uint8_t)kernel_kind,
 		.by_handle = by_handle,
+		.tag = (uint16_t)(origin >> 16),
+		.site = (uint16_t)origin,
 	};
 	tta_record_publish(record_at(t, index), &f);
 	return index;
@@ -802,7 +810,7 @@ static inline uint32_t make_lookup(struct tracker *t, uint32_t device, unsigned 
 /* Keyed reports: buffers by address, CBs by id, kernels by id */
 
 static void keyed_alloc(struct tracker *t, uint32_t device, uint64_t address, uint64_t size,
-			unsigned type, unsigned kernel_kind)
+			unsigned type, unsigned kernel_kind, uint32_t origin)
 {
 	if (!device_ok(t, device))
 		return;
@@ -812,7 +820,7 @@ static void keyed_alloc(struct tracker *t, uint32_t device, uint64_t address, ui
 	struct shard *s;
 	uint32_t fp = make_lookup(t, device, key_space_of(type), address, &l, &table_hash, &s);
 	shard_lock(s);
-	uint32_t index = new_record(t, s, device, address, size, type, kernel_kind, false);
+	uint32_t index = new_record(t, s, device, address, size, type, kernel_kind, false, origin);
 	if (UNLIKELY(index == UINT32_MAX)) {
 		shard_unlock(s);
 		SHORTFALL(t, records_unavailable);
@@ -906,7 +914,8 @@ TTA_EXPORT void tta_report_alloc(uint32_t device, uint64_t address, uint64_t siz
 	if (t == NULL)
 		return;
 	if (buffer_type_ok(t, (unsigned)type) && size_ok(t, size))
-		keyed_alloc(t, device, address, size, (unsigned)type, 0);
+		keyed_alloc(t, device, address, size, (unsigned)type, 0,
+			    tta_origins_now(&t->origins));
 	end_report();
 }
 
@@ -925,7 +934,7 @@ TTA_EXPORT void tta_report_cb_alloc(uint32_t device, uint64_t cb_id, uint64_t si
 	if (t == NULL)
 		return;
 	if (size_ok(t, size))
-		keyed_alloc(t, device, cb_id, size, TTA_LAYOUT_CB, 0);
+		keyed_alloc(t, device, cb_id, size, TTA_LAYOUT_CB, 0, tta_origins_now(&t->origins));
 	end_report();
 }
 
@@ -974,7 +983,8 @@ TTA_EXPORT void tta_report_kernel_load(uint32_t device, uint64_t kernel_id, uint
 			    record_has_key(known, device, SPACE_KERNEL, kernel_id);
 	}
 	if (!unchanged)
-		keyed_alloc(t, device, kernel_id, size, TTA_LAYOUT_KERNEL, (unsigned)kind);
+		keyed_alloc(t, device, kernel_id, size, TTA_LAYOUT_KERNEL, (unsigned)kind,
+			    tta_origins_now(&t->origins));
 	end_report();
 }
 
@@ -990,9 +1000,11 @@ TTA_EXPORT tta_handle tta_report_alloc_handle(uint32_t device, uint64_t address,
 	tta_handle h = 0;
 	if (buffer_type_ok(t, (unsigned)type) && size_ok(t, size) && device_ok(t, device)) {
 		mark_device_used(t, device);
+		uint32_t origin = tta_origins_now(&t->origins);
 		struct shard *s = shard_for_thread(t);
 		shard_lock(s);
-		uint32_t index = new_record(t, s, device, address, size, (unsigned)type, 0, true);
+		uint32_t index = new_record(t, s, device, address, size, (unsigned)type, 0, true,
+					    origin);
 		if (LIKELY(index != UINT32_MAX)) {
 			counters_add(t, device, (unsigned)type, size);
 			uint32_t generation = ck_pr_load_32(&record_at(t, index)->generation);
@@ -1030,7 +1042,7 @@ TTA_EXPORT void tta_report_free_handle(tta_handle handle)
 	 * of a record the handle path did not make was never a handle either. */
 	uint32_t generation = ((uint32_t)(handle >> 32) - t->handle_salt) & 0x7fffffffu;
 	uint32_t current = ck_pr_load_32(&r->generation) & 0x7fffffffu;
-	uint32_t first = (uint32_t)ck_pr_load_64(&r->first_generation) & 0x7fffffffu;
+	uint32_t first = ck_pr_load_32(&r->first_generation) & 0x7fffffffu;
 	if (UNLIKELY(ck_pr_load_64(&r->owner) != t->owner_tag ||
 		     ((generation - first) & 0x7fffffffu) > ((current - first) & 0x7fffffffu) ||
 		     (generation == current && !ck_pr_load_8(&r->by_handle)))) {
@@ -1136,6 +1148,7 @@ static void atfork_prepare(void)
 	/* urcu's locks first: a thread in synchronize_rcu holds them while it
 	 * waits for readers, and a reader may be waiting for a shard lock. */
 	urcu_bp_before_fork();
+	tta_origins_atfork_prepare();
 	pthread_mutex_lock(&g_attach_lock);
 	struct tracker *t = g_tracker;
 	if (t != NULL) {
@@ -1155,6 +1168,7 @@ static void atfork_parent(void)
 			shard_lock_drop(&t->shards[i].lock);
 	}
 	pthread_mutex_unlock(&g_attach_lock);
+	tta_origins_atfork_parent();
 }
 
 static void atfork_child(void)
@@ -1171,4 +1185,5 @@ static void atfork_child(void)
 	tls_retired = NULL;
 	tls_in_shard = false;
 	pthread_mutex_unlock(&g_attach_lock);
+	tta_origins_atfork_child();
 }

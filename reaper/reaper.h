@@ -29,6 +29,8 @@
 #define REAPER_DEFAULT_MAX_LISTED 16u
 #define REAPER_MAX_MAX_LISTED 100000u
 #define REAPER_DEFAULT_SCAN_MS 1000u
+/* (tag, call site) groups a leak report lists; the rest are summed. */
+#define REAPER_MAX_ORIGINS 10u
 
 struct reaper_options {
 	const char *segment;    /* NULL: $TT_ALLOC_SHM or the default */
@@ -57,8 +59,11 @@ const char *reaper_fmt_bytes(uint64_t bytes, char *buf, size_t len);
 const char *reaper_sanitize(const char *src, size_t len, char *dst, size_t dstlen);
 
 /* Appends the leak report of REPORT to OUT (one line per item, each starting
- * with "leak pid N"). MAX_LISTED bounds the buffers listed. NOW_MONO_NS is
- * used for ages. */
+ * with "leak pid N"): totals, per device, then (when the process tagged its
+ * allocations or ran with TT_ALLOC_STACK_TRACE=1) the leaked buffers grouped
+ * by call site and tag, largest first, at most REAPER_MAX_ORIGINS groups,
+ * then the buffers themselves. MAX_LISTED bounds the buffers listed.
+ * NOW_MONO_NS is used for ages. */
 void reaper_format_leak(FILE *out, const struct tta_reap_report *report,
 			uint32_t device_capacity, uint32_t max_listed, uint64_t now_mono_ns);
 

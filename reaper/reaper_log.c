@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "tt-alloc/reader.h"
+#include "tta_sites.h"
 
 static bool log_to_journal;
 static int log_max_level = RLOG_INFO;
@@ -171,6 +172,113 @@ static int by_device_then_address(const void *a, const void *b)
 	return x->address < y->address ? -1 : x->address > y->address;
 }
 
+static uint64_t origin_bytes(const struct tta_reap_origin *o)
+{
+	uint64_t sum = 0;
+	for (unsigned t = 0; t < TTA_LAYOUT_MEM_TYPES; t++)
+		sum += o->bytes[t];
+	return sum;
+}
+
+static int by_bytes_then_buffers(const void *a, const void *b)
+{
+	const struct tta_reap_origin *x = a, *y = b;
+	uint64_t bx = origin_bytes(x), by = origin_bytes(y);
+	if (bx != by)
+		return bx > by ? -1 : 1;
+	if (x->buffers != y->buffers)
+		return x->buffers > y->buffers ? -1 : 1;
+	return ((uint32_t)x->tag << 16 | x->site) < ((uint32_t)y->tag << 16 | y->site) ? -1 : 1;
+}
+
+/* "leak pid N:   3 buffers, 3.0MiB (3145728 bytes) of dram, tag weights,
+ * from FRAME < FRAME": one line per (tag, site), largest first, capped. Names
+ * come from the copy of the dead process's block and are sanitised. */
+/* Only worth a section when something is tagged or has a site. */
+static bool any_origin_named(const struct tta_reap_report *r)
+{
+	for (uint32_t i = 0; i < r->origin_count; i++)
+		if (r->origins[i].tag != 0 || r->origins[i].site != 0)
+			return true;
+	return false;
+}
+
+static void format_origins(FILE *out, const struct tta_reap_report *r, int32_t pid)
+{
+	if (r->origins == NULL || !any_origin_named(r))
+		return;
+	uint32_t n = r->origin_count;
+	struct tta_reap_origin *sorted = malloc((size_t)n * sizeof *sorted);
+	if (sorted == NULL)
+		return;
+	memcpy(sorted, r->origins, (size_t)n * sizeof *sorted);
+	qsort(sorted, n, sizeof *sorted, by_bytes_then_buffers);
+	uint32_t shown = n;
+	if (shown > REAPER_MAX_ORIGINS)
+		shown = REAPER_MAX_ORIGINS;
+	fprintf(out, "leak pid %" PRId32 ": by call site and tag, largest first:\n", pid);
+	for (uint32_t i = 0; i < shown; i++) {
+		const struct tta_reap_origin *o = &sorted[i];
+		char b1[64], b2[16], raw_tag[TTA_TAG_NAME_BYTES];
+		fprintf(out, "leak pid %" PRId32 ":   %" PRIu64 " buffer%s, %s", pid, o->buffers,
+			o->buffers == 1 ? "" : "s", reaper_fmt_bytes(origin_bytes(o), b1, sizeof b1));
+		/* "of dram", or "of dram 8.0MiB + l1 64KiB" when types mix. */
+		unsigned types = 0;
+		for (unsigned t = 0; t < TTA_LAYOUT_MEM_TYPES; t++)
+			types += o->bytes[t] != 0;
+		const char *sep = " of ";
+		for (unsigned t = 0; t < TTA_LAYOUT_MEM_TYPES; t++) {
+			if (o->bytes[t] == 0)
+				continue;
+			char human[32] = "";
+			if (types > 1)
+				tta_format_bytes(o->bytes[t] > INT64_MAX ? INT64_MAX
+									 : (int64_t)o->bytes[t],
+						 human, sizeof human);
+			fprintf(out, "%s%s%s%s", sep, type_name(t, b2, sizeof b2), types > 1 ? " " : "",
+				human);
+			sep = " + ";
+		}
+		const char *name = tta_sites_tag(r->sites, r->owner, o->tag, raw_tag, sizeof raw_tag);
+		if (name != NULL) {
+			char tag[TTA_TAG_NAME_BYTES * 4];
+			fprintf(out, ", tag %s",
+				reaper_sanitize(name, TTA_TAG_NAME_BYTES, tag, sizeof tag));
+		} else {
+			fprintf(out, ", untagged");
+		}
+		if (o->site != 0) {
+			char site[TTA_SITE_FRAMES * TTA_FRAME_TEXT_MAX];
+			tta_sites_site(r->sites, r->owner, o->site, site, sizeof site);
+			fprintf(out, ", from ");
+			/* Frames on one line, innermost first, each sanitised. */
+			char *frame = site, *next;
+			for (int f = 0; frame != NULL; f++, frame = next) {
+				next = strchr(frame, '\n');
+				if (next != NULL)
+					*next++ = '\0';
+				char clean[TTA_FRAME_TEXT_MAX * 4];
+				reaper_sanitize(frame, TTA_FRAME_TEXT_MAX, clean, sizeof clean);
+				fprintf(out, "%s%s", f ? " < " : "", clean);
+			}
+		}
+		fputc('\n', out);
+	}
+	if (n > shown) {
+		uint64_t buffers = 0, bytes = 0;
+		for (uint32_t i = shown; i < n; i++) {
+			buffers += sorted[i].buffers;
+			bytes += origin_bytes(&sorted[i]);
+		}
+		char b1[64];
+		fprintf(out, "leak pid %" PRId32 ":   ... and %" PRIu32 " more call site%s and tag%s: %"
+			     PRIu64 " buffer%s, %s\n",
+			pid, n - shown, n - shown == 1 ? "" : "s", n - shown == 1 ? "" : "s", buffers,
+			buffers == 1 ? "" : "s", reaper_fmt_bytes(bytes, b1, sizeof b1));
+	}
+	free(sorted);
+}
+
 void reaper_format_leak(FILE *out, const struct tta_reap_report *r, uint32_t device_capacity,
 			uint32_t max_listed, uint64_t now_mono_ns)
 {
@@ -232,6 +340,8 @@ void reaper_format_leak(FILE *out, const struct tta_reap_report *r, uint32_t dev
 		fputc('\n', out);
 	}
 
+	format_origins(out, r, pid);
+
 	uint32_t listed = r->records ? r->records_listed : 0;
 	if (listed > max_listed)
 		listed = max_listed;
@@ -253,6 +363,12 @@ void reaper_format_leak(FILE *out, const struct tta_reap_report *r, uint32_t dev
 		if (rec->type == TTA_LAYOUT_KERNEL) {
 			const char *kind = tta_kernel_kind_name(rec->kernel_kind);
 			fprintf(out, " (%s kernel)", kind ? kind : "unknown");
+		}
+		char raw_tag[TTA_TAG_NAME_BYTES];
+		const char *name = tta_sites_tag(r->sites, r->owner, rec->tag, raw_tag, sizeof raw_tag);
+		if (name != NULL) {
+			char tag[TTA_TAG_NAME_BYTES * 4];
+			fprintf(out, ", tag %s", reaper_sanitize(name, TTA_TAG_NAME_BYTES, tag, sizeof tag));
 		}
 		fputc('\n', out);
 	}

@@ -22,6 +22,7 @@
 
 #include "tta_record.h"
 #include "tta_segment.h"
+#include "tta_sites.h"
 
 static void clear_slot_bits(struct tta_segment *seg, uint32_t slot)
 {
@@ -32,6 +33,73 @@ static void clear_slot_bits(struct tta_segment *seg, uint32_t slot)
 }
 
 static void free_chunk(struct tta_segment *seg, uint32_t c);
+
+/* Leaked records grouped by (tag, site), for the leak report: a small
+ * open-addressing table that grows, keyed by tag << 16 | site. */
+struct origin_groups {
+	struct tta_reap_origin *groups;
+	uint32_t *index; /* group + 1, 0 empty */
+	uint32_t count, capacity;
+	bool failed;     /* out of memory: the report goes without groups */
+};
+
+static bool origin_groups_grow(struct origin_groups *g)
+{
+	uint32_t cap = g->capacity ? g->capacity * 2 : 16;
+	struct tta_reap_origin *groups = realloc(g->groups, cap * sizeof *groups);
+	if (groups == NULL)
+		return false;
+	g->groups = groups;
+	uint32_t *index = calloc((size_t)cap * 2, sizeof *index);
+	if (index == NULL)
+		return false;
+	free(g->index);
+	g->index = index;
+	g->capacity = cap;
+	for (uint32_t i = 0; i < g->count; i++) {
+		uint32_t key = (uint32_t)groups[i].tag << 16 | groups[i].site;
+		uint32_t j = (key * 2654435761u) & (cap * 2 - 1);
+		while (index[j] != 0)
+			j = (j + 1) & (cap * 2 - 1);
+		index[j] = i + 1;
+	}
+	return true;
+}
+
+static void origin_groups_add(struct origin_groups *g, const struct tta_record *r)
+{
+	if (g->failed)
+		return;
+	/* Ids no block holds (a corrupt record) count with the full tables'. */
+	uint16_t tag = ck_pr_load_16(&r->tag), site = ck_pr_load_16(&r->site);
+	if (tag > TTA_TAGS_PER_PROCESS)
+		tag = TTA_ID_OTHER;
+	if (site > TTA_SITES_PER_PROCESS)
+		site = TTA_ID_OTHER;
+	if (g->count == g->capacity && !origin_groups_grow(g)) {
+		g->failed = true;
+		return;
+	}
+	uint32_t key = (uint32_t)tag << 16 | site, mask = g->capacity * 2 - 1;
+	uint32_t j = (key * 2654435761u) & mask;
+	for (; g->index[j] != 0; j = (j + 1) & mask) {
+		struct tta_reap_origin *o = &g->groups[g->index[j] - 1];
+		if (o->tag == tag && o->site == site)
+			break;
+	}
+	if (g->index[j] == 0) {
+		struct tta_reap_origin *o = &g->groups[g->count++];
+		memset(o, 0, sizeof *o);
+		o->tag = tag;
+		o->site = site;
+		g->index[j] = g->count;
+	}
+	struct tta_reap_origin *o = &g->groups[g->index[j] - 1];
+	uint8_t type = ck_pr_load_8(&r->type);
+	o->buffers++;
+	if (type < TTA_LAYOUT_MEM_TYPES)
+		o->bytes[type] += ck_pr_load_64(&r->size);
+}
 
 /* Reclaims SLOT; COUNT_LEAKS says whether what it held was leaked (its owner
  * died or lost its image) or deliberately dropped (tta_track_detach). */
@@ -88,6 +156,8 @@ static int reclaim_slot(struct tta_segment *seg, uint32_t slot, uint64_t expecte
 	struct tta_counter_line *used = NULL;
 	struct tta_record *listed = NULL;
 	uint64_t *kernels = NULL;
+	struct origin_groups groups = { .failed = fn == NULL };
+	struct tta_site_block *block = tta_sites_block(seg, slot), *sites = NULL;
 	if (fn != NULL) {
 		used = calloc(rep.devices, sizeof *used);
 		kernels = calloc(rep.devices, sizeof *kernels);
@@ -95,6 +165,9 @@ static int reclaim_slot(struct tta_segment *seg, uint32_t slot, uint64_t expecte
 			listed = calloc(max_records, sizeof *listed);
 		if (used == NULL || kernels == NULL || (max_records > 0 && listed == NULL))
 			rc = -ENOMEM;
+		/* The names die with the slot: keep a copy for the report. */
+		if (block != NULL && (sites = malloc(sizeof *sites)) != NULL)
+			memcpy(sites, block, sizeof *sites);
 	}
 	/* Kernel binaries have no free event: they go away with the process and
 	 * are reported, but never make it leaky. */
@@ -132,6 +205,7 @@ static int reclaim_slot(struct tta_segment *seg, uint32_t slot, uint64_t expecte
 					if (listed != NULL && rep.records_listed < max_records)
 						memcpy(&listed[rep.records_listed++], r, sizeof *r);
 					rep.records_found++;
+					origin_groups_add(&groups, r);
 				}
 			}
 		}
@@ -156,6 +230,12 @@ static int reclaim_slot(struct tta_segment *seg, uint32_t slot, uint64_t expecte
 		rep.used = used;
 		rep.kernels = kernels;
 		rep.records = listed;
+		if (!groups.failed) {
+			rep.origins = groups.groups;
+			rep.origin_count = groups.count;
+		}
+		rep.sites = sites;
+		rep.owner = tag;
 		fn(&rep, ctx);
 	}
 
@@ -167,6 +247,9 @@ static int reclaim_slot(struct tta_segment *seg, uint32_t slot, uint64_t expecte
 		ck_pr_add_64(&h->counters[TTA_CTR_leaked_bytes], rep.bytes);
 	}
 
+	/* Its tags and sites go with it. */
+	if (block != NULL)
+		tta_sites_clear(block);
 	/* Counters last: nobody sums a non-LIVE slot, and the next owner must
 	 * start from zero. */
 	memset(tta_counter_at(seg, slot, 0), 0,
@@ -179,6 +262,9 @@ static int reclaim_slot(struct tta_segment *seg, uint32_t slot, uint64_t expecte
 	free(used);
 	free(kernels);
 	free(listed);
+	free(groups.groups);
+	free(groups.index);
+	free(sites);
 	return rc;
 }
 

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "tta_segment.h"
+#include "tta_sites.h"
 
 #define SHM_DIR "/dev/shm"
 
@@ -87,6 +88,11 @@ int tta_geometry_compute(uint32_t devices, uint32_t slots, uint32_t records,
 	off = align_up(off + (uint64_t)(records / TTA_RECORDS_PER_CHUNK) * sizeof(uint64_t), TTA_PAGE);
 	g->off_records = off;
 	off = align_up(off + (uint64_t)records * sizeof(struct tta_record), TTA_PAGE);
+	g->core_size = off;
+	/* Optional regions follow the core, each page-aligned (docs/segment.md,
+	 * "Adding a region"); readers find them through the directory. */
+	g->off_sites = off;
+	off = align_up(off + tta_sites_region_size(slots), TTA_PAGE);
 	g->segment_size = off;
 	g->mapped_size = off;
 	return 0;
@@ -283,13 +289,13 @@ int tta_header_validate(const struct tta_header *h, uint64_t file_size, struct t
 				h->device_capacity, h->device_capacity == 1 ? "" : "s", h->slot_capacity,
 				h->slot_capacity == 1 ? "" : "es", h->record_capacity,
 				h->record_capacity == 1 ? "" : "s");
-	if (h->segment_size < g.segment_size || h->segment_size % TTA_PAGE != 0)
+	if (h->segment_size < g.core_size || h->segment_size % TTA_PAGE != 0)
 		return tta_fail(err, errlen, -EINVAL,
 				"segment header's size (%llu bytes) contradicts its capacities (its "
 				"core regions need %llu); the file is corrupt: remove it so it is "
 				"recreated",
 				(unsigned long long)h->segment_size,
-				(unsigned long long)g.segment_size);
+				(unsigned long long)g.core_size);
 	if (file_size < h->segment_size)
 		return tta_fail(err, errlen, -EINVAL,
 				"segment file is %llu bytes but its header describes %llu: truncated or "
@@ -315,11 +321,12 @@ static void init_bitmap(uint8_t *at, uint32_t bits)
 	memcpy(at, &bits, sizeof bits);
 }
 
-static void add_region(struct tta_header *h, uint32_t kind, uint64_t offset, uint64_t size)
+static void add_region(struct tta_header *h, uint32_t kind, uint32_t version, uint64_t offset,
+		       uint64_t size)
 {
 	struct tta_region *r = &h->regions[h->region_count++];
 	r->kind = kind;
-	r->version = 1;
+	r->version = version;
 	r->offset = offset;
 	r->size = size;
 }
@@ -341,7 +348,9 @@ void tta_segment_format(uint8_t *base, const struct tta_geometry *g, uint32_t mo
 	struct tta_region core[TTA_REGION_CORE_KINDS];
 	tta_geometry_core_regions(g, core);
 	for (unsigned i = 0; i < TTA_REGION_CORE_KINDS; i++)
-		add_region(h, core[i].kind, core[i].offset, core[i].size);
+		add_region(h, core[i].kind, core[i].version, core[i].offset, core[i].size);
+	add_region(h, TTA_REGION_SITES, TTA_SITES_VERSION, g->off_sites,
+		   tta_sites_region_size(g->slot_capacity));
 	h->created_realtime_ns = tta_now_realtime_ns();
 	h->creator_pid = (uint64_t)getpid();
 	h->mode = mode;

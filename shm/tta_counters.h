@@ -45,7 +45,11 @@
 	  "processes that exited and whose slot is not reaped yet (still counted)")  \
 	X(records_reserved, GAUGE, 0, "records",                                      \
 	  "buffer records reserved by processes (whole chunks)")                     \
-	X(records_capacity, GAUGE, 0, "records", "buffer records the segment holds")
+	X(records_capacity, GAUGE, 0, "records", "buffer records the segment holds")       \
+	X(tags_dropped, COUNTER, 1, "tags",                                           \
+	  "tags beyond a process's tag table, shown as (other)")                      \
+	X(sites_dropped, COUNTER, 1, "call sites",                                    \
+	  "call sites beyond a process's site table, shown as (untracked site)")
 
 enum tta_counter_id {
 #define TTA_COUNTER_ID(name, kind, stored, unit, help) TTA_CTR_##name,

@@ -123,7 +123,9 @@ enum tta_region_kind {
 	TTA_REGION_COUNTERS = 5,     /* struct tta_counter_line[slot][device] */
 	TTA_REGION_CHUNKS = 6,       /* uint64_t owner_tag[record_capacity/64] */
 	TTA_REGION_RECORDS = 7,      /* struct tta_record[record_capacity] */
-	TTA_REGION_CORE_KINDS = 7    /* kinds 1..7 are required */
+	TTA_REGION_CORE_KINDS = 7,   /* kinds 1..7 are required */
+	/* Optional regions: absent from segments made by older creators. */
+	TTA_REGION_SITES = 16        /* struct tta_site_block[slot_capacity] (tta_sites.h) */
 };
 #define TTA_MAX_REGIONS 32u
 #define TTA_REGION_ALIGN TTA_CACHE_LINE
@@ -226,11 +228,17 @@ struct tta_record {
 	uint8_t state;            /* 43: enum tta_record_state */
 	uint8_t kernel_kind;      /* 44: for KERNEL records */
 	uint8_t by_handle;        /* 45: 1 if made by tta_report_alloc_handle */
-	uint8_t reserved0[2];
+	uint16_t tag;             /* 46: the owner's tag id (tta_sites.h), 0 untagged */
 	uint64_t shadowed;        /* 48: owner-private: index + 1 of the older live record
 				   *     with the same key this one hides, 0 none */
-	uint64_t first_generation;/* 56: generation when the current owner first used it */
+	uint32_t first_generation;/* 56: generation when the current owner first used it */
+	uint16_t site;            /* 60: the owner's call-site id (tta_sites.h), 0 none */
+	uint16_t reserved0;       /* 62 */
 };
+/* tag and site took bytes that were zero in every record of the first ABI-2
+ * writers (padding, and the high half of a first_generation that held a
+ * 32-bit value), so their records read as untagged and siteless, and their
+ * 64-bit loads of first_generation still see the generation in the low half. */
 
 #define TTA_LAYOUT_WORD                                                      \
 	(((uint64_t)sizeof(struct tta_header) << 48) |                       \
@@ -258,14 +266,19 @@ _Static_assert(sizeof(struct tta_counter_line) == TTA_CACHE_LINE, "abi");
 _Static_assert(sizeof(struct tta_record) == TTA_CACHE_LINE, "abi");
 _Static_assert(offsetof(struct tta_record, device) == 40, "abi");
 _Static_assert(offsetof(struct tta_record, first_generation) == 56, "abi");
+_Static_assert(offsetof(struct tta_record, tag) == 46 && offsetof(struct tta_record, site) == 60,
+	       "abi");
 
 /* Where every region sits for a given set of capacities. */
 struct tta_geometry {
 	uint32_t device_capacity, slot_capacity, record_capacity;
 	uint64_t off_devices, off_slots, off_counters, off_live_slots;
 	uint64_t off_device_users, bitmap_stride, off_chunks, off_records;
-	uint64_t segment_size;    /* end of the core regions */
-	uint64_t mapped_size;     /* what the header declares (>= segment_size) */
+	uint64_t segment_size;    /* what this build creates: the core and its optional
+				   * regions (tta_geometry_extra_regions) */
+	uint64_t mapped_size;     /* what the header declares (>= core_size) */
+	uint64_t core_size;       /* end of the core regions: the least a header may declare */
+	uint64_t off_sites;       /* where this build puts the TTA_REGION_SITES region */
 };
 
 /*

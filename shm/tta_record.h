@@ -30,6 +30,7 @@ struct tta_record_fields {
 	uint32_t device;
 	uint8_t type, kernel_kind;
 	bool by_handle; /* made by tta_report_alloc_handle: only a handle frees it */
+	uint16_t tag, site; /* the owner's ids in its tta_site_block, 0 = none */
 };
 
 /* Fills R as a LIVE record. ck_pr stores: the owner's own lock-free lookups
@@ -41,7 +42,7 @@ static inline void tta_record_publish(struct tta_record *r, const struct tta_rec
 	/* Handles of this owner name generations from here on; an older one
 	 * belongs to whoever held the record before (see free_handle). */
 	if (ck_pr_load_64(&r->owner) != f->owner)
-		ck_pr_store_64(&r->first_generation, ck_pr_load_32(&r->generation));
+		ck_pr_store_32(&r->first_generation, ck_pr_load_32(&r->generation));
 	ck_pr_store_8(&r->by_handle, f->by_handle ? 1 : 0);
 	ck_pr_store_64(&r->shadowed, 0);
 	ck_pr_store_64(&r->owner, f->owner);
@@ -51,6 +52,8 @@ static inline void tta_record_publish(struct tta_record *r, const struct tta_rec
 	ck_pr_store_16(&r->device, (uint16_t)f->device);
 	ck_pr_store_8(&r->type, f->type);
 	ck_pr_store_8(&r->kernel_kind, f->kernel_kind);
+	ck_pr_store_16(&r->tag, f->tag);
+	ck_pr_store_16(&r->site, f->site);
 	ck_pr_store_8(&r->state, TTA_RECORD_LIVE);
 	ck_sequence_write_end(seq);
 }
@@ -91,6 +94,8 @@ static inline bool tta_record_read(const struct tta_record *r, struct tta_record
 		copy->type = ck_pr_load_8(&r->type);
 		copy->state = ck_pr_load_8(&r->state);
 		copy->kernel_kind = ck_pr_load_8(&r->kernel_kind);
+		copy->tag = ck_pr_load_16(&r->tag);
+		copy->site = ck_pr_load_16(&r->site);
 		if (!ck_sequence_read_retry(seq, version))
 			return true;
 	}

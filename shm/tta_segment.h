@@ -19,6 +19,8 @@
 
 #include "tta_layout.h"
 
+struct tta_site_block;
+
 #define TTA_DEFAULT_NAME "/tt_alloc"
 #define TTA_DEFAULT_MODE 0666u
 #define TTA_ERR_MAX 512
@@ -242,6 +244,20 @@ struct tta_reap_report {
 	const struct tta_record *records;
 	uint32_t records_listed;
 	uint64_t records_found;
+	/* Where they came from: every record found, grouped by its (tag, site)
+	 * ids (ids a block cannot hold are grouped as TTA_ID_OTHER), in no
+	 * particular order; names through tta_sites_tag / tta_sites_site on
+	 * SITES (a copy of the slot's block taken while reaping, NULL if the
+	 * segment has none) with OWNER. */
+	const struct tta_reap_origin *origins;
+	uint32_t origin_count;
+	const struct tta_site_block *sites;
+	uint64_t owner;
+};
+struct tta_reap_origin {
+	uint16_t tag, site;
+	uint64_t buffers;
+	uint64_t bytes[TTA_LAYOUT_MEM_TYPES];
 };
 typedef void (*tta_reap_fn)(const struct tta_reap_report *report, void *ctx);
 

@@ -21,6 +21,10 @@
 
 /* A cleaned segment name: 255 bytes at most, each kept or turned into '?'. */
 #define SEGMENT_NAME_TEXT 320
+/* Cleaned tags and call-site frames: the library's bounds, with room for
+ * multi-byte characters. */
+#define TAG_TEXT 128
+#define SITE_FRAME_TEXT 640
 
 /* Memory types in the order a user scans them: the big pools first. */
 static const unsigned display_order[TTA_MEM_TYPES] = {
@@ -66,9 +70,16 @@ struct row {
 };
 
 /* Prints clean TEXT in a cell of WIDTH characters (cut at a character
- * boundary if longer), left- or right-aligned. */
+ * boundary if longer), left- or right-aligned; WIDTH 0 is a last column:
+ * the whole text, unpadded. */
 static void cell(struct row *r, const char *text, int width, bool left)
 {
+	if (width == 0) {
+		if (r->cells++)
+			fputs("  ", r->out);
+		fputs(text, r->out);
+		return;
+	}
 	size_t bytes = 0, chars = 0;
 	while (text[bytes] && chars < (size_t)width) {
 		bytes++;
@@ -200,7 +211,7 @@ static void print_header(const tta_snapshot *snap, const char *version, FILE *ou
 enum {
 	W_DEVICE = 6, W_ARCH = 16, W_PROCS = 5, W_COUNT = 8, W_MEMORY = 8, W_BYTES = 9,
 	W_PERCENT = 7, W_PID = 8, W_USER = 10, W_NAME = 16, W_TYPE_COL = 8,
-	W_TYPE = 20, W_ADDRESS = 18, W_AGE = 9, W_TEMP = 6, W_POWER = 5, W_SOURCE = 9,
+	W_TYPE = 20, W_ADDRESS = 18, W_AGE = 9, W_TEMP = 6, W_POWER = 5, W_SOURCE = 9, W_TAG = 16,
 };
 
 /* Columns the sources add, each only when some device has data for it, so
@@ -221,6 +232,18 @@ static struct source_columns source_columns(const tta_snapshot *snap)
 			       tta_telemetry_get(t, TTA_TELEMETRY_POWER, NULL, NULL);
 	}
 	return c;
+}
+
+/* Labels of buffers without a tag or a recorded call site. */
+#define NO_TAG "(untagged)"
+#define NO_SITE "(no call site: run with TT_ALLOC_STACK_TRACE=1)"
+
+/* The first frame of SITE (frames are '\n'-separated), cleaned, into BUF. */
+static const char *first_frame(const char *site, char *buf, size_t len)
+{
+	size_t n = strcspn(site, "\n");
+	clean_text(site, n, buf, len);
+	return buf;
 }
 
 static void print_device_header(FILE *out, struct source_columns sc)
@@ -506,6 +529,11 @@ void smi_render_text(const tta_snapshot *snap, const char *version, FILE *out)
 	smi_render_source_notes(snap, out);
 }
 
+void smi_render_header(const tta_snapshot *snap, const char *version, FILE *out)
+{
+	print_header(snap, version, out);
+}
+
 void smi_render_buffers_text(const tta_snapshot *snap, const char *version,
 			     FILE *out)
 {
@@ -523,12 +551,22 @@ void smi_render_buffer_table(const tta_snapshot *snap, FILE *out)
 		fprintf(out, "No buffers found\n");
 		return;
 	}
+	/* Tag and Site columns only when someone set a tag or recorded sites. */
+	bool tags = false, sites = false;
+	for (size_t i = 0; i < tta_snapshot_buffer_count(snap); i++) {
+		tags = tags || tta_snapshot_buffer(snap, i)->tag != NULL;
+		sites = sites || tta_snapshot_buffer(snap, i)->site != NULL;
+	}
 	cell(&r, "PID", W_PID, true);
 	cell(&r, "Device", W_DEVICE, false);
 	cell(&r, "Type", W_TYPE, true);
 	cell(&r, "Address", W_ADDRESS, false);
 	cell(&r, "Size", W_BYTES, false);
 	cell(&r, "Age", W_AGE, false);
+	if (tags || sites)
+		cell(&r, "Tag", sites ? W_TAG : 0, true);
+	if (sites)
+		cell(&r, "Site", 0, true);
 	row_end(&r);
 	for (size_t i = 0; i < tta_snapshot_buffer_count(snap); i++) {
 		const struct tta_buffer_view *b = tta_snapshot_buffer(snap, i);
@@ -551,6 +589,15 @@ void smi_render_buffer_table(const tta_snapshot *snap, FILE *out)
 		cell_bytes(&r, b->size > INT64_MAX ? INT64_MAX : (int64_t)b->size, W_BYTES);
 		tta_format_age(b->age_ns, buf, sizeof buf);
 		cell(&r, buf, W_AGE, false);
+		if (tags || sites) {
+			char tag[TAG_TEXT];
+			clean_text(b->tag ? b->tag : "-", TAG_TEXT, tag, sizeof tag);
+			cell(&r, tag, sites ? W_TAG : 0, true);
+		}
+		if (sites) {
+			char frame[SITE_FRAME_TEXT];
+			cell(&r, b->site ? first_frame(b->site, frame, sizeof frame) : "-", 0, true);
+		}
 		row_end(&r);
 	}
 	/* One definition of a buffer everywhere: kernel binaries (no free
@@ -562,6 +609,163 @@ void smi_render_buffer_table(const tta_snapshot *snap, FILE *out)
 	if (kernels)
 		fprintf(out, ", %zu kernel binar%s", kernels, kernels == 1 ? "y" : "ies");
 	fputc('\n', out);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Buffers grouped by tag and/or call site                                   */
+
+struct group {
+	const char *tag, *site; /* the snapshot's strings: equal texts, one pointer */
+	int64_t used[TTA_MEM_TYPES];
+	int64_t buffers;
+};
+
+struct group_key {
+	bool by_tag, by_site;
+};
+
+static int64_t group_total(const struct group *g)
+{
+	uint64_t sum = 0;
+	for (unsigned t = 0; t < TTA_MEM_TYPES; t++)
+		sum += (uint64_t)g->used[t];
+	return (int64_t)sum;
+}
+
+static int cmp_text(const char *a, const char *b)
+{
+	if (a == b)
+		return 0;
+	if (a == NULL || b == NULL)
+		return a == NULL ? 1 : -1; /* no tag / no site last */
+	return strcmp(a, b);
+}
+
+static int cmp_groups(const void *pa, const void *pb)
+{
+	const struct group *a = pa, *b = pb;
+	int64_t ta = group_total(a), tb = group_total(b);
+	if (ta != tb)
+		return ta > tb ? -1 : 1;
+	int c = cmp_text(a->tag, b->tag);
+	return c ? c : cmp_text(a->site, b->site);
+}
+
+static int cmp_by_key(const void *pa, const void *pb)
+{
+	const struct group *a = pa, *b = pb;
+	int c = cmp_text(a->tag, b->tag);
+	return c ? c : cmp_text(a->site, b->site);
+}
+
+/* The snapshot's buffers summed per key, largest first. Returns the count;
+ * *OUT is malloc'd (NULL and 0 when there is nothing or no memory). */
+static size_t collect_groups(const tta_snapshot *snap, struct group_key key, struct group **out)
+{
+	size_t n = tta_snapshot_buffer_count(snap);
+	*out = NULL;
+	struct group *g = n ? calloc(n, sizeof *g) : NULL;
+	if (g == NULL)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct tta_buffer_view *b = tta_snapshot_buffer(snap, i);
+		g[i].tag = key.by_tag ? b->tag : NULL;
+		g[i].site = key.by_site ? b->site : NULL;
+		if (b->type < TTA_MEM_TYPES)
+			g[i].used[b->type] = b->size > INT64_MAX ? INT64_MAX : (int64_t)b->size;
+		g[i].buffers = b->type != TTA_MEM_KERNEL; /* one definition of a buffer */
+	}
+	qsort(g, n, sizeof *g, cmp_by_key);
+	size_t groups = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (groups > 0 && cmp_by_key(&g[groups - 1], &g[i]) == 0) {
+			struct group *into = &g[groups - 1];
+			for (unsigned t = 0; t < TTA_MEM_TYPES; t++)
+				into->used[t] = (int64_t)((uint64_t)into->used[t] + (uint64_t)g[i].used[t]);
+			into->buffers += g[i].buffers;
+		} else {
+			g[groups++] = g[i];
+		}
+	}
+	qsort(g, groups, sizeof *g, cmp_groups);
+	*out = g;
+	return groups;
+}
+
+void smi_render_groups(const tta_snapshot *snap, bool by_tag, bool by_site, FILE *out)
+{
+	struct group *g;
+	struct group_key key = { .by_tag = by_tag, .by_site = by_site };
+	size_t n = collect_groups(snap, key, &g);
+	fprintf(out, "Buffers by %s, largest first:\n",
+		by_tag && by_site ? "tag and call site" : by_tag ? "tag" : "call site");
+	if (n == 0) {
+		fprintf(out, "  No buffers found\n");
+		free(g);
+		return;
+	}
+	/* A column per memory type in use, in tt-smi's order. */
+	struct group total = { 0 };
+	for (size_t i = 0; i < n; i++) {
+		for (unsigned t = 0; t < TTA_MEM_TYPES; t++)
+			total.used[t] = (int64_t)((uint64_t)total.used[t] + (uint64_t)g[i].used[t]);
+		total.buffers += g[i].buffers;
+	}
+	struct row r = { out, 0 };
+	char label[16];
+	for (unsigned i = 0; i < TTA_MEM_TYPES; i++) {
+		if (total.used[display_order[i]] == 0)
+			continue;
+		type_label(display_order[i], label, sizeof label);
+		cell(&r, label, W_TYPE_COL, false);
+	}
+	cell(&r, "Total", W_BYTES, false);
+	cell(&r, "Buffers", W_COUNT, false);
+	/* The last column is not padded. */
+	int tag_width = by_site ? W_TAG : 0;
+	if (by_tag)
+		cell(&r, "Tag", tag_width, true);
+	if (by_site)
+		cell(&r, "Call site (innermost frame first)", 0, true);
+	row_end(&r);
+	/* Where continuation frames start: under the site column. */
+	int indent = 0;
+	for (unsigned i = 0; i < TTA_MEM_TYPES; i++)
+		indent += total.used[display_order[i]] != 0 ? W_TYPE_COL + 2 : 0;
+	indent += W_BYTES + 2 + W_COUNT + 2 + (by_tag ? W_TAG + 2 : 0);
+	for (size_t k = 0; k <= n; k++) {
+		const struct group *x = k < n ? &g[k] : &total;
+		if (k == n)
+			fprintf(out, "\n");
+		for (unsigned i = 0; i < TTA_MEM_TYPES; i++)
+			if (total.used[display_order[i]] != 0)
+				cell_bytes(&r, x->used[display_order[i]], W_TYPE_COL);
+		cell_bytes(&r, group_total(x), W_BYTES);
+		cell_i64(&r, x->buffers, W_COUNT);
+		if (k == n) {
+			cell(&r, "total", 0, true);
+			row_end(&r);
+			break;
+		}
+		if (by_tag) {
+			char tag[TAG_TEXT];
+			clean_text(x->tag ? x->tag : NO_TAG, TAG_TEXT, tag, sizeof tag);
+			cell(&r, tag, tag_width, true);
+		}
+		if (by_site) {
+			char frame[SITE_FRAME_TEXT];
+			const char *site = x->site ? x->site : NO_SITE;
+			cell(&r, first_frame(site, frame, sizeof frame), 0, true);
+			row_end(&r);
+			for (const char *next = strchr(site, '\n'); next; next = strchr(next + 1, '\n')) {
+				fprintf(out, "%*s< %s\n", indent, "",
+					first_frame(next + 1, frame, sizeof frame));
+			}
+		} else {
+			row_end(&r);
+		}
+	}
+	free(g);
 }
 
 /* ------------------------------------------------------------------------ */

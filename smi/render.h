@@ -15,6 +15,7 @@
 #ifndef TT_SMI_RENDER_H
 #define TT_SMI_RENDER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -23,10 +24,19 @@
 /* nvidia-smi-like text: header, device blocks, process table. */
 void smi_render_text(const tta_snapshot *snap, const char *version, FILE *out);
 
+/* The header lines alone (segment, capacity, reaped, shortfalls). */
+void smi_render_header(const tta_snapshot *snap, const char *version, FILE *out);
+
 /* Header plus the buffer table (PID, device, type, address, size, age). */
 void smi_render_buffers_text(const tta_snapshot *snap, const char *version, FILE *out);
 /* The buffer table alone, ending with a "N buffers" line. */
 void smi_render_buffer_table(const tta_snapshot *snap, FILE *out);
+
+/* The buffers of SNAP (taken with TTA_SNAPSHOT_BUFFERS) summed per tag
+ * (BY_TAG), per call site (BY_SITE) or per both: one row each, largest
+ * total first, bytes per memory type in use, then a total row. A site's
+ * further frames follow its row, one a line, under the site column. */
+void smi_render_groups(const tta_snapshot *snap, bool by_tag, bool by_site, FILE *out);
 
 /* One JSON object: "segment" (with every counter of the library's table),
  * "devices", "processes", and "buffers" when the snapshot holds them. Ends

@@ -47,6 +47,7 @@ struct options {
 	char segment[SEGMENT_NAME_LEN];
 	bool have_segment;
 	bool watch, json, buffers, check_empty, telemetry;
+	bool by_site, by_tag;  /* group buffers (implies reading them) */
 	long interval_ms;
 	long count; /* refreshes in watch mode; 0 = until stopped */
 	int32_t filter_pid;    /* 0 = any */
@@ -71,6 +72,11 @@ static void usage(FILE *out)
 		"                         size, age); with --json adds a \"buffers\" array\n"
 		"  -t, --telemetry        the driver's telemetry per device (temperature, power,\n"
 		"                         clocks, ...), untracked processes, TT-Metal segments\n"
+		"      --by-site          buffers summed per call site (needs the writer to run\n"
+		"                         with TT_ALLOC_STACK_TRACE=1), largest first\n"
+		"      --by-tag           buffers summed per tag (tta_set_tag), largest first;\n"
+		"                         both: per tag and call site. With --json: adds\n"
+		"                         \"tags\" rows (per device) and the buffers\n"
 		"  -p, --pid PID          only this process\n"
 		"  -d, --device N         only this device\n"
 		"      --check-empty      exit 1 and list what is still allocated, 0 if\n"
@@ -108,7 +114,7 @@ static bool parse_long(const char *text, long min, long max, long *out)
 	return true;
 }
 
-enum { OPT_CHECK_EMPTY = 1000 };
+enum { OPT_CHECK_EMPTY = 1000, OPT_BY_SITE, OPT_BY_TAG };
 
 static void parse_options(int argc, char **argv, struct options *opt)
 {
@@ -122,6 +128,8 @@ static void parse_options(int argc, char **argv, struct options *opt)
 		{ "pid", required_argument, NULL, 'p' },
 		{ "device", required_argument, NULL, 'd' },
 		{ "check-empty", no_argument, NULL, OPT_CHECK_EMPTY },
+		{ "by-site", no_argument, NULL, OPT_BY_SITE },
+		{ "by-tag", no_argument, NULL, OPT_BY_TAG },
 		{ "segment", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -172,6 +180,12 @@ static void parse_options(int argc, char **argv, struct options *opt)
 		case OPT_CHECK_EMPTY:
 			opt->check_empty = true;
 			break;
+		case OPT_BY_SITE:
+			opt->by_site = true;
+			break;
+		case OPT_BY_TAG:
+			opt->by_tag = true;
+			break;
 		case 's':
 			/* Resolved (and checked) like every component's: see
 			 * tta_segment_name. */
@@ -198,6 +212,9 @@ static void parse_options(int argc, char **argv, struct options *opt)
 		usage_error("unexpected argument '%s'", argv[optind]);
 	if (opt->check_empty && opt->watch)
 		usage_error("%s", "--check-empty takes one snapshot; it cannot be combined with --watch");
+	if (opt->check_empty && (opt->by_site || opt->by_tag))
+		usage_error("%s", "--check-empty lists what is left; use --buffers with it, not --by-site "
+			    "or --by-tag");
 	if (opt->count && !opt->watch)
 		usage_error("%s", "--count only applies to --watch");
 	if (opt->telemetry && (opt->buffers || opt->check_empty))
@@ -325,14 +342,17 @@ static int segment_follow(struct segment *seg, const struct options *opt, char *
  * segment's error stands. */
 static bool sources_only_allowed(const struct options *opt)
 {
-	return !opt->buffers && !opt->check_empty;
+	return !opt->buffers && !opt->check_empty && !opt->by_site && !opt->by_tag;
 }
 
 static int take_snapshot(struct segment *seg, const struct options *opt, tta_snapshot **snap,
 			 char *err, size_t errlen)
 {
-	unsigned flags = TTA_SNAPSHOT_PROCESS_DETAILS | TTA_SNAPSHOT_SOURCES |
-			 (opt->buffers ? TTA_SNAPSHOT_BUFFERS : 0);
+	unsigned flags = TTA_SNAPSHOT_PROCESS_DETAILS | TTA_SNAPSHOT_SOURCES;
+	if (opt->buffers || opt->by_site || opt->by_tag)
+		flags |= TTA_SNAPSHOT_BUFFERS;
+	if (opt->by_tag && opt->json)
+		flags |= TTA_SNAPSHOT_TAGS;
 	if (seg->reader == NULL) {
 		int rc = segment_open(seg, opt, err, errlen); /* a writer may have come */
 		if (rc == -ENOENT && sources_only_allowed(opt)) {
@@ -372,6 +392,10 @@ static int render(const tta_snapshot *snap, const struct options *opt, FILE *out
 			fputc('\n', out);
 			smi_render_buffer_table(snap, out);
 		}
+	} else if (opt->by_site || opt->by_tag) {
+		smi_render_header(snap, TT_SMI_VERSION, out);
+		fputc('\n', out);
+		smi_render_groups(snap, opt->by_tag, opt->by_site, out);
 	} else if (opt->buffers) {
 		smi_render_buffers_text(snap, TT_SMI_VERSION, out);
 	} else {

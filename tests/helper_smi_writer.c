@@ -11,6 +11,7 @@
  *   cb DEV ID SIZE / cbfree DEV ID              circular buffers
  *   kernel DEV ID SIZE [KIND]                   tta_report_kernel_load
  *   name TEXT                                   process name (\xHH escapes), before attaching
+ *   tag [TEXT]                                  tta_set_tag (\xHH escapes; none: clear)
  *   detach                                      tta_track_detach, prints "detached N"
  *   echo WORD                                   prints WORD (tests sync on it)
  *   exit [STATUS]
@@ -114,6 +115,11 @@ static void run(char *line)
 		unescape(a1 ? a1 : "", name, sizeof name);
 		if (prctl(PR_SET_NAME, name, 0, 0, 0) != 0)
 			die("prctl", copy);
+	} else if (!strcmp(cmd, "tag")) {
+		char tag[64];
+		unescape(a1 ? a1 : "", tag, sizeof tag);
+		if (tta_set_tag(tag) < 0)
+			die("tag refused", copy);
 	} else if (!strcmp(cmd, "detach")) {
 		printf("detached %ld\n", tta_track_detach());
 	} else if (!strcmp(cmd, "echo")) {

@@ -95,3 +95,18 @@ lint-tidy:
 		-- -std=gnu11 -D_GNU_SOURCE -Iinclude -Ishm -Ilibtrack -Ismi $(PKG_CFLAGS) || true
 
 -include $(shell find $(BUILD)/fuzz/obj -name '*.d' 2>/dev/null)
+
+# helper_sites: a known call chain for the call-site tests. -rdynamic puts
+# its functions in the dynamic symbol table, so they are named even by the
+# dladdr fallback (without libdw); -g (from CFLAGS) gives libdw file:line.
+$(BUILD)/tests/helper_sites: tests/helper_sites.c $(LIBTRACK_A)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -rdynamic -Itests $< -o $@ $(LIBTRACK_A) $(LDLIBS_ALL)
+
+# test_sites checks the reaper's leak report text too: it links the reaper's
+# formatter (reaper/reaper_log.c).
+$(BUILD)/tests/test_sites: tests/test_sites.c tests/tta_test.h $(BUILD)/obj/reaper/reaper_log.o \
+		$(LIBTRACK_A)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Itests -Ireaper $< -o $@ $(BUILD)/obj/reaper/reaper_log.o $(LIBTRACK_A) \
+		$(LDLIBS_ALL)

@@ -25,8 +25,11 @@ extern "C" {
  * null in a snapshot of the sources alone), "devices", "processes" (each
  * with "source": "tt-alloc", or "tt-metal" for TT-Metal's own entries),
  * "sources" when SNAP was taken with TTA_SNAPSHOT_SOURCES (devices then
- * carry "telemetry", "untracked", "sources" and "used_combined"), and
- * "buffers" when it was taken with TTA_SNAPSHOT_BUFFERS. The keys are
+ * carry "telemetry", "untracked", "sources" and "used_combined"), "buffers"
+ * when it was taken with TTA_SNAPSHOT_BUFFERS (each with "tag": string or
+ * null and "site": an array of frames, innermost first, or null), and
+ * "tags" (one row per device and tag: "device", "tag" or null, "used" per
+ * type, "buffers") when it was taken with TTA_SNAPSHOT_TAGS. The keys are
  * described in README.md. */
 void tta_snapshot_write_json(const tta_snapshot *snap, const char *tool, const char *version,
 			     FILE *out);

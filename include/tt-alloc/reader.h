@@ -137,7 +137,11 @@ enum tta_snapshot_flags {
 	 * snapshot of those sources alone, for a host where no tt-alloc writer
 	 * has run yet (tta_snapshot_segment then has abi_version 0 and an empty
 	 * name). */
-	TTA_SNAPSHOT_SOURCES = 1u << 2
+	TTA_SNAPSHOT_SOURCES = 1u << 2,
+	/* Also sum the live buffer records per (device, tag): the tag rows
+	 * (tta_snapshot_tag_*). Reads every record, like TTA_SNAPSHOT_BUFFERS,
+	 * without keeping them. */
+	TTA_SNAPSHOT_TAGS = 1u << 3
 };
 
 /*
@@ -240,11 +244,44 @@ struct tta_buffer_view {
 	uint64_t address;
 	uint64_t size;
 	uint64_t age_ns;          /* now - allocation time (CLOCK_MONOTONIC) */
+	/* Where it came from (tta_set_tag, TT_ALLOC_STACK_TRACE=1; see
+	 * tt_alloc.h). Untrusted text from the writer: sanitise it before
+	 * printing. Owned by the snapshot (or, in tta_reader_foreach_buffer,
+	 * valid during the callback); equal texts share one pointer. */
+	const char *tag;          /* NULL: no tag was set; TTA_TAG_OTHER: the
+				   * owner's tag table was full (or the tag is
+				   * unreadable) */
+	const char *site;         /* NULL: no call site recorded (stack traces
+				   * off); else its frames, innermost (the caller
+				   * of tta_report_*) first, one per line
+				   * ('\n'-separated): "SYMBOL+0xOFF in MODULE at
+				   * FILE:LINE"; TTA_SITE_UNTRACKED when the
+				   * owner's site table was full */
 };
+#define TTA_TAG_OTHER "(other)"
+#define TTA_SITE_UNTRACKED "(untracked site)"
 /* With TTA_SNAPSHOT_BUFFERS: live buffer records, sorted by pid, device,
  * address. Zero otherwise. */
 size_t tta_snapshot_buffer_count(const tta_snapshot *snapshot);
 const struct tta_buffer_view *tta_snapshot_buffer(const tta_snapshot *snapshot, size_t index);
+
+/* With TTA_SNAPSHOT_TAGS: device memory per tag, from the live buffer
+ * records (the PID and DEVICE filters apply). One row per (device, tag) in
+ * use, sorted by device, then largest total (all types) first. Kernel
+ * binaries count in used[TTA_MEM_KERNEL] only, not in buffers, as
+ * everywhere. Allocations that got no record (records_unavailable) are not
+ * in any row. Processes may use many tags: an exporter should keep the
+ * largest few per device and add up the rest. */
+struct tta_tag_row {
+	uint32_t device;
+	const char *tag;          /* NULL: allocations made with no tag set;
+				   * TTA_TAG_OTHER: beyond a process's tag table.
+				   * Untrusted text, owned by the snapshot */
+	int64_t used[TTA_MEM_TYPES]; /* bytes per memory type */
+	int64_t buffers;          /* live allocations, kernel binaries excepted */
+};
+size_t tta_snapshot_tag_count(const tta_snapshot *snapshot);
+const struct tta_tag_row *tta_snapshot_tag(const tta_snapshot *snapshot, size_t index);
 
 /* ------------------------------------------------------------------------ */
 /* Streaming reads (no snapshot; for the fastest queries)                    */
@@ -267,7 +304,9 @@ struct tta_buffer_filter {
 	int32_t device;           /* -1 = any */
 };
 /* Calls FN for every consistent live buffer record of a live process that
- * matches FILTER (NULL = all). Same return convention as above. */
+ * matches FILTER (NULL = all), with its tag and site (valid during the
+ * call). Same return convention as above; also -EFAULT if the segment was
+ * truncated, -ENOMEM if there was no memory to name tags and sites. */
 typedef int (*tta_buffer_fn)(const struct tta_buffer_view *buf, void *ctx);
 int tta_reader_foreach_buffer(tta_reader *reader, const struct tta_buffer_filter *filter,
 			      tta_buffer_fn fn, void *ctx);

@@ -151,6 +151,56 @@ enum tta_track_state tta_track_state(void);
  * attach again. Returns the number of allocations that were still live. */
 long tta_track_detach(void);
 
+/* ------------------------------------------------------------------------ */
+/* Tags: what an allocation is for ("weights", "kv_cache", "activations")   */
+
+/* The longest tag, in bytes. */
+#define TTA_TAG_MAX_LEN 31
+
+/* Sets the calling thread's current tag: every allocation this thread
+ * reports from now on (buffers, circular buffers, kernel binaries) carries
+ * it, and readers show device memory per tag (tt-smi --buffers, --by-tag,
+ * the "tags" rows of a snapshot, the exporter). NULL or "" clears it. Any
+ * bytes but NUL are allowed (readers sanitise them for display).
+ * Tags are interned per process: setting one is a hash lookup in process
+ * memory (no syscall, no lock once the name is known) and works whether
+ * tracking is on or off; the name reaches the segment when an allocation
+ * first uses it. Each thread has its own tag; a new thread starts untagged.
+ * Returns 0; 1 when this process already named more distinct tags than the
+ * segment keeps per process (128): the tag still applies here
+ * (tta_get_tag returns it) but readers show its allocations as "(other)"
+ * and the segment counts it in tags_dropped; -EINVAL if TAG is longer than
+ * TTA_TAG_MAX_LEN bytes (the current tag is left as it was). */
+int tta_set_tag(const char *tag);
+
+/* The calling thread's current tag, or NULL. The string is the library's
+ * and stays valid for the life of the process, so a scope can save and
+ * restore it:
+ *     const char *saved = tta_get_tag();
+ *     tta_set_tag("kv_cache"); ... ; tta_set_tag(saved);
+ * Beyond 1024 distinct names in one process, new names read "(other)". */
+const char *tta_get_tag(void);
+
+/* ------------------------------------------------------------------------ */
+/* Call sites (TT_ALLOC_STACK_TRACE=1)                                       */
+/*
+ * With TT_ALLOC_STACK_TRACE=1 in the environment when tracking attaches
+ * (read once per process), every allocation also records its call stack
+ * (up to 7 frames, starting at the function that called tta_report_*).
+ * Stacks are deduplicated per process into call sites; a site is
+ * symbolized the first time it is seen (module, symbol and offset, and
+ * file:line where debug information is installed, through libdw from
+ * elfutils, loaded only then) and stored in the segment, so readers and the
+ * reaper's leak report name it even after the process died. Symbols of an
+ * executable come from its symbol table: do not strip it (or keep its debug
+ * information); without libdw, only exported symbols are named (link the
+ * executable with -rdynamic). A process keeps at most 256 sites; later ones
+ * show as "(untracked site)" and are counted in sites_dropped.
+ * Cost: without the variable, none. With it, about one backtrace() per
+ * allocation (tens of ns for a known site, see make bench section j) and
+ * the symbolization once per new site.
+ */
+
 /* Resolves the segment name the way every component does: NAME if non-NULL,
  * else $TT_ALLOC_SHM if set, else "/tt_alloc". A name without a leading '/'
  * gets one ("tt_alloc" is "/tt_alloc"). Returns NULL (and fills ERR) if the

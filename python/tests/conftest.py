@@ -164,11 +164,12 @@ class Writer:
 
 @pytest.fixture
 def py_writer(procs):
-    """py_writer(segment, *commands, tracking=True): python tests/writer.py."""
-    def start(segment, *commands, tracking=True):
+    """py_writer(segment, *commands, tracking=True, **env): python
+    tests/writer.py, with ENV added to its environment."""
+    def start(segment, *commands, tracking=True, **env):
         p = procs.add(subprocess.Popen([sys.executable, os.path.join(HERE, "writer.py")],
                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                       text=True, env=env_for(segment, tracking)))
+                                       text=True, env=env_for(segment, tracking, **env)))
         w = Writer(p, True)
         wait_line(p, "ready")
         if commands:

@@ -17,6 +17,7 @@ STRUCTS = {
     "tta_process_view": L.ProcessView,
     "tta_process_row": L.ProcessRow,
     "tta_buffer_view": L.BufferView,
+    "tta_tag_row": L.TagRow,
 }
 
 
@@ -32,6 +33,7 @@ def test_structs_match_the_c_headers(tmp_path):
     consts = {"TTA_MEM_TYPES": L.MEM_TYPES, "TTA_NO_DEVICE": L.NO_DEVICE,
               "TTA_SNAPSHOT_BUFFERS": L.SNAPSHOT_BUFFERS,
               "TTA_SNAPSHOT_PROCESS_DETAILS": L.SNAPSHOT_PROCESS_DETAILS,
+              "TTA_SNAPSHOT_TAGS": L.SNAPSHOT_TAGS, "TTA_TAG_MAX_LEN": L.TAG_MAX_LEN,
               "TTA_SEGMENT_REPLACED": L.SEGMENT_REPLACED, "TTA_REAPER_RUNNING": L.REAPER_RUNNING,
               "TTA_TRACK_DISABLED": len(L.TRACK_STATES) - 1}
     for name in consts:

@@ -10,6 +10,9 @@ Read (no daemon: the shared-memory segment is mapped read-only):
     devices(), processes(), buffers(pid=None, device=None)
     query_device_stats(device_id)   the old query_stats.py function
     profile()                  device memory of this process over a block
+    tags(pid=None, device=None)     device memory per (device, tag)
+Tags (any time, per thread): tag("kv_cache") as a context manager or
+    decorator, set_tag(name), get_tag()
 Write (only when TT_ALLOC_TRACKING_ENABLED=1, decided by the C library):
     report_alloc, report_free, report_alloc_handle, report_free_handle,
     report_cb_alloc, report_cb_free, report_kernel_load, register_device
@@ -26,6 +29,7 @@ from . import _lib
 from . import _read
 from ._lib import Error, LibraryError
 from ._profile import DeviceProfile, Profile, profile
+from ._tags import get_tag, set_tag, tag
 from ._write import (KernelKind, MemType, detach, register_device, report_alloc,
                      report_alloc_handle, report_cb_alloc, report_cb_free, report_free,
                      report_free_handle, report_kernel_load, tracking_state)
@@ -35,6 +39,7 @@ __version__ = "2.0.0"
 __all__ = [
     "Error", "LibraryError", "snapshot", "devices", "processes", "buffers",
     "query_device_stats", "profile", "Profile", "DeviceProfile", "Device", "Process", "Buffer",
+    "tag", "set_tag", "get_tag", "tags", "TagRow",
     "report_alloc", "report_free", "report_alloc_handle", "report_free_handle",
     "report_cb_alloc", "report_cb_free", "report_kernel_load", "register_device",
     "MemType", "KernelKind", "tracking_state", "detach", "counter_table", "format_bytes",
@@ -53,20 +58,23 @@ Process = collections.namedtuple("Process", "pid name cmdline user uid slot gene
                                  "start_time attach_realtime_ns running device used buffers "
                                  "source asic_id", defaults=(None,) * 2)
 Buffer = collections.namedtuple("Buffer", "pid slot device type type_id kernel_kind address "
-                                "address_hex size age_ns record",
-                                defaults=(None,) * 11)
+                                "address_hex size age_ns record tag site",
+                                defaults=(None,) * 13)
+TagRow = collections.namedtuple("TagRow", "device tag used buffers")
 
 
-def snapshot(segment=None, buffers=False, pid=None, device=None):
+def snapshot(segment=None, buffers=False, pid=None, device=None, tags=False):
     """One consistent snapshot as the dict `tt-smi --json` prints (same keys,
     same numbers, the same C writer): "tool", "timestamp_ns", "segment" (with
     "counters", every counter by name, and "reaper"), "devices" (with the
     driver's "telemetry"), "processes" (tt-alloc's and TT-Metal's, told apart
-    by "source"), "sources", and "buffers" when BUFFERS is true. PID and DEVICE filter as tt-smi's --pid and
-    --device do. Process rows carry user and running state (a /proc read per
-    process, as tt-smi does)."""
+    by "source"), "sources", "buffers" when BUFFERS is true (each with "tag"
+    and "site"), and "tags" (per device and tag, as `tt-smi --json --by-tag`)
+    when TAGS is true. PID and DEVICE filter as tt-smi's --pid and --device
+    do. Process rows carry user and running state (a /proc read per process,
+    as tt-smi does)."""
     flags = (_lib.SNAPSHOT_PROCESS_DETAILS | _lib.SNAPSHOT_SOURCES |
-             (_lib.SNAPSHOT_BUFFERS if buffers else 0))
+             (_lib.SNAPSHOT_BUFFERS if buffers else 0) | (_lib.SNAPSHOT_TAGS if tags else 0))
     return _read.take(segment, pid, device, flags,
                       lambda s: _read.snapshot_dict(s, dict(TOOL)))
 
@@ -93,13 +101,28 @@ def processes(segment=None, pid=None, device=None):
 
 def buffers(pid=None, device=None, segment=None):
     """[Buffer] live buffer records (kernel binaries included, .kernel_kind
-    set), sorted by pid, device, address; PID and DEVICE filter."""
+    set), sorted by pid, device, address; PID and DEVICE filter. .tag is the
+    tag it was allocated under (None: untagged; "(other)": its process had
+    too many tags), .site its call site as a list of frames, innermost
+    first (None unless the writer ran with TT_ALLOC_STACK_TRACE=1)."""
     def convert(s):
         lib = _lib.lib()
         names, kinds = _read.type_names(), _read.kernel_kinds()
         return [Buffer(**_read.buffer_dict(lib.tta_snapshot_buffer(s, i).contents, names, kinds))
                 for i in range(lib.tta_snapshot_buffer_count(s))]
     return _read.take(segment, pid, device, _lib.SNAPSHOT_BUFFERS, convert)
+
+
+def tags(pid=None, device=None, segment=None):
+    """[TagRow] device memory per tag, from the live buffer records: one row
+    per (device, tag) in use, by device, then largest first. .tag is None
+    for allocations made with no tag set; .used is {type: bytes}, .buffers
+    counts buffers (kernel binaries excepted)."""
+    def convert(s):
+        lib = _lib.lib()
+        return [TagRow(**_read.tag_dict(lib.tta_snapshot_tag(s, i).contents))
+                for i in range(lib.tta_snapshot_tag_count(s))]
+    return _read.take(segment, pid, device, _lib.SNAPSHOT_TAGS, convert)
 
 
 def query_device_stats(device_id, segment=None):

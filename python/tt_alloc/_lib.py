@@ -22,6 +22,8 @@ NO_DEVICE = 0xFFFFFFFF  # TTA_NO_DEVICE
 SNAPSHOT_BUFFERS = 1 << 0
 SNAPSHOT_PROCESS_DETAILS = 1 << 1
 SNAPSHOT_SOURCES = 1 << 2
+SNAPSHOT_TAGS = 1 << 3
+TAG_MAX_LEN = 31  # TTA_TAG_MAX_LEN
 
 # enum tta_segment_status
 SEGMENT_OK, SEGMENT_REPLACED, SEGMENT_REMOVED, SEGMENT_TRUNCATED = range(4)
@@ -134,6 +136,18 @@ class BufferView(ctypes.Structure):
         ("address", ctypes.c_uint64),
         ("size", ctypes.c_uint64),
         ("age_ns", ctypes.c_uint64),
+        ("tag", ctypes.c_char_p),
+        ("site", ctypes.c_char_p),
+    ]
+
+
+class TagRow(ctypes.Structure):
+    """struct tta_tag_row (prefix)."""
+    _fields_ = [
+        ("device", ctypes.c_uint32),
+        ("tag", ctypes.c_char_p),
+        ("used", _i64x7),
+        ("buffers", ctypes.c_int64),
     ]
 
 
@@ -177,8 +191,13 @@ _PROTOTYPES = {
     "tta_snapshot_process": (_c.POINTER(ProcessRow), [_vp, _c.c_size_t]),
     "tta_snapshot_buffer_count": (_c.c_size_t, [_vp]),
     "tta_snapshot_buffer": (_c.POINTER(BufferView), [_vp, _c.c_size_t]),
+    "tta_snapshot_tag_count": (_c.c_size_t, [_vp]),
+    "tta_snapshot_tag": (_c.POINTER(TagRow), [_vp, _c.c_size_t]),
     "tta_format_bytes": (_c.c_char_p, [_c.c_int64, _c.c_char_p, _c.c_size_t]),
     "tta_snapshot_write_json": (None, [_vp, _c.c_char_p, _c.c_char_p, _vp]),
+    # tags
+    "tta_set_tag": (_c.c_int, [_c.c_char_p]),
+    "tta_get_tag": (_c.c_char_p, []),
 }
 
 

@@ -276,7 +276,15 @@ def buffer_dict(b, names, kinds):
     d["size"] = b.size
     d["age_ns"] = b.age_ns
     d["record"] = b.record
+    tag, site = b.tag, b.site
+    d["tag"] = text(tag) if tag is not None else None
+    d["site"] = [text(f) for f in site.split(b"\n")] if site is not None else None
     return d
+
+
+def tag_dict(r):
+    return {"device": r.device, "tag": text(r.tag) if r.tag is not None else None,
+            "used": types_dict(r.used), "buffers": r.buffers}
 
 
 _kinds = None

@@ -17,7 +17,10 @@
  *         and the rest of the input overwrites the file from byte 192 on
  *         (the header's mutable part, then devices, slots, bitmaps,
  *         counters, chunk owners, records), zeros after it.
- * Byte 2 of a structured input also picks the snapshot's filters. tests/fuzz/make_seeds.c writes real
+ * Byte 2 of a structured input also picks the snapshot's filters. Tags and
+ * call sites (the sites region after the core, reached by the inputs of the
+ * smallest geometries) are resolved for every buffer, summed into tag rows
+ * that must add up to the buffers, and rendered by tt-smi's groupings. tests/fuzz/make_seeds.c writes real
  * segments in both forms as the seed corpus.
  *
  * The same bytes then go through the reap path, since every tracked process
@@ -45,6 +48,7 @@
 #include "tta_segment.h"
 #include "tt-alloc/reader.h"
 #include "tta_layout.h"
+#include "tta_sites.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -94,6 +98,10 @@ static int on_buffer(const struct tta_buffer_view *b, void *ctx)
 		abort(); /* the API promises a valid type */
 	volatile const char *name = tta_mem_type_name(b->type);
 	(void)name;
+	/* Names from a hostile block are still terminated and bounded. */
+	if ((b->tag != NULL && strlen(b->tag) >= TTA_TAG_NAME_BYTES) ||
+	    (b->site != NULL && strlen(b->site) >= TTA_SITE_FRAMES * TTA_FRAME_TEXT_MAX))
+		abort();
 	return ++*(unsigned *)ctx > 1000000;
 }
 
@@ -113,6 +121,36 @@ static void render_leaks(const tta_snapshot *s, FILE *f)
 static void render_json(const tta_snapshot *s, FILE *f)
 {
 	smi_render_json(s, "fuzz", f);
+}
+static void render_by_site(const tta_snapshot *s, FILE *f)
+{
+	smi_render_groups(s, false, true, f);
+}
+static void render_by_tag_and_site(const tta_snapshot *s, FILE *f)
+{
+	smi_render_groups(s, true, true, f);
+}
+
+/* The tag rows are the snapshot's buffers summed per (device, tag). */
+static void check_tag_rows(const tta_snapshot *snap)
+{
+	uint64_t rows[4][TTA_MEM_TYPES] = { { 0 } }, bufs[4][TTA_MEM_TYPES] = { { 0 } };
+	uint64_t row_count[4] = { 0 }, buf_count[4] = { 0 };
+	for (size_t i = 0; i < tta_snapshot_tag_count(snap); i++) {
+		const struct tta_tag_row *r = tta_snapshot_tag(snap, i);
+		if (r->tag != NULL && strlen(r->tag) >= TTA_TAG_NAME_BYTES)
+			abort();
+		for (unsigned t = 0; t < TTA_MEM_TYPES; t++)
+			rows[r->device % 4][t] += (uint64_t)r->used[t];
+		row_count[r->device % 4] += (uint64_t)r->buffers;
+	}
+	for (size_t i = 0; i < tta_snapshot_buffer_count(snap); i++) {
+		const struct tta_buffer_view *b = tta_snapshot_buffer(snap, i);
+		bufs[b->device % 4][b->type] += b->size;
+		buf_count[b->device % 4] += b->type != TTA_MEM_KERNEL;
+	}
+	if (memcmp(rows, bufs, sizeof rows) != 0 || memcmp(row_count, buf_count, sizeof row_count))
+		abort();
 }
 
 static void render_into(const tta_snapshot *snap, render_fn fn, bool json)
@@ -162,7 +200,9 @@ static void exercise(uint8_t options)
 	if (options & 0x40)
 		pid = (int32_t)(options >> 4);
 	tta_snapshot *snap = NULL;
-	if (tta_snapshot_take(r, pid, device, TTA_SNAPSHOT_BUFFERS, &snap, err, sizeof err) == 0) {
+	if (tta_snapshot_take(r, pid, device, TTA_SNAPSHOT_BUFFERS | TTA_SNAPSHOT_TAGS, &snap, err,
+			      sizeof err) == 0) {
+		check_tag_rows(snap);
 		/* The snapshot's promise: without a pid filter, every device's
 		 * totals are exactly the sum of its rows, whatever the bytes. */
 		for (size_t i = 0; pid == 0 && i < tta_snapshot_device_count(snap); i++) {
@@ -189,6 +229,8 @@ static void exercise(uint8_t options)
 		render_into(snap, smi_render_buffer_table, false);
 		render_into(snap, render_leaks, false);
 		render_into(snap, render_json, true);
+		render_into(snap, render_by_site, false);
+		render_into(snap, render_by_tag_and_site, false);
 	} else if (err[0] == '\0' || strchr(err, '\n')) {
 		abort();
 	}

@@ -11,6 +11,7 @@
  * process name; (b) plus a writer SIGKILLed while holding memory (a dead,
  * unreaped slot) after misusing the API (shortfall counters move); (c) plus
  * writers filling every slot, one refused, and records overflowing.
+ * Writers tag their allocations and record call sites (TT_ALLOC_STACK_TRACE=1).
  * Nothing is committed: seeds are made afresh at fuzz time from this build.
  * Exit status 0, or 1 with a message.
  */
@@ -114,7 +115,10 @@ static void every_kind(unsigned devices)
 	struct tta_device_info info;
 	tta_device_info_wormhole_b0(&info, 72);
 	tta_register_device(0, &info);
+	tta_set_tag("weights");
 	for (uint32_t d = 0; d < devices; d++) {
+		if (d == 1)
+			tta_set_tag("k\xc3\xa4se\x1b[31m"); /* UTF-8 and an escape sequence */
 		for (unsigned t = TTA_MEM_DRAM; t <= TTA_MEM_TRACE; t++)
 			tta_report_alloc(d, 0x1000u * (t + 1), 4096u << t, (enum tta_mem_type)t);
 		tta_report_alloc_handle(d, 0x90000, 12345, TTA_MEM_L1);
@@ -126,6 +130,7 @@ static void every_kind(unsigned devices)
 static void misuse_then_hold(unsigned devices)
 {
 	prctl(PR_SET_NAME, "\"quote\\back", 0, 0, 0);
+	tta_set_tag("\"quote\\back\n");
 	for (uint32_t d = 0; d < devices; d++)
 		tta_report_alloc(d, 0xdead0000, (uint64_t)1 << 40, TTA_MEM_DRAM);
 	tta_report_free(0, 0x1);                       /* unknown */
@@ -160,6 +165,7 @@ int main(int argc, char **argv)
 		die(outdir);
 	setenv("TT_ALLOC_TRACKING_ENABLED", "1", 1);
 	setenv("TT_ALLOC_SHM_MODE", "0600", 1);
+	setenv("TT_ALLOC_STACK_TRACE", "1", 1); /* seeds with call sites and their text */
 	for (unsigned g = 0; g < FUZZ_GEOMETRIES; g++) {
 		const struct fuzz_geometry *fg = &fuzz_geometries[g];
 		char shm[64], v[32];

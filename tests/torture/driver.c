@@ -331,6 +331,13 @@ static int spawn_writer(uint32_t kind, uint32_t nthreads, uint32_t intent, uint3
 	if (pid == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		setenv("TT_ALLOC_TRACKING_ENABLED", "1", 1);
+		/* A quarter of the writers record call sites (inherited by their
+		 * forks and execs): symbolizing and publishing sites gets killed
+		 * midway too. */
+		if (idx % 4 == 0)
+			setenv("TT_ALLOC_STACK_TRACE", "1", 1);
+		else
+			unsetenv("TT_ALLOC_STACK_TRACE");
 		char arg[16];
 		snprintf(arg, sizeof arg, "%u", idx);
 		execl(self_exe, "tt-alloc-torture", "--writer", arg, (char *)NULL);

@@ -8,7 +8,10 @@
  * word naming the bystander, the innocent writer, init, pid 0, the reaper or
  * nobody, with matching or garbage start times and namespaces), its counter
  * lines, its chunk owner words (including the innocent writer's tag), its
- * records (sequence words left odd, devices and types out of range), the
+ * records (sequence words left odd, devices and types out of range, tag and
+ * site ids anywhere), its block of tags and call sites (counts, offsets and
+ * frame counts out of range, text without a NUL, escape sequences, another
+ * owner's word), the
  * device entry it registered, and the header's shared words (hints,
  * registry word with futex wake-ups, shortfall and reaper fields). Then it
  * exits, is SIGKILLed, or keeps scribbling until killed.
@@ -42,6 +45,7 @@
 #include "tt-alloc/reader.h"
 #include "../tta_health.h"
 #include "tta_segment.h"
+#include "tta_sites.h"
 #include "torture.h"
 
 #define INNOCENT_BUFFERS 8
@@ -226,6 +230,30 @@ static void scribble(struct tta_segment *seg, uint32_t slot, uint64_t tag, uint6
 		else if (y == 1)
 			ck_pr_store_64(owner, TTA_OWNER_TAG(r64() % 100000, r64()));
 	}
+	/* our tags and call sites: counts, offsets, text, the owner word */
+	struct tta_site_block *b = tta_sites_block(seg, slot);
+	if (b != NULL) {
+		switch ((x >> 40) % 5) {
+		case 0:
+			scribble_bytes(b, sizeof *b);
+			break;
+		case 1: /* plausible owner, absurd counts */
+			ck_pr_store_32(&b->tag_count, (uint32_t)r64());
+			ck_pr_store_32(&b->site_count, (uint32_t)r64());
+			ck_pr_store_32(&b->text_used, (uint32_t)r64());
+			break;
+		case 2: /* offsets and frame counts anywhere, text without NULs */
+			scribble_bytes(b->sites, sizeof b->sites);
+			memset(b->text, 0x9b, sizeof b->text);
+			break;
+		case 3: /* names with escape sequences and no NUL */
+			memset(b->tags, 0x1b, sizeof b->tags);
+			break;
+		default: /* someone else's records */
+			ck_pr_store_64(&b->owner, r64() % 2 ? hs->innocent_state : r64());
+			break;
+		}
+	}
 	/* a device entry we registered (or any device, for its arch string) */
 	struct tta_device *d = tta_device_at(seg, (uint32_t)(x >> 28) % seg->geo.device_capacity);
 	if (ck_pr_load_64(&d->registered_pid) == (uint64_t)getpid())
@@ -258,7 +286,9 @@ static void scribble(struct tta_segment *seg, uint32_t slot, uint64_t tag, uint6
 static void hostile_main(unsigned mode)
 {
 	setenv("TT_ALLOC_TRACKING_ENABLED", "1", 1);
+	setenv("TT_ALLOC_STACK_TRACE", "1", 1);
 	prctl(PR_SET_NAME, "hostile", 0, 0, 0);
+	tta_set_tag("hostile");
 	struct tta_device_info info;
 	tta_device_info_blackhole(&info, 140);
 	tta_register_device((uint32_t)(r64() % 4), &info);

@@ -7,7 +7,9 @@
  * writer frees only what it allocated, so a negative figure can only be a
  * torn or mis-accounted read), and every buffer record is one a torture
  * writer could have made (device and type in range, size 1..1 MiB, address
- * tagged). Violations are counted in the shared area for the driver.
+ * tagged), tagged as its thread tags (writer.c, retag) and, when it has a
+ * call site, allocated from the torture binary's own code.
+ * Violations are counted in the shared area for the driver.
  */
 #include <errno.h>
 #include <signal.h>
@@ -62,6 +64,21 @@ static int on_buffer(const struct tta_buffer_view *b, void *ctx)
 			    "address 0x%llx",
 			    b->record, (int)b->owner_pid, b->device, b->type,
 			    (unsigned long long)b->size, (unsigned long long)b->address);
+	/* "wN" or "wN-b"; "(other)" only when the owner was reaped (and its
+	 * block emptied) between reading the record and its tag. */
+	const char *t = b->tag;
+	bool tag_ok = t == NULL || strcmp(t, TTA_TAG_OTHER) == 0 ||
+		      (t[0] == 'w' && t[1] >= '0' && t[1] < '0' + TORTURE_THREADS &&
+		       (t[2] == '\0' || strcmp(t + 2, "-b") == 0));
+	/* The first frame is in the torture binary (a writer function, named
+	 * whichever the compiler inlined it into). */
+	const char *site = b->site;
+	const char *in = site ? strstr(site, " in tt-alloc-torture") : NULL;
+	bool site_ok = site == NULL || strcmp(site, TTA_SITE_UNTRACKED) == 0 ||
+		       (in != NULL && memchr(site, '\n', (size_t)(in - site)) == NULL);
+	if (!tag_ok || !site_ok)
+		reader_fail("buffer record %u of pid %d: tag '%.40s', site '%.80s'", b->record,
+			    (int)b->owner_pid, t ? t : "(none)", site ? site : "(none)");
 	return 0;
 }
 

@@ -283,11 +283,24 @@ static void free_all(struct wthread *w)
 	}
 }
 
+/* Each thread tags what it allocates "wN" or "wN-b" (N its index), and
+ * switches between the two now and then, so tags are interned, published
+ * and used from every thread under churn and SIGKILL; the reader checks
+ * every buffer carries one of these (torture.h, TORTURE_TAG_OK). */
+static void retag(struct wthread *w, bool second)
+{
+	char tag[16];
+	snprintf(tag, sizeof tag, second ? "w%d-b" : "w%d", w->idx);
+	tta_set_tag(tag);
+}
+
 /* One churn step: free a live entry or fill an empty one, now and then a
  * kernel load. */
 static void churn_step(struct wthread *w)
 {
 	uint64_t x = xorshift(&w->rng);
+	if ((x & 1023) == 512)
+		retag(w, (x >> 10) & 1);
 	if ((x & 15) == 0) {
 		op_kernel(w, x >> 4);
 		return;
@@ -312,6 +325,7 @@ static void check_attached(void)
 static void *worker_main(void *arg)
 {
 	struct wthread *w = arg;
+	retag(w, false);
 	for (unsigned n = 0;; n++) {
 		maybe_park(w);
 		uint32_t mode = __atomic_load_n(&stop_mode, __ATOMIC_ACQUIRE);
@@ -501,6 +515,7 @@ static int run_process(bool exec_image)
 	store32(&me->state, CELL_RUNNING);
 	struct wthread *w = new_thread_state(0);
 	threads[0] = w;
+	retag(w, false);
 	if (exec_image)
 		first_report_after_exec(w);
 	maybe_park(w);
