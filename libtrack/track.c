@@ -320,6 +320,12 @@ static bool entry_equal_cb(const void *stored, const void *key)
  * buffers a probe otherwise costs a TLB miss on top of the cache miss. */
 #define HUGE_MAP (2u << 20)
 
+#ifdef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE_COMPAT MADV_POPULATE_WRITE
+#else
+#define MADV_POPULATE_WRITE_COMPAT 23 /* Linux 5.14 */
+#endif
+
 static void *rhs_malloc(size_t size)
 {
 	if (size < HUGE_MAP)
@@ -496,6 +502,16 @@ static struct tracker *attach_locked(void)
 	t->history_next = calloc(t->seg.geo.device_capacity, sizeof *t->history_next);
 	t->overflow_blocks = calloc(OVERFLOW_BLOCKS, sizeof *t->overflow_blocks);
 	t->events = g_events_wanted && t->seg.events.capacity != 0;
+	if (t->events) {
+		/* Map the ring's pages now (about a millisecond) rather than
+		 * one minor fault per 64 events on the report path. Best
+		 * effort: before Linux 5.14 the faults simply come later. */
+		const struct tta_region *ring = tta_segment_region(&t->seg, TTA_REGION_EVENTS);
+		uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+		uintptr_t from = ((uintptr_t)t->seg.base + ring->offset) & ~(page - 1);
+		(void)madvise((void *)from, (size_t)ring->size + ((uintptr_t)t->seg.base + ring->offset - from),
+			      MADV_POPULATE_WRITE_COMPAT);
+	}
 	bool ok = t->device_seen != NULL && t->overflow_blocks != NULL && t->history_next != NULL;
 	unsigned inited = 0;
 	for (; inited < SHARDS && ok; inited++) {
