@@ -220,5 +220,10 @@ void run_ck_tables(void);
 
 /* ---- section j (bench_sites.c): tags and call sites ---------------------- */
 void run_sites(void);
+/* ---- section m (bench_history.c): history, peaks, events on the report path */
+#define MAX_REPS_M 16
+void run_history_cost(void);
+/* The core-only segment section m creates (empty when none), for cleanup. */
+extern char bench_core_shm_name[80];
 
 #endif /* TTA_BENCH_H */

@@ -80,6 +80,8 @@ static void cleanup(void)
 	}
 	if (cfg.shm_name[0])
 		shm_unlink(cfg.shm_name);
+	if (bench_core_shm_name[0])
+		shm_unlink(bench_core_shm_name);
 	if (cfg.cshm_prefix[0])
 		for (uint32_t d = 0; d < SOCK_MAX_DEVICES; d++)
 			cshm_unlink(cfg.cshm_prefix, d);
@@ -1343,7 +1345,7 @@ static void usage(FILE *f)
 		"  --quick         small version, a few seconds (no meaningful figures)\n"
 		"  --json          print JSON instead of the table\n"
 		"  --json-out FILE also write the JSON to FILE\n"
-		"  --only LETTERS  run only these sections of a..k, e.g. --only ad\n");
+		"  --only LETTERS  run only these sections of a..m, e.g. --only ad\n");
 }
 
 int main(int argc, char **argv)
@@ -1366,8 +1368,8 @@ int main(int argc, char **argv)
 			cfg.json = true;
 			break;
 		case 'o':
-			if (strspn(optarg, "abcdefghijk") != strlen(optarg) || !*optarg) {
-				fprintf(stderr, "tt-alloc-bench: --only takes letters a..k, got '%s'\n",
+			if (strspn(optarg, "abcdefghijkm") != strlen(optarg) || !*optarg) {
+				fprintf(stderr, "tt-alloc-bench: --only takes letters a..m, got '%s'\n",
 					optarg);
 				return 2;
 			}
@@ -1421,6 +1423,8 @@ int main(int argc, char **argv)
 	}
 	if (bench_section_enabled('k'))
 		run_sites();
+	if (bench_section_enabled('m'))
+		run_history_cost();
 	add_targets();
 	progress("done in %.1f s", (double)(now_ns() - t0) / 1e9);
 

@@ -101,6 +101,7 @@ static const char *section_title(char s)
 	case 'i': return "i. old socket protocol: tt-alloc-bridge vs the baseline server";
 	case 'j': return "j. sources beside the segment: driver telemetry, pid lists, TT-Metal segments";
 	case 'k': return "k. tags and call sites (TT_ALLOC_STACK_TRACE=1): cost per allocation";
+	case 'm': return "m. history, peaks and events: the report path with and without them";
 	default: return "?";
 	}
 }
@@ -181,7 +182,7 @@ static void fmt_cell(char *buf, size_t n, const struct result *r)
 
 void results_print_table(void)
 {
-	static const char order[] = "abcdefghijk";
+	static const char order[] = "abcdefghijklm";
 	for (const char *sec = order; *sec; sec++) {
 		/* Distinct columns and rows of this section, in insertion order. */
 		const char *cols[8];
@@ -398,6 +399,23 @@ void results_print_json(FILE *out)
 	if (g)
 		fprintf(jf, "\"p50\": %.6g, \"p99\": %.6g, \"max\": %.6g, \"n\": %u", g->median, g->p99,
 		       g->max, g->n);
+	/* m: the report path with and without history, peaks and events. */
+	fprintf(jf, "},\n  \"history_cost_ns\": {");
+	static const char *const variants[][2] = { { "none", "none (core segment)" },
+						   { "history_peaks", "history+peaks" },
+						   { "history_peaks_events", "history+peaks+events" } };
+	for (int pair = 0; pair < 2; pair++) {
+		char row[64];
+		snprintf(row, sizeof(row), "%s pair, %s", pair ? "handle" : "address", headline);
+		fprintf(jf, "%s\"%s_pair\": {", pair ? ", " : "", pair ? "handle" : "address");
+		for (int v = 0; v < 3; v++) {
+			fprintf(jf, "%s\"%s\": ", v ? ", " : "", variants[v][0]);
+			json_summary_value('m', row, variants[v][1]);
+		}
+		fprintf(jf, "}");
+	}
+	fprintf(jf, ", \"events_per_report\": ");
+	json_summary_value('m', "events: ns per report (handle pair / 2)", variants[2][1]);
 	fprintf(jf, "},\n  \"results\": [");
 	for (unsigned i = 0; i < n_results; i++) {
 		const struct result *r = &results[i];

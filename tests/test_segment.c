@@ -181,10 +181,17 @@ TTA_TEST(unknown_regions_are_skipped)
 {
 	create_with_a_report();
 	struct tta_header h = read_header();
-	/* This build creates the core and the call-site region (tta_sites.h). */
-	CHECK(h.region_count == TTA_REGION_CORE_KINDS + 1 &&
+	/* The core, the call-site region (tta_sites.h), then history, events and
+	 * peaks (kinds 8-10), in order. */
+	CHECK(h.region_count == TTA_REGION_CORE_KINDS + 4 &&
 		      h.regions[TTA_REGION_CORE_KINDS].kind == TTA_REGION_SITES,
-	      "core regions and sites: %u", h.region_count);
+	      "core, sites and 3 optional regions: %u", h.region_count);
+	for (uint32_t i = 0; i < 3; i++)
+		CHECK(h.regions[TTA_REGION_CORE_KINDS + 1 + i].kind == TTA_REGION_HISTORY + i &&
+			      h.regions[TTA_REGION_CORE_KINDS + 1 + i].offset % TTA_PAGE == 0 &&
+			      h.regions[TTA_REGION_CORE_KINDS + 1 + i].offset >=
+				      h.regions[TTA_REGION_CORE_KINDS].offset,
+		      "optional region %u: kind %u", i, h.regions[TTA_REGION_CORE_KINDS + 1 + i].kind);
 	char path[128];
 	shm_path(path, sizeof path, tta_test_segment);
 	uint64_t grown = h.segment_size + 2 * TTA_PAGE;
