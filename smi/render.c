@@ -18,6 +18,8 @@
 #include <tt-alloc/json.h>
 #include <tt-alloc/text.h>
 
+#include "views.h"
+
 /* A cleaned segment name: 255 bytes at most, each kept or turned into '?'. */
 #define SEGMENT_NAME_TEXT 320
 
@@ -129,7 +131,7 @@ static bool shown_elsewhere(const char *name)
 	return false;
 }
 
-static void print_header(const tta_snapshot *snap, const char *version, FILE *out)
+void smi_render_header(const tta_snapshot *snap, const char *version, FILE *out)
 {
 	const struct tta_segment_info *h = tta_snapshot_segment(snap);
 	char when[64], name[SEGMENT_NAME_TEXT], leaked[32];
@@ -190,182 +192,20 @@ static void print_header(const tta_snapshot *snap, const char *version, FILE *ou
 /* ------------------------------------------------------------------------ */
 /* Text                                                                      */
 
-/* Column widths, shared by headers and rows so they always line up. */
-enum {
-	W_DEVICE = 6, W_ARCH = 16, W_PROCS = 5, W_COUNT = 8, W_MEMORY = 8, W_BYTES = 9,
-	W_PERCENT = 7, W_PID = 8, W_USER = 10, W_NAME = 16, W_TYPE_COL = 8,
-	W_TYPE = 20, W_ADDRESS = 18, W_AGE = 9,
-};
+/* Column widths of the buffer table, shared by its header and rows. */
+enum { W_DEVICE = 6, W_BYTES = 9, W_PID = 8, W_TYPE = 20, W_ADDRESS = 18, W_AGE = 9 };
 
-static void print_device_header(FILE *out)
-{
-	struct row r = { out, 0 };
-	cell(&r, "Device", W_DEVICE, false);
-	cell(&r, "Arch", W_ARCH, true);
-	cell(&r, "Procs", W_PROCS, false);
-	cell(&r, "Buffers", W_COUNT, false);
-	cell(&r, "Memory", W_MEMORY, true);
-	cell(&r, "Used", W_BYTES, false);
-	cell(&r, "Total", W_BYTES, false);
-	cell(&r, "Use%", W_PERCENT, false);
-	row_end(&r);
-	static const int widths[] = { W_DEVICE, W_ARCH, W_PROCS, W_COUNT, W_MEMORY,
-				      W_BYTES, W_BYTES, W_PERCENT };
-	char dashes[32];
-	for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++) {
-		memset(dashes, '-', (size_t)widths[i]);
-		dashes[widths[i]] = '\0';
-		cell(&r, dashes, widths[i], true);
-	}
-	row_end(&r);
-}
-
-static void print_device_block(const struct tta_device_view *dev, FILE *out)
-{
-	char arch[64], label[16], total[32], pct[16];
-	unsigned shown = 0;
-	struct row r = { out, 0 };
-
-	if (dev->registered)
-		clean_text(dev->arch, sizeof dev->arch, arch, sizeof arch);
-	else
-		snprintf(arch, sizeof arch, "(unregistered)");
-	if (arch[0] == '\0')
-		snprintf(arch, sizeof arch, "?");
-
-	for (unsigned i = 0; i < TTA_MEM_TYPES; i++) {
-		unsigned t = display_order[i];
-		uint64_t cap = dev->registered ? dev->capacity[t] : 0;
-		if (cap == 0 && dev->used[t] == 0) {
-			/* Still one line for an idle device without capacities. */
-			if (i + 1 < TTA_MEM_TYPES || shown)
-				continue;
-			t = TTA_MEM_DRAM;
-		}
-		if (shown == 0) {
-			cell_i64(&r, dev->id, W_DEVICE);
-			cell(&r, arch, W_ARCH, true);
-			cell_i64(&r, dev->processes, W_PROCS);
-			cell_i64(&r, dev->buffers, W_COUNT);
-		} else {
-			cell(&r, "", W_DEVICE, false);
-			cell(&r, "", W_ARCH, false);
-			cell(&r, "", W_PROCS, false);
-			cell(&r, "", W_COUNT, false);
-		}
-		type_label(t, label, sizeof label);
-		cell(&r, label, W_MEMORY, true);
-		cell_bytes(&r, dev->used[t], W_BYTES);
-		if (cap) {
-			tta_format_bytes(cap > INT64_MAX ? INT64_MAX : (int64_t)cap, total, sizeof total);
-			if (dev->used[t] >= 0)
-				snprintf(pct, sizeof pct, "%.1f%%",
-					 (double)dev->used[t] * 100.0 / (double)cap);
-			else
-				snprintf(pct, sizeof pct, "-");
-		} else {
-			snprintf(total, sizeof total, "-");
-			snprintf(pct, sizeof pct, "-");
-		}
-		cell(&r, total, W_BYTES, false);
-		cell(&r, pct, W_PERCENT, false);
-		row_end(&r);
-		shown++;
-	}
-}
-
-static bool any_system_use(const tta_snapshot *snap)
-{
-	for (size_t i = 0; i < tta_snapshot_process_count(snap); i++)
-		if (tta_snapshot_process(snap, i)->used[TTA_MEM_SYSTEM] != 0)
-			return true;
-	return false;
-}
-
-static void print_process_table(const tta_snapshot *snap, FILE *out)
-{
-	static const unsigned columns[] = {
-		TTA_MEM_DRAM, TTA_MEM_L1, TTA_MEM_L1_SMALL, TTA_MEM_TRACE,
-		TTA_MEM_SYSTEM, TTA_MEM_CB, TTA_MEM_KERNEL,
-	};
-	/* SYSTEM (host memory) is rare: a column only when someone uses it. */
-	bool with_system = any_system_use(snap);
-	struct row r = { out, 0 };
-	char buf[64], label[16];
-	size_t exited = 0;
-
-	fprintf(out, "Processes:\n");
-	if (tta_snapshot_process_count(snap) == 0) {
-		if (tta_snapshot_segment(snap)->filter_pid)
-			fprintf(out, "  No process with PID %" PRId32 " found\n", tta_snapshot_segment(snap)->filter_pid);
-		else
-			fprintf(out, "  No running processes found\n");
-		return;
-	}
-	cell(&r, "Device", W_DEVICE, false);
-	cell(&r, "PID", W_PID, true);
-	cell(&r, "User", W_USER, true);
-	cell(&r, "Process name", W_NAME, true);
-	for (size_t c = 0; c < sizeof columns / sizeof columns[0]; c++) {
-		if (columns[c] == TTA_MEM_SYSTEM && !with_system)
-			continue;
-		type_label(columns[c], label, sizeof label);
-		cell(&r, label, W_TYPE_COL, false);
-	}
-	cell(&r, "Buffers", W_COUNT, false);
-	row_end(&r);
-
-	for (size_t i = 0; i < tta_snapshot_process_count(snap); i++) {
-		const struct tta_process_row *row = tta_snapshot_process(snap, i);
-		char user[64], name[64];
-		if (row->device == TTA_NO_DEVICE)
-			cell(&r, "-", W_DEVICE, false);
-		else
-			cell_i64(&r, row->device, W_DEVICE);
-		snprintf(buf, sizeof buf, "%" PRId32 "%s", row->proc.pid,
-			 row->running == 0 ? "*" : "");
-		exited += row->running == 0;
-		cell(&r, buf, W_PID, true);
-		clean_text(row->user[0] ? row->user : "?", sizeof row->user, user, sizeof user);
-		cell(&r, user, W_USER, true);
-		clean_text(row->proc.comm, sizeof row->proc.comm, name, sizeof name);
-		cell(&r, name[0] ? name : "?", W_NAME, true);
-		for (size_t c = 0; c < sizeof columns / sizeof columns[0]; c++) {
-			if (columns[c] == TTA_MEM_SYSTEM && !with_system)
-				continue;
-			cell_bytes(&r, row->used[columns[c]], W_TYPE_COL);
-		}
-		cell_i64(&r, row->buffers, W_COUNT);
-		row_end(&r);
-	}
-	if (exited)
-		fprintf(out, "* exited; its memory stays counted until the reaper (or the next"
-			" process to attach) reclaims its slot\n");
-}
-
+/* The main view (views.c) at unlimited width: what plain `tt-smi` prints. */
 void smi_render_text(const tta_snapshot *snap, const char *version, FILE *out)
 {
-	print_header(snap, version, out);
-	fprintf(out, "\n");
-	if (tta_snapshot_device_count(snap) == 0) {
-		if (tta_snapshot_segment(snap)->filter_device >= 0)
-			fprintf(out, "Device %" PRId32 " is not registered and not in use\n",
-				tta_snapshot_segment(snap)->filter_device);
-		else
-			fprintf(out, "No device registered or in use\n");
-	} else {
-		print_device_header(out);
-		for (size_t i = 0; i < tta_snapshot_device_count(snap); i++)
-			print_device_block(tta_snapshot_device(snap, i), out);
-	}
-	fprintf(out, "\n");
-	print_process_table(snap, out);
+	struct smi_view v = { .snap = snap, .version = version, .width = SMI_UNLIMITED };
+	smi_view_main(&v, out);
 }
 
 void smi_render_buffers_text(const tta_snapshot *snap, const char *version,
 			     FILE *out)
 {
-	print_header(snap, version, out);
+	smi_render_header(snap, version, out);
 	fprintf(out, "\n");
 	smi_render_buffer_table(snap, out);
 }
