@@ -15,13 +15,15 @@
 #   clang libclang-rt-14-dev   libFuzzer (the fuzz test of make check)
 #   cppcheck             static analysis gate (make lint, run by make check)
 #   util-linux           unshare and setpriv (pid-namespace and other-user tests)
+#   tmux                 real terminals for tt-smi's watch tests: send-keys,
+#                        capture-pane, resize-window (tests/sh/test_smi_watch.sh)
 #
 # As root: apt-get update, then apt-get install. Otherwise: prints the exact
 # command to run and exits 1. Exit 0 when everything is installed.
 set -euo pipefail
 
 packages=(gcc make libc6-dev pkg-config libck-dev liburcu-dev python3 systemd clang libclang-rt-14-dev
-	cppcheck util-linux python3-pytest python3-venv python3-setuptools python3-wheel)
+	cppcheck util-linux python3-pytest python3-venv python3-setuptools python3-wheel tmux)
 
 if ! command -v dpkg >/dev/null 2>&1; then
 	echo "install-deps: no dpkg here; on a non-Debian system install the equivalents of: ${packages[*]}" >&2

@@ -204,7 +204,9 @@ static size_t wrap_line(FILE *out, unsigned width, const char *line, size_t len)
 		}
 		/* A break at END itself (the next character a space) is fine. */
 		size_t cut, skip;
-		if (line[end] == ' ' && !(end + 2 < len && line[end + 1] == '|' && line[end + 2] == ' ')) {
+		bool bar_at_end = end + 2 < len && line[end + 1] == '|' && line[end + 2] == ' ';
+		bool bar_before_end = end >= 2 && line[end - 1] == '|' && line[end - 2] == ' ';
+		if (line[end] == ' ' && !bar_at_end && !bar_before_end) {
 			cut = end;
 			skip = 1;
 		} else if (bar) {
@@ -322,21 +324,20 @@ size_t smi_table_print(const struct smi_table *t, unsigned width, bool with_head
 			if (cell_width(t->entries[i].cells[c]) > w[c])
 				w[c] = cell_width(t->entries[i].cells[c]);
 
+	/* Columns leave in their turns with two spaces between them; only when
+	 * all of them gone is not enough does the gap narrow to one, and the
+	 * turns start again. */
 	size_t gap = 2;
-	if (width != SMI_UNLIMITED) {
-		for (unsigned level = 0;; level++) {
-			if (level > 0)
-				for (size_t c = 0; c < n; c++)
-					if (t->cols[c].drop == level)
-						shown[c] = false;
-			if (total_width(w, shown, n, 2) <= width) {
-				gap = 2;
-				break;
-			}
-			gap = 1;
-			if (total_width(w, shown, n, 1) <= width || level >= last_drop)
-				break;
+	for (size_t try_gap = 2; width != SMI_UNLIMITED && try_gap >= 1; try_gap--) {
+		gap = try_gap;
+		bool fits = false;
+		for (unsigned level = 0; level <= last_drop && !fits; level++) {
+			for (size_t c = 0; c < n; c++)
+				shown[c] = t->cols[c].drop == 0 || t->cols[c].drop > level;
+			fits = total_width(w, shown, n, gap) <= width;
 		}
+		if (fits)
+			break;
 	}
 	if (with_header) {
 		print_row(out, t, headers, w, shown, gap);

@@ -48,10 +48,12 @@ void smi_table_end_row(struct smi_table *t);
 void smi_table_text(struct smi_table *t, unsigned indent, const char *items);
 
 /* Prints the table within WIDTH columns (SMI_UNLIMITED: all columns, widest
- * values). Columns are as wide as their widest cell or header; when the sum
- * is too wide, the gap between columns narrows from two spaces to one, then
- * columns leave in their drop order. Rows never end in spaces. Returns the
- * number of lines printed. */
+ * values). Columns are as wide as their widest cell or header, two spaces
+ * apart; when the sum is too wide, columns leave in their drop order, and
+ * only if the columns that always stay do not fit that way does the gap
+ * narrow to one space (columns then leave again from the first turn, as
+ * few as needed). Rows never end in spaces. Returns the number of lines
+ * printed. */
 size_t smi_table_print(const struct smi_table *t, unsigned width, bool with_header, FILE *out);
 
 /* Prints ITEMS ('\t' between items) as smi_table_text does. Returns lines. */

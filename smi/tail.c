@@ -112,14 +112,14 @@ int smi_tail_poll(struct smi_tail *t)
 }
 
 static const struct smi_column columns[] = {
-	{ "Time", 3, true },
+	{ "Time", 2, true },
 	{ "Event", 0, true },
 	{ "Device", 0, false },
 	{ "PID", 0, false },
 	{ "Process", 1, true },
 	{ "Type", 0, true },
 	{ "Size", 0, false },
-	{ "Detail", 2, true },
+	{ "Detail", 3, true },
 };
 
 /* The name of live process PID from the snapshot, cleaned; "" if unknown. */
@@ -140,10 +140,7 @@ static void add_row(struct smi_table *t, const struct smi_view *v, const struct 
 	char when[32], kind[32], type[32], size[32], name[64];
 	time_t secs = (time_t)(l->realtime_ns / 1000000000u);
 	struct tm tm;
-	if (localtime_r(&secs, &tm) && strftime(when, sizeof when, "%H:%M:%S", &tm))
-		snprintf(when + strlen(when), sizeof when - strlen(when), ".%03u",
-			 (unsigned)(l->realtime_ns / 1000000u % 1000u));
-	else
+	if (!localtime_r(&secs, &tm) || !strftime(when, sizeof when, "%H:%M:%S", &tm))
 		snprintf(when, sizeof when, "?");
 	smi_table_cell(t, "%s", when);
 	if (l->gap) {

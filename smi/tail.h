@@ -4,7 +4,7 @@
  * keeps the last SMI_TAIL_KEEP events, and shows as many of the newest as
  * the terminal has rows for, newest at the bottom like `tail -f`.
  *
- * Column drop order (first to go first): process name, detail, time.
+ * Column drop order (first to go first): process name, time, detail.
  *
  * Contract: the tail only reads (through its cursor); event fields are
  * numbers, the process names shown come from the snapshot and are

@@ -562,7 +562,9 @@ static int render(const struct moment *m, const struct options *opt, bool first,
 	if (opt->check_empty && smi_render_leaks(snap, NULL) > 0)
 		status = EXIT_NOT_EMPTY;
 	if (opt->json) {
-		if (opt->loop || opt->watch)
+		/* Repeated into a file or pipe: JSON lines. On a terminal's
+		 * watch: the document as it reads best. */
+		if (opt->loop || (opt->watch && !isatty(STDOUT_FILENO)))
 			json_one_line(snap, out);
 		else
 			smi_render_json(snap, TT_SMI_VERSION, out);
@@ -717,7 +719,9 @@ static int run_watch(struct segment *seg, const struct options *opt)
 	int status = EXIT_OK;
 
 	install_watch_handlers(&wait_mask);
-	struct smi_watch *w = smi_watch_new(SMI_VIEW_MAIN);
+	/* --buffers and --json are drawn as they print; the views otherwise. */
+	bool as_text = opt->json || opt->buffers;
+	struct smi_watch *w = smi_watch_new(as_text ? SMI_VIEW_TEXT : SMI_VIEW_MAIN);
 	if (!w) {
 		fprintf(stderr, "tt-smi: out of memory\n");
 		return EXIT_TROUBLE;
@@ -745,8 +749,20 @@ static int run_watch(struct segment *seg, const struct options *opt)
 			status = EXIT_TROUBLE;
 			break;
 		}
-		struct smi_view v = view_of(&m, opt);
-		rc = smi_watch_draw(w, &v, opt->interval_ms, STDOUT_FILENO);
+		if (as_text) {
+			char *text = NULL;
+			size_t len = 0;
+			FILE *mem = open_memstream(&text, &len);
+			if (mem) {
+				render(&m, opt, true, mem);
+				fclose(mem);
+			}
+			rc = mem ? smi_watch_draw_text(w, text, len, opt->interval_ms, STDOUT_FILENO) : -1;
+			free(text);
+		} else {
+			struct smi_view v = view_of(&m, opt);
+			rc = smi_watch_draw(w, &v, opt->interval_ms, STDOUT_FILENO);
+		}
 		moment_free(&m);
 		if (rc < 0) {
 			snprintf(err, sizeof err, "cannot write the output: %s", strerror(errno));

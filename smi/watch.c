@@ -53,6 +53,8 @@ enum smi_key_action smi_watch_key(struct smi_watch *w, int key)
 	case '2':
 	case '3':
 	case '4':
+		if (w->view == SMI_VIEW_TEXT)
+			return SMI_KEY_NONE;
 		w->view = (enum smi_watch_view)(key - '0');
 		return SMI_KEY_REDRAW;
 	default:
@@ -99,12 +101,12 @@ static void footer(const struct smi_watch *w, long interval_ms, size_t hidden, u
 	static const char *const names[] = { "", "main", "charts", "processes", "events" };
 	char text[256], extra[96];
 	size_t used = 0;
-	for (int k = 1; k <= 4; k++) {
+	for (int k = 1; k <= 4 && w->view != SMI_VIEW_TEXT; k++) {
 		bool on = (int)w->view == k;
 		used += (size_t)snprintf(text + used, sizeof text - used, "%s%s%d %s%s",
 					 k > 1 ? " " : "", on ? "[" : " ", k, names[k], on ? "]" : " ");
 	}
-	used += (size_t)snprintf(text + used, sizeof text - used, "  q quit");
+	used += (size_t)snprintf(text + used, sizeof text - used, "%sq quit", used ? "  " : "");
 	snprintf(extra, sizeof extra, "  every %ld ms", interval_ms);
 	if (used + strlen(extra) <= cols)
 		used += (size_t)snprintf(text + used, sizeof text - used, "%s", extra);
@@ -136,38 +138,34 @@ static int write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
-int smi_watch_draw(struct smi_watch *w, struct smi_view *v, long interval_ms, int fd)
+static void terminal_size(int fd, unsigned *cols, unsigned *rows)
 {
 	struct winsize ws;
-	unsigned cols = 80, rows = 24;
+	*cols = 80;
+	*rows = 24;
 	if (ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col && ws.ws_row) {
-		cols = ws.ws_col;
-		rows = ws.ws_row;
+		*cols = ws.ws_col;
+		*rows = ws.ws_row;
 	}
-	/* The last row is the footer's. */
-	v->width = cols;
-	v->height = rows > 1 ? rows - 1 : 1;
+}
 
-	char *frame = NULL, *screen = NULL;
-	size_t frame_len = 0, screen_len = 0;
-	FILE *m = open_memstream(&frame, &frame_len);
-	if (!m)
-		return -1;
-	render_view(w, v, m);
-	fclose(m);
-
+/* Writes FRAME (lines) to the terminal FD of COLS x ROWS, footer below. */
+static int draw(const struct smi_watch *w, const char *frame, size_t frame_len, unsigned cols,
+		unsigned rows, long interval_ms, int fd)
+{
+	unsigned height = rows > 1 ? rows - 1 : 1;
+	char *screen = NULL;
+	size_t screen_len = 0;
 	FILE *s = open_memstream(&screen, &screen_len);
-	if (!s) {
-		free(frame);
+	if (!s)
 		return -1;
-	}
 	fputs("\033[H", s);
 	unsigned row = 0;
 	size_t pos = 0, hidden = 0;
 	while (pos < frame_len) {
 		const char *nl = memchr(frame + pos, '\n', frame_len - pos);
 		size_t end = nl ? (size_t)(nl - frame) : frame_len;
-		if (row < v->height) {
+		if (row < height) {
 			/* Views fit their lines to the width; a line that still does
 			 * not (a table with nothing left to drop) is cut here
 			 * rather than wrapped, so rows stay rows. */
@@ -190,7 +188,33 @@ int smi_watch_draw(struct smi_watch *w, struct smi_view *v, long interval_ms, in
 	footer(w, interval_ms, hidden, cols, s);
 	fclose(s);
 	int rc = write_all(fd, screen, screen_len);
-	free(frame);
 	free(screen);
 	return rc;
+}
+
+int smi_watch_draw(struct smi_watch *w, struct smi_view *v, long interval_ms, int fd)
+{
+	unsigned cols, rows;
+	terminal_size(fd, &cols, &rows);
+	/* The last row is the footer's. */
+	v->width = cols;
+	v->height = rows > 1 ? rows - 1 : 1;
+	char *frame = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&frame, &len);
+	if (!m)
+		return -1;
+	render_view(w, v, m);
+	fclose(m);
+	int rc = draw(w, frame, len, cols, rows, interval_ms, fd);
+	free(frame);
+	return rc;
+}
+
+int smi_watch_draw_text(struct smi_watch *w, const char *text, size_t len, long interval_ms,
+			int fd)
+{
+	unsigned cols, rows;
+	terminal_size(fd, &cols, &rows);
+	return draw(w, text, len, cols, rows, interval_ms, fd);
 }

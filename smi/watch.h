@@ -27,6 +27,8 @@
 #include "views.h"
 
 enum smi_watch_view {
+	SMI_VIEW_TEXT = 0,      /* what the command line asked for (--buffers,
+				 * --json), drawn as given: no view keys */
 	SMI_VIEW_MAIN = 1,
 	SMI_VIEW_CHARTS = 2,
 	SMI_VIEW_PROCESSES = 3,
@@ -43,7 +45,8 @@ void smi_watch_free(struct smi_watch *w);
 int smi_watch_attach(struct smi_watch *w, tta_reader *reader, char *err, size_t errlen);
 
 enum smi_key_action { SMI_KEY_NONE = 0, SMI_KEY_REDRAW = 1, SMI_KEY_QUIT = 2 };
-/* What key KEY does: 1-4 switch views (redraw), q/Q quits. */
+/* What key KEY does: 1-4 switch views (redraw; not in SMI_VIEW_TEXT), q/Q
+ * quits. */
 enum smi_key_action smi_watch_key(struct smi_watch *w, int key);
 
 /* Milliseconds until the next frame for a refresh INTERVAL_MS: the event
@@ -57,5 +60,9 @@ int smi_watch_poll(struct smi_watch *w);
 /* Draws the current view of V (its width and height are set here from the
  * terminal on FD) and the footer. Returns 0, or -1 if the write failed. */
 int smi_watch_draw(struct smi_watch *w, struct smi_view *v, long interval_ms, int fd);
+/* Draws TEXT (LEN bytes of lines) as a frame, with the footer: for
+ * SMI_VIEW_TEXT. Returns 0, or -1 if the write failed. */
+int smi_watch_draw_text(struct smi_watch *w, const char *text, size_t len, long interval_ms,
+			int fd);
 
 #endif /* TT_SMI_WATCH_H */
