@@ -70,6 +70,8 @@ struct options {
 	uint32_t selected[MAX_SELECTED]; /* -i, sorted, no duplicates */
 	size_t selected_count;
 	struct smi_select select;
+	enum smi_watch_view view; /* --view: what text shows, the watch's first view */
+	bool have_view;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -96,6 +98,8 @@ static void usage(FILE *out)
 		"      --format=csv[,noheader][,nounits]  CSV format: sizes in MiB, or in bytes\n"
 		"                                with nounits\n"
 		"  -i, --id ID[,ID...]    only these devices\n"
+		"      --view VIEW        main, charts, processes or events (1-4): the view\n"
+		"                         printed, or the watch's first (events: --watch only)\n"
 		"  -L, --list-devices     one line per device\n"
 		"  -b, --buffers          list buffer records (PID, device, type, address,\n"
 		"                         size, age); with --json adds a \"buffers\" array\n"
@@ -131,7 +135,22 @@ static bool parse_long(const char *text, long min, long max, long *out)
 	return true;
 }
 
-enum { OPT_CHECK_EMPTY = 1000, OPT_LOOP_MS, OPT_QUERY_DEVICE, OPT_QUERY_PROCESSES, OPT_FORMAT };
+enum { OPT_CHECK_EMPTY = 1000, OPT_LOOP_MS, OPT_QUERY_DEVICE, OPT_QUERY_PROCESSES, OPT_FORMAT,
+       OPT_VIEW };
+
+static void parse_view(const char *text, struct options *opt)
+{
+	static const char *const names[] = { "", "main", "charts", "processes", "events" };
+	for (int k = 1; k <= 4; k++) {
+		char digit[2] = { (char)('0' + k), '\0' };
+		if (strcmp(text, names[k]) == 0 || strcmp(text, digit) == 0) {
+			opt->view = (enum smi_watch_view)k;
+			opt->have_view = true;
+			return;
+		}
+	}
+	usage_error("unknown view '%s' (main, charts, processes, events, or 1-4)", text);
+}
 
 /* Adds the ids of LIST ("0,2,3") to the selection. */
 static void parse_ids(const char *list, struct options *opt)
@@ -209,6 +228,7 @@ static void parse_options(int argc, char **argv, struct options *opt)
 		{ "query-device", required_argument, NULL, OPT_QUERY_DEVICE },
 		{ "query-processes", required_argument, NULL, OPT_QUERY_PROCESSES },
 		{ "format", required_argument, NULL, OPT_FORMAT },
+		{ "view", required_argument, NULL, OPT_VIEW },
 		{ "segment", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -219,6 +239,7 @@ static void parse_options(int argc, char **argv, struct options *opt)
 
 	memset(opt, 0, sizeof *opt);
 	opt->interval_ms = DEFAULT_INTERVAL_MS;
+	opt->view = SMI_VIEW_MAIN;
 	opt->filter_device = -1;
 	opterr = 0;
 	rewrite_lms(argc, argv);
@@ -260,6 +281,9 @@ static void parse_options(int argc, char **argv, struct options *opt)
 			break;
 		case OPT_FORMAT:
 			opt->format_text = optarg;
+			break;
+		case OPT_VIEW:
+			parse_view(optarg, opt);
 			break;
 		case 'c':
 			if (!parse_long(optarg, 1, LONG_MAX, &value))
@@ -332,6 +356,13 @@ static void parse_options(int argc, char **argv, struct options *opt)
 	if (opt->list_devices && (opt->json || opt->buffers || opt->check_empty || opt->watch ||
 				  opt->loop))
 		usage_error("%s", "-L lists devices once; it cannot be combined with other views");
+	if (opt->have_view && (opt->json || opt->buffers || opt->check_empty || opt->query ||
+			       opt->list_devices))
+		usage_error("%s", "--view chooses a text view; it cannot be combined with --json,"
+			    " --buffers, --check-empty, a query or -L");
+	if (opt->view == SMI_VIEW_EVENTS && !opt->watch)
+		usage_error("%s", "--view events is the watch's live tail (-w); to print events,"
+			    " follow them with --events");
 	/* One device: the snapshot's own filter (also for JSON, buffers and the
 	 * leak check). Several: the views and queries choose among all. */
 	if (opt->selected_count == 1)
@@ -577,6 +608,10 @@ static int render(const struct moment *m, const struct options *opt, bool first,
 		}
 	} else if (opt->buffers) {
 		smi_render_buffers_text(snap, TT_SMI_VERSION, out);
+	} else if (opt->view == SMI_VIEW_CHARTS) {
+		smi_view_charts(&v, out);
+	} else if (opt->view == SMI_VIEW_PROCESSES) {
+		smi_view_processes(&v, out);
 	} else {
 		smi_view_main(&v, out);
 	}
@@ -721,7 +756,7 @@ static int run_watch(struct segment *seg, const struct options *opt)
 	install_watch_handlers(&wait_mask);
 	/* --buffers and --json are drawn as they print; the views otherwise. */
 	bool as_text = opt->json || opt->buffers;
-	struct smi_watch *w = smi_watch_new(as_text ? SMI_VIEW_TEXT : SMI_VIEW_MAIN);
+	struct smi_watch *w = smi_watch_new(as_text ? SMI_VIEW_TEXT : opt->view);
 	if (!w) {
 		fprintf(stderr, "tt-smi: out of memory\n");
 		return EXIT_TROUBLE;
