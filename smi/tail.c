@@ -240,16 +240,32 @@ void smi_view_events(const struct smi_view *v, const struct smi_tail *tail, FILE
 				  " with TT_ALLOC_EVENTS=1.");
 		return;
 	}
-	/* The newest lines that fit under the title, blank and column header. */
-	size_t shown = tail->count;
-	if (v->height > 3 && shown > v->height - 3)
-		shown = v->height - 3;
-	struct smi_table *t = smi_table_new(columns, sizeof columns / sizeof columns[0]);
-	for (size_t k = 0; k < shown; k++) {
-		size_t back = shown - k; /* 1 = newest */
+	/* The newest lines that fit under the title, blank and column header,
+	 * of the devices (-i) and process (--pid) asked for. */
+	size_t room = tail->count;
+	if (v->height > 3 && room > v->height - 3)
+		room = v->height - 3;
+	int32_t pid = tta_snapshot_segment(v->snap)->filter_pid;
+	int32_t device = tta_snapshot_segment(v->snap)->filter_device;
+	size_t *picked = calloc(room ? room : 1, sizeof *picked), shown = 0;
+	if (!picked)
+		return;
+	for (size_t back = 1; back <= tail->count && shown < room; back++) {
 		size_t at = (tail->next + SMI_TAIL_KEEP - back) % SMI_TAIL_KEEP;
-		add_row(t, v, &tail->lines[at]);
+		const struct line *l = &tail->lines[at];
+		bool on_device = l->device == TTA_NO_DEVICE ||
+				 (smi_select_has(v->select, l->device) &&
+				  (device < 0 || l->device == (uint32_t)device));
+		if (l->gap || (on_device && (pid == 0 || l->pid == pid)))
+			picked[shown++] = at;
 	}
-	smi_table_print(t, v->width, true, out);
+	struct smi_table *t = smi_table_new(columns, sizeof columns / sizeof columns[0]);
+	for (size_t k = shown; k > 0; k--)
+		add_row(t, v, &tail->lines[picked[k - 1]]);
+	if (shown)
+		smi_table_print(t, v->width, true, out);
+	else
+		smi_print_wrapped(out, v->width, "No event of the devices and processes asked for yet.");
 	smi_table_free(t);
+	free(picked);
 }

@@ -4,6 +4,9 @@
  * keeps the last SMI_TAIL_KEEP events, and shows as many of the newest as
  * the terminal has rows for, newest at the bottom like `tail -f`.
  *
+ * Only events of the devices chosen (-i, -d) and the process chosen (--pid)
+ * are shown; attaches and exits belong to no device and always pass -i.
+ *
  * Column drop order (first to go first): process name, time, detail.
  *
  * Contract: the tail only reads (through its cursor); event fields are
