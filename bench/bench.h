@@ -210,4 +210,10 @@ void reader_close(struct reader *r);
 /* ---- section h (bench_ck.c) --------------------------------------------- */
 void run_ck_tables(void);
 
+/* ---- section j (bench_history.c): history, peaks, events on the report path */
+#define MAX_REPS_J 16
+void run_history_cost(void);
+/* The core-only segment section j creates (empty when none), for cleanup. */
+extern char bench_core_shm_name[80];
+
 #endif /* TTA_BENCH_H */

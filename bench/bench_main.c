@@ -80,6 +80,8 @@ static void cleanup(void)
 	}
 	if (cfg.shm_name[0])
 		shm_unlink(cfg.shm_name);
+	if (bench_core_shm_name[0])
+		shm_unlink(bench_core_shm_name);
 	if (cfg.cshm_prefix[0])
 		for (uint32_t d = 0; d < SOCK_MAX_DEVICES; d++)
 			cshm_unlink(cfg.cshm_prefix, d);
@@ -1318,7 +1320,7 @@ static void usage(FILE *f)
 		"  --quick         small version, a few seconds (no meaningful figures)\n"
 		"  --json          print JSON instead of the table\n"
 		"  --json-out FILE also write the JSON to FILE\n"
-		"  --only LETTERS  run only these sections of a..i, e.g. --only ad\n");
+		"  --only LETTERS  run only these sections of a..j, e.g. --only ad\n");
 }
 
 int main(int argc, char **argv)
@@ -1341,8 +1343,8 @@ int main(int argc, char **argv)
 			cfg.json = true;
 			break;
 		case 'o':
-			if (strspn(optarg, "abcdefghi") != strlen(optarg) || !*optarg) {
-				fprintf(stderr, "tt-alloc-bench: --only takes letters a..i, got '%s'\n",
+			if (strspn(optarg, "abcdefghij") != strlen(optarg) || !*optarg) {
+				fprintf(stderr, "tt-alloc-bench: --only takes letters a..j, got '%s'\n",
 					optarg);
 				return 2;
 			}
@@ -1390,6 +1392,8 @@ int main(int argc, char **argv)
 		run_ck_tables();
 	if (bench_section_enabled('i'))
 		run_bridge();
+	if (bench_section_enabled('j'))
+		run_history_cost();
 	add_targets();
 	progress("done in %.1f s", (double)(now_ns() - t0) / 1e9);
 
