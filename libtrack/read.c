@@ -745,9 +745,11 @@ static void annotate_rows(tta_snapshot *s)
 			if (s->rows[j].proc.slot == row->proc.slot &&
 			    s->rows[j].proc.generation == row->proc.generation)
 				break;
-		if (j < i)
+		if (j < i) {
 			row->running = s->rows[j].running;
-		else if (pidns == 0 || row->proc.pidns_ino != pidns)
+			continue; /* the same process on another device: counted once */
+		}
+		if (pidns == 0 || row->proc.pidns_ino != pidns)
 			row->running = -1; /* its pid means something else here */
 		else
 			row->running = tta_process_alive(row->proc.pid, row->proc.start_time);
@@ -793,12 +795,14 @@ TTA_EXPORT int tta_snapshot_take(tta_reader *r, int32_t pid, int32_t device, uns
 		return tta_fail(err, errlen, rc, "cannot take a snapshot of segment %s: %s",
 				seg->name, strerror(-rc));
 	}
-	filter_rows(s);
+	/* Before filtering: exited_processes is a segment-wide gauge, like
+	 * live_processes, whatever rows the filters keep. */
 	if (flags & TTA_SNAPSHOT_PROCESS_DETAILS)
 		annotate_rows(s);
 	else
 		for (size_t i = 0; i < s->n_rows; i++)
 			s->rows[i].running = -1;
+	filter_rows(s);
 	if (s->n_rows > 1)
 		qsort(s->rows, s->n_rows, sizeof *s->rows, cmp_rows);
 	if (s->n_buffers > 1)

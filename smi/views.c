@@ -263,6 +263,14 @@ static void print_devices(const struct smi_view *v, FILE *out)
 			smi_print_wrapped(out, v->width,
 					  "~ kernel binaries: a cumulative estimate (they have no"
 					  " free or eviction event)");
+		if (tta_snapshot_segment(snap)->filter_pid) {
+			char *line = NULL;
+			if (asprintf(&line, "Device totals cover every process; --pid %" PRId32
+				     " filters the process table only.",
+				     tta_snapshot_segment(snap)->filter_pid) >= 0)
+				smi_print_wrapped(out, v->width, line);
+			free(line);
+		}
 	}
 	smi_table_free(t);
 }
