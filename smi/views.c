@@ -195,13 +195,18 @@ static void pool_line(struct smi_table *t, const struct smi_view *v,
 	smi_table_end_row(t);
 }
 
-/* The types of POOL with their use, under the pool's line. KERNEL is marked
- * '~': a cumulative estimate. Returns whether a kernel figure was shown. */
+/* The types of POOL with their use, under the pool's line (none for a pool
+ * nothing uses: a row saved). KERNEL is marked '~': a cumulative estimate.
+ * Returns whether a kernel figure was shown. */
 static bool breakdown_line(struct smi_table *t, const struct tta_device_view *d, unsigned pool)
 {
 	char *items = NULL, human[32];
 	size_t len = 0;
-	bool kernel = false;
+	bool kernel = false, any = false;
+	for (unsigned type = 0; type < TTA_MEM_TYPES; type++)
+		any |= tta_mem_type_pool(type) == (int)pool && d->used[type] != 0;
+	if (!any)
+		return false;
 	FILE *m = open_memstream(&items, &len);
 	if (!m)
 		return false;
@@ -261,8 +266,7 @@ static void print_devices(const struct smi_view *v, FILE *out)
 		smi_table_print(t, v->width, true, out);
 		if (kernel)
 			smi_print_wrapped(out, v->width,
-					  "~ kernel binaries: a cumulative estimate (they have no"
-					  " free or eviction event)");
+					  "~ kernel binaries: cumulative estimate (no eviction event)");
 		if (tta_snapshot_segment(snap)->filter_pid) {
 			char *line = NULL;
 			if (asprintf(&line, "Device totals cover every process; --pid %" PRId32

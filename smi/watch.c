@@ -93,29 +93,39 @@ static void render_view(const struct smi_watch *w, const struct smi_view *v, FIL
 	}
 }
 
-/* The footer: the view keys (the current one in brackets), then what fits
- * of the refresh interval and a note on hidden lines. */
+/* The footer: the view keys (the current one in brackets) and q, then
+ * what fits of a note on hidden lines and the refresh interval. Narrow, the
+ * names shorten before the note goes. */
 static void footer(const struct smi_watch *w, long interval_ms, size_t hidden, unsigned cols,
 		   FILE *out)
 {
-	static const char *const names[] = { "", "main", "charts", "processes", "events" };
-	char text[256], extra[96];
+	static const char *const names[2][5] = {
+		{ "", "main", "charts", "processes", "events" },
+		{ "", "main", "charts", "procs", "events" },
+	};
+	char text[256], note[64], every[32];
 	size_t used = 0;
-	for (int k = 1; k <= 4 && w->view != SMI_VIEW_TEXT; k++) {
-		bool on = (int)w->view == k;
-		used += (size_t)snprintf(text + used, sizeof text - used, "%s%s%d %s%s",
-					 k > 1 ? " " : "", on ? "[" : " ", k, names[k], on ? "]" : " ");
+	note[0] = '\0';
+	if (hidden)
+		snprintf(note, sizeof note, "  +%zu line%s below", hidden, hidden == 1 ? "" : "s");
+	snprintf(every, sizeof every, "  every %ld ms", interval_ms);
+	for (int narrow = 0; narrow < 2; narrow++) {
+		used = 0;
+		for (int k = 1; k <= 4 && w->view != SMI_VIEW_TEXT; k++) {
+			bool on = (int)w->view == k;
+			used += (size_t)snprintf(text + used, sizeof text - used, "%s%s%d %s%s",
+						 k > 1 ? (narrow ? "" : " ") : "", on ? "[" : " ", k,
+						 names[narrow][k], on ? "]" : " ");
+		}
+		used += (size_t)snprintf(text + used, sizeof text - used, "%sq quit",
+					 used ? (narrow ? " " : "  ") : "");
+		if (used + strlen(note) <= cols)
+			break;
 	}
-	used += (size_t)snprintf(text + used, sizeof text - used, "%sq quit", used ? "  " : "");
-	snprintf(extra, sizeof extra, "  every %ld ms", interval_ms);
-	if (used + strlen(extra) <= cols)
-		used += (size_t)snprintf(text + used, sizeof text - used, "%s", extra);
-	if (hidden) {
-		snprintf(extra, sizeof extra, "  (%zu line%s below: window too small)", hidden,
-			 hidden == 1 ? "" : "s");
-		if (used + strlen(extra) <= cols)
-			used += (size_t)snprintf(text + used, sizeof text - used, "%s", extra);
-	}
+	if (used + strlen(note) <= cols)
+		used += (size_t)snprintf(text + used, sizeof text - used, "%s", note);
+	if (used + strlen(every) <= cols)
+		used += (size_t)snprintf(text + used, sizeof text - used, "%s", every);
 	if (used > cols)
 		used = cols;
 	fputs("\033[7m", out);

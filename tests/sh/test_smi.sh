@@ -120,7 +120,7 @@ has_line "text: device 0 DRAM in use (DRAM + TRACE)" '^  DRAM +1\.0GiB +12GiB +8
 has_line "text: device 0 DRAM breakdown" '^    dram 1\.0GiB  trace 1\.0MiB$'
 has_line "text: device 0 L1 in use (L1 + L1_SMALL + CB + KERNEL)" '^  L1 +26KiB +114MiB +0\.0% '
 has_line "text: device 0 L1 breakdown, kernel marked an estimate" '^    l1 4\.0KiB  l1_small 8\.0KiB  cb 12KiB  kernel ~2\.0KiB$'
-has_line "text: the kernel mark explained" '^~ kernel binaries: a cumulative estimate'
+has_line "text: the kernel mark explained" '^~ kernel binaries: cumulative estimate \(no eviction event\)$'
 has_line "text: device 1 line" '^Device 1  Wormhole_B0  1 process  1 buffer$'
 has_line "text: device 1 DRAM in use" '^  DRAM +5\.0MiB +12GiB +0\.0% '
 has_line "text: process A row" "^ +0  $pid_A +$ME +smi_a +1\.0GiB +0 +4\.0KiB +8\.0KiB +12KiB +2\.0KiB +4\$"
