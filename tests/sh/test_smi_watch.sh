@@ -222,6 +222,39 @@ tm send-keys -t w q
 wait_for 10 test -s "$TTA_TMP/rc"
 kill_writer H
 
+# ---- the charts from history writers really recorded ---------------------------
+# No forging: a fresh segment, a writer that holds 1 GiB, then 2 GiB, each
+# across a second boundary. Writers record a second's sample at its first
+# change, so the history holds 0, then 1 GiB, and the live 2 GiB follows.
+real=${TT_ALLOC_SHM}_real
+TT_ALLOC_SHM=$real start_writer R "register 0" "alloc 0 0x1000 $GiB dram" || exit 1
+sleep 1.2
+send R "alloc 0 0x2000 $GiB dram"
+sleep 1.2
+LC_ALL=C "$SMI" -s "$real" --view charts >"$TTA_TMP/real.txt" 2>&1
+python3 - "$TTA_TMP/real.txt" <<'EOF' && pass "charts: what the writers recorded, dots before the segment existed" || fail "charts: what the writers recorded, dots before the segment existed" "$(cat "$TTA_TMP/real.txt")"
+import sys
+lines = open(sys.argv[1], encoding="utf-8").read().split("\n")
+start = next(i for i, l in enumerate(lines) if l.startswith("Device 0"))
+rows = []
+for l in lines[start + 1:]:
+    if l.startswith("L1"):
+        break
+    rows.append(l.split("|", 1)[1])
+assert rows and all(len(r) == 60 for r in rows), rows
+def height(col):
+    return sum(1 for r in rows if r[col] not in " .")
+bottom = rows[-1]
+known = [c for c in range(60) if bottom[c] != "."]
+# A segment a few seconds old: most of the minute is unknown.
+assert 2 <= len(known) <= 10 and known == list(range(60 - len(known), 60)), bottom
+assert height(59) == len(rows), [height(c) for c in known]
+# 1 GiB of a 2 GiB scale: half the height, one second or more before now.
+assert any(0 < height(c) < len(rows) for c in known), [height(c) for c in known]
+EOF
+kill_writer R
+rm -f "/dev/shm$real"
+
 # ---- frames: home, overwrite, clear to end of line; never a full clear ----------
 # script(1) records every byte tt-smi writes over five frames.
 SHELL=/bin/bash script -qec "'$SMI' -w -r 30 --count 5" /dev/null >"$TTA_TMP/raw.out" 2>&1 </dev/null
