@@ -155,6 +155,7 @@ static int env_u32(const char *var, uint32_t def, uint32_t lo, uint32_t hi, int 
 int tta_create_params_from_env(struct tta_create_params *p, char *err, size_t errlen)
 {
 	int rc;
+	p->core_only = false; /* callers' params live on the stack (the reaper's) */
 	if ((rc = env_u32("TT_ALLOC_MAX_DEVICES", TTA_DEFAULT_DEVICES, TTA_MIN_DEVICES,
 			  TTA_MAX_DEVICES, 10, &p->devices, err, errlen)) != 0)
 		return rc;

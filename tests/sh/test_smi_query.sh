@@ -133,6 +133,22 @@ if [ "$out" = '"q""x?[2J"' ]; then pass "processes: hostile name sanitised and q
 	fail "processes: hostile name sanitised and quoted" "$(cat -A <<<"$out")"; fi
 kill_writer H
 
+# ---- a segment the reaper created keeps history too -----------------------------
+# (make demo starts the reaper first: its segment must have the history
+# region, or the charts and peaks would be empty.)
+reaped=${TT_ALLOC_SHM}_reaper
+"$TTA_BUILD/tt-alloc-reaper" -s "$reaped" 2>"$TTA_TMP/reaper.err" &
+reaper_pid=$!
+wait_for 10 test -e "/dev/shm$reaped"
+TT_ALLOC_SHM=$reaped start_writer RP "register 0" "alloc 0 0x1 $MiB dram" || exit 1
+sleep 1.2 # a second boundary while the MiB is held, as above
+send RP "free 0 0x1"
+csv_is "reaper-made segment: device peak known" "0, 0, $MiB" \
+	-s "$reaped" --query-device=index,dram.used,dram.peak --format=csv,noheader,nounits
+kill_writer RP
+kill "$reaper_pid"; wait "$reaper_pid" 2>/dev/null
+rm -f "/dev/shm$reaped"
+
 # ---- errors ------------------------------------------------------------------
 run_smi --query-device=index,bogus.used
 if [ "$rc" -eq 2 ] && [ -z "$out" ] && grep -q "unknown field 'bogus.used' for --query-device; valid fields: index, arch, " <<<"$err" &&
