@@ -202,14 +202,17 @@ static size_t wrap_line(FILE *out, unsigned width, const char *line, size_t len)
 			fputc('\n', out);
 			return lines;
 		}
-		/* A break at END itself (the next character a space) is fine. */
+		/* END itself is a break like any space (or comma, or bar) there. */
+		if (line[end] == ' ') {
+			if (end + 2 < len && line[end + 1] == '|' && line[end + 2] == ' ')
+				bar = end;
+			else if (line[end - 1] == ',')
+				comma = end;
+			else if (!(end >= 2 && line[end - 1] == '|' && line[end - 2] == ' '))
+				space = end;
+		}
 		size_t cut, skip;
-		bool bar_at_end = end + 2 < len && line[end + 1] == '|' && line[end + 2] == ' ';
-		bool bar_before_end = end >= 2 && line[end - 1] == '|' && line[end - 2] == ' ';
-		if (line[end] == ' ' && !bar_at_end && !bar_before_end) {
-			cut = end;
-			skip = 1;
-		} else if (bar) {
+		if (bar) {
 			cut = bar;
 			skip = 3;
 		} else if (comma) {

@@ -315,9 +315,11 @@ static void print_processes(const struct smi_view *v, bool peaks, FILE *out)
 	unsigned types[TTA_MEM_TYPES], ntypes = 0;
 	size_t n = 0, exited = 0, rows = 0;
 
-	smi_print_wrapped(out, v->width,
-			  peaks ? "Processes (current use, and peak since the process attached):"
-				: "Processes:");
+	/* On a screen (a height to keep to) the column header says it. */
+	if (peaks || v->height == 0)
+		smi_print_wrapped(out, v->width,
+				  peaks ? "Processes (current use, and peak since the process attached):"
+					: "Processes:");
 	cols[n++] = (struct smi_column){ "Device", 0, false };
 	cols[n++] = (struct smi_column){ "PID", 0, true };
 	cols[n++] = (struct smi_column){ "User", DROP_USER, true };
@@ -379,7 +381,9 @@ static void print_processes(const struct smi_view *v, bool peaks, FILE *out)
 void smi_view_main(const struct smi_view *v, FILE *out)
 {
 	smi_view_header(v, out);
-	fputc('\n', out);
+	/* On a screen every row counts: the devices follow the header. */
+	if (v->height == 0)
+		fputc('\n', out);
 	print_devices(v, out);
 	fputc('\n', out);
 	print_processes(v, false, out);
