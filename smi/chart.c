@@ -8,9 +8,11 @@
  * window, the highest value of the seconds it covers: a spike never
  * vanishes). Heights are eighths of a cell in Unicode lower blocks; without
  * a UTF-8 locale, '#' (full), '=' (over half) and '_' (under half). The
- * scale runs from 0 to the highest value in the window, printed at the top
- * left; a second the history does not know (before the segment existed, or
- * a torn sample) shows a dot on the baseline.
+ * scale runs from 0 to the highest value in the window rounded up to a round
+ * figure of its unit (8.2GiB -> 10GiB, 90MiB -> 100MiB), printed at the top
+ * left, so a steady load reads as a level below the top, not a full block;
+ * a second the history does not know (before the segment existed, or a
+ * torn sample) shows a dot on the baseline.
  */
 #include "views.h"
 
@@ -50,6 +52,28 @@ static void squeeze(const struct series *s, unsigned cols, int64_t *value, bool 
 	}
 }
 
+/* The scale's top for a window whose highest value is HIGH: the smallest
+ * round figure (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8 times a power of ten) of
+ * HIGH's binary unit that is not below it. */
+static int64_t round_top(int64_t high)
+{
+	static const double steps[] = { 1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10 };
+	if (high <= 0)
+		return 0;
+	double unit = 1;
+	while ((double)high / unit >= 1024 && unit < 0x1p60)
+		unit *= 1024;
+	double m = (double)high / unit, magnitude = 1;
+	while (magnitude * 10 <= m)
+		magnitude *= 10;
+	for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+		double top = steps[i] * magnitude * unit;
+		if (top >= (double)high)
+			return top >= 0x1p63 ? INT64_MAX : (int64_t)top;
+	}
+	return high;
+}
+
 static void cell(FILE *out, unsigned fill, bool utf8)
 {
 	static const char *const blocks[9] = { " ", "\u2581", "\u2582", "\u2583", "\u2584",
@@ -72,6 +96,7 @@ static void draw_chart(FILE *out, const struct smi_view *v, unsigned pool,
 	for (unsigned c = 0; c < cols; c++)
 		if (known[c] && value[c] > top)
 			top = value[c];
+	top = round_top(top);
 	snprintf(label, sizeof label, "%s", tta_mem_pool_name(pool));
 	for (char *p = label; *p; p++)
 		*p = (char)(*p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p);
