@@ -885,6 +885,7 @@ int main(int argc, char **argv)
 	parse_options(argc, argv, &opt);
 	if (segment_open(&seg, &opt, err, sizeof err) < 0) {
 		fprintf(stderr, "tt-smi: %s\n", err);
+		smi_query_free(opt.query);
 		return EXIT_TROUBLE;
 	}
 	uint32_t devices = tta_reader_device_capacity(seg.reader);
@@ -894,6 +895,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "tt-smi: no device %" PRIu32 ": segment %s has devices 0..%" PRIu32
 			"\n", opt.selected[i], seg.name, devices ? devices - 1 : 0);
 		segment_close(&seg);
+		smi_query_free(opt.query);
 		return EXIT_TROUBLE;
 	}
 	struct smi_stream_options stream = {
