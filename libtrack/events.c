@@ -40,9 +40,19 @@ _Static_assert((int)TTA_EVENT_ALLOC == (int)TTA_EVENT_KIND_ALLOC &&
 struct tta_event_cursor {
 	tta_reader *reader;
 	uint64_t pos;             /* the next position to read */
-	bool pending;             /* POS was seen unfinished ... */
-	uint64_t pending_since;   /* ... first at this CLOCK_MONOTONIC ns */
+	/* A wait for unfinished entries: opened when one is first seen, at
+	 * WAIT_SINCE (CLOCK_MONOTONIC ns) with the head then at WAIT_HEAD.
+	 * Once TTA_EVENTS_TORN_MS passed, every position below WAIT_HEAD
+	 * (taken that long ago: an honest writer fills one in nanoseconds) that
+	 * is still unfinished is torn, and skipped without waiting again. */
+	bool waiting;
+	uint64_t wait_since, wait_head;
 	uint64_t lost;            /* skipped by the call in progress */
+	/* CLOCK_REALTIME - CLOCK_MONOTONIC, taken at OFFSET_TAKEN (monotonic):
+	 * one offset for a minute, so events of one instant never come out of
+	 * order by a clock read's jitter. */
+	int64_t rt_offset;
+	uint64_t offset_taken;
 	struct tta_event event;
 };
 
@@ -147,35 +157,33 @@ static int advance(tta_event_cursor *c, uint64_t mono, int64_t rt_offset, uint64
 		if (head < c->pos) {
 			/* A head never moves back: the ring was rewritten. */
 			c->pos = head;
-			c->pending = false;
+			c->waiting = false;
 		}
 		if (head == c->pos)
 			return 0;
 		if (head - c->pos > cap) {
 			*lost += head - c->pos - cap;
 			c->pos = head - cap;
-			c->pending = false;
 		}
 		int got = take_entry(seg, c->pos, &c->event, rt_offset);
 		if (got == 1) {
 			c->pos++;
-			c->pending = false;
 			return 1;
 		}
 		if (got == 0) {
 			/* Not finished: a writer is filling it now, or died doing
 			 * so. Only time tells which. */
-			if (!c->pending) {
-				c->pending = true;
-				c->pending_since = mono;
+			if (!c->waiting || c->pos >= c->wait_head) {
+				c->waiting = true;
+				c->wait_since = mono;
+				c->wait_head = head;
 				return 0;
 			}
-			if (mono - c->pending_since < (uint64_t)TTA_EVENTS_TORN_MS * 1000000u)
+			if (mono - c->wait_since < (uint64_t)TTA_EVENTS_TORN_MS * 1000000u)
 				return 0;
 		}
 		*lost += 1;
 		c->pos++;
-		c->pending = false;
 	}
 	return 0;
 }
@@ -189,11 +197,14 @@ TTA_EXPORT int tta_events_next(tta_event_cursor *c, const struct tta_event **eve
 	if (c->reader->seg.events.capacity == 0)
 		return 0;
 	uint64_t mono = clock_ns(CLOCK_MONOTONIC);
-	int64_t rt_offset = (int64_t)(clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC));
+	if (c->offset_taken == 0 || mono - c->offset_taken > 60ull * 1000000000u) {
+		c->rt_offset = (int64_t)(clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC));
+		c->offset_taken = mono;
+	}
 	c->lost = 0;
 	sigjmp_buf jump, *outer;
 	BUS_GUARD(jump, outer, goto faulted);
-	int rc = advance(c, mono, rt_offset, &c->lost);
+	int rc = advance(c, mono, c->rt_offset, &c->lost);
 	BUS_GUARD_END(outer);
 	if (missed)
 		*missed = c->lost;

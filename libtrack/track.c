@@ -886,7 +886,12 @@ static void keyed_alloc(struct tracker *t, uint32_t device, uint64_t address, ui
 		SHORTFALL(t, records_unavailable);
 		return;
 	}
-	counters_add(t, device, type, size);
+	/* A kernel reload adds the new size before the old one goes: its
+	 * peak is noted once the line holds what is really loaded. */
+	if (UNLIKELY(type == TTA_LAYOUT_KERNEL))
+		tta_counter_line_add(&t->counters[device], type, size);
+	else
+		counters_add(t, device, type, size);
 	void *previous = NULL;
 	tls_table_owner = t;
 	uint64_t entry = ENTRY(fp, index);
@@ -914,6 +919,8 @@ static void keyed_alloc(struct tracker *t, uint32_t device, uint64_t address, ui
 			SHORTFALL(t, address_collisions);
 		}
 	}
+	if (UNLIKELY(type == TTA_LAYOUT_KERNEL) && t->peaks != NULL)
+		tta_peak_note(&t->peaks[device], type, ck_pr_load_64(&t->counters[device].bytes[type]));
 	shard_unlock(s);
 	if (UNLIKELY(t->events))
 		emit_event(t, alloc_event_kind(type), device, type, kernel_kind, address, size, now);

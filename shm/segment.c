@@ -155,7 +155,7 @@ static int env_u32(const char *var, uint32_t def, uint32_t lo, uint32_t hi, int 
 int tta_create_params_from_env(struct tta_create_params *p, char *err, size_t errlen)
 {
 	int rc;
-	p->core_only = false; /* callers' params live on the stack (the reaper's) */
+	memset(p, 0, sizeof *p); /* every region, unless a caller asks otherwise */
 	if ((rc = env_u32("TT_ALLOC_MAX_DEVICES", TTA_DEFAULT_DEVICES, TTA_MIN_DEVICES,
 			  TTA_MAX_DEVICES, 10, &p->devices, err, errlen)) != 0)
 		return rc;
@@ -186,18 +186,35 @@ static uint64_t history_bytes(uint64_t devices, uint64_t fine, uint64_t coarse)
 	       devices * (fine + coarse) * sizeof(struct tta_history_slot);
 }
 
-unsigned tta_geometry_extra_regions(const struct tta_geometry *g, struct tta_region out[3],
+/* SIZES with every 0 replaced by its default. */
+static struct tta_extra_sizes sizes_or_defaults(const struct tta_extra_sizes *sizes)
+{
+	struct tta_extra_sizes z = { 0 };
+	if (sizes != NULL)
+		z = *sizes;
+	if (z.history_fine < 2)
+		z.history_fine = TTA_HISTORY_FINE_COUNT;
+	if (z.history_coarse < 2)
+		z.history_coarse = TTA_HISTORY_COARSE_COUNT;
+	if (z.event_capacity < 2 || (z.event_capacity & (z.event_capacity - 1)) != 0)
+		z.event_capacity = TTA_EVENTS_CAPACITY;
+	return z;
+}
+
+unsigned tta_geometry_extra_regions(const struct tta_geometry *g,
+				    const struct tta_extra_sizes *sizes, struct tta_region out[3],
 				    uint64_t *end)
 {
+	struct tta_extra_sizes z = sizes_or_defaults(sizes);
 	const struct {
 		uint32_t kind, version;
 		uint64_t size;
 	} extra[3] = {
 		{ TTA_REGION_HISTORY, TTA_HISTORY_VERSION,
-		  history_bytes(history_devices(g), TTA_HISTORY_FINE_COUNT, TTA_HISTORY_COARSE_COUNT) },
+		  history_bytes(history_devices(g), z.history_fine, z.history_coarse) },
 		{ TTA_REGION_EVENTS, TTA_EVENTS_VERSION,
 		  sizeof(struct tta_event_ring_header) +
-			  (uint64_t)TTA_EVENTS_CAPACITY * sizeof(struct tta_event_entry) },
+			  (uint64_t)z.event_capacity * sizeof(struct tta_event_entry) },
 		{ TTA_REGION_PEAKS, TTA_PEAKS_VERSION,
 		  (uint64_t)g->slot_capacity * g->device_capacity * sizeof(struct tta_peak_line) },
 	};
@@ -214,23 +231,25 @@ unsigned tta_geometry_extra_regions(const struct tta_geometry *g, struct tta_reg
 	return 3;
 }
 
-void tta_segment_format_extras(uint8_t *base, const struct tta_geometry *g)
+void tta_segment_format_extras(uint8_t *base, const struct tta_geometry *g,
+			       const struct tta_extra_sizes *sizes)
 {
+	struct tta_extra_sizes z = sizes_or_defaults(sizes);
 	const struct tta_header *h = (const struct tta_header *)base;
 	for (uint32_t i = 0; i < h->region_count; i++) {
 		const struct tta_region *r = &h->regions[i];
 		if (r->kind == TTA_REGION_HISTORY) {
 			struct tta_history_header *hh = (struct tta_history_header *)(base + r->offset);
 			hh->devices = history_devices(g);
-			hh->fine_count = TTA_HISTORY_FINE_COUNT;
-			hh->coarse_count = TTA_HISTORY_COARSE_COUNT;
+			hh->fine_count = z.history_fine;
+			hh->coarse_count = z.history_coarse;
 			hh->fine_interval_ms = TTA_HISTORY_FINE_INTERVAL_MS;
 			hh->coarse_interval_ms = TTA_HISTORY_COARSE_INTERVAL_MS;
 			hh->sample_size = sizeof(struct tta_history_slot);
 		} else if (r->kind == TTA_REGION_EVENTS) {
 			struct tta_event_ring_header *eh =
 				(struct tta_event_ring_header *)(base + r->offset);
-			eh->capacity = TTA_EVENTS_CAPACITY;
+			eh->capacity = z.event_capacity;
 			eh->entry_size = sizeof(struct tta_event_entry);
 		}
 	}
@@ -524,7 +543,7 @@ static int create_segment(const char *name, const struct tta_create_params *p, c
 	unsigned n_extra = 0;
 	uint64_t total = g.segment_size;
 	if (!p->core_only)
-		n_extra = tta_geometry_extra_regions(&g, extra, &total);
+		n_extra = tta_geometry_extra_regions(&g, &p->sizes, extra, &total);
 	int fa = posix_fallocate(fd, 0, (off_t)total);
 	if (fa != 0) {
 		rc = tta_fail(err, errlen, fa == ENOSPC ? -ENOSPC : -fa,
@@ -544,7 +563,7 @@ static int create_segment(const char *name, const struct tta_create_params *p, c
 	for (unsigned i = 0; i < n_extra; i++)
 		h->regions[h->region_count++] = extra[i];
 	h->segment_size = total;
-	tta_segment_format_extras(base, &g);
+	tta_segment_format_extras(base, &g, &p->sizes);
 	/* Everything above must be visible before anyone can see ready. */
 	ck_pr_fence_store();
 	ck_pr_store_32(&h->ready, TTA_READY_VALUE);

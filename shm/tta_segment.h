@@ -56,6 +56,12 @@ struct tta_create_params {
 	/* Only the core regions: no history, events or peaks, as a creator
 	 * that predates them made segments (tests use it). */
 	bool core_only;
+	/* Sizes of the optional regions, 0 = the defaults of tta_layout.h
+	 * (the fuzz harness and its seeds use tiny ones). */
+	struct tta_extra_sizes {
+		uint32_t history_fine, history_coarse; /* samples per device, >= 2 */
+		uint32_t event_capacity;               /* a power of two, >= 2 */
+	} sizes;
 };
 
 /* Fills P from TT_ALLOC_MAX_DEVICES / _MAX_PROCESSES / _MAX_BUFFERS /
@@ -89,14 +95,16 @@ void tta_segment_close(struct tta_segment *seg);
 void tta_segment_format(uint8_t *base, const struct tta_geometry *g, uint32_t mode);
 
 /* The optional regions (history, events, peaks) a creator adds after the
- * core of G: fills OUT (up to 3 entries) and returns how many, and the new
- * end of the segment in *END. */
-unsigned tta_geometry_extra_regions(const struct tta_geometry *g, struct tta_region out[3],
+ * core of G, sized by SIZES (NULL or zeros: the defaults): fills OUT and
+ * returns how many (3), and the new end of the segment in *END. */
+unsigned tta_geometry_extra_regions(const struct tta_geometry *g,
+				    const struct tta_extra_sizes *sizes, struct tta_region out[3],
 				    uint64_t *end);
 
-/* Writes the headers of the optional regions listed in SEG-less form: for a
- * zero-filled segment at BASE whose directory already lists them. */
-void tta_segment_format_extras(uint8_t *base, const struct tta_geometry *g);
+/* Writes the headers of the optional regions for a zero-filled segment at
+ * BASE whose directory already lists them (same G and SIZES as above). */
+void tta_segment_format_extras(uint8_t *base, const struct tta_geometry *g,
+			       const struct tta_extra_sizes *sizes);
 
 /* The directory entries of the core regions of G, in kind order. */
 void tta_geometry_core_regions(const struct tta_geometry *g,
