@@ -22,7 +22,7 @@ torture: all
 # ---------------------------------------------------------------------------
 # Fuzzing the read side (tests/fuzz/): libFuzzer, so clang and its runtime
 # (Debian: clang, libclang-rt-14-dev). The harness and the code under test
-# (shm/, libtrack/, smi/render.c, reaper/reaper_log.c) are compiled by clang with coverage,
+# (shm/, libtrack/, the parts of smi/, reaper/reaper_log.c) are compiled by clang with coverage,
 # ASan and UBSan into $(BUILD)/fuzz/, apart from the normal objects.
 #   make fuzz            FUZZ_SECONDS (default 300) of fuzzing, seeds made
 #                        afresh from real segments (tests/fuzz/run-fuzz.sh)
