@@ -222,7 +222,8 @@ def height(col):
 assert height(0) < height(59) and "#" in rows[-1], [height(c) for c in range(60)]
 EOF
 tm send-keys -t w q
-wait_for 10 test -s "$TTA_TMP/rc"
+quit_ok() { wait_for 10 test -s "$TTA_TMP/rc" && [ "$(cat "$TTA_TMP/rc")" = 0 ]; }
+quit_ok && pass "ASCII: q quits with status 0" || fail "ASCII: q quits with status 0" "rc=$(cat "$TTA_TMP/rc" 2>/dev/null)"
 
 # ---- hostile names never reach the terminal raw ---------------------------------
 start_writer H 'name ev\x1b]0;x\x07il' "alloc 1 0x99 64 dram" || exit 1
@@ -231,7 +232,7 @@ tm send-keys -t w 3
 wait_for 10 screen_has '\[3 processes\]'
 shows "hostile: name shown sanitised" "ev\?\]0;x\?il"
 tm send-keys -t w q
-wait_for 10 test -s "$TTA_TMP/rc"
+quit_ok && pass "hostile: q quits with status 0" || fail "hostile: q quits with status 0" "rc=$(cat "$TTA_TMP/rc" 2>/dev/null)"
 kill_writer H
 
 # ---- the charts from history writers really recorded ---------------------------
