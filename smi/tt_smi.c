@@ -380,6 +380,9 @@ static void parse_options(int argc, char **argv, struct options *opt)
 	     opt->selected_count > 1))
 		usage_error("%s", "--history and --events take --json, --pid and one device (-d, -i)"
 			    " only");
+	if (opt->history && opt->filter_pid)
+		usage_error("%s", "--pid does not apply to --history: the history is kept per device "
+			    "(use --device); a process's peak is in --json");
 	if (opt->from_start && !opt->events)
 		usage_error("%s", "--from-start only applies to --events");
 	if (opt->count && !opt->watch && !opt->loop && !opt->events)
