@@ -43,6 +43,46 @@ TTA_EXPORT const char *tta_kernel_kind_name(unsigned kind)
 	return kind < sizeof names / sizeof names[0] ? names[kind] : NULL;
 }
 
+/* The pool each type lives in (<tt-alloc/tt_alloc.h> says why). */
+static const unsigned char type_pool[TTA_MEM_TYPES] = {
+	[TTA_MEM_DRAM] = TTA_POOL_DRAM,	 [TTA_MEM_TRACE] = TTA_POOL_DRAM,
+	[TTA_MEM_L1] = TTA_POOL_L1,	 [TTA_MEM_L1_SMALL] = TTA_POOL_L1,
+	[TTA_MEM_CB] = TTA_POOL_L1,	 [TTA_MEM_KERNEL] = TTA_POOL_L1,
+	[TTA_MEM_SYSTEM] = TTA_POOL_SYSTEM,
+};
+/* The type whose capacity is the pool's. */
+static const unsigned char pool_parent[TTA_MEM_POOLS] = {
+	[TTA_POOL_DRAM] = TTA_MEM_DRAM, [TTA_POOL_L1] = TTA_MEM_L1,
+	[TTA_POOL_SYSTEM] = TTA_MEM_SYSTEM,
+};
+
+TTA_EXPORT int tta_mem_type_pool(unsigned type)
+{
+	return type < TTA_MEM_TYPES ? type_pool[type] : -1;
+}
+
+TTA_EXPORT const char *tta_mem_pool_name(unsigned pool)
+{
+	static const char *const names[TTA_MEM_POOLS] = {
+		[TTA_POOL_DRAM] = "dram", [TTA_POOL_L1] = "l1", [TTA_POOL_SYSTEM] = "system",
+	};
+	return pool < TTA_MEM_POOLS ? names[pool] : NULL;
+}
+
+TTA_EXPORT int64_t tta_mem_pool_used(const int64_t used[TTA_MEM_TYPES], unsigned pool)
+{
+	uint64_t sum = 0;
+	for (unsigned t = 0; pool < TTA_MEM_POOLS && t < TTA_MEM_TYPES; t++)
+		if (type_pool[t] == pool)
+			sum += (uint64_t)used[t];
+	return (int64_t)sum;
+}
+
+TTA_EXPORT uint64_t tta_mem_pool_capacity(const uint64_t capacity[TTA_MEM_TYPES], unsigned pool)
+{
+	return pool < TTA_MEM_POOLS ? capacity[pool_parent[pool]] : 0;
+}
+
 #define KIB 1024ull
 #define GIB (1024ull * 1024ull * 1024ull)
 #define L1_PER_CORE (1464ull * KIB)

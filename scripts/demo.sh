@@ -4,8 +4,10 @@
 #
 # It starts the reaper, three instrumented workloads replaying traces (an LLM
 # served on two Wormhole chips, a small allocate/free loop, and an every-type
-# process), shows tt-smi for DEMO_SECONDS (default 20; a live screen on a
-# terminal, periodic snapshots otherwise), SIGKILLs the every-type process
+# process), shows tt-smi for DEMO_SECONDS (default 20; on a terminal the live
+# screen, opened on the charts view so the minute of history fills as the
+# demo runs; otherwise a snapshot every second and the charts every fifth),
+# SIGKILLs the every-type process
 # halfway so the reaper's leak report appears and the totals drop, then stops
 # everything, prints the reaper's log and a final tt-smi snapshot.
 # Whatever happens, the EXIT trap stops every process the demo started.
@@ -95,16 +97,22 @@ started+=("$killer_pid")
 # tt-smi runs as a background job that we wait for, so a SIGTERM to the demo
 # is acted on at once rather than after tt-smi ends; fd 3 hands it our stdin
 # (a background job's own would be /dev/null) so q still works on a terminal.
-if [ -t 1 ]; then
-	say "tt-smi -w -r 500 (q quits early)"
-	smi_args=(-w -r 500 --count $((seconds * 2)))
-else
-	say "tt-smi snapshots every second (not a terminal)"
-	smi_args=(-w --count "$seconds" -r 1000)
-fi
 exec 3<&0
-"$smi" "${smi_args[@]}" <&3 3<&- &
-smi_pid=$!
+if [ -t 1 ]; then
+	say "tt-smi -w -r 500 --view charts (keys: 1 main, 2 charts, 3 processes, 4 events; q quits early)"
+	"$smi" -w -r 500 --view charts --count $((seconds * 2)) <&3 3<&- &
+	smi_pid=$!
+else
+	say "tt-smi snapshots every second, the charts every fifth (not a terminal)"
+	(
+		for ((i = 1; i <= seconds; i++)); do
+			sleep 1
+			if ((i % 5 == 0)); then "$smi" --view charts; else "$smi"; fi
+			echo
+		done
+	) <&3 3<&- &
+	smi_pid=$!
+fi
 started+=("$smi_pid")
 wait "$smi_pid" || true
 exec 3<&-

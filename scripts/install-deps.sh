@@ -20,6 +20,8 @@
 #                        when TT_ALLOC_STACK_TRACE=1 (function, file:line)
 #   libunwind8           the unwinder dlopen'ed when TT_ALLOC_STACK_TRACE=1 (about
 #                        ten times faster than glibc's backtrace() here)
+#   tmux                 real terminals for tt-smi's watch tests: send-keys,
+#                        capture-pane, resize-window (tests/sh/test_smi_watch.sh)
 #
 # As root: apt-get update, then apt-get install. Otherwise: prints the exact
 # command to run and exits 1. Exit 0 when everything is installed.
@@ -27,7 +29,7 @@ set -euo pipefail
 
 packages=(gcc make libc6-dev pkg-config libck-dev liburcu-dev python3 systemd clang libclang-rt-14-dev
 	cppcheck util-linux python3-pytest python3-venv python3-setuptools python3-wheel
-	libdw-dev libunwind8)
+	libdw-dev libunwind8 tmux)
 
 if ! command -v dpkg >/dev/null 2>&1; then
 	echo "install-deps: no dpkg here; on a non-Debian system install the equivalents of: ${packages[*]}" >&2

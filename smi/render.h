@@ -21,11 +21,13 @@
 
 #include <tt-alloc/reader.h>
 
-/* nvidia-smi-like text: header, device blocks, process table. */
-void smi_render_text(const tta_snapshot *snap, const char *version, FILE *out);
-
-/* The header lines alone (segment, capacity, reaped, shortfalls). */
+/* The header lines: tool, time, segment, processes, reaper, capacities,
+ * reaped processes and any shortfall counter that is not zero. */
 void smi_render_header(const tta_snapshot *snap, const char *version, FILE *out);
+
+/* The main view (views.h) at unlimited width, without history: header,
+ * devices by memory pool, process table. */
+void smi_render_text(const tta_snapshot *snap, const char *version, FILE *out);
 
 /* Header plus the buffer table (PID, device, type, address, size, age). */
 void smi_render_buffers_text(const tta_snapshot *snap, const char *version, FILE *out);

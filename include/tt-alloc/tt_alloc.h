@@ -68,6 +68,35 @@ const char *tta_mem_type_name(unsigned type);
 int tta_mem_type_parse(const char *name);
 const char *tta_kernel_kind_name(unsigned kind);
 
+/* Memory the way the hardware holds it. Allocators report types; the bytes
+ * live in pools: circular buffers and kernel binaries live in L1, L1_SMALL
+ * is carved from L1 and TRACE from DRAM, SYSTEM is host memory. So a
+ * device's DRAM in use is DRAM + TRACE, its L1 in use L1 + L1_SMALL + CB +
+ * KERNEL, each against the capacity of its parent type. Every tool shows
+ * memory by these rules (tt-smi's main view, exporters, the Python package):
+ * write them down once, here. KERNEL bytes are a cumulative estimate (a
+ * binary has no free or eviction event), so an L1 figure that includes them
+ * is an upper bound. */
+enum tta_mem_pool {
+	TTA_POOL_DRAM = 0,
+	TTA_POOL_L1 = 1,
+	TTA_POOL_SYSTEM = 2,
+	TTA_MEM_POOLS = 3
+};
+/* The pool memory type TYPE lives in, or -1 if TYPE is out of range. */
+int tta_mem_type_pool(unsigned type);
+/* "dram", "l1", "system", or NULL if POOL is out of range. */
+const char *tta_mem_pool_name(unsigned pool);
+/* Bytes of POOL in use: the sum of USED (indexed by memory type) over the
+ * pool's types, added as two's-complement 64-bit numbers so a negative part
+ * (a mis-accounting) shows in the sum instead of being hidden. 0 if POOL is
+ * out of range. */
+int64_t tta_mem_pool_used(const int64_t used[TTA_MEM_TYPES], unsigned pool);
+/* Capacity of POOL from CAPACITY (indexed by memory type, 0 = unknown): the
+ * parent type's, since a carved type's own capacity, when a device
+ * registers one, is part of its parent's. 0 if unknown or out of range. */
+uint64_t tta_mem_pool_capacity(const uint64_t capacity[TTA_MEM_TYPES], unsigned pool);
+
 /* ------------------------------------------------------------------------ */
 /* Write side                                                                */
 

@@ -1,7 +1,8 @@
 /*
  * fuzz_segment.c - libFuzzer harness: arbitrary bytes as a telemetry segment,
  * read through the public snapshot API (<tt-alloc/reader.h>) and rendered by
- * tt-smi's renderers (smi/render.h).
+ * tt-smi's renderers (smi/render.h) and views (smi/views.h: main, process
+ * and chart views with the segment's history, at 80 and 60 columns).
  *
  * What must hold for every input (an abort() here is a finding): no crash,
  * no hang (-timeout), no out-of-bounds access (ASan), no undefined behaviour
@@ -54,6 +55,7 @@
 #include "tt-alloc/reader.h"
 #include "tta_layout.h"
 #include "tta_sites.h"
+#include "views.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -172,6 +174,39 @@ static void render_into(const tta_snapshot *snap, render_fn fn, bool json)
 	else
 		check_text(buf, len);
 	free(buf);
+}
+
+/* tt-smi's views at a terminal's sizes (80x24 in UTF-8, 60x24 in ASCII,
+ * unlimited) with the segment's history (peaks, charts): whatever the
+ * segment holds, text a terminal shows literally. One size per input. */
+static void exercise_views(tta_reader *r, const tta_snapshot *snap, uint8_t options)
+{
+	static const struct {
+		unsigned width, height;
+		bool utf8;
+	} sizes[] = { { 80, 23, true }, { 60, 23, false }, { SMI_UNLIMITED, 0, true } };
+	static void (*const views[])(const struct smi_view *, FILE *) = {
+		smi_view_main, smi_view_processes, smi_view_charts,
+	};
+	struct smi_history *h = NULL;
+	char err[256];
+	if (smi_history_load(r, SMI_PEAK_SECONDS, &h, err, sizeof err) < 0)
+		h = NULL;
+	size_t k = (size_t)(options >> 5) % (sizeof sizes / sizeof sizes[0]);
+	struct smi_view v = { .snap = snap, .history = h, .width = sizes[k].width,
+			      .height = sizes[k].height, .utf8 = sizes[k].utf8, .version = "fuzz" };
+	for (size_t i = 0; i < sizeof views / sizeof views[0]; i++) {
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&buf, &len);
+		if (f == NULL)
+			break;
+		views[i](&v, f);
+		fclose(f);
+		check_text(buf, len);
+		free(buf);
+	}
+	smi_history_free(h);
 }
 
 /* ---- history and events ---- */
@@ -355,6 +390,7 @@ static void exercise(uint8_t options)
 		render_into(snap, render_json, true);
 		render_into(snap, render_by_site, false);
 		render_into(snap, render_by_tag_and_site, false);
+		exercise_views(r, snap, options);
 	} else if (err[0] == '\0' || strchr(err, '\n')) {
 		abort();
 	}

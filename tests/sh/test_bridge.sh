@@ -220,9 +220,10 @@ else
 	echo "SKIP bridge_reference_monitor_unchanged: no reference document or no g++; nothing asserted"
 fi
 
-# tt-smi lists the old reporter under its own pid, beside the writer.
+# tt-smi lists the old reporter under its own pid, beside the writer
+# (columns DRAM, TRACE, L1, L1_SMALL: by the pool they live in).
 smi=$("$SMI" 2>&1)
-if grep -Eq "^ +0 +$rep1 +.*python3 +3\.0MiB +2\.0KiB +100B +77B " <<<"$smi" &&
+if grep -Eq "^ +0 +$rep1 +.*python3 +3\.0MiB +77B +2\.0KiB +100B " <<<"$smi" &&
 	grep -Eq "^ +0 +$writer " <<<"$smi"; then
 	pass bridge_smi_shows_reporter_pid
 else

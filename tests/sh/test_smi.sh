@@ -18,79 +18,9 @@ GiB=$((1 << 30))
 extra_segments=()
 trap 'for s in "${extra_segments[@]}"; do rm -f "/dev/shm$s"; done; tta_cleanup' EXIT
 
-# ---- writers --------------------------------------------------------------
-# start_writer NAME COMMAND...: runs the helper with the commands, waits for
-# "ready"; later commands go through a fifo (send). Sets pid_NAME, fd_NAME.
-start_writer() {
-	local name=$1 fd; shift
-	mkfifo "$TTA_TMP/$name.in"
-	TT_ALLOC_TRACKING_ENABLED=1 "$WRITER" "$@" <"$TTA_TMP/$name.in" \
-		>"$TTA_TMP/$name.out" 2>"$TTA_TMP/$name.err" &
-	printf -v "pid_$name" %s $!
-	export "pid_$name" # for the Python checks
-	exec {fd}>"$TTA_TMP/$name.in"
-	printf -v "fd_$name" %s "$fd"
-	if ! wait_for 10 grep -qx ready "$TTA_TMP/$name.out"; then
-		echo "writer $name did not start: $(cat "$TTA_TMP/$name.out" "$TTA_TMP/$name.err")"
-		return 1
-	fi
-}
-sync_no=0
-# send NAME COMMAND...: runs commands in writer NAME and waits until done.
-send() {
-	local name=$1; shift
-	local fdvar=fd_$name c
-	for c in "$@"; do echo "$c" >&"${!fdvar}"; done
-	sync_no=$((sync_no + 1))
-	echo "echo sync$sync_no" >&"${!fdvar}"
-	wait_for 10 grep -qx "sync$sync_no" "$TTA_TMP/$name.out"
-}
-kill_writer() {
-	local pidvar=pid_$1 fdvar=fd_$1
-	local fd=${!fdvar}
-	kill -9 "${!pidvar}" 2>/dev/null
-	wait "${!pidvar}" 2>/dev/null
-	exec {fd}>&-
-}
-
-# ---- helpers --------------------------------------------------------------
-# run_smi ARGS...: runs tt-smi; sets rc, out, err (file contents).
-run_smi() {
-	"$SMI" "$@" >"$TTA_TMP/smi.out" 2>"$TTA_TMP/smi.err"
-	rc=$?
-	out=$(cat "$TTA_TMP/smi.out")
-	err=$(cat "$TTA_TMP/smi.err")
-}
-# pycheck NAME PYTHON: runs PYTHON with d = parsed $TTA_TMP/smi.out and the
-# test's variables in the environment; PASS if it exits 0.
-pycheck() {
-	local name=$1 code=$2 why
-	if why=$(python3 - "$TTA_TMP/smi.out" 2>&1 <<EOF
-import json, os, sys
-d = json.load(open(sys.argv[1], encoding="utf-8"))
-env = os.environ
-$code
-EOF
-	); then pass "$name"; else fail "$name" "$why"; fi
-}
-expect_rc() { # NAME WANT
-	if [ "$rc" -eq "$2" ]; then pass "$1"; else fail "$1" "exit status $rc, wanted $2; stderr: $err"; fi
-}
-has_line() { # NAME REGEX: some line of $out matches
-	if grep -Eq -- "$2" <<<"$out"; then pass "$1"; else fail "$1" "no line matching /$2/ in:
-$out"; fi
-}
-no_line() {
-	if grep -Eq -- "$2" <<<"$out"; then fail "$1" "unexpected line /$2/ in:
-$out"; else pass "$1"; fi
-}
-one_line_error() { # NAME: exit 2, nothing on stdout, exactly one line on stderr
-	if [ "$rc" -eq 2 ] && [ -z "$out" ] && [ -n "$err" ] && [ "$(wc -l <<<"$err")" -eq 1 ]; then
-		pass "$1"
-	else
-		fail "$1" "rc=$rc stdout='$out' stderr='$err'"
-	fi
-}
+# Scripted writers (start_writer, send, kill_writer) and run_smi, pycheck,
+# expect_rc, has_line, no_line, one_line_error.
+. "$here/smi_lib.sh"
 
 # ---- usage ----------------------------------------------------------------
 run_smi --help
@@ -160,7 +90,8 @@ grep -q "empty segment name (TT_ALLOC_SHM)" <<<"$err" && pass "segment name: emp
 	fail "segment name: empty TT_ALLOC_SHM says so" "$err"
 run_smi
 expect_rc "empty segment: exit 0" 0
-has_line "empty segment: registered idle device shown" '^ +0  Wormhole_B0 +0 +0  DRAM +0 +12GiB +0\.0%$'
+has_line "empty segment: registered idle device shown" '^Device 0  Wormhole_B0  0 processes  0 buffers$'
+has_line "empty segment: its DRAM in use" '^  DRAM +0 +12GiB +0\.0% '
 has_line "empty segment: no processes" 'No running processes found'
 has_line "empty segment: header" "^tt-smi .* \| segment $TT_ALLOC_SHM \| ABI 2 \| 0 live processes \| reaper: "
 run_smi --check-empty
@@ -182,12 +113,18 @@ export ME MY_UID GiB
 run_smi
 expect_rc "text: exit 0" 0
 has_line "text: header counts 2 live processes" '\| 2 live processes \|'
-has_line "text: device 0 block" '^ +0  Wormhole_B0 +2 +5  DRAM +1\.0GiB +12GiB +8\.3%$'
-has_line "text: device 0 L1 line" '^ +L1 +4\.0KiB +114MiB +0\.0%$'
-has_line "text: device 0 CB line" '^ +CB +12KiB +- +-$'
-has_line "text: device 1 block" '^ +1  Wormhole_B0 +1 +1  DRAM +5\.0MiB +12GiB +0\.0%$'
-has_line "text: process A row" "^ +0  $pid_A +$ME +smi_a +1\.0GiB +4\.0KiB +8\.0KiB +0 +12KiB +2\.0KiB +4\$"
-has_line "text: process B on device 0" "^ +0  $pid_B +$ME +smi_b +0 +0 +0 +1\.0MiB +0 +0 +1\$"
+has_line "text: device 0 line" '^Device 0  Wormhole_B0  2 processes  5 buffers$'
+# Memory the way the hardware holds it: DRAM in use = DRAM + TRACE, L1 in use
+# = L1 + L1_SMALL + CB + KERNEL (4 + 8 + 12 + 2 KiB), with the parts under it.
+has_line "text: device 0 DRAM in use (DRAM + TRACE)" '^  DRAM +1\.0GiB +12GiB +8\.3% '
+has_line "text: device 0 DRAM breakdown" '^    dram 1\.0GiB  trace 1\.0MiB$'
+has_line "text: device 0 L1 in use (L1 + L1_SMALL + CB + KERNEL)" '^  L1 +26KiB +114MiB +0\.0% '
+has_line "text: device 0 L1 breakdown, kernel marked an estimate" '^    l1 4\.0KiB  l1_small 8\.0KiB  cb 12KiB  kernel ~2\.0KiB$'
+has_line "text: the kernel mark explained" '^~ kernel binaries: cumulative estimate \(no eviction event\)$'
+has_line "text: device 1 line" '^Device 1  Wormhole_B0  1 process  1 buffer$'
+has_line "text: device 1 DRAM in use" '^  DRAM +5\.0MiB +12GiB +0\.0% '
+has_line "text: process A row" "^ +0  $pid_A +$ME +smi_a +1\.0GiB +0 +4\.0KiB +8\.0KiB +12KiB +2\.0KiB +4\$"
+has_line "text: process B on device 0" "^ +0  $pid_B +$ME +smi_b +0 +1\.0MiB +0 +0 +0 +0 +1\$"
 has_line "text: process B on device 1" "^ +1  $pid_B +$ME +smi_b +5\.0MiB +0 +0 +0 +0 +0 +1\$"
 no_line "text: no shortfall line while nothing fell short" 'shortfall'
 # Rows are ordered by device.
@@ -280,8 +217,8 @@ pycheck "json --pid: only that process" '
 assert sorted(p["device"] for p in d["processes"]) == [0, 1]
 assert all(p["pid"] == int(env["pid_B"]) for p in d["processes"])'
 run_smi --device 1
-has_line "text --device: that device" '^ +1  Wormhole_B0 '
-no_line "text --device: no other device" '^ +0  Wormhole_B0 '
+has_line "text --device: that device" '^Device 1  Wormhole_B0 '
+no_line "text --device: no other device" '^Device 0 '
 no_line "text --device: no rows of other devices" "^ +0  $pid_A "
 run_smi --device 64
 one_line_error "--device beyond the segment's devices"
@@ -347,7 +284,7 @@ export reaper_before
 start_writer D "name smi_d" "alloc 0 0x60000 65536 dram" "alloc 0 0x61000 4096 l1" || exit 1
 kill_writer D
 run_smi
-has_line "killed process: still counted, marked exited" "^ +0  $pid_D\* +$ME +smi_d +64KiB +4\.0KiB "
+has_line "killed process: still counted, marked exited" "^ +0  $pid_D\* +$ME +smi_d +64KiB +0 +4\.0KiB "
 has_line "killed process: footnote" '^\* exited'
 run_smi --json
 pycheck "killed process: running=false in JSON" '
@@ -438,7 +375,7 @@ tty_watch() { # NAME KEYS WANT_RC
 		/dev/null <"$TTA_TMP/tty.in" >"$TTA_TMP/tty.out" 2>&1 &
 	spid=$!
 	exec {fd}>"$TTA_TMP/tty.in"
-	if ! wait_for 10 tty_has 'every 50 ms, q to quit'; then
+	if ! wait_for 10 tty_has 'q quit  every 50 ms'; then
 		fail "$name" "no frame drawn: $(cat -A "$TTA_TMP/tty.out" | head -5)"
 		exec {fd}>&-; kill "$spid" 2>/dev/null; return
 	fi

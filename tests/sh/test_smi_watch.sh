@@ -1,0 +1,285 @@
+#!/usr/bin/env bash
+# tt-smi -w in a real terminal: the real binary in tmux (send-keys,
+# capture-pane), on a private segment written by real instrumented processes.
+# Views 1-4 by key, the charts full the moment they open (the history comes
+# from the segment), a resize to 60 columns (columns dropped, no value cut),
+# the ASCII fallback of a non-UTF-8 locale, q quitting with the terminal
+# restored, and frames drawn without clearing the screen.
+#
+# The watch runs with a one-minute refresh (-r 60000): whatever changes on
+# screen after the first frame was drawn because of a key or a SIGWINCH.
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+
+SMI=$TTA_BUILD/tt-smi
+WRITER=$TTA_BUILD/tests/helper_smi_writer
+FORGE=$TTA_BUILD/tests/helper_history_forge
+. "$here/smi_lib.sh"
+
+if ! command -v tmux >/dev/null; then
+	fail tmux "tmux is not installed (Debian package tmux; scripts/install-deps.sh)"
+	exit 1
+fi
+GiB=$((1 << 30))
+MiB=$((1 << 20))
+SOCK=tta_smi_$$_$RANDOM
+tm() { tmux -L "$SOCK" -f /dev/null "$@"; }
+trap 'tm kill-server 2>/dev/null; tta_cleanup' EXIT
+
+# watch NAME LANG COLS ARGS...: starts tt-smi -w ARGS in a fresh tmux window
+# of COLS x 24 (a shell prints a marker first and records the terminal
+# settings and exit status around tt-smi), and waits for the first frame.
+watch() {
+	local name=$1 lang=$2 cols=$3; shift 3
+	# The last watch's server goes first, wholly: a new session must not
+	# reach a server that is still shutting down.
+	tm kill-server 2>/dev/null
+	wait_for 10 server_gone
+	rm -f "$TTA_TMP/rc" "$TTA_TMP/stty.before" "$TTA_TMP/stty.after"
+	printf '%q ' "$SMI" -w -r 60000 "$@" >"$TTA_TMP/cmd"
+	if ! tm -u new-session -d -s w -x "$cols" -y 24 \
+		"env LANG=$lang LC_ALL=$lang TT_ALLOC_SHM=$TT_ALLOC_SHM bash -c 'echo before-marker; stty -g >$TTA_TMP/stty.before; $(cat "$TTA_TMP/cmd"); echo \$? >$TTA_TMP/rc; stty -g >$TTA_TMP/stty.after; exec sleep 600'" \
+		2>"$TTA_TMP/tmux.err"; then
+		fail "$name" "tmux new-session: $(cat "$TTA_TMP/tmux.err")"
+		return 1
+	fi
+	if ! wait_for 10 screen_has 'q quit'; then
+		fail "$name" "no frame: $(screen 2>&1) rc=$(cat "$TTA_TMP/rc" 2>/dev/null)"
+		return 1
+	fi
+}
+screen() { tm capture-pane -p -t w; }
+server_gone() { ! tm list-sessions >/dev/null 2>&1; }
+screen_has() { screen | grep -qE -- "$1"; }
+# key NAME KEY REGEX: presses KEY and waits for REGEX on screen.
+key() {
+	tm send-keys -t w "$2"
+	if wait_for 10 screen_has "$3"; then pass "$1"; else fail "$1" "no /$3/ on screen:
+$(screen)"; fi
+}
+# widest: the widest line of the screen, in characters.
+widest() { screen | python3 -c 'import sys; print(max(len(l.rstrip("\n")) for l in sys.stdin))'; }
+# fits NAME COLS: no line of the screen is wider than COLS.
+fits() {
+	local w
+	w=$(widest)
+	[ "$w" -le "$2" ] && pass "$1" || fail "$1" "a line of $w characters:
+$(screen)"
+}
+shows() { # NAME REGEX
+	if screen_has "$2"; then pass "$1"; else fail "$1" "no /$2/ on screen:
+$(screen)"; fi
+}
+hides() { # NAME REGEX
+	if screen_has "$2"; then fail "$1" "/$2/ on screen:
+$(screen)"; else pass "$1"; fi
+}
+
+# ---- the workload ----------------------------------------------------------
+# Device 0 holds 2 GiB DRAM now; the history (forged over the last 70 s,
+# the current second included) says it held 1 GiB until 30 s ago and 2 GiB
+# since. A's L1 went up to 3 MiB and back before that (its own peak; the
+# history, sampled each second, never saw it), and A records its events
+# (TT_ALLOC_EVENTS=1).
+TT_ALLOC_EVENTS=1 start_writer A "name smi_watch_a" "register 0" \
+	"alloc 0 0x10000 $GiB dram" "alloc 0 0x11000 $GiB dram" "alloc 0 0x20000 4096 l1" \
+	"alloc 0 0x30000 8192 l1_small" "cb 0 7 12288" "kernel 0 9 2048" \
+	"alloc 0 0x40000 $((3 * MiB)) l1" "free 0 0x40000" || exit 1
+start_writer B "name smi_watch_b" "register 1" "alloc 1 0x50000 $((5 * MiB)) dram" \
+	"alloc 1 0x60000 $MiB trace" || exit 1
+"$FORGE" 0 dram 70 30 $GiB $((2 * GiB)) >"$TTA_TMP/forge.out" 2>&1 ||
+	fail "forge history" "$(cat "$TTA_TMP/forge.out")"
+
+# ---- view 1 at 80x24 -------------------------------------------------------
+watch "view 1" C.UTF-8 80 || exit 1
+shows "view 1: device line" '^Device 0  Wormhole_B0  1 process  5 buffers$'
+shows "view 1: DRAM in use against capacity" '^  DRAM +2\.0GiB +12GiB +16\.7% +2\.0GiB +\['
+shows "view 1: DRAM breakdown" '^    dram 2\.0GiB  trace 0$'
+shows "view 1: L1 in use = L1 + L1_SMALL + CB + KERNEL" '^  L1 +26KiB +114MiB +0\.0% +26KiB +\['
+shows "view 1: L1 breakdown" '^    l1 4\.0KiB  l1_small 8\.0KiB  cb 12KiB  kernel ~2\.0KiB$'
+shows "view 1: device 1" '^Device 1  Wormhole_B0  1 process  2 buffers$'
+shows "view 1: process row" "^ +0 +$pid_A +[^ ]+ +smi_watch_a +2\.0GiB "
+shows "view 1: footer names the views" '\[1 main\] +2 charts +3 processes +4 events +q quit'
+fits "view 1: fits 80 columns" 80
+hides "view 1: fits 24 rows (no line hidden below)" 'lines? below'
+
+# ---- view 2: charts, full at open ------------------------------------------
+key "view 2: key 2 opens the charts" 2 '\[2 charts\]'
+screen >"$TTA_TMP/charts.txt"
+python3 - "$TTA_TMP/charts.txt" <<'EOF' && pass "view 2: DRAM chart full at open, with the step the history holds" || fail "view 2: DRAM chart full at open, with the step the history holds" "$(cat "$TTA_TMP/charts.txt")"
+import sys
+lines = open(sys.argv[1], encoding="utf-8").read().split("\n")
+start = next(i for i, l in enumerate(lines) if l.startswith("Device 0"))
+rows = []
+for l in lines[start + 1:]:
+    if l.startswith("L1") or l.startswith("Device"):
+        break
+    rows.append(l)
+assert rows[0].startswith("DRAM") and "2.0GiB" in rows[0], rows
+body = [r.split("\u2502", 1)[1] for r in rows]
+assert all(len(b) == 60 for b in body), [len(b) for b in body]
+bottom = body[-1]
+# Full: a bar in every one of the 60 columns, none unknown (no dot).
+assert "\u00b7" not in bottom and " " not in bottom, repr(bottom)
+# The step: the older half stands at half the height of the newer half.
+def height(col):
+    return sum(1 for b in body if b[col] != " ")
+assert height(59) == len(body) and height(0) < height(59), [height(c) for c in range(60)]
+assert height(10) == height(20) and height(40) == height(50), [height(c) for c in range(60)]
+EOF
+shows "view 2: L1 chart of device 0" '^L1 +'
+shows "view 2: time axis" '-60s +now$'
+fits "view 2: fits 80 columns" 80
+
+# ---- view 3: processes with peaks ------------------------------------------
+key "view 3: key 3 opens the processes" 3 '\[3 processes\]'
+shows "view 3: current and peak columns" '^Device +PID +User +Process name +DRAM +peak +L1 +peak'
+shows "view 3: A's L1 peak beside its current use" "^ +0 +$pid_A +[^ ]+ +smi_watch_a +2\.0GiB +2\.0GiB +4\.0KiB +3\.0MiB"
+fits "view 3: fits 80 columns" 80
+
+# ---- view 4: the live event tail --------------------------------------------
+key "view 4: key 4 opens the event tail" 4 '\[4 events\]'
+# At 80 columns the process name is the first to go.
+shows "view 4: A's allocations are there already" "ALLOC +0 +$pid_A +DRAM +1\.0GiB +buffer 0x11000\$"
+shows "view 4: and its attach" "ATTACH +- +$pid_A "
+send A "alloc 0 0x70000 $((7 * MiB)) dram"
+if wait_for 10 screen_has "ALLOC +0 +$pid_A +DRAM +7\.0MiB +buffer 0x70000\$"; then
+	pass "view 4: a new event shows up live"
+else
+	fail "view 4: a new event shows up live" "$(screen)"
+fi
+send A "free 0 0x70000"
+fits "view 4: fits 80 columns" 80
+
+# ---- resize to 60 columns -----------------------------------------------------
+key "back to view 1" 1 '\[1 main\]'
+tm resize-window -t w -x 60 -y 24
+if wait_for 10 screen_has '^Device 0  Wormhole_B0'; then :; fi
+# The resize is followed at once (SIGWINCH), not at the next refresh.
+narrow() { [ "$(widest)" -le 60 ]; }
+wait_for 10 narrow
+fits "60 columns: nothing wider" 60
+hides "60 columns: still no line hidden below" 'lines? below'
+shows "60 columns: DRAM line keeps its values" '^  DRAM +2\.0GiB +12GiB +16\.7% +2\.0GiB$'
+hides "60 columns: the bar went first" '\[[^]]*\]$'
+shows "60 columns: process row keeps DRAM and L1 whole" "^ +0 +$pid_A +([^ ]+ +)?smi_watch_a +2\.0GiB +4\.0KiB( +5)?\$"
+hides "60 columns: KERNEL column dropped whole" 'KERN|\bKE$'
+shows "60 columns: the header wraps between fields" "(^| )segment $TT_ALLOC_SHM( |\$)"
+shows "60 columns: ... keeping each whole" '(^| )reaper: none$'
+key "60 columns: view 3" 3 '\[3 processes\]'
+fits "60 columns: view 3 fits" 60
+shows "60 columns: view 3 keeps DRAM and its peak" "^ *0 +$pid_A +([^ ]+ +)?smi_watch_a +2\.0GiB +2\.0GiB"
+key "60 columns: view 2" 2 '\[2 charts\]'
+fits "60 columns: view 2 fits" 60
+screen >"$TTA_TMP/charts60.txt"
+python3 - "$TTA_TMP/charts60.txt" <<'EOF' && pass "60 columns: the chart still spans 60 s (squeezed)" || fail "60 columns: the chart still spans 60 s (squeezed)" "$(cat "$TTA_TMP/charts60.txt")"
+import sys
+lines = open(sys.argv[1], encoding="utf-8").read().split("\n")
+start = next(i for i, l in enumerate(lines) if l.startswith("Device 0"))
+row = next(l for l in lines[start + 1:] if l.startswith("DRAM"))
+body = row.split("\u2502", 1)[1]
+assert 40 <= len(body) < 60, len(body)
+assert any(l.rstrip().endswith("now") and "-60s" in l for l in lines), lines
+EOF
+key "60 columns: view 4" 4 '\[4 events\]'
+fits "60 columns: view 4 fits" 60
+
+# ---- q quits and gives the terminal back ---------------------------------------
+tm send-keys -t w q
+if wait_for 10 test -s "$TTA_TMP/stty.after"; then
+	[ "$(cat "$TTA_TMP/rc")" = 0 ] && pass "q quits with status 0" || fail "q quits with status 0" "$(cat "$TTA_TMP/rc")"
+	cmp -s "$TTA_TMP/stty.before" "$TTA_TMP/stty.after" && pass "q: terminal settings restored" ||
+		fail "q: terminal settings restored" "$(cat "$TTA_TMP/stty.before" "$TTA_TMP/stty.after")"
+	# The alternate screen is left: the shell's screen is back as it was.
+	wait_for 5 screen_has '^before-marker$'
+	shows "q: the screen from before is back" '^before-marker$'
+	hides "q: no frame left on the screen" 'q quit|Device 0'
+else
+	fail "q quits" "$(screen)"
+fi
+
+# ---- a non-UTF-8 locale: ASCII only -------------------------------------------
+watch "ASCII" C 80 || exit 1
+shows "ASCII: bars in '#'" '^  DRAM .*\[##*\.*\]$'
+tm send-keys -t w 2
+wait_for 10 screen_has '\[2 charts\]'
+screen >"$TTA_TMP/ascii.txt"
+python3 - "$TTA_TMP/ascii.txt" <<'EOF' && pass "ASCII: charts without a byte over 127" || fail "ASCII: charts without a byte over 127" "$(cat -A "$TTA_TMP/ascii.txt")"
+import sys
+raw = open(sys.argv[1], "rb").read()
+assert all(b < 128 for b in raw), "a byte over 127"
+lines = raw.decode().split("\n")
+start = next(i for i, l in enumerate(lines) if l.startswith("Device 0"))
+rows = []
+for l in lines[start + 1:]:
+    if l.startswith("L1"):
+        break
+    rows.append(l.split("|", 1)[1])
+assert rows[0] and all(set(r) <= set(" #=_.") for r in rows), rows
+def height(col):
+    return sum(1 for r in rows if col < len(r) and r[col] != " ")
+# The older part (1 GiB) stands lower than the newer (2 GiB), in ASCII.
+assert height(0) < height(59) and "#" in rows[-1], [height(c) for c in range(60)]
+EOF
+tm send-keys -t w q
+quit_ok() { wait_for 10 test -s "$TTA_TMP/rc" && [ "$(cat "$TTA_TMP/rc")" = 0 ]; }
+quit_ok && pass "ASCII: q quits with status 0" || fail "ASCII: q quits with status 0" "rc=$(cat "$TTA_TMP/rc" 2>/dev/null)"
+
+# ---- hostile names never reach the terminal raw ---------------------------------
+start_writer H 'name ev\x1b]0;x\x07il' "alloc 1 0x99 64 dram" || exit 1
+watch "hostile" C.UTF-8 80 || exit 1
+tm send-keys -t w 3
+wait_for 10 screen_has '\[3 processes\]'
+shows "hostile: name shown sanitised" "ev\?\]0;x\?il"
+tm send-keys -t w q
+quit_ok && pass "hostile: q quits with status 0" || fail "hostile: q quits with status 0" "rc=$(cat "$TTA_TMP/rc" 2>/dev/null)"
+kill_writer H
+
+# ---- the charts from history writers really recorded ---------------------------
+# No forging: a fresh segment, a writer that holds 1 GiB, then 2 GiB, each
+# across a second boundary. Writers record a second's sample at its first
+# change, so the history holds 0, then 1 GiB, and the live 2 GiB follows.
+real=${TT_ALLOC_SHM}_real
+TT_ALLOC_SHM=$real start_writer R "register 0" "alloc 0 0x1000 $GiB dram" || exit 1
+sleep 1.2
+send R "alloc 0 0x2000 $GiB dram"
+sleep 1.2
+LC_ALL=C "$SMI" -s "$real" --view charts >"$TTA_TMP/real.txt" 2>&1
+python3 - "$TTA_TMP/real.txt" <<'EOF' && pass "charts: what the writers recorded, dots before the segment existed" || fail "charts: what the writers recorded, dots before the segment existed" "$(cat "$TTA_TMP/real.txt")"
+import sys
+lines = open(sys.argv[1], encoding="utf-8").read().split("\n")
+start = next(i for i, l in enumerate(lines) if l.startswith("Device 0"))
+rows = []
+for l in lines[start + 1:]:
+    if l.startswith("L1"):
+        break
+    rows.append(l.split("|", 1)[1])
+assert rows and all(len(r) == 60 for r in rows), rows
+def height(col):
+    return sum(1 for r in rows if r[col] not in " .")
+bottom = rows[-1]
+known = [c for c in range(60) if bottom[c] != "."]
+# A segment a few seconds old: most of the minute is unknown.
+assert 2 <= len(known) <= 10 and known == list(range(60 - len(known), 60)), bottom
+assert height(59) == len(rows), [height(c) for c in known]
+# 1 GiB of a 2 GiB scale: half the height, one second or more before now.
+assert any(0 < height(c) < len(rows) for c in known), [height(c) for c in known]
+EOF
+kill_writer R
+rm -f "/dev/shm$real"
+
+# ---- frames: home, overwrite, clear to end of line; never a full clear ----------
+# script(1) records every byte tt-smi writes over five frames.
+SHELL=/bin/bash script -qec "'$SMI' -w -r 30 --count 5" /dev/null >"$TTA_TMP/raw.out" 2>&1 </dev/null
+python3 - "$TTA_TMP/raw.out" <<'EOF' && pass "frames: one screen clear at start, then home and overwrite" || fail "frames: one screen clear at start, then home and overwrite" "$(head -c 600 "$TTA_TMP/raw.out" | cat -A)"
+import sys
+raw = open(sys.argv[1], "rb").read()
+assert raw.count(b"\x1b[2J") == 1, raw.count(b"\x1b[2J")     # entering the screen only
+assert raw.count(b"\x1b[?1049h") == 1 and raw.count(b"\x1b[?1049l") == 1
+assert raw.count(b"\x1b[H") >= 5, raw.count(b"\x1b[H")          # each frame starts at home
+assert raw.count(b"\x1b[K") >= 5 * 10 and raw.count(b"\x1b[J") >= 5
+EOF
+
+kill_writer A
+kill_writer B
+exit $tta_failed
