@@ -1,0 +1,280 @@
+/*
+ * http.c - routes and responses of tt-alloc-exporter on libmicrohttpd
+ * (contract in http.h).
+ *
+ * Why these libmicrohttpd settings:
+ *  - thread per connection: a scrape is a snapshot plus a write (well under
+ *    a millisecond to a few), and an event stream must be able to wait; a
+ *    thread per connection lets it wait without blocking anyone else, and
+ *    MHD_OPTION_CONNECTION_LIMIT bounds the threads.
+ *  - a 16 KiB memory pool per connection caps the request line and headers
+ *    a client may send (a bigger one is refused with a 4xx by the library);
+ *    a request never carries a body we read.
+ *  - an idle timeout closes connections that send nothing (slow clients
+ *    cannot hold all the slots for long).
+ *  - strict parsing (MHD_OPTION_STRICT_FOR_CLIENT): malformed requests are
+ *    refused, not guessed at.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <microhttpd.h>
+
+#include <tt-alloc/json.h>
+#include <tt-alloc/reader.h>
+#include <tt-alloc/text.h>
+
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "web_assets.h"
+
+#define ERR_LEN 512
+
+static struct MHD_Daemon *daemon_handle;
+static struct tte_http_config config;
+
+/* The page may load only its own files and talk only to its own origin: no
+ * inline script or style, no plugin, no framing. A name that slipped into
+ * markup could still not run anything. */
+static const char page_csp[] =
+	"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+	"connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/* ------------------------------------------------------------------------ */
+/* Responses                                                                 */
+
+static enum MHD_Result queue(struct MHD_Connection *conn, unsigned status, const char *type,
+			     struct MHD_Response *resp, bool cacheable)
+{
+	if (!resp)
+		return MHD_NO; /* out of memory: libmicrohttpd closes the connection */
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+				cacheable ? "no-cache" : "no-store");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	if (strncmp(type, "text/html", 9) == 0) {
+		MHD_add_response_header(resp, "Content-Security-Policy", page_csp);
+		MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+		MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+	}
+	enum MHD_Result rc = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);
+	return rc;
+}
+
+/* Takes ownership of BUF (malloc'd). */
+static enum MHD_Result queue_owned(struct MHD_Connection *conn, unsigned status, const char *type,
+				   char *buf, size_t len)
+{
+	struct MHD_Response *resp =
+		MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
+	if (!resp)
+		free(buf);
+	return queue(conn, status, type, resp, false);
+}
+
+static enum MHD_Result queue_text(struct MHD_Connection *conn, unsigned status, const char *text)
+{
+	struct MHD_Response *resp = MHD_create_response_from_buffer(
+		strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
+	return queue(conn, status, "text/plain; charset=utf-8", resp, false);
+}
+
+static enum MHD_Result internal_error(struct MHD_Connection *conn, const char *what)
+{
+	tte_log("%s: %s", what, strerror(errno));
+	return queue_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error\n");
+}
+
+/* ------------------------------------------------------------------------ */
+/* Routes                                                                    */
+
+static double seconds_since(const struct timespec *t0)
+{
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static enum MHD_Result serve_metrics(struct MHD_Connection *conn)
+{
+	char err[ERR_LEN];
+	tta_snapshot *snap = NULL;
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* Process details: the exited_processes gauge needs them. */
+	int rc = tte_source_snapshot(config.source, TTA_SNAPSHOT_PROCESS_DETAILS, &snap, err,
+				     sizeof err);
+	struct tte_metrics_options opt = {
+		.version = config.version,
+		.per_process = config.per_process,
+		.last_snapshot_seconds = seconds_since(&t0),
+	};
+	tte_source_stats(config.source, &opt.segment_opens, &opt.snapshot_errors);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&buf, &len);
+	if (!mem) {
+		tta_snapshot_free(snap);
+		return internal_error(conn, "/metrics");
+	}
+	tte_metrics_write(rc == 0 ? snap : NULL, &opt, mem);
+	tta_snapshot_free(snap);
+	if (fclose(mem) != 0) {
+		free(buf);
+		return internal_error(conn, "/metrics");
+	}
+	/* No segment is a value (tt_alloc_up 0), not an HTTP error: Prometheus
+	 * keeps scraping and an alert can say why. */
+	return queue_owned(conn, MHD_HTTP_OK, TTE_METRICS_CONTENT_TYPE, buf, len);
+}
+
+/* The body of a 503 when there is no segment to show. */
+static void write_down_json(FILE *out, const char *error)
+{
+	fputs("{\"up\": false, \"segment\": ", out);
+	tta_json_string(out, config.source->name, sizeof config.source->name);
+	fputs(", \"error\": ", out);
+	tta_json_string(out, error, ERR_LEN);
+	fputs("}\n", out);
+}
+
+static enum MHD_Result serve_snapshot(struct MHD_Connection *conn)
+{
+	char err[ERR_LEN];
+	tta_snapshot *snap = NULL;
+	int rc = tte_source_snapshot(config.source, TTA_SNAPSHOT_PROCESS_DETAILS, &snap, err,
+				     sizeof err);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&buf, &len);
+	if (!mem) {
+		tta_snapshot_free(snap);
+		return internal_error(conn, "/api/snapshot");
+	}
+	/* The library's one writer: the same document as tt-smi --json. */
+	if (rc == 0)
+		tta_snapshot_write_json(snap, "tt-alloc-exporter", config.version, mem);
+	else
+		write_down_json(mem, err);
+	tta_snapshot_free(snap);
+	if (fclose(mem) != 0) {
+		free(buf);
+		return internal_error(conn, "/api/snapshot");
+	}
+	return queue_owned(conn, rc == 0 ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
+			   "application/json", buf, len);
+}
+
+static const char *asset_type(const char *path)
+{
+	const char *dot = strrchr(path, '.');
+	if (!dot)
+		return "application/octet-stream";
+	if (!strcmp(dot, ".html"))
+		return "text/html; charset=utf-8";
+	if (!strcmp(dot, ".js"))
+		return "text/javascript; charset=utf-8";
+	if (!strcmp(dot, ".css"))
+		return "text/css; charset=utf-8";
+	if (!strcmp(dot, ".svg"))
+		return "image/svg+xml";
+	return "application/octet-stream";
+}
+
+static const struct tte_web_asset *find_asset(const char *url)
+{
+	if (!strcmp(url, "/"))
+		url = "/index.html";
+	for (unsigned i = 0; i < tte_web_asset_count; i++)
+		if (!strcmp(tte_web_assets[i].path, url))
+			return &tte_web_assets[i];
+	return NULL;
+}
+
+static enum MHD_Result serve_asset(struct MHD_Connection *conn, const struct tte_web_asset *a)
+{
+	struct MHD_Response *resp = MHD_create_response_from_buffer(
+		a->size, (void *)a->data, MHD_RESPMEM_PERSISTENT);
+	return queue(conn, MHD_HTTP_OK, asset_type(a->path), resp, true);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version, const char *upload_data,
+				  size_t *upload_size, void **req_cls)
+{
+	(void)cls;
+	(void)version;
+	(void)upload_data;
+	if (*req_cls != NULL) {
+		/* Only a request with a body comes back here; we never read one. */
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	*req_cls = conn;
+	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
+		struct MHD_Response *resp = MHD_create_response_from_buffer(
+			sizeof "method not allowed\n" - 1, (void *)"method not allowed\n",
+			MHD_RESPMEM_PERSISTENT);
+		if (resp)
+			MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+		return queue(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain; charset=utf-8", resp,
+			     false);
+	}
+	if (!strcmp(url, "/metrics"))
+		return serve_metrics(conn);
+	if (!strcmp(url, "/api/snapshot"))
+		return serve_snapshot(conn);
+	const struct tte_web_asset *asset = find_asset(url);
+	if (asset)
+		return serve_asset(conn, asset);
+	return queue_text(conn, MHD_HTTP_NOT_FOUND, "not found\n");
+}
+
+/* ------------------------------------------------------------------------ */
+/* Server                                                                    */
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	(void)cls;
+	char line[512];
+	vsnprintf(line, sizeof line, fmt, ap);
+	line[strcspn(line, "\r\n")] = '\0';
+	tte_log("http: %s", line);
+}
+
+int tte_http_start(const struct tte_http_config *cfg, char *err, size_t errlen)
+{
+	config = *cfg;
+	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+			 MHD_USE_POLL | MHD_USE_ERROR_LOG;
+	daemon_handle = MHD_start_daemon(
+		flags, 0, NULL, NULL, on_request, NULL,
+		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)cfg->listen_fd,
+		MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
+		MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
+		MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
+		MHD_OPTION_THREAD_STACK_SIZE, (size_t)(1u << 20),
+		MHD_OPTION_END);
+	if (!daemon_handle) {
+		snprintf(err, errlen, "cannot start the HTTP server (libmicrohttpd refused its options)");
+		return -1;
+	}
+	return 0;
+}
+
+void tte_http_stop(void)
+{
+	if (daemon_handle)
+		MHD_stop_daemon(daemon_handle);
+	daemon_handle = NULL;
+}
