@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <time.h>
 
 #include <tt-alloc/json.h>
 #include <tt-alloc/reader.h>
@@ -117,6 +118,8 @@ static void json_processes(const tta_snapshot *snap, FILE *out)
 		else
 			fprintf(out, "%" PRIu32 ",\n     ", r->device);
 		json_types(out, "used", r->used);
+		fprintf(out, ",\n     ");
+		json_types(out, "peak", r->peak);
 		fprintf(out, ", \"buffers\": %" PRId64 "}", r->buffers);
 	}
 	fprintf(out, "%s]", tta_snapshot_process_count(snap) ? "\n  " : "");
@@ -168,4 +171,102 @@ TTA_EXPORT void tta_snapshot_write_json(const tta_snapshot *snap, const char *to
 		json_buffers(snap, out);
 	}
 	fprintf(out, "\n}\n");
+}
+
+/* ------------------------------------------------------------------------ */
+/* History and events                                                        */
+
+/* UNIX seconds with a millisecond fraction. */
+static void json_unix_time(FILE *out, uint64_t realtime_ns)
+{
+	fprintf(out, "%" PRIu64 ".%03" PRIu64, realtime_ns / 1000000000u,
+		(realtime_ns / 1000000u) % 1000u);
+}
+
+/* The keys of "used" in the order the issue names them (and json_types
+ * uses): dram, l1, l1_small, trace, system, cb, kernel. */
+TTA_EXPORT void tta_history_write_json(const tta_history *h, FILE *out)
+{
+	fprintf(out, "{\"history\": {\"interval_ms\": %" PRIu32 ", \"seconds\": %" PRIu32
+		", \"available\": %s, \"devices\": [",
+		tta_history_interval_ms(h), tta_history_seconds(h),
+		tta_history_available(h) ? "true" : "false");
+	for (size_t i = 0; i < tta_history_device_count(h); i++) {
+		const struct tta_history_device *d = tta_history_device(h, i);
+		fprintf(out, "%s\n  {\"id\": %" PRIu32 ", ", i ? "," : "", d->id);
+		json_types(out, "peak", d->peak);
+		fprintf(out, ", \"peak_total\": %" PRId64 ", \"samples\": [", d->peak_total);
+		bool first = true;
+		for (size_t k = 0; k < d->sample_count; k++) {
+			const struct tta_history_sample *s = tta_history_sample(h, i, k);
+			if (!s->known)
+				continue;
+			fprintf(out, "%s\n    {\"t\": ", first ? "" : ",");
+			json_unix_time(out, s->realtime_ns);
+			fprintf(out, ", ");
+			json_types(out, "used", s->used);
+			fprintf(out, ", \"total\": %" PRId64 "}", s->total);
+			first = false;
+		}
+		fprintf(out, "%s]}", first ? "" : "\n  ");
+	}
+	fprintf(out, "%s]}}\n", tta_history_device_count(h) ? "\n" : "");
+}
+
+TTA_EXPORT void tta_event_write_json(const struct tta_event *e, FILE *out)
+{
+	fprintf(out, "{\"t\": ");
+	json_unix_time(out, e->realtime_ns);
+	fprintf(out, ", \"seq\": %" PRIu64 ", \"event\": ", e->seq);
+	const char *kind = tta_event_kind_name(e->kind);
+	if (kind)
+		fprintf(out, "\"%s\"", kind);
+	else
+		fprintf(out, "\"event#%" PRIu32 "\"", e->kind);
+	fprintf(out, ", \"pid\": %" PRId32 ", \"slot\": %" PRIu32 ", \"device\": ", e->pid, e->slot);
+	if (e->device == TTA_NO_DEVICE)
+		fprintf(out, "null");
+	else
+		fprintf(out, "%" PRIu32, e->device);
+	fprintf(out, ", \"type\": ");
+	if (e->type == UINT32_MAX)
+		fprintf(out, "null");
+	else if (e->type < TTA_MEM_TYPES)
+		fprintf(out, "\"%s\"", type_key(e->type));
+	else
+		fprintf(out, "\"type#%" PRIu32 "\"", e->type);
+	bool has_address = e->kind == TTA_EVENT_ALLOC || e->kind == TTA_EVENT_FREE ||
+			   e->kind == TTA_EVENT_CB_ALLOC || e->kind == TTA_EVENT_CB_FREE ||
+			   e->kind == TTA_EVENT_KERNEL_LOAD || e->kind >= TTA_EVENT_KINDS;
+	bool has_size = has_address || e->kind == TTA_EVENT_REAP;
+	fprintf(out, ", \"address\": ");
+	if (has_address)
+		fprintf(out, "%" PRIu64, e->address);
+	else
+		fprintf(out, "null");
+	fprintf(out, ", \"size\": ");
+	if (has_size)
+		fprintf(out, "%" PRIu64, e->size);
+	else
+		fprintf(out, "null");
+	if (e->kind == TTA_EVENT_KERNEL_LOAD) {
+		const char *kk = tta_kernel_kind_name(e->kernel_kind);
+		fprintf(out, ", \"kernel_kind\": ");
+		if (kk)
+			fprintf(out, "\"%s\"", kk);
+		else
+			fprintf(out, "%" PRIu32, e->kernel_kind);
+	}
+	if (e->kind == TTA_EVENT_REAP)
+		fprintf(out, ", \"buffers\": %" PRIu64, e->buffers);
+	fprintf(out, "}\n");
+}
+
+TTA_EXPORT void tta_events_write_missed_json(uint64_t missed, FILE *out)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	fprintf(out, "{\"t\": ");
+	json_unix_time(out, (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
+	fprintf(out, ", \"event\": \"missed\", \"count\": %" PRIu64 "}\n", missed);
 }

@@ -553,6 +553,7 @@ static int take_rows(const struct tta_segment *seg, tta_snapshot *s)
 				memcpy(row->used, used[i], sizeof row->used);
 				row->buffers = buffers[i];
 			}
+			memcpy(row->peak, row->used, sizeof row->peak);
 		}
 	}
 out:

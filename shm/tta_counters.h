@@ -33,19 +33,22 @@
 	X(address_collisions, COUNTER, 1, "allocations",                              \
 	  "allocations over an address the same process still holds")                \
 	X(processes_reaped, COUNTER, 1, "processes",                                  \
-	  "process slots reclaimed after their process ended or detached")           \
+	  "process slots reclaimed after their process ended (detaches excepted)")   \
 	X(leaky_processes, COUNTER, 1, "processes",                                   \
 	  "reaped processes that still held allocations")                            \
 	X(leaked_buffers, COUNTER, 1, "buffers",                                      \
 	  "allocations (kernel binaries excepted) left behind by reaped processes")  \
 	X(leaked_bytes, COUNTER, 1, "bytes",                                          \
 	  "bytes of those allocations, every type but kernel binaries")              \
-	X(live_processes, GAUGE, 0, "processes", "process slots in use by running processes") \
+	X(live_processes, GAUGE, 0, "processes",                                      \
+	  "process slots held, exited but not yet reaped processes included")        \
 	X(exited_processes, GAUGE, 0, "processes",                                    \
 	  "processes that exited and whose slot is not reaped yet (still counted)")  \
 	X(records_reserved, GAUGE, 0, "records",                                      \
 	  "buffer records reserved by processes (whole chunks)")                     \
-	X(records_capacity, GAUGE, 0, "records", "buffer records the segment holds")
+	X(records_capacity, GAUGE, 0, "records", "buffer records the segment holds")   \
+	X(processes_detached, COUNTER, 1, "processes",                                \
+	  "process slots released by their own process (tta_track_detach)")
 
 enum tta_counter_id {
 #define TTA_COUNTER_ID(name, kind, stored, unit, help) TTA_CTR_##name,

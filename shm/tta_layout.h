@@ -123,7 +123,13 @@ enum tta_region_kind {
 	TTA_REGION_COUNTERS = 5,     /* struct tta_counter_line[slot][device] */
 	TTA_REGION_CHUNKS = 6,       /* uint64_t owner_tag[record_capacity/64] */
 	TTA_REGION_RECORDS = 7,      /* struct tta_record[record_capacity] */
-	TTA_REGION_CORE_KINDS = 7    /* kinds 1..7 are required */
+	TTA_REGION_CORE_KINDS = 7,   /* kinds 1..7 are required */
+	/* Optional regions (docs/segment.md, "Adding a region"): a segment
+	 * without them is read normally and simply keeps no history, events
+	 * or peaks. */
+	TTA_REGION_HISTORY = 8,      /* struct tta_history_header, heads, samples */
+	TTA_REGION_EVENTS = 9,       /* struct tta_event_ring_header, entries */
+	TTA_REGION_PEAKS = 10        /* struct tta_peak_line[slot][device] */
 };
 #define TTA_MAX_REGIONS 32u
 #define TTA_REGION_ALIGN TTA_CACHE_LINE
@@ -258,6 +264,99 @@ _Static_assert(sizeof(struct tta_counter_line) == TTA_CACHE_LINE, "abi");
 _Static_assert(sizeof(struct tta_record) == TTA_CACHE_LINE, "abi");
 _Static_assert(offsetof(struct tta_record, device) == 40, "abi");
 _Static_assert(offsetof(struct tta_record, first_generation) == 56, "abi");
+
+/*
+ * History region (kind 8, version 1). Per device, two rings of samples: the
+ * fine tier (one per second) and the coarse tier (one per minute). A sample
+ * holds the device total per memory type at the start of its interval, and
+ * a stamp naming that interval: 2n + 2 once complete, 2n + 1 while a writer
+ * fills it (n = interval number on CLOCK_MONOTONIC: seconds or minutes since
+ * boot). A writer claims a sample with one CAS on the stamp, so racing
+ * writers never both fill one, and a writer killed mid-fill leaves an odd
+ * stamp that readers skip. Interval n lives at index n % count.
+ */
+#define TTA_HISTORY_VERSION 1u
+#define TTA_HISTORY_MAX_DEVICES 256u /* devices beyond keep no history */
+#define TTA_HISTORY_FINE_COUNT 1024u  /* 17 min of seconds */
+#define TTA_HISTORY_COARSE_COUNT 1536u /* 25.6 h of minutes */
+#define TTA_HISTORY_FINE_INTERVAL_MS 1000u
+#define TTA_HISTORY_COARSE_INTERVAL_MS 60000u
+
+struct tta_history_header {  /* at the region's start; immutable after ready */
+	uint32_t devices;         /* devices 0 .. devices-1 have history */
+	uint32_t fine_count;      /* samples per device, fine tier */
+	uint32_t coarse_count;    /* samples per device, coarse tier */
+	uint32_t fine_interval_ms;
+	uint32_t coarse_interval_ms; /* a multiple of fine_interval_ms */
+	uint32_t sample_size;     /* sizeof(struct tta_history_slot) */
+	uint64_t reserved[5];
+};
+
+/* Per device, one cache line written about once per interval: the newest
+ * interval claimed in each tier (n + 1, 0 = none), raised with CAS-max.
+ * Writers look here before claiming; readers do not need it. */
+struct tta_history_head {
+	uint64_t fine_latest;
+	uint64_t coarse_latest;
+	uint64_t reserved[6];
+};
+
+struct tta_history_slot {
+	uint64_t stamp;           /* 2n+2 complete, 2n+1 being written, 0 never */
+	uint64_t bytes[TTA_LAYOUT_MEM_TYPES]; /* device total, modulo 2^64 */
+};
+
+/*
+ * Event ring (kind 9, version 1). Writers take position p with one atomic
+ * increment of head and fill entry p % capacity under its stamp: seq =
+ * 2p + 1 while filling, 2p + 2 once complete (release). A reader at p reads
+ * the entry, and accepts it when seq is 2p + 2 before and after the copy.
+ */
+#define TTA_EVENTS_VERSION 1u
+#define TTA_EVENTS_CAPACITY 65536u   /* entries, a power of two */
+#define TTA_EVENT_NO_TYPE 0xffu
+
+struct tta_event_ring_header {
+	uint32_t capacity;        /* entries, a power of two; immutable */
+	uint32_t entry_size;      /* sizeof(struct tta_event_entry) */
+	uint8_t reserved0[TTA_CACHE_LINE - 8];
+	uint64_t head;            /* 64: positions handed out so far */
+	uint8_t reserved1[TTA_CACHE_LINE - 8];
+};
+
+struct tta_event_entry {
+	uint64_t seq;             /*  0: 2p+2 complete, 2p+1 being written */
+	uint64_t mono_ns;         /*  8: CLOCK_MONOTONIC_COARSE */
+	int32_t pid;              /* 16 */
+	uint32_t slot;            /* 20 */
+	uint32_t device;          /* 24: UINT32_MAX for none */
+	uint8_t kind;             /* 28: enum tta_event_kind (public header) */
+	uint8_t type;             /* 29: memory type, TTA_EVENT_NO_TYPE for none */
+	uint8_t kernel_kind;      /* 30 */
+	uint8_t reserved0;
+	uint64_t address;         /* 32 */
+	uint64_t size;            /* 40 */
+	uint64_t buffers;         /* 48 */
+	uint64_t reserved1;       /* 56 */
+};
+
+/* Peaks (kind 10, version 1): one line per (slot, device), indexed like the
+ * counter lines, written only by the slot's owner: the highest value each
+ * bytes[] of its counter line reached since the slot was claimed. */
+#define TTA_PEAKS_VERSION 1u
+struct tta_peak_line {
+	uint64_t peak[TTA_LAYOUT_MEM_TYPES];
+	uint64_t reserved;
+};
+
+_Static_assert(sizeof(struct tta_history_header) == TTA_CACHE_LINE, "abi");
+_Static_assert(sizeof(struct tta_history_head) == TTA_CACHE_LINE, "abi");
+_Static_assert(sizeof(struct tta_history_slot) == TTA_CACHE_LINE, "abi");
+_Static_assert(sizeof(struct tta_event_ring_header) == 2 * TTA_CACHE_LINE, "abi");
+_Static_assert(offsetof(struct tta_event_ring_header, head) == TTA_CACHE_LINE, "abi");
+_Static_assert(sizeof(struct tta_event_entry) == TTA_CACHE_LINE, "abi");
+_Static_assert(offsetof(struct tta_event_entry, address) == 32, "abi");
+_Static_assert(sizeof(struct tta_peak_line) == TTA_CACHE_LINE, "abi");
 
 /* Where every region sits for a given set of capacities. */
 struct tta_geometry {

@@ -213,6 +213,11 @@ struct tta_process_row {
 	int running;              /* tta_process_alive(): 1, 0 (exited, slot not
 				   * reaped yet: still counted), -1 unknown or
 				   * not asked (TTA_SNAPSHOT_PROCESS_DETAILS) */
+	/* Highest use of this process on this device since it attached, per
+	 * type (like PyTorch's max_memory_allocated), never below used[].
+	 * Kept by the process itself beside its counters. A segment made
+	 * before peaks existed has none: then equal to used[]. */
+	int64_t peak[TTA_MEM_TYPES];
 };
 /* One row per process and device it reported on, sorted by device, then pid. */
 size_t tta_snapshot_process_count(const tta_snapshot *snapshot);
