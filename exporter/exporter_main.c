@@ -106,6 +106,28 @@ static bool parse_long(const char *text, long min, long max, long *out)
 	return true;
 }
 
+/* Splits "HOST:PORT", "[V6]:PORT" or ":PORT" into HOST (empty = every
+ * address) and PORT. */
+static bool split_listen(const char *spec, char *host, size_t hostlen, long *port)
+{
+	const char *colon;
+	if (spec[0] == '[') {
+		const char *close = strchr(spec, ']');
+		if (!close || close[1] != ':' || (size_t)(close - spec - 1) >= hostlen)
+			return false;
+		memcpy(host, spec + 1, (size_t)(close - spec - 1));
+		host[close - spec - 1] = '\0';
+		colon = close + 1;
+	} else {
+		colon = strrchr(spec, ':');
+		if (!colon || (size_t)(colon - spec) >= hostlen || memchr(spec, ':', (size_t)(colon - spec)))
+			return false;
+		memcpy(host, spec, (size_t)(colon - spec));
+		host[colon - spec] = '\0';
+	}
+	return parse_long(colon + 1, 0, 65535, port);
+}
+
 enum { OPT_NO_PROCESS = 1000, OPT_MAX_CONN, OPT_IDLE };
 
 static void parse_options(int argc, char **argv, struct options *opt)
@@ -162,32 +184,15 @@ static void parse_options(int argc, char **argv, struct options *opt)
 	}
 	if (optind < argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
+	char host[256];
+	long port;
+	if (!split_listen(opt->listen, host, sizeof host, &port))
+		usage_error("invalid --listen '%s' (HOST:PORT, [IPv6]:PORT or :PORT, PORT 0..65535)",
+			    opt->listen);
 }
 
 /* ------------------------------------------------------------------------ */
 /* Listening socket                                                          */
-
-/* Splits "HOST:PORT", "[V6]:PORT" or ":PORT" into HOST (empty = every
- * address) and PORT. */
-static bool split_listen(const char *spec, char *host, size_t hostlen, long *port)
-{
-	const char *colon;
-	if (spec[0] == '[') {
-		const char *close = strchr(spec, ']');
-		if (!close || close[1] != ':' || (size_t)(close - spec - 1) >= hostlen)
-			return false;
-		memcpy(host, spec + 1, (size_t)(close - spec - 1));
-		host[close - spec - 1] = '\0';
-		colon = close + 1;
-	} else {
-		colon = strrchr(spec, ':');
-		if (!colon || (size_t)(colon - spec) >= hostlen || memchr(spec, ':', (size_t)(colon - spec)))
-			return false;
-		memcpy(host, spec, (size_t)(colon - spec));
-		host[colon - spec] = '\0';
-	}
-	return parse_long(colon + 1, 0, 65535, port);
-}
 
 /* Binds and listens; returns the socket and the address it got (port 0
  * resolved) in SHOWN, or -1 with ERR. */
@@ -196,7 +201,7 @@ static int open_listener(const char *spec, char *shown, size_t shownlen, char *e
 	char host[256], portstr[8];
 	long port;
 	if (!split_listen(spec, host, sizeof host, &port)) {
-		snprintf(err, errlen, "invalid --listen '%s' (HOST:PORT, [IPv6]:PORT or :PORT)", spec);
+		snprintf(err, errlen, "invalid --listen '%s'", spec); /* checked by parse_options */
 		return -1;
 	}
 	snprintf(portstr, sizeof portstr, "%ld", port);

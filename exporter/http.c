@@ -12,8 +12,12 @@
  *    a request never carries a body we read.
  *  - an idle timeout closes connections that send nothing (slow clients
  *    cannot hold all the slots for long).
- *  - strict parsing (MHD_OPTION_STRICT_FOR_CLIENT): malformed requests are
- *    refused, not guessed at.
+ * What a bad request gets (libmicrohttpd 0.9.75, tests/sh/test_exporter.sh):
+ * 400 for a malformed request line, header or Content-Length, 414/431 for
+ * an oversized one, 405 for a method other than GET/HEAD, 404 for any other
+ * path, 505 for an HTTP version other than 1.0/1.1 (RFC 9110's answer);
+ * bytes that do not even split into a method and a target (a TLS hello,
+ * one word) get the connection closed, as there is no request to answer.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -26,6 +30,7 @@
 
 #include <microhttpd.h>
 
+#include <tt-alloc/history.h>
 #include <tt-alloc/json.h>
 #include <tt-alloc/reader.h>
 #include <tt-alloc/text.h>
@@ -33,6 +38,7 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "stream.h"
 #include "web_assets.h"
 
 #define ERR_LEN 512
@@ -173,6 +179,69 @@ static enum MHD_Result serve_snapshot(struct MHD_Connection *conn)
 			   "application/json", buf, len);
 }
 
+/* A query argument as a number in [MIN, MAX]; DEF when absent. -1 when
+ * present but not such a number. */
+static long query_number(struct MHD_Connection *conn, const char *key, long min, long max, long def)
+{
+	const char *v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, key);
+	if (!v)
+		return def;
+	char *end;
+	errno = 0;
+	long n = strtol(v, &end, 10);
+	return errno || end == v || *end || n < min || n > max ? -1 : n;
+}
+
+static enum MHD_Result serve_history(struct MHD_Connection *conn)
+{
+	long seconds = query_number(conn, "seconds", 1, 2 * 86400, 600);
+	if (seconds < 0)
+		return queue_text(conn, MHD_HTTP_BAD_REQUEST,
+				  "seconds: a whole number from 1 to 172800\n");
+	char err[ERR_LEN];
+	tta_history *h = NULL;
+	int rc = tte_source_history(config.source, (uint32_t)seconds, &h, err, sizeof err);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&buf, &len);
+	if (!mem) {
+		tta_history_free(h);
+		return internal_error(conn, "/api/history");
+	}
+	/* The library's writer: the same document as tt-smi --history --json. */
+	if (rc == 0)
+		tta_history_write_json(h, mem);
+	else
+		write_down_json(mem, err);
+	tta_history_free(h);
+	if (fclose(mem) != 0) {
+		free(buf);
+		return internal_error(conn, "/api/history");
+	}
+	return queue_owned(conn, rc == 0 ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
+			   "application/json", buf, len);
+}
+
+static enum MHD_Result serve_events(struct MHD_Connection *conn)
+{
+	char err[ERR_LEN];
+	unsigned mask;
+	const char *kinds = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "kinds");
+	if (tte_stream_parse_kinds(kinds, &mask, err, sizeof err) < 0) {
+		strcat(err, "\n");
+		return queue_text(conn, MHD_HTTP_BAD_REQUEST, err);
+	}
+	long backlog = query_number(conn, "backlog", 0, 1000, 0);
+	if (backlog < 0)
+		return queue_text(conn, MHD_HTTP_BAD_REQUEST,
+				  "backlog: a whole number from 0 to 1000\n");
+	struct MHD_Response *resp =
+		tte_stream_response(config.source->name, mask, (unsigned)backlog);
+	if (resp)
+		MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+	return queue(conn, MHD_HTTP_OK, "text/event-stream; charset=utf-8", resp, false);
+}
+
 static const char *asset_type(const char *path)
 {
 	const char *dot = strrchr(path, '.');
@@ -211,7 +280,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 				  size_t *upload_size, void **req_cls)
 {
 	(void)cls;
-	(void)version;
 	(void)upload_data;
 	if (*req_cls != NULL) {
 		/* Only a request with a body comes back here; we never read one. */
@@ -228,10 +296,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return queue(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain; charset=utf-8", resp,
 			     false);
 	}
+	/* HTTP/1.1 requires Host (RFC 9112, 3.2); libmicrohttpd's default
+	 * parsing lets it pass. */
+	if (!strcmp(version, MHD_HTTP_VERSION_1_1) &&
+	    !MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST))
+		return queue_text(conn, MHD_HTTP_BAD_REQUEST, "HTTP/1.1 request without Host\n");
 	if (!strcmp(url, "/metrics"))
 		return serve_metrics(conn);
 	if (!strcmp(url, "/api/snapshot"))
 		return serve_snapshot(conn);
+	if (!strcmp(url, "/api/history"))
+		return serve_history(conn);
+	if (!strcmp(url, "/api/events"))
+		return serve_events(conn);
 	const struct tte_web_asset *asset = find_asset(url);
 	if (asset)
 		return serve_asset(conn, asset);
@@ -262,7 +339,6 @@ int tte_http_start(const struct tte_http_config *cfg, char *err, size_t errlen)
 		MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
 		MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
-		MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
 		MHD_OPTION_THREAD_STACK_SIZE, (size_t)(1u << 20),
 		MHD_OPTION_END);
 	if (!daemon_handle) {
@@ -274,6 +350,7 @@ int tte_http_start(const struct tte_http_config *cfg, char *err, size_t errlen)
 
 void tte_http_stop(void)
 {
+	tte_stream_stop_all();
 	if (daemon_handle)
 		MHD_stop_daemon(daemon_handle);
 	daemon_handle = NULL;

@@ -5,8 +5,10 @@
  *   GET /               the dashboard (exporter/web/, embedded)
  *   GET /metrics        Prometheus text format 0.0.4 (metrics.h)
  *   GET /api/snapshot   the JSON of `tt-smi --json` (tta_snapshot_write_json)
- *   GET /api/history, /api/events   see http.c (served when the segment has
- *                       a history / an event ring)
+ *   GET /api/history    the JSON of `tt-smi --history --json`
+ *                       (tta_history_write_json); ?seconds=N, default 600
+ *   GET /api/events     Server-Sent Events from the event ring (stream.h);
+ *                       ?kinds=attach,exit,reap  ?backlog=N
  * HEAD works wherever GET does; any other method gets 405, an unknown path
  * 404, a malformed or oversized request a 4xx from libmicrohttpd.
  *

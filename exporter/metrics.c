@@ -249,6 +249,17 @@ static void write_processes(const tta_snapshot *snap, FILE *out)
 			fprintf(out, "tt_alloc_process_used_bytes{%s,type=\"%s\"} %" PRId64 "\n", labels,
 				tta_mem_type_name(t), r->used[t]);
 	}
+	family(out, "tt_alloc_process_peak_bytes", "", "gauge",
+	       "Highest use of one process on one device since it attached, by memory type");
+	for (size_t i = 0; i < n; i++) {
+		const struct tta_process_row *r = tta_snapshot_process(snap, i);
+		if (r->device == TTA_NO_DEVICE)
+			continue;
+		process_labels(r, labels, sizeof labels);
+		for (unsigned t = 0; t < TTA_MEM_TYPES; t++)
+			fprintf(out, "tt_alloc_process_peak_bytes{%s,type=\"%s\"} %" PRId64 "\n", labels,
+				tta_mem_type_name(t), r->peak[t]);
+	}
 	family(out, "tt_alloc_process_buffers", "", "gauge",
 	       "Live allocations of one process on one device");
 	for (size_t i = 0; i < n; i++) {

@@ -60,17 +60,18 @@ static int ensure_reader(struct tte_source *src, char *err, size_t errlen)
 	return 0;
 }
 
-int tte_source_snapshot(struct tte_source *src, unsigned flags, tta_snapshot **out, char *err,
-			size_t errlen)
+/* What to take from the reader: a snapshot or a history. */
+typedef int (*take_fn)(tta_reader *reader, void *arg, char *err, size_t errlen);
+
+static int take(struct tte_source *src, take_fn fn, void *arg, char *err, size_t errlen)
 {
 	err[0] = '\0';
-	*out = NULL;
 	pthread_mutex_lock(&src->lock);
 	int rc = ensure_reader(src, err, errlen);
-	/* A replacement between the status check and the snapshot shows as
+	/* A replacement between the status check and the read shows as
 	 * -ESTALE, a truncation as -EFAULT: reopen once and try again. */
 	for (int attempt = 0; rc == 0; attempt++) {
-		rc = tta_snapshot_take(src->reader, 0, -1, flags, out, err, errlen);
+		rc = fn(src->reader, arg, err, errlen);
 		if (rc == 0 || attempt > 0 || (rc != -ESTALE && rc != -EFAULT))
 			break;
 		tte_log("%s", err);
@@ -79,17 +80,52 @@ int tte_source_snapshot(struct tte_source *src, unsigned flags, tta_snapshot **o
 		rc = ensure_reader(src, err, errlen);
 	}
 	if (rc < 0) {
-		if (src->reader && rc != -ENOMEM) {
+		if (src->reader && rc != -ENOMEM && rc != -EINVAL) {
 			tte_log("%s", err);
 			drop_reader(src);
 		}
 		src->errors++;
-		snprintf(src->last_error, sizeof src->last_error, "%s", err);
-	} else {
-		src->last_error[0] = '\0';
 	}
 	pthread_mutex_unlock(&src->lock);
 	return rc;
+}
+
+struct snapshot_args {
+	unsigned flags;
+	tta_snapshot **out;
+};
+
+static int take_snapshot(tta_reader *reader, void *arg, char *err, size_t errlen)
+{
+	struct snapshot_args *a = arg;
+	return tta_snapshot_take(reader, 0, -1, a->flags, a->out, err, errlen);
+}
+
+int tte_source_snapshot(struct tte_source *src, unsigned flags, tta_snapshot **out, char *err,
+			size_t errlen)
+{
+	struct snapshot_args a = { flags, out };
+	*out = NULL;
+	return take(src, take_snapshot, &a, err, errlen);
+}
+
+struct history_args {
+	uint32_t seconds;
+	tta_history **out;
+};
+
+static int take_history(tta_reader *reader, void *arg, char *err, size_t errlen)
+{
+	struct history_args *a = arg;
+	return tta_history_take(reader, -1, a->seconds, a->out, err, errlen);
+}
+
+int tte_source_history(struct tte_source *src, uint32_t seconds, tta_history **out, char *err,
+		       size_t errlen)
+{
+	struct history_args a = { seconds, out };
+	*out = NULL;
+	return take(src, take_history, &a, err, errlen);
 }
 
 void tte_source_stats(struct tte_source *src, uint64_t *opens, uint64_t *errors)

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <tt-alloc/history.h>
 #include <tt-alloc/reader.h>
 
 struct tte_source {
@@ -26,7 +27,6 @@ struct tte_source {
 	char name[258];           /* resolved segment name, "/tt_alloc" */
 	tta_reader *reader;       /* NULL while there is no usable segment */
 	char logged[512];         /* the last failure logged (logged once each) */
-	char last_error[512];     /* why the last attempt failed, for pages */
 	uint64_t opens;           /* successful opens since start */
 	uint64_t errors;          /* snapshots that failed */
 };
@@ -37,9 +37,14 @@ void tte_source_fini(struct tte_source *src);
 
 /* Takes a snapshot with FLAGS (TTA_SNAPSHOT_*), opening or reopening the
  * segment first when needed. Returns 0 and *OUT, or a negative code with
- * the reason in ERR (also kept in last_error). */
+ * the reason in ERR. */
 int tte_source_snapshot(struct tte_source *src, unsigned flags, tta_snapshot **out, char *err,
 			size_t errlen);
+
+/* The last SECONDS (0: 600) of the segment's history of every device, the
+ * same way (tta_history_take). */
+int tte_source_history(struct tte_source *src, uint32_t seconds, tta_history **out, char *err,
+		       size_t errlen);
 
 /* Copies of the counters, taken under the lock. */
 void tte_source_stats(struct tte_source *src, uint64_t *opens, uint64_t *errors);

@@ -45,7 +45,8 @@
   let lastRows = null; // key -> process summary, for derived events
   let lastCounters = null;
   let lastUp = null;
-  let streamEvents = false; // /api/events delivers events
+  let streamEvents = false; // /api/events delivers the segment's events
+  const knownNames = new Map(); // pid -> name, kept after the process is gone
   let lastSnapshot = null;
   const events = []; // newest first
   const leaks = []; // newest first
@@ -231,10 +232,17 @@
         tr.append(el('td', 'num' + (used === 0 ? ' zero' : ''), fmtBytes(used)));
       }
       tr.append(el('td', 'num', fmtBytes(total)));
-      // Peak: the highest total the process held on this device, as the
-      // segment reports it (per type; summed here for one column).
-      tr.append(el('td', 'num' + (peakKnown ? '' : ' zero'),
-        peakKnown ? fmtBytes(sumTypes(p.peak, TYPES)) : '-'));
+      // Peaks: the highest use of DRAM and of L1 since the process
+      // attached, as its library keeps them (the other types' in the tooltip).
+      for (const t of ['dram', 'l1']) {
+        const cell = el('td', 'num' + (peakKnown ? '' : ' zero'),
+          peakKnown ? fmtBytes(Number(p.peak[t]) || 0) : '-');
+        if (peakKnown) {
+          cell.title = 'peaks: ' + TYPES.filter((x) => Number(p.peak[x]) > 0)
+            .map((x) => TYPE_LABEL[x] + ' ' + fmtBytes(Number(p.peak[x]))).join(', ');
+        }
+        tr.append(cell);
+      }
       tr.append(el('td', 'num', p.buffers));
       frag.append(tr);
     }
@@ -284,32 +292,49 @@
     $('no-leaks').hidden = leaks.length > 0;
   }
 
-  // One line per event from the segment's stream, in the spirit of the old
-  // server's log: "[Device 0] ALLOC: 524288 bytes DRAM by PID 12345".
+  // One line per event of the segment's stream (the JSON of
+  // tta_event_write_json), in the old server's log style:
+  // "[Device 0] ALLOC: 512KiB DRAM by PID 12345 (name)".
   function streamEventText(e) {
-    const who = 'PID ' + e.pid + (e.name ? ' (' + e.name + ')' : '');
+    const name = knownNames.get(e.pid);
+    const who = 'PID ' + e.pid + (name !== undefined ? ' (' + name + ')' : '');
     const dev = e.device !== undefined && e.device !== null ? '[Device ' + e.device + '] ' : '';
     const type = e.type ? ' ' + (TYPE_LABEL[e.type] || e.type) : '';
     const size = e.size !== undefined && e.size !== null ? ' ' + fmtBytes(Number(e.size)) : '';
     switch (e.event) {
-      case 'alloc': case 'cb_alloc': case 'kernel_load':
+      case 'alloc': case 'free': case 'cb_alloc': case 'cb_free': case 'kernel_load':
         return dev + e.event.toUpperCase() + ':' + size + type + ' by ' + who;
-      case 'free': case 'cb_free':
-        return dev + e.event.toUpperCase() + ':' + size + type + ' by ' + who;
+      case 'attach':
+        return 'ATTACH: ' + who + ' (slot ' + e.slot + ')';
+      case 'exit':
+        return 'EXIT: ' + who + ' detached, its allocations released';
       case 'reap':
-        return dev + 'reaped ' + who + (e.leaked_bytes ? ': left ' +
-          fmtBytes(Number(e.leaked_bytes)) + ' in ' + (e.leaked_buffers || 0) + ' buffers' : '');
+        return dev + 'REAP: ' + who + ' ended' + (Number(e.size) > 0 ? ', leaked ' +
+          (e.buffers || 0) + ' buffers, ' + fmtBytes(Number(e.size)) : ', nothing leaked');
+      case 'missed':
+        return e.count + ' events missed (the ring was overwritten before this page read them)';
       default:
-        return dev + e.event + ' ' + who;
+        return dev + String(e.event) + ' ' + who;
     }
   }
 
+  let eventSource = null;
   function startEventStream() {
     if (!window.EventSource) return;
-    const es = new EventSource('api/events');
-    es.addEventListener('open', () => {
-      streamEvents = true;
-      $('events-source').textContent = 'live from the segment';
+    if (eventSource) eventSource.close();
+    // Attach, exit and reap by default: allocations of a busy workload would
+    // flood the feed (they are recorded only by processes run with
+    // TT_ALLOC_EVENTS=1).
+    const all = $('events-all').checked;
+    const es = new EventSource('api/events?backlog=100' + (all ? '' : '&kinds=attach,exit,reap'));
+    eventSource = es;
+    es.addEventListener('status', (msg) => {
+      let st;
+      try { st = JSON.parse(msg.data); } catch (err) { return; }
+      streamEvents = !!(st && st.up && st.events);
+      $('events-source').textContent = streamEvents ? 'live from the segment\u2019s event ring'
+        : st && st.up ? 'seen by polling (this segment keeps no event ring)'
+          : 'waiting for the segment';
     });
     es.addEventListener('message', (msg) => {
       let e;
@@ -317,17 +342,18 @@
       if (!e || typeof e !== 'object') return;
       const t = Number(e.t) || Date.now() / 1000;
       addEvent(t, String(e.event || 'event'), streamEventText(e));
-      if (e.event === 'reap' && Number(e.leaked_bytes) > 0) {
-        addLeak({ t, pid: e.pid, name: e.name || '', device: e.device === undefined ? null : e.device,
-          buffers: Number(e.leaked_buffers) || 0, bytes: Number(e.leaked_bytes) || 0 });
+      if (e.event === 'reap' && Number(e.size) > 0) {
+        addLeak({ t, pid: e.pid, name: knownNames.has(e.pid) ? knownNames.get(e.pid) : '?',
+          device: e.device === undefined ? null : e.device,
+          buffers: Number(e.buffers) || 0, bytes: Number(e.size) || 0 });
       }
     });
     es.addEventListener('error', () => {
-      // A refused stream (no event ring in this segment or this exporter)
-      // ends for good; the page then derives events from its snapshots.
+      // A refused stream ends for good; the page then derives what it can
+      // from its snapshots.
       if (es.readyState === EventSource.CLOSED) {
         streamEvents = false;
-        $('events-source').textContent = 'seen by polling (the segment has no event stream)';
+        $('events-source').textContent = 'seen by polling (no event stream)';
       }
     });
   }
@@ -342,10 +368,12 @@
         r = { pid: p.pid, name: p.name, devices: [], bytes: 0, buffers: 0 };
         rows.set(key, r);
       }
+      knownNames.set(p.pid, p.name);
       if (p.device !== null) r.devices.push(p.device);
       r.bytes += sumTypes(p.used, TYPES);
       r.buffers += Number(p.buffers) || 0;
     }
+    while (knownNames.size > 4096) knownNames.delete(knownNames.keys().next().value);
     const counters = snap.segment.counters || {};
     if (lastRows) {
       const gone = [];
@@ -402,7 +430,7 @@
       const res = await fetch('api/history', { cache: 'no-store' });
       if (!res.ok) return;
       const doc = await res.json();
-      const devs = doc && doc.history && doc.history.devices;
+      const devs = doc && doc.history && doc.history.available && doc.history.devices;
       if (!Array.isArray(devs)) return;
       for (const d of devs) {
         const own = history.get(d.id) || [];
@@ -619,6 +647,7 @@
   $('history-source').textContent = historySource;
   $('events-source').textContent = '';
   window.addEventListener('resize', drawCharts);
+  $('events-all').addEventListener('change', startEventStream);
   startEventStream();
   loadServerHistory();
   poll();
