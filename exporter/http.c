@@ -21,7 +21,7 @@
  */
 #include <errno.h>
 #include <stdarg.h>
-#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -279,15 +279,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 				  const char *method, const char *version, const char *upload_data,
 				  size_t *upload_size, void **req_cls)
 {
+	static char headers_seen, answered;
 	(void)cls;
 	(void)upload_data;
-	if (*req_cls != NULL) {
-		/* Only a request with a body comes back here; we never read one. */
-		*upload_size = 0;
+	/* libmicrohttpd calls once when the headers are in, then again (with
+	 * any body in pieces, then with none left). Answering on the first call
+	 * would make it close the connection; answering once the request is
+	 * complete keeps the connection alive for the next scrape. */
+	if (*req_cls == &answered || (*req_cls == &headers_seen && *upload_size != 0)) {
+		*upload_size = 0; /* a body: never read, dropped */
 		return MHD_YES;
 	}
-	*req_cls = conn;
-	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
+	bool allowed = !strcmp(method, MHD_HTTP_METHOD_GET) || !strcmp(method, MHD_HTTP_METHOD_HEAD);
+	if (*req_cls == NULL && allowed) {
+		*req_cls = &headers_seen;
+		return MHD_YES;
+	}
+	*req_cls = &answered;
+	if (!allowed) {
 		struct MHD_Response *resp = MHD_create_response_from_buffer(
 			sizeof "method not allowed\n" - 1, (void *)"method not allowed\n",
 			MHD_RESPMEM_PERSISTENT);

@@ -97,6 +97,7 @@
     const badge = el('span', 'badge');
     const counts = el('span', 'device-counts');
     head.append(title, badge, counts);
+    const sparkLabel = el('div', 'spark-label', 'DRAM and L1 in use, last 10 minutes');
     const mem = el('div', 'mem');
     const rows = {};
     for (const t of TYPES) {
@@ -110,7 +111,7 @@
       rows[t] = { name, fill, value };
     }
     const spark = el('canvas', 'spark');
-    root.append(head, mem, spark);
+    root.append(head, mem, sparkLabel, spark);
     return { root, badge, counts, rows, spark };
   }
 
@@ -191,8 +192,9 @@
     const leaked = Number(c.leaked_bytes) || 0;
     $('tile-leaked').textContent = fmtBytes(leaked);
     $('tile-leaked').className = 'tile-value' + (leaked > 0 ? ' bad' : '');
-    $('tile-leaked-sub').textContent = (Number(c.leaky_processes) || 0) + ' processes, ' +
-      (Number(c.leaked_buffers) || 0) + ' buffers';
+    const leaky = Number(c.leaky_processes) || 0, lbuf = Number(c.leaked_buffers) || 0;
+    $('tile-leaked-sub').textContent = 'by ' + leaky + (leaky === 1 ? ' dead process, ' : ' dead processes, ') +
+      lbuf + (lbuf === 1 ? ' buffer' : ' buffers');
     const reaper = snap.segment.reaper || {};
     $('tile-reaper').textContent = reaper.status || '?';
     $('tile-reaper').className = 'tile-value' + (reaper.status === 'running' ? ' good' : ' bad');
@@ -514,10 +516,11 @@
     legend.replaceChildren();
     series.forEach((s) => {
       if (!s.points.length) return;
-      ctx.beginPath();
       ctx.save();
+      ctx.beginPath();
       ctx.rect(padL, padT - 2, w - padL - padR, h - padT - padB + 4);
       ctx.clip();
+      ctx.beginPath();
       if (tracePath(ctx, s.points, x, y, tEnd)) {
         ctx.strokeStyle = s.color;
         ctx.lineWidth = 2;
@@ -543,6 +546,12 @@
     if (!c) return;
     const { ctx, w, h } = c;
     const tStart = tEnd - HISTORY_SECONDS;
+    ctx.strokeStyle = '#2a323d';
+    ctx.lineWidth = 1;
+    ctx.beginPath();
+    ctx.moveTo(0, h - 1.5);
+    ctx.lineTo(w, h - 1.5);
+    ctx.stroke();
     for (const [pool, color] of [['dram', cssVar('--dram')], ['l1', cssVar('--l1')]]) {
       const cap = capacity[pool] || Math.max(1, ...points.map((p) => p[pool]));
       const x = (t) => w * (t - tStart) / HISTORY_SECONDS;

@@ -289,10 +289,14 @@ class DevTools:
         return r["result"].get("value")
 
     def wait_for(self, expression, timeout=30):
-        """Polls until EXPRESSION is truthy; returns its value or None."""
+        """Polls until EXPRESSION is truthy; returns its value or None. A
+        JavaScript error (the page still loading) counts as not yet."""
         deadline = time.time() + timeout
         while time.time() < deadline:
-            v = self.evaluate(expression)
+            try:
+                v = self.evaluate(expression)
+            except RuntimeError:
+                v = None
             if v:
                 return v
             time.sleep(0.1)

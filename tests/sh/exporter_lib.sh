@@ -4,7 +4,7 @@
 # helpers) for the checks.
 EXPORTER=$TTA_BUILD/tt-alloc-exporter
 WRITER=$TTA_BUILD/tests/helper_smi_writer
-EXPORTER_PY=$TTA_SRC/tests/sh/exporter.py
+export EXPORTER_PY=$TTA_SRC/tests/sh/exporter.py
 declare -A EXP_PID EXP_PORT WRITER_PID WRITER_FD
 exporter_sync_no=0
 

@@ -30,7 +30,7 @@ $code
 EOF
 	); then pass "$name"; else fail "$name" "$why"; fi
 }
-export EXPORTER_PY
+
 # metric_is NAME WANT METRIC [LABEL=VALUE...]: the series has WANT now.
 metric_is() { local n=$1 want=$2; shift 2; [ "$(metric_value "$n" "$@")" = "$want" ]; }
 # wait_metric NAME WANT METRIC [LABEL=VALUE...]: until the series has WANT.
