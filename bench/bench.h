@@ -12,6 +12,7 @@
  *   bench_writers.c  one "writer" per system: attach, fill a live set,
  *                    churn allocate+free pairs, detach
  *   bench_ck.c       section h: ck_ht / ck_hs / ck_rhs under churn
+ *   bench_exporter.c section j: a Prometheus scrape of tt-alloc-exporter
  *
  * Process model: the bench process itself never makes a tta_report_* call;
  * every writer runs in a forked child, so each measurement starts from a
@@ -209,5 +210,10 @@ void reader_close(struct reader *r);
 
 /* ---- section h (bench_ck.c) --------------------------------------------- */
 void run_ck_tables(void);
+
+/* ---- section j (bench_exporter.c) --------------------------------------- */
+/* 256 tracked processes on 64 devices; times the snapshot, the exposition
+ * and an HTTP scrape of build/tt-alloc-exporter. */
+void run_exporter_scrape(void);
 
 #endif /* TTA_BENCH_H */

@@ -1295,6 +1295,19 @@ static void add_targets(void)
 	t.measured = median_of('b', "2/1 processes", "shm");
 	target_add(&t);
 
+	const struct summary *scrape = result_get('j', "HTTP scrape, wall", "exporter");
+	const struct summary *scrape_cpu = result_get('j', "HTTP scrape, exporter CPU (mean)", "exporter");
+	memset(&t, 0, sizeof(t));
+	t.name = "exporter scrape of /metrics, 256 processes on 64 devices (ms)";
+	t.goal = 5;
+	t.higher_is_better = false;
+	t.measured = scrape ? scrape->median : -1;
+	if (scrape && scrape_cpu)
+		snprintf(t.detail, sizeof(t.detail), "wall time to the last byte, p90 %.2f ms, max "
+			 "%.2f ms; the exporter's CPU per scrape %.2f ms (machine load %.1f at start)",
+			 scrape->p90, scrape->max, scrape_cpu->median, cfg.load_start);
+	target_add(&t);
+
 	const struct summary *g = result_get('g', "SIGKILL -> exact", "shm");
 	memset(&t, 0, sizeof(t));
 	t.name = "crash cleanup p99 (ms)";
@@ -1318,7 +1331,7 @@ static void usage(FILE *f)
 		"  --quick         small version, a few seconds (no meaningful figures)\n"
 		"  --json          print JSON instead of the table\n"
 		"  --json-out FILE also write the JSON to FILE\n"
-		"  --only LETTERS  run only these sections of a..i, e.g. --only ad\n");
+		"  --only LETTERS  run only these sections of a..j, e.g. --only ad\n");
 }
 
 int main(int argc, char **argv)
@@ -1341,8 +1354,8 @@ int main(int argc, char **argv)
 			cfg.json = true;
 			break;
 		case 'o':
-			if (strspn(optarg, "abcdefghi") != strlen(optarg) || !*optarg) {
-				fprintf(stderr, "tt-alloc-bench: --only takes letters a..i, got '%s'\n",
+			if (strspn(optarg, "abcdefghij") != strlen(optarg) || !*optarg) {
+				fprintf(stderr, "tt-alloc-bench: --only takes letters a..j, got '%s'\n",
 					optarg);
 				return 2;
 			}
@@ -1390,6 +1403,8 @@ int main(int argc, char **argv)
 		run_ck_tables();
 	if (bench_section_enabled('i'))
 		run_bridge();
+	if (bench_section_enabled('j'))
+		run_exporter_scrape();
 	add_targets();
 	progress("done in %.1f s", (double)(now_ns() - t0) / 1e9);
 

@@ -99,6 +99,7 @@ static const char *section_title(char s)
 	case 'g': return "g. crash cleanup: SIGKILL of a writer holding buffers until totals are exact";
 	case 'h': return "h. ck tables under churn (remove + put of a fresh key)";
 	case 'i': return "i. old socket protocol: tt-alloc-bridge vs the baseline server";
+	case 'j': return "j. tt-alloc-exporter: one Prometheus scrape, 256 processes on 64 devices";
 	default: return "?";
 	}
 }
@@ -179,7 +180,7 @@ static void fmt_cell(char *buf, size_t n, const struct result *r)
 
 void results_print_table(void)
 {
-	static const char order[] = "abcdefghi";
+	static const char order[] = "abcdefghij";
 	for (const char *sec = order; *sec; sec++) {
 		/* Distinct columns and rows of this section, in insertion order. */
 		const char *cols[8];

@@ -42,6 +42,8 @@
 #include "web_assets.h"
 
 #define ERR_LEN 512
+/* How old the exited_processes figure of a scrape may be (source.h). */
+#define EXITED_MAX_AGE_MS 5000
 
 static struct MHD_Daemon *daemon_handle;
 static struct tte_http_config config;
@@ -115,14 +117,18 @@ static enum MHD_Result serve_metrics(struct MHD_Connection *conn)
 	tta_snapshot *snap = NULL;
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	/* Process details: the exited_processes gauge needs them. */
-	int rc = tte_source_snapshot(config.source, TTA_SNAPSHOT_PROCESS_DETAILS, &snap, err,
-				     sizeof err);
+	/* No process details: they cost a /proc read per process, and only the
+	 * exited_processes gauge needs them, which comes from a snapshot with
+	 * details at most EXITED_MAX_AGE_MS old. */
+	int rc = tte_source_snapshot(config.source, 0, &snap, err, sizeof err);
 	struct tte_metrics_options opt = {
 		.version = config.version,
 		.per_process = config.per_process,
 		.last_snapshot_seconds = seconds_since(&t0),
 	};
+	if (rc == 0)
+		opt.have_exited = tte_source_exited_processes(config.source, EXITED_MAX_AGE_MS,
+							     &opt.exited_processes) == 0;
 	tte_source_stats(config.source, &opt.segment_opens, &opt.snapshot_errors);
 	char *buf = NULL;
 	size_t len = 0;

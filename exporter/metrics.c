@@ -7,6 +7,7 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <tt-alloc/reader.h>
@@ -137,49 +138,139 @@ static void write_segment(const tta_snapshot *snap, FILE *out)
 
 /* Every counter and gauge of the library's table, by its own name: one added
  * there appears here without a change to the exporter. */
-static void write_counters(const tta_snapshot *snap, FILE *out)
+static void write_counters(const tta_snapshot *snap, const struct tte_metrics_options *opt,
+			   FILE *out)
 {
 	char name[96];
+	bool details = tta_snapshot_segment(snap)->flags & TTA_SNAPSHOT_PROCESS_DETAILS;
+	int exited = tta_counter_find("exited_processes");
 	for (unsigned id = 0; id < tta_counter_count(); id++) {
 		const struct tta_counter_info *c = tta_counter_info(id);
 		bool counter = c->kind == TTA_COUNTER_KIND_COUNTER;
+		uint64_t value = tta_snapshot_counter(snap, id);
+		if ((int)id == exited && !details) {
+			if (!opt->have_exited)
+				continue; /* not known: absent rather than a wrong 0 */
+			value = opt->exited_processes;
+		}
 		snprintf(name, sizeof name, "tt_alloc_%s", c->name);
 		family(out, name, counter ? "_total" : "", counter ? "counter" : "gauge", c->help);
-		fprintf(out, "%s%s %" PRIu64 "\n", name, counter ? "_total" : "",
-			tta_snapshot_counter(snap, id));
+		fprintf(out, "%s%s %" PRIu64 "\n", name, counter ? "_total" : "", value);
 	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* Samples                                                                   */
+
+/* Sample lines are assembled in a local buffer and handed to stdio 64 KiB
+ * at a time: a big host has tens of thousands per scrape, and fprintf's
+ * format parsing plus a stdio call per line were most of the cost
+ * (tt-alloc-bench section j). */
+struct sink {
+	FILE *out;
+	size_t n;
+	char buf[65536];
+};
+
+static void sink_flush(struct sink *k)
+{
+	fwrite(k->buf, 1, k->n, k->out);
+	k->n = 0;
+}
+
+static void put(struct sink *k, const char *s, size_t len)
+{
+	if (k->n + len > sizeof k->buf)
+		sink_flush(k);
+	if (len > sizeof k->buf) { /* cannot happen: labels are bounded */
+		fwrite(s, 1, len, k->out);
+		return;
+	}
+	memcpy(k->buf + k->n, s, len);
+	k->n += len;
+}
+
+static void put_str(struct sink *k, const char *s)
+{
+	put(k, s, strlen(s));
+}
+
+static void put_u64(struct sink *k, uint64_t v, bool negative)
+{
+	char digits[24];
+	size_t i = sizeof digits;
+	do {
+		digits[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	if (negative)
+		digits[--i] = '-';
+	put(k, digits + i, sizeof digits - i);
+}
+
+/* NAME{LABELS[,type="TYPE"]} VALUE: LABELS is already escaped. */
+static void sample(struct sink *k, const char *name, const char *labels, size_t labels_len,
+		   const char *type, uint64_t magnitude, bool negative)
+{
+	put_str(k, name);
+	put(k, "{", 1);
+	put(k, labels, labels_len);
+	if (type) {
+		put(k, ",type=\"", 7);
+		put_str(k, type);
+		put(k, "\"", 1);
+	}
+	put(k, "} ", 2);
+	put_u64(k, magnitude, negative);
+	put(k, "\n", 1);
+}
+
+static void sample_i64(struct sink *k, const char *name, const char *labels, size_t labels_len,
+		       const char *type, int64_t v)
+{
+	/* The magnitude in unsigned arithmetic: INT64_MIN has no positive twin. */
+	uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+	sample(k, name, labels, labels_len, type, mag, v < 0);
 }
 
 /* ------------------------------------------------------------------------ */
 /* Devices                                                                   */
 
 /* `device="N"` plus the hardware labels that are known, for every series of
- * one device (dcgm-exporter does the same with its gpu, modelName labels). */
-static void device_labels(const struct tta_device_view *d, char *buf, size_t len)
+ * one device (dcgm-exporter does the same with its gpu, modelName labels).
+ * Returns the length. */
+static size_t device_labels(const struct tta_device_view *d, char *buf, size_t len)
 {
 	int n = snprintf(buf, len, "device=\"%" PRIu32 "\"", d->id);
 	if (d->registered && d->arch[0] && n > 0 && (size_t)n < len) {
 		char arch[LABEL_MAX];
 		label_text(d->arch, sizeof d->arch, arch, sizeof arch);
-		snprintf(buf + n, len - (size_t)n, ",arch=\"%s\"", arch);
+		n += snprintf(buf + n, len - (size_t)n, ",arch=\"%s\"", arch);
 	}
+	return n > 0 && (size_t)n < len ? (size_t)n : strlen(buf);
 }
 
 static void write_devices(const tta_snapshot *snap, FILE *out)
 {
-	size_t n = tta_snapshot_device_count(snap);
+	size_t n = tta_snapshot_device_count(snap), ll;
 	char labels[LABEL_MAX + 64];
-	if (n == 0)
+	struct sink *k = malloc(sizeof *k);
+	if (n == 0 || !k) {
+		free(k);
 		return;
+	}
+	k->out = out;
+	k->n = 0;
 	family(out, "tt_alloc_device_used_bytes", "", "gauge",
 	       "Bytes in use on the device, by memory type, summed over live processes");
 	for (size_t i = 0; i < n; i++) {
 		const struct tta_device_view *d = tta_snapshot_device(snap, i);
-		device_labels(d, labels, sizeof labels);
+		ll = device_labels(d, labels, sizeof labels);
 		for (unsigned t = 0; t < TTA_MEM_TYPES; t++)
-			fprintf(out, "tt_alloc_device_used_bytes{%s,type=\"%s\"} %" PRId64 "\n", labels,
-				tta_mem_type_name(t), d->used[t]);
+			sample_i64(k, "tt_alloc_device_used_bytes", labels, ll, tta_mem_type_name(t),
+				   d->used[t]);
 	}
+	sink_flush(k);
 	bool any_capacity = false;
 	for (size_t i = 0; i < n && !any_capacity; i++) {
 		const struct tta_device_view *d = tta_snapshot_device(snap, i);
@@ -193,45 +284,106 @@ static void write_devices(const tta_snapshot *snap, FILE *out)
 			const struct tta_device_view *d = tta_snapshot_device(snap, i);
 			if (!d->registered)
 				continue;
-			device_labels(d, labels, sizeof labels);
+			ll = device_labels(d, labels, sizeof labels);
 			for (unsigned t = 0; t < TTA_MEM_TYPES; t++)
 				if (d->capacity[t] > 0)
-					fprintf(out, "tt_alloc_device_capacity_bytes{%s,type=\"%s\"} %" PRIu64
-						"\n", labels, tta_mem_type_name(t), d->capacity[t]);
+					sample(k, "tt_alloc_device_capacity_bytes", labels, ll,
+					       tta_mem_type_name(t), d->capacity[t], false);
 		}
+		sink_flush(k);
 	}
 	family(out, "tt_alloc_device_buffers", "", "gauge",
 	       "Live allocations on the device (kernel binaries are counted in bytes only)");
 	for (size_t i = 0; i < n; i++) {
 		const struct tta_device_view *d = tta_snapshot_device(snap, i);
-		device_labels(d, labels, sizeof labels);
-		fprintf(out, "tt_alloc_device_buffers{%s} %" PRId64 "\n", labels, d->buffers);
+		ll = device_labels(d, labels, sizeof labels);
+		sample_i64(k, "tt_alloc_device_buffers", labels, ll, NULL, d->buffers);
 	}
+	sink_flush(k);
 	family(out, "tt_alloc_device_processes", "", "gauge",
 	       "Live processes that reported on the device");
 	for (size_t i = 0; i < n; i++) {
 		const struct tta_device_view *d = tta_snapshot_device(snap, i);
-		device_labels(d, labels, sizeof labels);
-		fprintf(out, "tt_alloc_device_processes{%s} %" PRIu32 "\n", labels, d->processes);
+		ll = device_labels(d, labels, sizeof labels);
+		sample(k, "tt_alloc_device_processes", labels, ll, NULL, d->processes, false);
 	}
+	sink_flush(k);
+	free(k);
 }
 
 /* ------------------------------------------------------------------------ */
 /* Processes                                                                 */
 
-/* `device="D",pid="P",process="NAME"` of one row. */
-static void process_labels(const struct tta_process_row *r, char *buf, size_t len)
+/* `device="D",pid="P",process="NAME"` of one row; returns the length. */
+static size_t process_labels(const struct tta_process_row *r, char *buf, size_t len)
 {
-	char name[LABEL_MAX];
+	char name[LABEL_MAX], num[24];
 	label_text(r->proc.comm, sizeof r->proc.comm, name, sizeof name);
-	snprintf(buf, len, "device=\"%" PRIu32 "\",pid=\"%" PRId32 "\",process=\"%s\"", r->device,
-		 r->proc.pid, name);
+	size_t n = 0;
+#define APPEND(s, l)                                \
+	do {                                        \
+		size_t l_ = (l);                    \
+		if (n + l_ < len) {                 \
+			memcpy(buf + n, (s), l_);   \
+			n += l_;                    \
+		}                                   \
+	} while (0)
+	APPEND("device=\"", 8);
+	int w = snprintf(num, sizeof num, "%" PRIu32, r->device);
+	APPEND(num, (size_t)w);
+	APPEND("\",pid=\"", 7);
+	w = snprintf(num, sizeof num, "%" PRId32, r->proc.pid);
+	APPEND(num, (size_t)w);
+	APPEND("\",process=\"", 11);
+	APPEND(name, strlen(name));
+	APPEND("\"", 1);
+#undef APPEND
+	buf[n] = '\0';
+	return n;
+}
+
+/* A process's series of one type appear once it used that type and stay
+ * until it exits (its peak never goes back to zero): seven series per
+ * process and device would be mostly zeros, and a series that came and went
+ * with each allocation would leave gaps instead of zeros in graphs. */
+static bool type_shown(const struct tta_process_row *r, unsigned t)
+{
+	return r->peak[t] != 0 || r->used[t] != 0;
+}
+
+enum process_family { PF_USED, PF_PEAK, PF_BUFFERS };
+
+static void write_process_family(const tta_snapshot *snap, enum process_family f, FILE *out)
+{
+	static const char *const names[] = { "tt_alloc_process_used_bytes",
+					     "tt_alloc_process_peak_bytes", "tt_alloc_process_buffers" };
+	char labels[LABEL_MAX + 64];
+	struct sink *k = malloc(sizeof *k);
+	if (!k)
+		return;
+	k->out = out;
+	k->n = 0;
+	for (size_t i = 0; i < tta_snapshot_process_count(snap); i++) {
+		const struct tta_process_row *r = tta_snapshot_process(snap, i);
+		if (r->device == TTA_NO_DEVICE)
+			continue;
+		size_t ll = process_labels(r, labels, sizeof labels);
+		if (f == PF_BUFFERS) {
+			sample_i64(k, names[f], labels, ll, NULL, r->buffers);
+			continue;
+		}
+		for (unsigned t = 0; t < TTA_MEM_TYPES; t++)
+			if (type_shown(r, t))
+				sample_i64(k, names[f], labels, ll, tta_mem_type_name(t),
+					   f == PF_USED ? r->used[t] : r->peak[t]);
+	}
+	sink_flush(k);
+	free(k);
 }
 
 static void write_processes(const tta_snapshot *snap, FILE *out)
 {
 	size_t n = tta_snapshot_process_count(snap), rows = 0;
-	char labels[LABEL_MAX + 64];
 	for (size_t i = 0; i < n; i++)
 		rows += tta_snapshot_process(snap, i)->device != TTA_NO_DEVICE;
 	if (rows == 0)
@@ -240,35 +392,13 @@ static void write_processes(const tta_snapshot *snap, FILE *out)
 	 * series vanish with it (the snapshot lists live slots only). */
 	family(out, "tt_alloc_process_used_bytes", "", "gauge",
 	       "Bytes in use by one process on one device, by memory type");
-	for (size_t i = 0; i < n; i++) {
-		const struct tta_process_row *r = tta_snapshot_process(snap, i);
-		if (r->device == TTA_NO_DEVICE)
-			continue;
-		process_labels(r, labels, sizeof labels);
-		for (unsigned t = 0; t < TTA_MEM_TYPES; t++)
-			fprintf(out, "tt_alloc_process_used_bytes{%s,type=\"%s\"} %" PRId64 "\n", labels,
-				tta_mem_type_name(t), r->used[t]);
-	}
+	write_process_family(snap, PF_USED, out);
 	family(out, "tt_alloc_process_peak_bytes", "", "gauge",
 	       "Highest use of one process on one device since it attached, by memory type");
-	for (size_t i = 0; i < n; i++) {
-		const struct tta_process_row *r = tta_snapshot_process(snap, i);
-		if (r->device == TTA_NO_DEVICE)
-			continue;
-		process_labels(r, labels, sizeof labels);
-		for (unsigned t = 0; t < TTA_MEM_TYPES; t++)
-			fprintf(out, "tt_alloc_process_peak_bytes{%s,type=\"%s\"} %" PRId64 "\n", labels,
-				tta_mem_type_name(t), r->peak[t]);
-	}
+	write_process_family(snap, PF_PEAK, out);
 	family(out, "tt_alloc_process_buffers", "", "gauge",
 	       "Live allocations of one process on one device");
-	for (size_t i = 0; i < n; i++) {
-		const struct tta_process_row *r = tta_snapshot_process(snap, i);
-		if (r->device == TTA_NO_DEVICE)
-			continue;
-		process_labels(r, labels, sizeof labels);
-		fprintf(out, "tt_alloc_process_buffers{%s} %" PRId64 "\n", labels, r->buffers);
-	}
+	write_process_family(snap, PF_BUFFERS, out);
 }
 
 void tte_metrics_write(const tta_snapshot *snap, const struct tte_metrics_options *opt, FILE *out)
@@ -277,7 +407,7 @@ void tte_metrics_write(const tta_snapshot *snap, const struct tte_metrics_option
 	if (!snap)
 		return;
 	write_segment(snap, out);
-	write_counters(snap, out);
+	write_counters(snap, opt, out);
 	write_devices(snap, out);
 	if (opt->per_process)
 		write_processes(snap, out);

@@ -38,6 +38,11 @@ struct tte_metrics_options {
 	uint64_t segment_opens;     /* times a segment was opened (1 + reopens) */
 	uint64_t snapshot_errors;   /* snapshots that failed since start */
 	double last_snapshot_seconds; /* how long the snapshot for this scrape took */
+	/* The exited_processes gauge when SNAP was taken without process
+	 * details (the library fills it only with them): from a recent snapshot
+	 * with details. Ignored when SNAP has details or have_exited is false. */
+	bool have_exited;
+	uint64_t exited_processes;
 };
 
 /* Writes the exposition of SNAP. SNAP NULL means no readable segment: only

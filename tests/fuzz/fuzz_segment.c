@@ -1,13 +1,17 @@
 /*
  * fuzz_segment.c - libFuzzer harness: arbitrary bytes as a telemetry segment,
  * read through the public snapshot API (<tt-alloc/reader.h>) and rendered by
- * tt-smi's renderers (smi/render.h).
+ * tt-smi's renderers (smi/render.h) and the exporter's Prometheus exposition
+ * (exporter/metrics.h).
  *
  * What must hold for every input (an abort() here is a finding): no crash,
  * no hang (-timeout), no out-of-bounds access (ASan), no undefined behaviour
- * (UBSan); text output is printable ASCII / valid UTF-8 only, and JSON
+ * (UBSan); text output is printable ASCII / valid UTF-8 only, JSON
  * output is one syntactically valid JSON object in valid UTF-8, as
- * smi/render.h promises.
+ * smi/render.h promises, and the exposition is valid Prometheus text format
+ * 0.0.4 (every line a HELP/TYPE comment or a sample with well-formed,
+ * correctly escaped labels and a number; valid UTF-8; no control byte), as
+ * exporter/metrics.h promises.
  *
  * Input format. A random file is almost never the exact size its header
  * claims, so it would stop at validation. The first byte picks the mode:
@@ -38,6 +42,7 @@
 #include <unistd.h>
 
 #include "fuzz_geometry.h"
+#include "metrics.h"
 #include "reaper.h"
 #include "render.h"
 #include "tta_segment.h"
@@ -295,6 +300,88 @@ static void check_json(const char *out, size_t len)
 		json_fail(&j, "JSON: trailing bytes after the object");
 }
 
+/* The Prometheus text format, line by line. */
+static bool name_char(char c, bool first)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':' ||
+	       (!first && c >= '0' && c <= '9');
+}
+
+static void check_exposition(const char *out, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)out;
+	for (size_t i = 0; i < len;) {
+		if (u[i] == '\n' || (u[i] >= 0x20 && u[i] < 0x7f)) {
+			i++;
+			continue;
+		}
+		if (u[i] < 0x80)
+			finding("exposition: control byte", out, len, i);
+		size_t n = utf8_len(u + i, len - i);
+		if (n == 0)
+			finding("exposition: invalid UTF-8", out, len, i);
+		i += n;
+	}
+	if (len == 0 || out[len - 1] != '\n')
+		finding("exposition: does not end with a line feed", out, len, len);
+	for (size_t i = 0; i < len;) {
+		size_t start = i, end = i;
+		while (end < len && out[end] != '\n')
+			end++;
+		if (out[i] == '#') {
+			if (strncmp(out + i, "# HELP ", 7) && strncmp(out + i, "# TYPE ", 7))
+				finding("exposition: unknown comment", out, len, i);
+			i = end + 1;
+			continue;
+		}
+		if (!name_char(out[i], true))
+			finding("exposition: bad metric name", out, len, i);
+		while (i < end && name_char(out[i], false))
+			i++;
+		if (i < end && out[i] == '{') {
+			i++;
+			while (i < end && out[i] != '}') {
+				if (!name_char(out[i], true) || out[i] == ':')
+					finding("exposition: bad label name", out, len, i);
+				while (i < end && name_char(out[i], false))
+					i++;
+				if (i + 1 >= end || out[i] != '=' || out[i + 1] != '"')
+					finding("exposition: label without =\"", out, len, i);
+				i += 2;
+				while (i < end && out[i] != '"') {
+					if (out[i] == '\\') {
+						if (i + 1 >= end || !strchr("\\\"n", out[i + 1]) || !out[i + 1])
+							finding("exposition: bad escape in label", out, len, i);
+						i++;
+					}
+					i++;
+				}
+				if (i >= end)
+					finding("exposition: unterminated label value", out, len, start);
+				i++;
+				if (i < end && out[i] == ',')
+					i++;
+				else if (i >= end || out[i] != '}')
+					finding("exposition: expected , or }", out, len, i);
+			}
+			i++;
+		}
+		if (i >= end || out[i] != ' ')
+			finding("exposition: no value", out, len, i);
+		char number[64];
+		size_t n = end - i - 1;
+		if (n == 0 || n >= sizeof number)
+			finding("exposition: bad value", out, len, i);
+		memcpy(number, out + i + 1, n);
+		number[n] = '\0';
+		char *stop;
+		double v = strtod(number, &stop);
+		if (*stop || v != v)
+			finding("exposition: value is not a number", out, len, i);
+		i = end + 1;
+	}
+}
+
 /* ---- the read side, everything it offers ---- */
 
 static int on_process(const struct tta_process_view *p, uint32_t dev, const int64_t *used,
@@ -335,6 +422,17 @@ static void render_json(const tta_snapshot *s, FILE *f)
 	smi_render_json(s, "fuzz", f);
 }
 
+static void render_metrics(const tta_snapshot *s, FILE *f)
+{
+	struct tte_metrics_options opt = { .version = "fuzz", .per_process = true };
+	tte_metrics_write(s, &opt, f);
+}
+static void render_metrics_devices(const tta_snapshot *s, FILE *f)
+{
+	struct tte_metrics_options opt = { .version = "fuzz", .per_process = false };
+	tte_metrics_write(s, &opt, f);
+}
+
 static void render_into(const tta_snapshot *snap, render_fn fn, bool json)
 {
 	char *buf = NULL;
@@ -344,7 +442,9 @@ static void render_into(const tta_snapshot *snap, render_fn fn, bool json)
 		return;
 	fn(snap, f);
 	fclose(f);
-	if (json)
+	if (fn == render_metrics || fn == render_metrics_devices)
+		check_exposition(buf, len);
+	else if (json)
 		check_json(buf, len);
 	else
 		check_text(buf, len);
@@ -409,6 +509,8 @@ static void exercise(uint8_t options)
 		render_into(snap, smi_render_buffer_table, false);
 		render_into(snap, render_leaks, false);
 		render_into(snap, render_json, true);
+		render_into(snap, render_metrics, false);
+		render_into(snap, render_metrics_devices, false);
 	} else if (err[0] == '\0' || strchr(err, '\n')) {
 		abort();
 	}

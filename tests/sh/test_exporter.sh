@@ -236,8 +236,17 @@ assert ex.get(base + "/api/events?kinds=bogus")[0] == 400
 assert ex.get(base + "/api/events?backlog=x")[0] == 400
 ' P=$P
 
+# ---- processes that died unreaped (no reaper here): the exited_processes gauge
+# (from a snapshot with process details at most 5 s old) -------------------------
+for w in a q i; do writer_kill "$w"; done
+if wait_metric e 3 tt_alloc_exited_processes && [ "$(metric_value e tt_alloc_live_processes)" = 3 ]; then
+	pass exited_processes_gauge
+else
+	fail exited_processes_gauge "exited $(metric_value e tt_alloc_exited_processes), live $(metric_value e tt_alloc_live_processes)"
+fi
+
 # ---- a replaced segment is followed ------------------------------------------------
-for w in a q i z; do writer_kill "$w"; done
+writer_kill z
 rm -f "$SEG_FILE"
 writer_start b -- "register 0 wormhole 72" "alloc 0 0x1000 777 dram" || exit 1
 if wait_metric e 777 tt_alloc_device_used_bytes device=0 type=dram &&
