@@ -12,7 +12,7 @@
  *   bench_writers.c  one "writer" per system: attach, fill a live set,
  *                    churn allocate+free pairs, detach
  *   bench_ck.c       section h: ck_ht / ck_hs / ck_rhs under churn
- *   bench_exporter.c section j: a Prometheus scrape of tt-alloc-exporter
+ *   bench_exporter.c section l: a Prometheus scrape of tt-alloc-exporter
  *
  * Process model: the bench process itself never makes a tta_report_* call;
  * every writer runs in a forked child, so each measurement starts from a
@@ -211,7 +211,13 @@ void reader_close(struct reader *r);
 /* ---- section h (bench_ck.c) --------------------------------------------- */
 void run_ck_tables(void);
 
-/* ---- section j (bench_exporter.c) --------------------------------------- */
+/* ---- section j (bench_history.c): history, peaks, events on the report path */
+#define MAX_REPS_J 16
+void run_history_cost(void);
+/* The core-only segment section j creates (empty when none), for cleanup. */
+extern char bench_core_shm_name[80];
+
+/* ---- section l (bench_exporter.c) --------------------------------------- */
 /* 256 tracked processes on 64 devices; times the snapshot, the exposition
  * and an HTTP scrape of build/tt-alloc-exporter. */
 void run_exporter_scrape(void);

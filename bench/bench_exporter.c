@@ -1,5 +1,5 @@
 /*
- * bench_exporter.c - section j: what one Prometheus scrape of
+ * bench_exporter.c - section l: what one Prometheus scrape of
  * tt-alloc-exporter costs on a big host: 256 tracked processes, each on 4
  * of 64 devices (1024 process rows, 3072 buffers).
  *
@@ -195,7 +195,7 @@ static void measure(pid_t exporter, int port)
 	tta_reader *r = NULL;
 	char err[256];
 	if (tta_reader_open(cfg.shm_name, &r, err, sizeof err) < 0) {
-		result_note('j', "cannot open the segment: %s", err);
+		result_note('l', "cannot open the segment: %s", err);
 		return;
 	}
 	unsigned reps = cfg.quick ? 5 : 41;
@@ -231,13 +231,13 @@ static void measure(pid_t exporter, int port)
 	}
 	tta_reader_close(r);
 	if (done == 0) {
-		result_note('j', "no snapshot: %s", err);
+		result_note('l', "no snapshot: %s", err);
 		return;
 	}
-	result_add('j', "snapshot, CPU", "in-process", "ms", summarize(plain_ms, done));
-	result_add('j', "snapshot + process details, CPU", "in-process", "ms",
+	result_add('l', "snapshot, CPU", "in-process", "ms", summarize(plain_ms, done));
+	result_add('l', "snapshot + process details, CPU", "in-process", "ms",
 		   summarize(details_ms, done));
-	result_add('j', "metrics text, CPU", "in-process", "ms", summarize(text_ms, done));
+	result_add('l', "metrics text, CPU", "in-process", "ms", summarize(text_ms, done));
 
 	/* Through the daemon: wall time until the last byte, and the CPU the
 	 * exporter spent (all its threads, /proc/PID/task/N/schedstat). */
@@ -264,13 +264,13 @@ static void measure(pid_t exporter, int port)
 		close(fd);
 	free(buf);
 	if (got > 0) {
-		result_add('j', "HTTP scrape, wall", "exporter", "ms", summarize(http_ms, got));
-		result_add_value('j', "HTTP scrape, exporter CPU (mean)", "exporter", "ms",
+		result_add('l', "HTTP scrape, wall", "exporter", "ms", summarize(http_ms, got));
+		result_add_value('l', "HTTP scrape, exporter CPU (mean)", "exporter", "ms",
 				 (double)(cpu1 - cpu0) / 1e6 / got);
 	} else {
-		result_note('j', "the HTTP scrape failed (is build/tt-alloc-exporter built?)");
+		result_note('l', "the HTTP scrape failed (is build/tt-alloc-exporter built?)");
 	}
-	result_note('j', "%d processes x %d of %d devices: %zu process rows; exposition %zu bytes, "
+	result_note('l', "%d processes x %d of %d devices: %zu process rows; exposition %zu bytes, "
 		    "%zu samples (HTTP body %zd bytes); per scrape, median [min..max] of %u. CPU "
 		    "rows: thread CPU time (CLOCK_THREAD_CPUTIME_ID); exporter CPU: the daemon's "
 		    "threads (schedstat); wall: request to last byte on a "
@@ -291,7 +291,7 @@ void run_exporter_scrape(void)
 		free(jobs);
 		return;
 	}
-	fprintf(stderr, "tt-alloc-bench: j: %d tracked processes on %d devices, then scrapes\n",
+	fprintf(stderr, "tt-alloc-bench: l: %d tracked processes on %d devices, then scrapes\n",
 		J_PROCESSES, J_DEVICES);
 	for (unsigned i = 0; i < J_PROCESSES; i++) {
 		jobs[i] = (struct j_job){ i, release[0], release[1], ctl };
@@ -301,7 +301,7 @@ void run_exporter_scrape(void)
 	while (__atomic_load_n(&ctl->ready, __ATOMIC_ACQUIRE) < J_PROCESSES)
 		usleep(1000);
 	if (ctl->failed)
-		result_note('j', "%d of %d processes could not attach (segment full?)", ctl->failed,
+		result_note('l', "%d of %d processes could not attach (segment full?)", ctl->failed,
 			    J_PROCESSES);
 	int port = 0;
 	pid_t exporter = exporter_start(&port);

@@ -80,6 +80,8 @@ static void cleanup(void)
 	}
 	if (cfg.shm_name[0])
 		shm_unlink(cfg.shm_name);
+	if (bench_core_shm_name[0])
+		shm_unlink(bench_core_shm_name);
 	if (cfg.cshm_prefix[0])
 		for (uint32_t d = 0; d < SOCK_MAX_DEVICES; d++)
 			cshm_unlink(cfg.cshm_prefix, d);
@@ -1295,8 +1297,8 @@ static void add_targets(void)
 	t.measured = median_of('b', "2/1 processes", "shm");
 	target_add(&t);
 
-	const struct summary *scrape = result_get('j', "HTTP scrape, wall", "exporter");
-	const struct summary *scrape_cpu = result_get('j', "HTTP scrape, exporter CPU (mean)", "exporter");
+	const struct summary *scrape = result_get('l', "HTTP scrape, wall", "exporter");
+	const struct summary *scrape_cpu = result_get('l', "HTTP scrape, exporter CPU (mean)", "exporter");
 	memset(&t, 0, sizeof(t));
 	t.name = "exporter scrape of /metrics, 256 processes on 64 devices (ms)";
 	t.goal = 5;
@@ -1331,7 +1333,7 @@ static void usage(FILE *f)
 		"  --quick         small version, a few seconds (no meaningful figures)\n"
 		"  --json          print JSON instead of the table\n"
 		"  --json-out FILE also write the JSON to FILE\n"
-		"  --only LETTERS  run only these sections of a..j, e.g. --only ad\n");
+		"  --only LETTERS  run only these sections of a..l, e.g. --only ad\n");
 }
 
 int main(int argc, char **argv)
@@ -1354,8 +1356,8 @@ int main(int argc, char **argv)
 			cfg.json = true;
 			break;
 		case 'o':
-			if (strspn(optarg, "abcdefghij") != strlen(optarg) || !*optarg) {
-				fprintf(stderr, "tt-alloc-bench: --only takes letters a..j, got '%s'\n",
+			if (strspn(optarg, "abcdefghijkl") != strlen(optarg) || !*optarg) {
+				fprintf(stderr, "tt-alloc-bench: --only takes letters a..l, got '%s'\n",
 					optarg);
 				return 2;
 			}
@@ -1404,6 +1406,8 @@ int main(int argc, char **argv)
 	if (bench_section_enabled('i'))
 		run_bridge();
 	if (bench_section_enabled('j'))
+		run_history_cost();
+	if (bench_section_enabled('l'))
 		run_exporter_scrape();
 	add_targets();
 	progress("done in %.1f s", (double)(now_ns() - t0) / 1e9);

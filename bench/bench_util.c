@@ -99,7 +99,8 @@ static const char *section_title(char s)
 	case 'g': return "g. crash cleanup: SIGKILL of a writer holding buffers until totals are exact";
 	case 'h': return "h. ck tables under churn (remove + put of a fresh key)";
 	case 'i': return "i. old socket protocol: tt-alloc-bridge vs the baseline server";
-	case 'j': return "j. tt-alloc-exporter: one Prometheus scrape, 256 processes on 64 devices";
+	case 'j': return "j. history, peaks and events: the report path with and without them";
+	case 'l': return "l. tt-alloc-exporter: one Prometheus scrape, 256 processes on 64 devices";
 	default: return "?";
 	}
 }
@@ -180,7 +181,7 @@ static void fmt_cell(char *buf, size_t n, const struct result *r)
 
 void results_print_table(void)
 {
-	static const char order[] = "abcdefghij";
+	static const char order[] = "abcdefghijkl";
 	for (const char *sec = order; *sec; sec++) {
 		/* Distinct columns and rows of this section, in insertion order. */
 		const char *cols[8];
@@ -397,6 +398,23 @@ void results_print_json(FILE *out)
 	if (g)
 		fprintf(jf, "\"p50\": %.6g, \"p99\": %.6g, \"max\": %.6g, \"n\": %u", g->median, g->p99,
 		       g->max, g->n);
+	/* j: the report path with and without history, peaks and events. */
+	fprintf(jf, "},\n  \"history_cost_ns\": {");
+	static const char *const variants[][2] = { { "none", "none (core segment)" },
+						   { "history_peaks", "history+peaks" },
+						   { "history_peaks_events", "history+peaks+events" } };
+	for (int pair = 0; pair < 2; pair++) {
+		char row[64];
+		snprintf(row, sizeof(row), "%s pair, %s", pair ? "handle" : "address", headline);
+		fprintf(jf, "%s\"%s_pair\": {", pair ? ", " : "", pair ? "handle" : "address");
+		for (int v = 0; v < 3; v++) {
+			fprintf(jf, "%s\"%s\": ", v ? ", " : "", variants[v][0]);
+			json_summary_value('j', row, variants[v][1]);
+		}
+		fprintf(jf, "}");
+	}
+	fprintf(jf, ", \"events_per_report\": ");
+	json_summary_value('j', "events: ns per report (handle pair / 2)", variants[2][1]);
 	fprintf(jf, "},\n  \"results\": [");
 	for (unsigned i = 0; i < n_results; i++) {
 		const struct result *r = &results[i];

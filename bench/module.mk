@@ -2,7 +2,7 @@
 #   make bench                 the default run (under two minutes on 2 cores)
 #   build/tt-alloc-bench --quick --json   small run; make check does this
 BENCH_OBJS := $(addprefix $(BUILD)/obj/bench/,bench_main.o bench_util.o bench_writers.o \
-                bench_ck.o counters_shm.o sock_client.o bench_exporter.o) \
+                bench_ck.o bench_history.o counters_shm.o sock_client.o bench_exporter.o) \
               $(BUILD)/obj/exporter/metrics.o
 SOCKET_SERVER_OBJS := $(addprefix $(BUILD)/obj/bench/,socket_server.o sock_client.o)
 

@@ -38,7 +38,7 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
-#include "stream.h"
+#include "sse.h"
 #include "web_assets.h"
 
 #define ERR_LEN 512

@@ -7,7 +7,7 @@
  *   GET /api/snapshot   the JSON of `tt-smi --json` (tta_snapshot_write_json)
  *   GET /api/history    the JSON of `tt-smi --history --json`
  *                       (tta_history_write_json); ?seconds=N, default 600
- *   GET /api/events     Server-Sent Events from the event ring (stream.h);
+ *   GET /api/events     Server-Sent Events from the event ring (sse.h);
  *                       ?kinds=attach,exit,reap  ?backlog=N
  * HEAD works wherever GET does; any other method gets 405, an unknown path
  * 404, a malformed or oversized request a 4xx from libmicrohttpd.

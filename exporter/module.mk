@@ -6,13 +6,13 @@
 # The systemd unit exporter/tt-alloc-exporter.service is installed by the
 # top-level install target (it substitutes @PREFIX@).
 EXPORTER_WEB  := $(sort $(wildcard exporter/web/*))
-EXPORTER_OBJS := $(addprefix $(BUILD)/obj/exporter/,exporter_main.o http.o metrics.o source.o stream.o) \
+EXPORTER_OBJS := $(addprefix $(BUILD)/obj/exporter/,exporter_main.o http.o metrics.o source.o sse.o) \
                  $(BUILD)/obj/exporter/web_assets.o
 MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
 MHD_LIBS   := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
 
 $(EXPORTER_OBJS): INCLUDES = $(PUBLIC_INCLUDES) -Iexporter
-$(BUILD)/obj/exporter/http.o $(BUILD)/obj/exporter/stream.o: ALL_CFLAGS += $(MHD_CFLAGS)
+$(BUILD)/obj/exporter/http.o $(BUILD)/obj/exporter/sse.o: ALL_CFLAGS += $(MHD_CFLAGS)
 $(BUILD)/obj/exporter/exporter_main.o: ALL_CFLAGS += -DTT_ALLOC_EXPORTER_VERSION='"$(TTA_VERSION)"'
 
 $(BUILD)/gen/exporter/web_assets.c: $(EXPORTER_WEB) exporter/embed-web.sh

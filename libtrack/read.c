@@ -31,6 +31,7 @@
 #include "tta_counters.h"
 #include "tta_record.h"
 #include "tta_segment.h"
+#include "read_priv.h"
 
 #define TTA_EXPORT __attribute__((visibility("default")))
 
@@ -43,22 +44,19 @@ _Static_assert((int)TTA_REAPER_NONE == (int)TTA_REAPER_STATUS_NONE &&
 _Static_assert(TTA_REAPER_STALL_MS * 1000000ull == TTA_REAPER_STALL_NS, "one stall interval");
 _Static_assert((int)TTA_MEM_TYPES == (int)TTA_LAYOUT_MEM_TYPES, "one list of memory types");
 
-struct tta_reader {
-	struct tta_segment seg;
-};
 
 /* ------------------------------------------------------------------------ */
 /* SIGBUS guard                                                              */
 
-static __thread sigjmp_buf *tls_bus_jump;
+__thread sigjmp_buf *tta_bus_jump;
 static struct sigaction previous_bus_action;
 static pthread_once_t bus_handler_once = PTHREAD_ONCE_INIT;
 
 static void on_sigbus(int sig, siginfo_t *info, void *uctx)
 {
-	sigjmp_buf *jump = tls_bus_jump;
+	sigjmp_buf *jump = tta_bus_jump;
 	if (jump != NULL) {
-		tls_bus_jump = NULL;
+		tta_bus_jump = NULL;
 		siglongjmp(*jump, 1);
 	}
 	/* Not one of our reads: behave as if we had never been installed. */
@@ -84,21 +82,7 @@ static void install_bus_handler(void)
 	sigaction(SIGBUS, &sa, &previous_bus_action);
 }
 
-/* SA_NODEFER: the jump leaves no SIGBUS blocked behind it, and sigsetjmp
- * without saving the mask costs no syscall on the normal path. */
-/* Guards nest (a callback may call the library again): each restores the
- * guard it found. A SIGBUS raised inside a caller's callback is reported as
- * -EFAULT by the read that called it. */
-#define BUS_GUARD(jump, outer, on_fault)                                            \
-	do {                                                                        \
-		(outer) = tls_bus_jump;                                             \
-		if (sigsetjmp(jump, 0) != 0) {                                      \
-			tls_bus_jump = (outer);                                     \
-			on_fault;                                                   \
-		}                                                                   \
-		tls_bus_jump = &(jump);                                             \
-	} while (0)
-#define BUS_GUARD_END(outer) (tls_bus_jump = (outer))
+
 
 /* ------------------------------------------------------------------------ */
 /* Open, close, status                                                       */
@@ -144,6 +128,19 @@ TTA_EXPORT enum tta_segment_status tta_reader_status(tta_reader *r)
 	if (st.st_dev != r->seg.file_dev || st.st_ino != r->seg.file_ino)
 		return TTA_SEGMENT_REPLACED;
 	return TTA_SEGMENT_OK;
+}
+
+int tta_reader_usable(tta_reader *r, char *err, size_t errlen)
+{
+	enum tta_segment_status status = tta_reader_status(r);
+	if (status == TTA_SEGMENT_TRUNCATED)
+		return tta_fail(err, errlen, -EFAULT,
+				"segment %s was truncated under this reader; it is no longer usable",
+				r->seg.name);
+	if (status == TTA_SEGMENT_REPLACED)
+		return tta_fail(err, errlen, -ESTALE,
+				"segment %s was replaced by a new one; reopen it", r->seg.name);
+	return 0;
 }
 
 TTA_EXPORT const char *tta_segment_name(const char *name, char *err, size_t errlen)
@@ -230,6 +227,24 @@ static void read_counter_line(const struct tta_segment *seg, uint32_t slot, uint
 	*buffers = (int64_t)ck_pr_load_64(&line->buffers);
 }
 
+/* The owner's peaks for SLOT on DEVICE, never below USED (read a moment
+ * earlier: an allocation in between may have raised both). A segment
+ * without peaks gives USED itself. */
+static void read_peak_line(const struct tta_segment *seg, uint32_t slot, uint32_t device,
+			   const int64_t *used, int64_t *peak)
+{
+	for (int t = 0; t < TTA_LAYOUT_MEM_TYPES; t++)
+		peak[t] = used[t];
+	if (seg->off_peaks == 0)
+		return;
+	const struct tta_peak_line *line = tta_peak_at(seg, slot, device);
+	for (int t = 0; t < TTA_LAYOUT_MEM_TYPES; t++) {
+		int64_t p = (int64_t)ck_pr_load_64(&line->peak[t]);
+		if (p > peak[t])
+			peak[t] = p;
+	}
+}
+
 static void add_into(int64_t *sum, int64_t *sum_buffers, const int64_t *used, int64_t buffers)
 {
 	for (int t = 0; t < TTA_LAYOUT_MEM_TYPES; t++)
@@ -277,20 +292,11 @@ static int device_totals(const struct tta_segment *seg, uint32_t device,
 			 struct tta_device_view *out)
 {
 	read_device_identity(seg, device, out);
-	const unsigned int *live = tta_live_slot_words(seg);
-	const unsigned int *users = tta_device_user_words(seg, device);
-	uint32_t words = tta_bitmap_words(seg);
-	for (uint32_t w = 0; w < words; w++) {
-		unsigned int bits = ck_pr_load_uint(&live[w]) & ck_pr_load_uint(&users[w]);
-		while (bits != 0) {
-			uint32_t slot = w * 32 + (uint32_t)__builtin_ctz(bits);
-			bits &= bits - 1;
-			if (slot >= seg->geo.slot_capacity)
-				break;
-			if (add_counter_line(seg, slot, device, out->used, &out->buffers))
-				out->processes++;
-		}
-	}
+	uint64_t bytes[TTA_LAYOUT_MEM_TYPES], buffers;
+	tta_device_sum(seg, device, bytes, &buffers, &out->processes);
+	for (int t = 0; t < TTA_LAYOUT_MEM_TYPES; t++)
+		out->used[t] = (int64_t)bytes[t];
+	out->buffers = (int64_t)buffers;
 	return 0;
 }
 
@@ -515,14 +521,16 @@ static int reserve_one(void **array, size_t count, size_t *cap, size_t elem)
 static int take_rows(const struct tta_segment *seg, tta_snapshot *s)
 {
 	int64_t (*used)[TTA_MEM_TYPES] = NULL;
+	int64_t (*peak)[TTA_MEM_TYPES] = NULL;
 	int64_t *buffers = NULL;
 	uint32_t *devs = NULL;
 	uint32_t cap = seg->geo.device_capacity;
 	used = malloc(cap * sizeof *used);
+	peak = malloc(cap * sizeof *peak);
 	buffers = malloc(cap * sizeof *buffers);
 	devs = malloc(cap * sizeof *devs);
 	int rc = 0;
-	if (used == NULL || buffers == NULL || devs == NULL) {
+	if (used == NULL || peak == NULL || buffers == NULL || devs == NULL) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -535,6 +543,7 @@ static int take_rows(const struct tta_segment *seg, tta_snapshot *s)
 			if (!slot_uses_device(seg, slot, d))
 				continue;
 			read_counter_line(seg, slot, d, used[n], &buffers[n]);
+			read_peak_line(seg, slot, d, used[n], peak[n]);
 			devs[n++] = d;
 		}
 		ck_pr_fence_load();
@@ -551,13 +560,14 @@ static int take_rows(const struct tta_segment *seg, tta_snapshot *s)
 			row->device = n ? devs[i] : TTA_NO_DEVICE;
 			if (n) {
 				memcpy(row->used, used[i], sizeof row->used);
+				memcpy(row->peak, peak[i], sizeof row->peak);
 				row->buffers = buffers[i];
 			}
-			memcpy(row->peak, row->used, sizeof row->peak);
 		}
 	}
 out:
 	free(used);
+	free(peak);
 	free(buffers);
 	free(devs);
 	return rc;
@@ -717,7 +727,7 @@ static void lookup_user(uint32_t uid, char *out, size_t outlen)
 }
 
 /* Outside the guard: reads /proc and the user database, not the segment.
- * Costs one /proc read per process (bench section j); the rest is kept
+ * Costs one /proc read per process (bench section l); the rest is kept
  * linear: rows of one process are adjacent (take_rows walks slot by slot,
  * filter_rows keeps the order), so a process is judged on its first row, and
  * a user name is looked up once per distinct uid. */
@@ -761,14 +771,9 @@ TTA_EXPORT int tta_snapshot_take(tta_reader *r, int32_t pid, int32_t device, uns
 	    (flags & ~(unsigned)(TTA_SNAPSHOT_BUFFERS | TTA_SNAPSHOT_PROCESS_DETAILS)))
 		return tta_fail(err, errlen, -EINVAL, "invalid snapshot arguments");
 	const struct tta_segment *seg = &r->seg;
-	enum tta_segment_status status = tta_reader_status(r);
-	if (status == TTA_SEGMENT_TRUNCATED)
-		return tta_fail(err, errlen, -EFAULT,
-				"segment %s was truncated under this reader; it is no longer usable",
-				seg->name);
-	if (status == TTA_SEGMENT_REPLACED)
-		return tta_fail(err, errlen, -ESTALE,
-				"segment %s was replaced by a new one; reopen it", seg->name);
+	int usable = tta_reader_usable(r, err, errlen);
+	if (usable != 0)
+		return usable;
 	tta_snapshot *s = calloc(1, sizeof *s);
 	if (s == NULL)
 		return tta_fail(err, errlen, -ENOMEM, "out of memory");
@@ -795,12 +800,14 @@ TTA_EXPORT int tta_snapshot_take(tta_reader *r, int32_t pid, int32_t device, uns
 		return tta_fail(err, errlen, rc, "cannot take a snapshot of segment %s: %s",
 				seg->name, strerror(-rc));
 	}
-	filter_rows(s);
+	/* Before filtering: exited_processes is a segment-wide gauge, like
+	 * live_processes, whatever rows the filters keep. */
 	if (flags & TTA_SNAPSHOT_PROCESS_DETAILS)
 		annotate_rows(s);
 	else
 		for (size_t i = 0; i < s->n_rows; i++)
 			s->rows[i].running = -1;
+	filter_rows(s);
 	if (s->n_rows > 1)
 		qsort(s->rows, s->n_rows, sizeof *s->rows, cmp_rows);
 	if (s->n_buffers > 1)

@@ -156,6 +156,11 @@ struct tracker {
 	uint32_t overflow_blocks_used;     /* grows only; blocks live until detach */
 	struct tta_record **overflow_blocks; /* [OVERFLOW_BLOCKS] */
 	uint8_t *device_seen;       /* 1 once our bit in device_users is set */
+	struct tta_peak_line *peaks; /* our peak lines by device; NULL: none */
+	/* Per device, CLOCK_MONOTONIC_COARSE at which the next history
+	 * interval starts (UINT64_MAX: no history): one compare per report. */
+	uint64_t *history_next;
+	bool events;                /* TT_ALLOC_EVENTS=1 and the segment has a ring */
 	uint32_t chunk_hunt_skip;   /* see CHUNK_RETRY_EVERY; approximate across threads */
 	unsigned long hash_seed;
 	uint32_t handle_salt;       /* 31 random bits per incarnation, added to a handle's generation */
@@ -177,6 +182,7 @@ struct lookup {
 };
 
 static int g_state = STATE_UNKNOWN;
+static bool g_events_wanted; /* TT_ALLOC_EVENTS=1, read with TT_ALLOC_TRACKING_ENABLED */
 static struct tracker *g_tracker; /* RCU-protected */
 static pthread_mutex_t g_attach_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool g_atfork_registered;
@@ -314,6 +320,12 @@ static bool entry_equal_cb(const void *stored, const void *key)
  * buffers a probe otherwise costs a TLB miss on top of the cache miss. */
 #define HUGE_MAP (2u << 20)
 
+#ifdef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE_COMPAT MADV_POPULATE_WRITE
+#else
+#define MADV_POPULATE_WRITE_COMPAT 23 /* Linux 5.14 */
+#endif
+
 static void *rhs_malloc(size_t size)
 {
 	if (size < HUGE_MAP)
@@ -420,6 +432,7 @@ static int claim_slot(struct tracker *t, const struct tta_slot_identity *id)
 	t->owner_tag = TTA_OWNER_TAG(slot, TTA_SLOT_GEN(live));
 	t->slot_entry = tta_slot_at(&t->seg, slot);
 	t->counters = tta_counter_at(&t->seg, slot, 0);
+	t->peaks = t->seg.off_peaks != 0 ? tta_peak_at(&t->seg, slot, 0) : NULL;
 	return 0;
 }
 
@@ -436,6 +449,7 @@ static void tracker_free_local(struct tracker *t)
 			free(t->overflow_blocks[b]);
 	free(t->overflow_blocks);
 	free(t->device_seen);
+	free(t->history_next);
 	tta_segment_close(&t->seg);
 	free(t);
 }
@@ -485,8 +499,20 @@ static struct tracker *attach_locked(void)
 	t->hash_seed = (unsigned long)mix64(tta_now_mono_ns() ^ (uint64_t)pid);
 	t->handle_salt = (uint32_t)mix64(t->hash_seed ^ UINT64_C(0x68616e646c65)) & 0x7fffffffu;
 	t->device_seen = calloc(t->seg.geo.device_capacity, 1);
+	t->history_next = calloc(t->seg.geo.device_capacity, sizeof *t->history_next);
 	t->overflow_blocks = calloc(OVERFLOW_BLOCKS, sizeof *t->overflow_blocks);
-	bool ok = t->device_seen != NULL && t->overflow_blocks != NULL;
+	t->events = g_events_wanted && t->seg.events.capacity != 0;
+	if (t->events) {
+		/* Map the ring's pages now (about a millisecond) rather than
+		 * one minor fault per 64 events on the report path. Best
+		 * effort: before Linux 5.14 the faults simply come later. */
+		const struct tta_region *ring = tta_segment_region(&t->seg, TTA_REGION_EVENTS);
+		uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+		uintptr_t from = ((uintptr_t)t->seg.base + ring->offset) & ~(page - 1);
+		(void)madvise((void *)from, (size_t)ring->size + ((uintptr_t)t->seg.base + ring->offset - from),
+			      MADV_POPULATE_WRITE_COMPAT);
+	}
+	bool ok = t->device_seen != NULL && t->overflow_blocks != NULL && t->history_next != NULL;
 	unsigned inited = 0;
 	for (; inited < SHARDS && ok; inited++) {
 		ok = ck_rhs_init(&t->shards[inited].table, CK_RHS_MODE_DIRECT | CK_RHS_MODE_SPMC,
@@ -497,6 +523,7 @@ static struct tracker *attach_locked(void)
 			ck_rhs_destroy(&t->shards[i].table);
 		tta_segment_close(&t->seg);
 		free(t->device_seen);
+		free(t->history_next);
 		free(t->overflow_blocks);
 		free(t);
 		disable_with("tt-alloc: tracking disabled: out of memory");
@@ -536,6 +563,8 @@ static struct tracker *tracker_slow(void)
 	if (state == STATE_UNKNOWN) {
 		const char *v = getenv("TT_ALLOC_TRACKING_ENABLED");
 		state = (v != NULL && strcmp(v, "1") == 0) ? STATE_IDLE : STATE_OFF;
+		const char *ev = getenv("TT_ALLOC_EVENTS");
+		g_events_wanted = ev != NULL && strcmp(ev, "1") == 0;
 		ck_pr_store_int(&g_state, state);
 	}
 	struct tracker *t = NULL;
@@ -710,7 +739,8 @@ static inline uint64_t coarse_now_ns(void)
 /* Takes a free record and fills it. Called with S locked. Returns the index,
  * or UINT32_MAX when even private memory is exhausted. */
 static uint32_t new_record(struct tracker *t, struct shard *s, uint32_t device, uint64_t address,
-			   uint64_t size, unsigned type, unsigned kernel_kind, bool by_handle)
+			   uint64_t size, unsigned type, unsigned kernel_kind, bool by_handle,
+			   uint64_t now)
 {
 	if (UNLIKELY(s->free_count == 0) && !refill_shard(t, s) && !stock_from_overflow(t, s))
 		return UINT32_MAX;
@@ -721,7 +751,7 @@ static uint32_t new_record(struct tracker *t, struct shard *s, uint32_t device, 
 		.owner = t->owner_tag,
 		.address = address,
 		.size = size,
-		.alloc_mono_ns = coarse_now_ns(),
+		.alloc_mono_ns = now,
 		.device = device,
 		.type = (uint8_t)type,
 		.kernel_kind = (uint8_t)kernel_kind,
@@ -754,7 +784,43 @@ static inline void mark_device_used(struct tracker *t, uint32_t device)
 
 static inline void counters_add(struct tracker *t, uint32_t device, unsigned type, uint64_t size)
 {
-	tta_counter_line_add(&t->counters[device], type, size);
+	tta_counter_line_add_peak(&t->counters[device], t->peaks ? &t->peaks[device] : NULL, type,
+				  size);
+}
+
+/* Before a change to DEVICE's total: the first one of a history interval
+ * records the interval's sample (tta_history_record); every other one costs
+ * this compare. NOW is CLOCK_MONOTONIC_COARSE. */
+static inline void history_touch(struct tracker *t, uint32_t device, uint64_t now)
+{
+	if (UNLIKELY(now >= ck_pr_load_64(&t->history_next[device])))
+		ck_pr_store_64(&t->history_next[device],
+			       tta_history_record(&t->seg, device, now));
+}
+
+/* TT_ALLOC_EVENTS=1 only: one entry in the segment's event ring. */
+static __attribute__((noinline)) void emit_event(struct tracker *t, unsigned kind,
+						 uint32_t device, unsigned type, unsigned kernel_kind,
+						 uint64_t address, uint64_t size, uint64_t now)
+{
+	struct tta_event_entry e = {
+		.mono_ns = now,
+		.pid = (int32_t)t->pid,
+		.slot = t->slot,
+		.device = device,
+		.kind = (uint8_t)kind,
+		.type = (uint8_t)type,
+		.kernel_kind = (uint8_t)kernel_kind,
+		.address = address,
+		.size = size,
+	};
+	tta_event_emit(&t->seg, &e);
+}
+
+static inline unsigned alloc_event_kind(unsigned type)
+{
+	return type == TTA_LAYOUT_CB ? TTA_EVENT_KIND_CB_ALLOC
+	       : type == TTA_LAYOUT_KERNEL ? TTA_EVENT_KIND_KERNEL_LOAD : TTA_EVENT_KIND_ALLOC;
 }
 
 static inline void counters_sub(struct tracker *t, uint32_t device, unsigned type, uint64_t size)
@@ -807,18 +873,25 @@ static void keyed_alloc(struct tracker *t, uint32_t device, uint64_t address, ui
 	if (!device_ok(t, device))
 		return;
 	mark_device_used(t, device);
+	uint64_t now = coarse_now_ns();
+	history_touch(t, device, now);
 	struct lookup l;
 	unsigned long table_hash;
 	struct shard *s;
 	uint32_t fp = make_lookup(t, device, key_space_of(type), address, &l, &table_hash, &s);
 	shard_lock(s);
-	uint32_t index = new_record(t, s, device, address, size, type, kernel_kind, false);
+	uint32_t index = new_record(t, s, device, address, size, type, kernel_kind, false, now);
 	if (UNLIKELY(index == UINT32_MAX)) {
 		shard_unlock(s);
 		SHORTFALL(t, records_unavailable);
 		return;
 	}
-	counters_add(t, device, type, size);
+	/* A kernel reload adds the new size before the old one goes: its
+	 * peak is noted once the line holds what is really loaded. */
+	if (UNLIKELY(type == TTA_LAYOUT_KERNEL))
+		tta_counter_line_add(&t->counters[device], type, size);
+	else
+		counters_add(t, device, type, size);
 	void *previous = NULL;
 	tls_table_owner = t;
 	uint64_t entry = ENTRY(fp, index);
@@ -846,13 +919,19 @@ static void keyed_alloc(struct tracker *t, uint32_t device, uint64_t address, ui
 			SHORTFALL(t, address_collisions);
 		}
 	}
+	if (UNLIKELY(type == TTA_LAYOUT_KERNEL) && t->peaks != NULL)
+		tta_peak_note(&t->peaks[device], type, ck_pr_load_64(&t->counters[device].bytes[type]));
 	shard_unlock(s);
+	if (UNLIKELY(t->events))
+		emit_event(t, alloc_event_kind(type), device, type, kernel_kind, address, size, now);
 }
 
 static void keyed_free(struct tracker *t, uint32_t device, uint64_t address, unsigned space)
 {
 	if (!device_ok(t, device))
 		return;
+	uint64_t now = coarse_now_ns();
+	history_touch(t, device, now);
 	struct lookup l;
 	unsigned long table_hash;
 	struct shard *s;
@@ -876,9 +955,14 @@ static void keyed_free(struct tracker *t, uint32_t device, uint64_t address, uns
 		if (!ck_rhs_put(&s->table, table_hash, (void *)(uintptr_t)older))
 			SHORTFALL(t, records_unavailable);
 	}
-	counters_sub(t, r->device, r->type, r->size);
+	unsigned type = r->type;
+	uint64_t size = r->size;
+	counters_sub(t, r->device, type, size);
 	release_record(t, s, index);
 	shard_unlock(s);
+	if (UNLIKELY(t->events))
+		emit_event(t, space == SPACE_CB ? TTA_EVENT_KIND_CB_FREE : TTA_EVENT_KIND_FREE, device,
+			   type, 0, address, size, now);
 }
 
 /* Totals are read as signed 64-bit figures: a size above INT64_MAX would
@@ -990,9 +1074,11 @@ TTA_EXPORT tta_handle tta_report_alloc_handle(uint32_t device, uint64_t address,
 	tta_handle h = 0;
 	if (buffer_type_ok(t, (unsigned)type) && size_ok(t, size) && device_ok(t, device)) {
 		mark_device_used(t, device);
+		uint64_t now = coarse_now_ns();
+		history_touch(t, device, now);
 		struct shard *s = shard_for_thread(t);
 		shard_lock(s);
-		uint32_t index = new_record(t, s, device, address, size, (unsigned)type, 0, true);
+		uint32_t index = new_record(t, s, device, address, size, (unsigned)type, 0, true, now);
 		if (LIKELY(index != UINT32_MAX)) {
 			counters_add(t, device, (unsigned)type, size);
 			uint32_t generation = ck_pr_load_32(&record_at(t, index)->generation);
@@ -1003,6 +1089,9 @@ TTA_EXPORT tta_handle tta_report_alloc_handle(uint32_t device, uint64_t address,
 		shard_unlock(s);
 		if (h == 0)
 			SHORTFALL(t, records_unavailable);
+		else if (UNLIKELY(t->events))
+			emit_event(t, TTA_EVENT_KIND_ALLOC, device, (unsigned)type, 0, address, size,
+				   now);
 	}
 	end_report();
 	return h;
@@ -1045,11 +1134,19 @@ TTA_EXPORT void tta_report_free_handle(tta_handle handle)
 		end_report();
 		return;
 	}
-	counters_sub(t, r->device, r->type, r->size);
+	uint32_t device = r->device;
+	unsigned type = r->type;
+	uint64_t size = r->size;
+	uint64_t now = coarse_now_ns();
+	history_touch(t, device, now);
+	counters_sub(t, device, type, size);
 	struct shard *s = shard_for_thread(t);
 	shard_lock(s);
+	uint64_t address = UNLIKELY(t->events) ? r->address : 0;
 	release_record(t, s, (uint32_t)index);
 	shard_unlock(s);
+	if (UNLIKELY(t->events))
+		emit_event(t, TTA_EVENT_KIND_FREE, device, type, 0, address, size, now);
 	end_report();
 }
 

@@ -37,6 +37,7 @@ struct tta_proxy {
 	uint32_t *free_records;
 	uint32_t free_count, free_cap;
 	uint8_t *device_seen;
+	uint64_t *history_next;  /* per device: start of the next history interval */
 	uint32_t chunk_skip;
 };
 
@@ -97,9 +98,11 @@ static struct tta_proxy *proxy_new(struct tta_segment *seg, uint32_t slot, uint6
 	p->nbuckets = 64;
 	p->buckets = calloc(p->nbuckets, sizeof *p->buckets);
 	p->device_seen = calloc(seg->geo.device_capacity, 1);
-	if (p->buckets == NULL || p->device_seen == NULL) {
+	p->history_next = calloc(seg->geo.device_capacity, sizeof *p->history_next);
+	if (p->buckets == NULL || p->device_seen == NULL || p->history_next == NULL) {
 		free(p->buckets);
 		free(p->device_seen);
+		free(p->history_next);
 		free(p);
 		return NULL;
 	}
@@ -232,11 +235,30 @@ bool tta_proxy_valid(const struct tta_proxy *p)
 	return ck_pr_load_64(&tta_slot_at(p->seg, p->slot)->state) == p->live_state;
 }
 
-static uint64_t coarse_ns(void)
+/* Before a change to DEVICE's total (see tta_history_record). */
+static void history_touch(struct tta_proxy *p, uint32_t device, uint64_t now)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	if (now >= p->history_next[device])
+		p->history_next[device] = tta_history_record(p->seg, device, now);
+}
+
+/* The bridge records every allocation and free in the event ring, as the
+ * old server logged them: next to a socket message per report, an event
+ * costs nothing worth an opt-in. */
+static void emit(struct tta_proxy *p, unsigned kind, uint32_t device, unsigned type,
+		 uint64_t address, uint64_t size, uint64_t now)
+{
+	struct tta_event_entry e = {
+		.mono_ns = now,
+		.pid = p->pid,
+		.slot = p->slot,
+		.device = device,
+		.kind = (uint8_t)kind,
+		.type = (uint8_t)type,
+		.address = address,
+		.size = size,
+	};
+	tta_event_emit(p->seg, &e);
 }
 
 int tta_proxy_alloc(struct tta_proxy *p, uint32_t device, uint64_t address, uint64_t size,
@@ -263,6 +285,8 @@ int tta_proxy_alloc(struct tta_proxy *p, uint32_t device, uint64_t address, uint
 		return -ENOSPC;
 	}
 	p->free_count--;
+	uint64_t now = tta_now_coarse_ns();
+	history_touch(p, device, now);
 	if (!p->device_seen[device]) {
 		ck_pr_or_uint(&tta_device_user_words(p->seg, device)[p->slot / 32],
 			      1u << (p->slot % 32));
@@ -272,14 +296,17 @@ int tta_proxy_alloc(struct tta_proxy *p, uint32_t device, uint64_t address, uint
 		.owner = p->owner_tag,
 		.address = address,
 		.size = size,
-		.alloc_mono_ns = coarse_ns(),
+		.alloc_mono_ns = now,
 		.device = device,
 		.type = (uint8_t)type,
 	};
 	tta_record_publish(tta_record_at(p->seg, index), &f);
-	tta_counter_line_add(tta_counter_at(p->seg, p->slot, device), type, size);
+	tta_counter_line_add_peak(tta_counter_at(p->seg, p->slot, device),
+				  p->seg->off_peaks ? tta_peak_at(p->seg, p->slot, device) : NULL, type,
+				  size);
 	if (dup)
 		shortfall(p, TTA_CTR_address_collisions);
+	emit(p, TTA_EVENT_KIND_ALLOC, device, type, address, size, now);
 	return 0;
 }
 
@@ -297,9 +324,13 @@ int tta_proxy_free(struct tta_proxy *p, uint32_t device, uint64_t address)
 		return -ENOENT;
 	}
 	struct tta_record *r = tta_record_at(p->seg, index);
-	tta_counter_line_sub(tta_counter_at(p->seg, p->slot, device), ck_pr_load_8(&r->type),
-			     ck_pr_load_64(&r->size));
+	unsigned type = ck_pr_load_8(&r->type);
+	uint64_t size = ck_pr_load_64(&r->size);
+	uint64_t now = tta_now_coarse_ns();
+	history_touch(p, device, now);
+	tta_counter_line_sub(tta_counter_at(p->seg, p->slot, device), type, size);
 	tta_record_retire(r);
+	emit(p, TTA_EVENT_KIND_FREE, device, type, address, size, now);
 	(void)push_free(p, index); /* no memory: the record idles until the slot goes */
 	return 0;
 }
@@ -364,5 +395,6 @@ void tta_proxy_forget(struct tta_proxy *p)
 	free(p->buckets);
 	free(p->free_records);
 	free(p->device_seen);
+	free(p->history_next);
 	free(p);
 }

@@ -33,6 +33,46 @@ static void clear_slot_bits(struct tta_segment *seg, uint32_t slot)
 
 static void free_chunk(struct tta_segment *seg, uint32_t c);
 
+/* The events that end a slot: EXIT when its owner released it, else one
+ * REAP per device it still held something on (leaked buffers and bytes,
+ * kernel binaries excepted), or one without a device when it held nothing.
+ * Reads the counter lines, so it runs before they are zeroed. */
+static void emit_end_events(struct tta_segment *seg, uint32_t slot, int32_t pid, bool reaped)
+{
+	if (seg->events.capacity == 0)
+		return;
+	struct tta_event_entry e = {
+		.mono_ns = tta_now_coarse_ns(),
+		.pid = pid,
+		.slot = slot,
+		.device = UINT32_MAX,
+		.kind = reaped ? TTA_EVENT_KIND_REAP : TTA_EVENT_KIND_EXIT,
+		.type = TTA_EVENT_NO_TYPE,
+	};
+	bool any = false;
+	for (uint32_t d = 0; reaped && d < seg->geo.device_capacity; d++) {
+		const struct tta_counter_line *line = tta_counter_at(seg, slot, d);
+		uint64_t bytes = 0;
+		for (int t = 0; t < TTA_LAYOUT_MEM_TYPES; t++)
+			if (t != TTA_LAYOUT_KERNEL)
+				bytes += ck_pr_load_64(&line->bytes[t]);
+		uint64_t buffers = ck_pr_load_64(&line->buffers);
+		if (bytes == 0 && buffers == 0)
+			continue;
+		e.device = d;
+		e.size = bytes;
+		e.buffers = buffers;
+		tta_event_emit(seg, &e);
+		any = true;
+	}
+	if (!any) {
+		e.device = UINT32_MAX;
+		e.size = 0;
+		e.buffers = 0;
+		tta_event_emit(seg, &e);
+	}
+}
+
 /* Reclaims SLOT; COUNT_LEAKS says whether what it held was leaked (its owner
  * died or lost its image) or deliberately dropped (tta_track_detach). */
 static int reclaim_slot(struct tta_segment *seg, uint32_t slot, uint64_t expected_state,
@@ -47,6 +87,15 @@ static int reclaim_slot(struct tta_segment *seg, uint32_t slot, uint64_t expecte
 	uint64_t reaping = TTA_SLOT_STATE(TTA_SLOT_REAPING, pid, gen);
 	uint64_t me = (uint64_t)getpid();
 
+	if (phase == TTA_SLOT_LIVE) {
+		/* The CAS below changes the totals of every device the slot
+		 * used: their history samples for this interval come first. */
+		uint64_t now = tta_now_coarse_ns();
+		for (uint32_t d = 0; d < seg->hist.devices; d++)
+			if (ck_pr_load_uint(&tta_device_user_words(seg, d)[slot / 32]) &
+			    (1u << (slot % 32)))
+				(void)tta_history_record(seg, d, now);
+	}
 	if (phase == TTA_SLOT_LIVE || phase == TTA_SLOT_CLAIMED) {
 		/* Before the CAS, so a reaper that dies right after it leaves a
 		 * slot whose age anyone can judge (tta_slot_owner_dead). */
@@ -160,7 +209,9 @@ static int reclaim_slot(struct tta_segment *seg, uint32_t slot, uint64_t expecte
 	}
 
 	struct tta_header *h = tta_hdr(seg);
-	ck_pr_inc_64(&h->counters[TTA_CTR_processes_reaped]);
+	ck_pr_inc_64(&h->counters[count_leaks ? TTA_CTR_processes_reaped
+					      : TTA_CTR_processes_detached]);
+	emit_end_events(seg, slot, pid, count_leaks);
 	if (leaked) {
 		ck_pr_inc_64(&h->counters[TTA_CTR_leaky_processes]);
 		ck_pr_add_64(&h->counters[TTA_CTR_leaked_buffers], rep.buffers);
@@ -171,6 +222,9 @@ static int reclaim_slot(struct tta_segment *seg, uint32_t slot, uint64_t expecte
 	 * start from zero. */
 	memset(tta_counter_at(seg, slot, 0), 0,
 	       (size_t)seg->geo.device_capacity * sizeof(struct tta_counter_line));
+	if (seg->off_peaks != 0)
+		memset(tta_peak_at(seg, slot, 0), 0,
+		       (size_t)seg->geo.device_capacity * sizeof(struct tta_peak_line));
 	ck_pr_store_64(&s->reaper_pid, 0);
 	ck_pr_store_64(&s->reaper_start_time, 0);
 	ck_pr_store_64(&s->start_time, 0);

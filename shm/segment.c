@@ -53,6 +53,13 @@ uint64_t tta_now_realtime_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+uint64_t tta_now_coarse_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static uint64_t align_up(uint64_t v, uint64_t a)
 {
 	return (v + a - 1) / a * a;
@@ -148,6 +155,7 @@ static int env_u32(const char *var, uint32_t def, uint32_t lo, uint32_t hi, int 
 int tta_create_params_from_env(struct tta_create_params *p, char *err, size_t errlen)
 {
 	int rc;
+	memset(p, 0, sizeof *p); /* every region, unless a caller asks otherwise */
 	if ((rc = env_u32("TT_ALLOC_MAX_DEVICES", TTA_DEFAULT_DEVICES, TTA_MIN_DEVICES,
 			  TTA_MAX_DEVICES, 10, &p->devices, err, errlen)) != 0)
 		return rc;
@@ -163,6 +171,88 @@ int tta_create_params_from_env(struct tta_create_params *p, char *err, size_t er
 	if (p->records > TTA_MAX_RECORDS)
 		p->records = TTA_MAX_RECORDS;
 	return env_u32("TT_ALLOC_SHM_MODE", TTA_DEFAULT_MODE, 0, 0777, 8, &p->mode, err, errlen);
+}
+
+/* Sizes of the optional regions, from the capacities alone. */
+static uint32_t history_devices(const struct tta_geometry *g)
+{
+	return g->device_capacity < TTA_HISTORY_MAX_DEVICES ? g->device_capacity
+							    : TTA_HISTORY_MAX_DEVICES;
+}
+
+static uint64_t history_bytes(uint64_t devices, uint64_t fine, uint64_t coarse)
+{
+	return sizeof(struct tta_history_header) + devices * sizeof(struct tta_history_head) +
+	       devices * (fine + coarse) * sizeof(struct tta_history_slot);
+}
+
+/* SIZES with every 0 replaced by its default. */
+static struct tta_extra_sizes sizes_or_defaults(const struct tta_extra_sizes *sizes)
+{
+	struct tta_extra_sizes z = { 0 };
+	if (sizes != NULL)
+		z = *sizes;
+	if (z.history_fine < 2)
+		z.history_fine = TTA_HISTORY_FINE_COUNT;
+	if (z.history_coarse < 2)
+		z.history_coarse = TTA_HISTORY_COARSE_COUNT;
+	if (z.event_capacity < 2 || (z.event_capacity & (z.event_capacity - 1)) != 0)
+		z.event_capacity = TTA_EVENTS_CAPACITY;
+	return z;
+}
+
+unsigned tta_geometry_extra_regions(const struct tta_geometry *g,
+				    const struct tta_extra_sizes *sizes, struct tta_region out[3],
+				    uint64_t *end)
+{
+	struct tta_extra_sizes z = sizes_or_defaults(sizes);
+	const struct {
+		uint32_t kind, version;
+		uint64_t size;
+	} extra[3] = {
+		{ TTA_REGION_HISTORY, TTA_HISTORY_VERSION,
+		  history_bytes(history_devices(g), z.history_fine, z.history_coarse) },
+		{ TTA_REGION_EVENTS, TTA_EVENTS_VERSION,
+		  sizeof(struct tta_event_ring_header) +
+			  (uint64_t)z.event_capacity * sizeof(struct tta_event_entry) },
+		{ TTA_REGION_PEAKS, TTA_PEAKS_VERSION,
+		  (uint64_t)g->slot_capacity * g->device_capacity * sizeof(struct tta_peak_line) },
+	};
+	uint64_t off = g->segment_size;
+	for (unsigned i = 0; i < 3; i++) {
+		memset(&out[i], 0, sizeof out[i]);
+		out[i].kind = extra[i].kind;
+		out[i].version = extra[i].version;
+		out[i].offset = off;
+		out[i].size = extra[i].size;
+		off = align_up(off + extra[i].size, TTA_PAGE);
+	}
+	*end = off;
+	return 3;
+}
+
+void tta_segment_format_extras(uint8_t *base, const struct tta_geometry *g,
+			       const struct tta_extra_sizes *sizes)
+{
+	struct tta_extra_sizes z = sizes_or_defaults(sizes);
+	const struct tta_header *h = (const struct tta_header *)base;
+	for (uint32_t i = 0; i < h->region_count; i++) {
+		const struct tta_region *r = &h->regions[i];
+		if (r->kind == TTA_REGION_HISTORY) {
+			struct tta_history_header *hh = (struct tta_history_header *)(base + r->offset);
+			hh->devices = history_devices(g);
+			hh->fine_count = z.history_fine;
+			hh->coarse_count = z.history_coarse;
+			hh->fine_interval_ms = TTA_HISTORY_FINE_INTERVAL_MS;
+			hh->coarse_interval_ms = TTA_HISTORY_COARSE_INTERVAL_MS;
+			hh->sample_size = sizeof(struct tta_history_slot);
+		} else if (r->kind == TTA_REGION_EVENTS) {
+			struct tta_event_ring_header *eh =
+				(struct tta_event_ring_header *)(base + r->offset);
+			eh->capacity = z.event_capacity;
+			eh->entry_size = sizeof(struct tta_event_entry);
+		}
+	}
 }
 
 void tta_geometry_core_regions(const struct tta_geometry *g,
@@ -447,15 +537,22 @@ static int create_segment(const char *name, const struct tta_create_params *p, c
 			      name, strerror(errno));
 		goto out;
 	}
-	int fa = posix_fallocate(fd, 0, (off_t)g.segment_size);
+	/* The optional regions follow the core and are reserved with it: a
+	 * full /dev/shm fails here, never as a SIGBUS in a writer later. */
+	struct tta_region extra[3];
+	unsigned n_extra = 0;
+	uint64_t total = g.segment_size;
+	if (!p->core_only)
+		n_extra = tta_geometry_extra_regions(&g, &p->sizes, extra, &total);
+	int fa = posix_fallocate(fd, 0, (off_t)total);
 	if (fa != 0) {
 		rc = tta_fail(err, errlen, fa == ENOSPC ? -ENOSPC : -fa,
 			      "cannot reserve %llu MiB in /dev/shm for segment %s: %s; free space "
 			      "or lower TT_ALLOC_MAX_BUFFERS / TT_ALLOC_MAX_PROCESSES",
-			      (unsigned long long)(g.segment_size >> 20), name, strerror(fa));
+			      (unsigned long long)(total >> 20), name, strerror(fa));
 		goto out;
 	}
-	base = mmap(NULL, g.segment_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	base = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (base == MAP_FAILED) {
 		rc = tta_fail(err, errlen, -errno, "cannot map new segment %s: %s", name,
 			      strerror(errno));
@@ -463,6 +560,10 @@ static int create_segment(const char *name, const struct tta_create_params *p, c
 	}
 	tta_segment_format(base, &g, p->mode);
 	struct tta_header *h = base;
+	for (unsigned i = 0; i < n_extra; i++)
+		h->regions[h->region_count++] = extra[i];
+	h->segment_size = total;
+	tta_segment_format_extras(base, &g, &p->sizes);
 	/* Everything above must be visible before anyone can see ready. */
 	ck_pr_fence_store();
 	ck_pr_store_32(&h->ready, TTA_READY_VALUE);
@@ -481,10 +582,69 @@ static int create_segment(const char *name, const struct tta_create_params *p, c
 	}
 out:
 	if (base != MAP_FAILED)
-		munmap(base, g.segment_size);
+		munmap(base, total);
 	shm_unlink(tmp);
 	close(fd);
 	return rc;
+}
+
+/* Locates the optional regions of an opened SEG (directory validated) and
+ * checks their headers, read from the mapping once and kept in SEG. A region
+ * of another version or with a header that does not fit its directory entry
+ * is ignored: the segment then simply keeps no history / events / peaks.
+ * The headers were written before ready and never change. */
+static void find_extras(struct tta_segment *seg, int fd)
+{
+	const struct tta_region *r = tta_segment_region(seg, TTA_REGION_HISTORY);
+	if (r != NULL && r->version == TTA_HISTORY_VERSION &&
+	    r->size >= sizeof(struct tta_history_header)) {
+		struct tta_history_header hh;
+		memset(&hh, 0, sizeof hh);
+		/* pread, not the mapping: a file truncated since the size check
+		 * must not fault here, outside any SIGBUS guard. */
+		if (pread(fd, &hh, sizeof hh, (off_t)r->offset) != (ssize_t)sizeof hh)
+			memset(&hh, 0, sizeof hh);
+		uint64_t fine_ns = (uint64_t)hh.fine_interval_ms * 1000000u;
+		uint64_t coarse_ns = (uint64_t)hh.coarse_interval_ms * 1000000u;
+		if (hh.devices >= 1 && hh.devices <= seg->geo.device_capacity &&
+		    hh.devices <= TTA_HISTORY_MAX_DEVICES && hh.fine_count >= 2 &&
+		    hh.fine_count <= (1u << 20) && hh.coarse_count >= 2 &&
+		    hh.coarse_count <= (1u << 20) && fine_ns > 0 && coarse_ns >= fine_ns &&
+		    coarse_ns % fine_ns == 0 && hh.sample_size == sizeof(struct tta_history_slot) &&
+		    history_bytes(hh.devices, hh.fine_count, hh.coarse_count) <= r->size) {
+			seg->hist.devices = hh.devices;
+			seg->hist.fine_count = hh.fine_count;
+			seg->hist.coarse_count = hh.coarse_count;
+			seg->hist.fine_ns = fine_ns;
+			seg->hist.coarse_ns = coarse_ns;
+			seg->hist.off_heads = r->offset + sizeof(struct tta_history_header);
+			seg->hist.off_fine = seg->hist.off_heads +
+					     (uint64_t)hh.devices * sizeof(struct tta_history_head);
+			seg->hist.off_coarse = seg->hist.off_fine + (uint64_t)hh.devices *
+									    hh.fine_count *
+									    sizeof(struct tta_history_slot);
+		}
+	}
+	r = tta_segment_region(seg, TTA_REGION_EVENTS);
+	if (r != NULL && r->version == TTA_EVENTS_VERSION &&
+	    r->size >= sizeof(struct tta_event_ring_header)) {
+		struct tta_event_ring_header eh;
+		if (pread(fd, &eh, sizeof eh, (off_t)r->offset) != (ssize_t)sizeof eh)
+			memset(&eh, 0, sizeof eh);
+		uint32_t cap = eh.capacity;
+		if (cap >= 2 && cap <= (1u << 24) && (cap & (cap - 1)) == 0 &&
+		    eh.entry_size == sizeof(struct tta_event_entry) &&
+		    sizeof eh + (uint64_t)cap * sizeof(struct tta_event_entry) <= r->size) {
+			seg->events.capacity = cap;
+			seg->events.off_header = r->offset;
+			seg->events.off_entries = r->offset + sizeof eh;
+		}
+	}
+	r = tta_segment_region(seg, TTA_REGION_PEAKS);
+	if (r != NULL && r->version == TTA_PEAKS_VERSION &&
+	    r->size >= (uint64_t)seg->geo.slot_capacity * seg->geo.device_capacity *
+			       sizeof(struct tta_peak_line))
+		seg->off_peaks = r->offset;
 }
 
 int tta_segment_open(const char *name, int flags, const struct tta_create_params *params,
@@ -569,6 +729,9 @@ int tta_segment_open(const char *name, int flags, const struct tta_create_params
 			      strerror(errno));
 		goto fail;
 	}
+	memcpy(out->regions, h.regions, sizeof out->regions);
+	out->region_count = h.region_count;
+	find_extras(out, fd);
 	/* A reader keeps its fd (close-on-exec) to notice truncation; a writer,
 	 * a guest in someone else's process, keeps none. */
 	if (writable) {
@@ -578,8 +741,6 @@ int tta_segment_open(const char *name, int flags, const struct tta_create_params
 	out->fd = fd;
 	out->base = base;
 	out->size = out->geo.mapped_size;
-	memcpy(out->regions, h.regions, sizeof out->regions);
-	out->region_count = h.region_count;
 	out->writable = writable;
 	out->file_dev = st.st_dev;
 	out->file_ino = st.st_ino;

@@ -90,6 +90,9 @@ int tta_slot_claim(struct tta_segment *seg, const struct tta_slot_identity *id, 
 		 * case a crash left something behind. */
 		memset(tta_counter_at(seg, i, 0), 0,
 		       (size_t)seg->geo.device_capacity * sizeof(struct tta_counter_line));
+		if (seg->off_peaks != 0)
+			memset(tta_peak_at(seg, i, 0), 0,
+			       (size_t)seg->geo.device_capacity * sizeof(struct tta_peak_line));
 		uint64_t live = TTA_SLOT_STATE(TTA_SLOT_LIVE, id->pid, gen);
 		ck_pr_fence_store();
 		if (!ck_pr_cas_64(&s->state, claimed, live))
@@ -98,6 +101,15 @@ int tta_slot_claim(struct tta_segment *seg, const struct tta_slot_identity *id, 
 		*slot_out = i;
 		*live_state_out = live;
 		tta_registry_notify(seg);
+		struct tta_event_entry attach = {
+			.mono_ns = tta_now_coarse_ns(),
+			.pid = id->pid,
+			.slot = i,
+			.device = UINT32_MAX,
+			.kind = TTA_EVENT_KIND_ATTACH,
+			.type = TTA_EVENT_NO_TYPE,
+		};
+		tta_event_emit(seg, &attach);
 		return 0;
 	}
 	return -ENOSPC;

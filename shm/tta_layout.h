@@ -313,6 +313,17 @@ struct tta_history_slot {
  * the entry, and accepts it when seq is 2p + 2 before and after the copy.
  */
 #define TTA_EVENTS_VERSION 1u
+/* Kinds: the same numbers as the public enum tta_event_kind. */
+enum tta_event_kind_v1 {
+	TTA_EVENT_KIND_ALLOC = 1,
+	TTA_EVENT_KIND_FREE = 2,
+	TTA_EVENT_KIND_CB_ALLOC = 3,
+	TTA_EVENT_KIND_CB_FREE = 4,
+	TTA_EVENT_KIND_KERNEL_LOAD = 5,
+	TTA_EVENT_KIND_ATTACH = 6,
+	TTA_EVENT_KIND_EXIT = 7,
+	TTA_EVENT_KIND_REAP = 8
+};
 #define TTA_EVENTS_CAPACITY 65536u   /* entries, a power of two */
 #define TTA_EVENT_NO_TYPE 0xffu
 
@@ -337,7 +348,7 @@ struct tta_event_entry {
 	uint64_t address;         /* 32 */
 	uint64_t size;            /* 40 */
 	uint64_t buffers;         /* 48 */
-	uint64_t reserved1;       /* 56 */
+	uint64_t check;           /* 56: tta_event_check() of the complete entry */
 };
 
 /* Peaks (kind 10, version 1): one line per (slot, device), indexed like the

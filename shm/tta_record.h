@@ -109,6 +109,32 @@ static inline void tta_counter_line_add(struct tta_counter_line *line, unsigned 
 		ck_pr_inc_64(&line->buffers);
 }
 
+/* The same, keeping the owner's peak line (NULL: the segment has none):
+ * the add returns the new value, and a new high is stored with a CAS, so
+ * threads of one process racing never lower a peak. The compare costs
+ * nothing measurable; the store is taken only when use reaches a new high. */
+/* Raises PEAK's TYPE to NOW, a value the counter line held (signed, as
+ * readers see it: a mis-accounted, negative, line is no peak). */
+static inline void tta_peak_note(struct tta_peak_line *peak, unsigned type, uint64_t now)
+{
+	if (peak == NULL)
+		return;
+	uint64_t seen = ck_pr_load_64(&peak->peak[type]);
+	while (__builtin_expect((int64_t)now > (int64_t)seen, 0) &&
+	       !ck_pr_cas_64_value(&peak->peak[type], seen, now, &seen))
+		;
+}
+
+static inline void tta_counter_line_add_peak(struct tta_counter_line *line,
+					     struct tta_peak_line *peak, unsigned type,
+					     uint64_t size)
+{
+	uint64_t now = ck_pr_faa_64(&line->bytes[type], size) + size;
+	if (__builtin_expect(type != TTA_LAYOUT_KERNEL, 1))
+		ck_pr_inc_64(&line->buffers);
+	tta_peak_note(peak, type, now);
+}
+
 static inline void tta_counter_line_sub(struct tta_counter_line *line, unsigned type,
 					uint64_t size)
 {

@@ -35,11 +35,33 @@ struct tta_segment {
 	/* Validated copy of the region directory, never re-read. */
 	uint32_t region_count;
 	struct tta_region regions[TTA_MAX_REGIONS];
+	/* The optional regions (zero / 0 when the segment has none), their
+	 * headers validated at open and copied here, never re-read. */
+	struct tta_history_geo {
+		uint32_t devices;        /* 0: no history region */
+		uint32_t fine_count, coarse_count;
+		uint64_t fine_ns, coarse_ns;  /* intervals */
+		uint64_t off_heads, off_fine, off_coarse; /* from the segment start */
+	} hist;
+	struct tta_events_geo {
+		uint32_t capacity;       /* 0: no event ring */
+		uint64_t off_header, off_entries;
+	} events;
+	uint64_t off_peaks;              /* 0: no peak region */
 };
 
 struct tta_create_params {
 	uint32_t devices, slots, records;
 	uint32_t mode;
+	/* Only the core regions: no history, events or peaks, as a creator
+	 * that predates them made segments (tests use it). */
+	bool core_only;
+	/* Sizes of the optional regions, 0 = the defaults of tta_layout.h
+	 * (the fuzz harness and its seeds use tiny ones). */
+	struct tta_extra_sizes {
+		uint32_t history_fine, history_coarse; /* samples per device, >= 2 */
+		uint32_t event_capacity;               /* a power of two, >= 2 */
+	} sizes;
 };
 
 /* Fills P from TT_ALLOC_MAX_DEVICES / _MAX_PROCESSES / _MAX_BUFFERS /
@@ -71,6 +93,18 @@ void tta_segment_close(struct tta_segment *seg);
  * zero-filled segment of geometry G at BASE. The creator publishes ready
  * after it; the fuzz harness builds its segments with it too. */
 void tta_segment_format(uint8_t *base, const struct tta_geometry *g, uint32_t mode);
+
+/* The optional regions (history, events, peaks) a creator adds after the
+ * core of G, sized by SIZES (NULL or zeros: the defaults): fills OUT and
+ * returns how many (3), and the new end of the segment in *END. */
+unsigned tta_geometry_extra_regions(const struct tta_geometry *g,
+				    const struct tta_extra_sizes *sizes, struct tta_region out[3],
+				    uint64_t *end);
+
+/* Writes the headers of the optional regions for a zero-filled segment at
+ * BASE whose directory already lists them (same G and SIZES as above). */
+void tta_segment_format_extras(uint8_t *base, const struct tta_geometry *g,
+			       const struct tta_extra_sizes *sizes);
 
 /* The directory entries of the core regions of G, in kind order. */
 void tta_geometry_core_regions(const struct tta_geometry *g,
@@ -128,6 +162,74 @@ static inline uint32_t tta_bitmap_words(const struct tta_segment *s)
 {
 	return (s->geo.slot_capacity + 31u) / 32u;
 }
+/* Optional regions: only when the matching geo field says present. */
+static inline struct tta_history_head *tta_history_head_at(const struct tta_segment *s,
+							  uint32_t dev)
+{
+	return (struct tta_history_head *)(s->base + s->hist.off_heads) + dev;
+}
+static inline struct tta_history_slot *tta_history_fine_at(const struct tta_segment *s,
+							  uint32_t dev, uint32_t index)
+{
+	return (struct tta_history_slot *)(s->base + s->hist.off_fine) +
+	       (size_t)dev * s->hist.fine_count + index;
+}
+static inline struct tta_history_slot *tta_history_coarse_at(const struct tta_segment *s,
+							    uint32_t dev, uint32_t index)
+{
+	return (struct tta_history_slot *)(s->base + s->hist.off_coarse) +
+	       (size_t)dev * s->hist.coarse_count + index;
+}
+static inline struct tta_event_ring_header *tta_events_header(const struct tta_segment *s)
+{
+	return (struct tta_event_ring_header *)(s->base + s->events.off_header);
+}
+static inline struct tta_event_entry *tta_event_at(const struct tta_segment *s, uint64_t pos)
+{
+	return (struct tta_event_entry *)(s->base + s->events.off_entries) +
+	       (pos & (s->events.capacity - 1u));
+}
+static inline struct tta_peak_line *tta_peak_at(const struct tta_segment *s, uint32_t slot,
+						uint32_t dev)
+{
+	return (struct tta_peak_line *)(s->base + s->off_peaks) +
+	       (size_t)slot * s->geo.device_capacity + dev;
+}
+
+/* ---- history (history.c) ---- */
+
+/* Sums DEVICE's counter lines over the LIVE slots that use it, each slot
+ * checked LIVE and unchanged around its line (the one definition of a
+ * device total: readers and history samples both use it). BYTES gets the
+ * total per type modulo 2^64; BUFFERS and PROCESSES may be NULL. */
+void tta_device_sum(const struct tta_segment *seg, uint32_t device,
+		    uint64_t bytes[TTA_LAYOUT_MEM_TYPES], uint64_t *buffers, uint32_t *processes);
+
+/* Records the history sample of DEVICE for the interval NOW_NS (a
+ * CLOCK_MONOTONIC_COARSE reading) falls in, unless it is already recorded
+ * or claimed: to be called before a change to DEVICE's total is applied.
+ * Returns the start of the next interval (when to call again), or
+ * UINT64_MAX when DEVICE keeps no history. Never waits; safe from any
+ * number of processes at once. */
+uint64_t tta_history_record(struct tta_segment *seg, uint32_t device, uint64_t now_ns);
+
+/* Reads one sample: true with its stamp and values if it was complete and
+ * unchanged across the copy; false with *STAMP = what it saw otherwise. */
+bool tta_history_read_slot(const struct tta_history_slot *slot, uint64_t *stamp,
+			   uint64_t bytes[TTA_LAYOUT_MEM_TYPES]);
+
+/* ---- events (events.c) ---- */
+
+/* Appends E (every field but seq and check) to the event ring, if SEG has
+ * one. One atomic increment and a few stores; never waits. */
+void tta_event_emit(struct tta_segment *seg, const struct tta_event_entry *e);
+
+/* The check word of entry E as complete at position POS: readers accept an
+ * entry only when it matches (a torn or raced entry does not). */
+uint64_t tta_event_check(const struct tta_event_entry *e, uint64_t pos);
+
+/* CLOCK_MONOTONIC_COARSE in ns: the clock of history intervals and events. */
+uint64_t tta_now_coarse_ns(void);
 
 /* ---- process identity (Linux /proc) ---- */
 

@@ -1,7 +1,7 @@
 # tt-smi: the command-line viewer. A tool like any third-party one: it sees
 # only the public headers (include/tt-alloc/) and links the public archive,
 # which test_install.sh proves by building it from an installed prefix.
-SMI_OBJS := $(BUILD)/obj/smi/tt_smi.o $(BUILD)/obj/smi/render.o
+SMI_OBJS := $(BUILD)/obj/smi/tt_smi.o $(BUILD)/obj/smi/render.o $(BUILD)/obj/smi/stream.o
 
 $(SMI_OBJS): INCLUDES = $(PUBLIC_INCLUDES)
 $(BUILD)/obj/smi/tt_smi.o: ALL_CFLAGS += -DTT_SMI_VERSION='"$(TTA_VERSION)"'

@@ -122,7 +122,8 @@ static uint64_t counter(const tta_snapshot *snap, const char *name)
 static bool shown_elsewhere(const char *name)
 {
 	static const char *const reaped_line[] = { "processes_reaped", "leaky_processes",
-						   "leaked_buffers", "leaked_bytes" };
+						   "leaked_buffers", "leaked_bytes",
+						   "processes_detached" };
 	for (size_t i = 0; i < sizeof reaped_line / sizeof reaped_line[0]; i++)
 		if (strcmp(name, reaped_line[i]) == 0)
 			return true;
@@ -165,12 +166,15 @@ static void print_header(const tta_snapshot *snap, const char *version, FILE *ou
 	uint64_t reaped = counter(snap, "processes_reaped");
 	uint64_t leaked_bytes = counter(snap, "leaked_bytes");
 	uint64_t leaked_buffers = counter(snap, "leaked_buffers");
+	/* Reaped: ended without detaching. A process that released its slot
+	 * itself (tta_track_detach) is counted apart: it leaked nothing. */
+	uint64_t detached = counter(snap, "processes_detached");
 	fprintf(out, "reaped: %" PRIu64 " process%s, %" PRIu64 " with leaks (%" PRIu64
-		" buffer%s, %s)\n",
+		" buffer%s, %s); %" PRIu64 " detached\n",
 		reaped, reaped == 1 ? "" : "es", counter(snap, "leaky_processes"), leaked_buffers,
 		leaked_buffers == 1 ? "" : "s",
 		tta_format_bytes((int64_t)(leaked_bytes > INT64_MAX ? INT64_MAX : leaked_bytes),
-				 leaked, sizeof leaked));
+				 leaked, sizeof leaked), detached);
 
 	/* Every counter of the table that is not shown above and is not zero:
 	 * misuse and shortfalls, named as the table names them. */
@@ -357,6 +361,10 @@ void smi_render_text(const tta_snapshot *snap, const char *version, FILE *out)
 		print_device_header(out);
 		for (size_t i = 0; i < tta_snapshot_device_count(snap); i++)
 			print_device_block(tta_snapshot_device(snap, i), out);
+		if (tta_snapshot_segment(snap)->filter_pid)
+			fprintf(out, "Device totals cover every process; --pid %" PRId32
+				" filters the process table only.\n",
+				tta_snapshot_segment(snap)->filter_pid);
 	}
 	fprintf(out, "\n");
 	print_process_table(snap, out);

@@ -30,6 +30,7 @@
 #include <tt-alloc/reader.h>
 
 #include "render.h"
+#include "stream.h"
 #include <tt-alloc/text.h>
 
 #ifndef TT_SMI_VERSION
@@ -50,6 +51,8 @@ struct options {
 	long count; /* refreshes in watch mode; 0 = until stopped */
 	int32_t filter_pid;    /* 0 = any */
 	int32_t filter_device; /* -1 = any */
+	bool history, events, from_start; /* stream.h's modes */
+	uint32_t history_seconds;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -72,6 +75,13 @@ static void usage(FILE *out)
 		"  -d, --device N         only this device\n"
 		"      --check-empty      exit 1 and list what is still allocated, 0 if\n"
 		"                         nothing is (CI leak check)\n"
+		"      --history [SECONDS]  memory use per device over the last SECONDS\n"
+		"                         (default 600; beyond ~17 min one sample a minute)\n"
+		"      --events           follow allocations, frees, kernel loads, attaches,\n"
+		"                         exits and reaps live, one line each (with --json one\n"
+		"                         JSON object each); Ctrl-C ends. --count N stops\n"
+		"                         after N events\n"
+		"      --from-start       with --events: begin with the oldest event held\n"
 		"  -s, --segment NAME     segment to read (default $TT_ALLOC_SHM or /tt_alloc)\n"
 		"  -h, --help             this help\n"
 		"  -V, --version          version\n"
@@ -100,7 +110,7 @@ static bool parse_long(const char *text, long min, long max, long *out)
 	return true;
 }
 
-enum { OPT_CHECK_EMPTY = 1000 };
+enum { OPT_CHECK_EMPTY = 1000, OPT_HISTORY, OPT_EVENTS, OPT_FROM_START };
 
 static void parse_options(int argc, char **argv, struct options *opt)
 {
@@ -113,6 +123,9 @@ static void parse_options(int argc, char **argv, struct options *opt)
 		{ "pid", required_argument, NULL, 'p' },
 		{ "device", required_argument, NULL, 'd' },
 		{ "check-empty", no_argument, NULL, OPT_CHECK_EMPTY },
+		{ "history", optional_argument, NULL, OPT_HISTORY },
+		{ "events", no_argument, NULL, OPT_EVENTS },
+		{ "from-start", no_argument, NULL, OPT_FROM_START },
 		{ "segment", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -160,6 +173,29 @@ static void parse_options(int argc, char **argv, struct options *opt)
 		case OPT_CHECK_EMPTY:
 			opt->check_empty = true;
 			break;
+		case OPT_HISTORY: {
+			/* "--history 300" as well as "--history=300": a following
+			 * word that is a number is the span. */
+			const char *span = optarg;
+			if (span == NULL && optind < argc && argv[optind][0] >= '0' &&
+			    argv[optind][0] <= '9')
+				span = argv[optind++];
+			opt->history = true;
+			opt->history_seconds = 600;
+			if (span != NULL) {
+				if (!parse_long(span, 1, 2 * 86400, &value))
+					usage_error("invalid history span '%s' (seconds, 1..172800)",
+						    span);
+				opt->history_seconds = (uint32_t)value;
+			}
+			break;
+		}
+		case OPT_EVENTS:
+			opt->events = true;
+			break;
+		case OPT_FROM_START:
+			opt->from_start = true;
+			break;
 		case 's':
 			/* Resolved (and checked) like every component's: see
 			 * tta_segment_name. */
@@ -186,8 +222,14 @@ static void parse_options(int argc, char **argv, struct options *opt)
 		usage_error("unexpected argument '%s'", argv[optind]);
 	if (opt->check_empty && opt->watch)
 		usage_error("%s", "--check-empty takes one snapshot; it cannot be combined with --watch");
-	if (opt->count && !opt->watch)
-		usage_error("%s", "--count only applies to --watch");
+	if (opt->history + opt->events + opt->watch + opt->check_empty > 1)
+		usage_error("%s", "choose one of --watch, --history, --events and --check-empty");
+	if ((opt->history || opt->events) && opt->buffers)
+		usage_error("%s", "--buffers does not apply to --history or --events");
+	if (opt->from_start && !opt->events)
+		usage_error("%s", "--from-start only applies to --events");
+	if (opt->count && !opt->watch && !opt->events)
+		usage_error("%s", "--count only applies to --watch and --events");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -543,7 +585,20 @@ int main(int argc, char **argv)
 		segment_close(&seg);
 		return EXIT_TROUBLE;
 	}
-	int status = opt.watch ? run_watch(&seg, &opt) : run_once(&seg, &opt);
+	struct smi_stream_options stream = {
+		.json = opt.json,
+		.filter_pid = opt.filter_pid,
+		.filter_device = opt.filter_device,
+		.seconds = opt.history_seconds,
+		.from_start = opt.from_start,
+		.count = opt.count,
+	};
+	int status = opt.history ? smi_run_history(seg.reader, &stream, stdout)
+		     : opt.events ? smi_run_events(&seg.reader, seg.name, &stream, stdout)
+		     : opt.watch  ? run_watch(&seg, &opt)
+				  : run_once(&seg, &opt);
+	if (opt.history && flush_stdout() < 0)
+		status = EXIT_TROUBLE;
 	segment_close(&seg);
 	return status;
 }

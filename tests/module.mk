@@ -35,7 +35,7 @@ HAVE_LIBFUZZER := $(shell printf 'int LLVMFuzzerTestOneInput(const char *d, unsi
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -Iinclude -Ishm -Ilibtrack -Ismi -Ireaper -Iexporter -Itests/fuzz \
 	$(PKG_CFLAGS) -Wall -Wextra -Wno-missing-field-initializers $(FUZZ_SAN)
-FUZZ_CODE_SRCS := $(CORE_SRCS) smi/render.c reaper/reaper_log.c exporter/metrics.c
+FUZZ_CODE_SRCS := $(CORE_SRCS) smi/render.c smi/stream.c reaper/reaper_log.c exporter/metrics.c
 FUZZ_CODE_OBJS := $(FUZZ_CODE_SRCS:%.c=$(BUILD)/fuzz/obj/%.o)
 
 $(BUILD)/fuzz/obj/%.o: %.c

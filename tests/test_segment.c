@@ -181,7 +181,15 @@ TTA_TEST(unknown_regions_are_skipped)
 {
 	create_with_a_report();
 	struct tta_header h = read_header();
-	CHECK(h.region_count == TTA_REGION_CORE_KINDS, "core regions only: %u", h.region_count);
+	/* The core, then history, events and peaks (kinds 8-10), in order. */
+	CHECK(h.region_count == TTA_REGION_CORE_KINDS + 3, "core + 3 optional regions: %u",
+	      h.region_count);
+	for (uint32_t i = 0; i < 3; i++)
+		CHECK(h.regions[TTA_REGION_CORE_KINDS + i].kind == TTA_REGION_HISTORY + i &&
+			      h.regions[TTA_REGION_CORE_KINDS + i].offset % TTA_PAGE == 0 &&
+			      h.regions[TTA_REGION_CORE_KINDS + i].offset >=
+				      h.regions[TTA_REGION_CORE_KINDS - 1].offset,
+		      "optional region %u: kind %u", i, h.regions[TTA_REGION_CORE_KINDS + i].kind);
 	char path[128];
 	shm_path(path, sizeof path, tta_test_segment);
 	uint64_t grown = h.segment_size + 2 * TTA_PAGE;

@@ -43,9 +43,14 @@
 
 #include "fuzz_geometry.h"
 #include "metrics.h"
+#include "read_priv.h"
 #include "reaper.h"
 #include "render.h"
+#include "stream.h"
 #include "tta_segment.h"
+#include "tt-alloc/events.h"
+#include "tt-alloc/history.h"
+#include "tt-alloc/json.h"
 #include "tt-alloc/reader.h"
 #include "tta_layout.h"
 
@@ -451,6 +456,125 @@ static void render_into(const tta_snapshot *snap, render_fn fn, bool json)
 	free(buf);
 }
 
+/* ---- history and events ---- */
+
+static void render_history(const tta_history *h)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (f == NULL)
+		return;
+	tta_history_write_json(h, f);
+	fclose(f);
+	check_json(buf, len);
+	free(buf);
+	/* The promises of the API: fixed interval, oldest first, known values
+	 * never above the window's peak. */
+	for (size_t i = 0; i < tta_history_device_count(h); i++) {
+		const struct tta_history_device *d = tta_history_device(h, i);
+		for (size_t k = 0; k < d->sample_count; k++) {
+			const struct tta_history_sample *s = tta_history_sample(h, i, k);
+			if (s == NULL)
+				abort();
+			if (k > 0 && s->realtime_ns - tta_history_sample(h, i, k - 1)->realtime_ns !=
+					     (uint64_t)tta_history_interval_ms(h) * 1000000u)
+				abort();
+			for (unsigned t = 0; s->known && t < TTA_MEM_TYPES; t++)
+				if (s->used[t] > d->peak[t])
+					abort();
+		}
+		if (tta_history_sample(h, i, d->sample_count) != NULL)
+			abort();
+	}
+}
+
+/* The history at the real clock, and at the clock the input's own newest
+ * fine sample names (so samples of a seed fall inside the window). */
+static void exercise_history(tta_reader *r, uint8_t options)
+{
+	char err[256];
+	tta_history *h = NULL;
+	int32_t device = options & 2 ? (int32_t)((options >> 2) & 3) : -1;
+	if (device >= (int32_t)tta_reader_device_capacity(r))
+		device = -1;
+	uint32_t spans[] = { 5, 600, 7200 };
+	if (tta_history_take(r, device, spans[options % 3], &h, err, sizeof err) == 0)
+		render_history(h);
+	else if (err[0] == '\0' || strchr(err, '\n'))
+		abort();
+	tta_history_free(h);
+	struct tta_segment seg;
+	if (tta_segment_open(shm_name, 0, NULL, &seg, err, sizeof err) != 0)
+		return;
+	uint64_t newest = 0;
+	for (uint32_t d = 0; d < seg.hist.devices; d++)
+		for (uint32_t i = 0; i < seg.hist.fine_count; i++) {
+			uint64_t stamp = tta_history_fine_at(&seg, d, i)->stamp;
+			if (stamp > newest && stamp < (UINT64_C(1) << 40))
+				newest = stamp;
+		}
+	tta_segment_close(&seg);
+	uint64_t mono = (newest / 2 + (options & 3)) * 1000000000ull;
+	for (uint32_t span = 4; span <= 600; span *= 150) {
+		h = NULL;
+		if (tta_history_take_at(r, device, span, mono, mono + 1700000000ull * 1000000000ull, &h,
+					err, sizeof err) == 0)
+			render_history(h);
+		tta_history_free(h);
+	}
+	/* tt-smi's text view of it. */
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (f != NULL) {
+		struct smi_stream_options so = { .filter_device = device, .seconds = 60 };
+		smi_run_history(r, &so, f);
+		fclose(f);
+		check_text(buf, len);
+		free(buf);
+	}
+}
+
+static void exercise_events(tta_reader *r, uint8_t options)
+{
+	char err[256];
+	tta_event_cursor *c = NULL;
+	if (tta_events_open(r, options & 1 ? TTA_EVENTS_NOW : TTA_EVENTS_OLDEST, &c, err,
+			    sizeof err) != 0) {
+		if (err[0] == '\0' || strchr(err, '\n'))
+			abort();
+		return;
+	}
+	for (int i = 0; i < 64; i++) {
+		const struct tta_event *e = NULL;
+		uint64_t missed = 0;
+		int got = tta_events_next(c, &e, &missed);
+		if (got < 0)
+			break;
+		if (got == 0) {
+			if (missed == 0)
+				break;
+			continue;
+		}
+		char line[256];
+		tta_event_format(e, line, sizeof line);
+		check_text(line, strlen(line));
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&buf, &len);
+		if (f == NULL)
+			break;
+		tta_event_write_json(e, f);
+		fclose(f);
+		if (len == 0 || buf[len - 1] != '\n' || memchr(buf, '\n', len - 1))
+			abort(); /* one line */
+		check_json(buf, len - 1);
+		free(buf);
+	}
+	tta_events_close(c);
+}
+
 static void exercise(uint8_t options)
 {
 	tta_reader *r = NULL;
@@ -515,6 +639,8 @@ static void exercise(uint8_t options)
 		abort();
 	}
 	tta_snapshot_free(snap);
+	exercise_history(r, options);
+	exercise_events(r, options);
 	tta_reader_close(r);
 }
 

@@ -159,6 +159,7 @@ int main(int argc, char **argv)
 	if (mkdir(outdir, 0755) != 0 && errno != EEXIST)
 		die(outdir);
 	setenv("TT_ALLOC_TRACKING_ENABLED", "1", 1);
+	setenv("TT_ALLOC_EVENTS", "1", 1); /* seeds hold every kind of event */
 	setenv("TT_ALLOC_SHM_MODE", "0600", 1);
 	for (unsigned g = 0; g < FUZZ_GEOMETRIES; g++) {
 		const struct fuzz_geometry *fg = &fuzz_geometries[g];
@@ -172,6 +173,18 @@ int main(int argc, char **argv)
 		snprintf(v, sizeof v, "%u", fg->records);
 		setenv("TT_ALLOC_MAX_BUFFERS", v, 1);
 		shm_unlink(shm);
+		/* Created here with the harness's sizes, so the structured seeds
+		 * line up with the segments it builds; writers attach to it. */
+		struct tta_create_params params = { .devices = fg->devices, .slots = fg->slots,
+						    .records = fg->records, .mode = 0600,
+						    .core_only = !fg->extras, .sizes = FUZZ_SIZES };
+		struct tta_segment created;
+		char err[TTA_ERR_MAX];
+		if (tta_segment_open(shm, TTA_OPEN_CREATE, &params, &created, err, sizeof err) != 0) {
+			fprintf(stderr, "tta-fuzz-seeds: %s\n", err);
+			return 1;
+		}
+		tta_segment_close(&created);
 
 		pid_t pids[64];
 		unsigned n = 0;

@@ -35,7 +35,12 @@ print("PASS bench_json_parses")
 required = [("report_pair_ns", "shm"), ("report_pair_ns", "socket"),
             ("report_pair_ns", "counters_shm"), ("report_pair_ns", "shm_handle"),
             ("query_ns", "shm"), ("query_ns", "socket"),
-            ("scaling_2proc",), ("reap_ms", "p50"), ("reap_ms", "p99")]
+            ("scaling_2proc",), ("reap_ms", "p50"), ("reap_ms", "p99"),
+            ("history_cost_ns", "handle_pair", "none"),
+            ("history_cost_ns", "handle_pair", "history_peaks"),
+            ("history_cost_ns", "handle_pair", "history_peaks_events"),
+            ("history_cost_ns", "address_pair", "none"),
+            ("history_cost_ns", "address_pair", "history_peaks")]
 for path in required:
     v = d
     for k in path:
@@ -45,9 +50,9 @@ for path in required:
         print(f"PASS {name}")
     else:
         print(f"FAIL {name}: got {v!r}")
-# Every section a..h produced figures, and every figure is a number.
+# Every section a..h and j produced figures, and every figure is a number.
 sections = {r["section"] for r in d.get("results", [])}
-missing = sorted(set("abcdefgh") - sections)
+missing = sorted(set("abcdefghj") - sections)
 print("PASS bench_all_sections" if not missing else f"FAIL bench_all_sections: missing {missing}")
 bad = [r for r in d.get("results", []) if not isinstance(r.get("median"), (int, float))]
 print("PASS bench_figures_numeric" if not bad else f"FAIL bench_figures_numeric: {bad[:3]}")

@@ -372,7 +372,7 @@ leaky, bufs, nbytes = map(int, env["reaper_before"].split())
 assert r["processes_reaped"] >= 1, r
 assert (r["leaky_processes"] - leaky, r["leaked_buffers"] - bufs, r["leaked_bytes"] - nbytes) == (1, 2, 65536 + 4096), (r, env["reaper_before"])'
 run_smi
-has_line "killed process: reaped line" '^reaped: [0-9]+ process(es)?, [0-9]+ with leaks \([0-9]+ buffers, [0-9.]+[KMG]iB\)$'
+has_line "killed process: reaped line" '^reaped: [0-9]+ process(es)?, [0-9]+ with leaks \([0-9]+ buffers, [0-9.]+[KMG]iB\); [0-9]+ detached$'
 
 # ---- watch mode without a terminal -----------------------------------------
 run_smi -w -r 50 --count 2

@@ -58,6 +58,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "read_priv.h"
+#include "tt-alloc/history.h"
 #include "tt-alloc/reader.h"
 #include "../tta_health.h"
 #include "tta_segment.h"
@@ -161,7 +163,7 @@ static struct {
 		exits_detach, kills, kills_aimed, kills_in_report, aimed_in_report, stops, reaper_starts,
 		reaper_kills, reaper_terms, lines_reaped, lines_left, lines_nothing,
 		leak_report_blocks, blocks_lost_to_kill, deaths, deaths_exact, deaths_ambiguous, lines_ambiguous, checkpoints,
-		smi_runs, warnings;
+		smi_runs, warnings, history_checks;
 	uint64_t reports;
 	uint64_t misaccounted_bytes;
 	unsigned long violations;
@@ -331,6 +333,9 @@ static int spawn_writer(uint32_t kind, uint32_t nthreads, uint32_t intent, uint3
 	if (pid == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		setenv("TT_ALLOC_TRACKING_ENABLED", "1", 1);
+		/* Half the writers also append every report to the event ring
+		 * (and so die inside an event now and then). */
+		setenv("TT_ALLOC_EVENTS", c->seed & 1 ? "1" : "0", 1);
 		char arg[16];
 		snprintf(arg, sizeof arg, "%u", idx);
 		execl(self_exe, "tt-alloc-torture", "--writer", arg, (char *)NULL);
@@ -1332,6 +1337,76 @@ static void finalize_deaths(void)
 	n_plines = 0;
 }
 
+/*
+ * History at a quiet moment: with every writer parked, every dead slot
+ * reaped and the totals just proven exact (g_dev), wait into a new second
+ * and record its sample the way a writer's report or a reap does: it must
+ * read back known, recorded, and equal to the exact totals. Samples that
+ * writers recorded under churn (some killed mid-sample) are checked by the
+ * reader process: never negative, never torn.
+ */
+static void check_history_quiet(void)
+{
+	uint64_t now = mono_ns();
+	sleep_us((unsigned)((1000000000ull - now % 1000000000ull) / 1000u) + 20000u);
+	struct tta_segment rw;
+	char err[TTA_ERR_MAX];
+	if (tta_segment_open(segname, TTA_OPEN_WRITE, NULL, &rw, err, sizeof err) != 0) {
+		violation("history check: %s", err);
+		return;
+	}
+	uint64_t at = tta_now_coarse_ns();
+	for (uint32_t d = 0; d < TORTURE_DEVICES; d++)
+		tta_history_record(&rw, d, at);
+	tta_segment_close(&rw);
+	tta_reader *r;
+	if (tta_reader_open(segname, &r, err, sizeof err) != 0) {
+		violation("history check: %s", err);
+		return;
+	}
+	/* Realtime = monotonic: sample times are the intervals' own instants. */
+	uint64_t mono = mono_ns();
+	tta_history *h;
+	if (tta_history_take_at(r, -1, 10, mono, mono, &h, err, sizeof err) != 0) {
+		violation("history take: %s", err);
+		tta_reader_close(r);
+		return;
+	}
+	uint64_t n = at / 1000000000ull;
+	for (uint32_t d = 0; d < TORTURE_DEVICES; d++) {
+		const struct tta_history_device *dev = NULL;
+		size_t di = 0;
+		for (; di < tta_history_device_count(h) && dev == NULL; di++)
+			if (tta_history_device(h, di)->id == d)
+				dev = tta_history_device(h, di);
+		di--; /* the index of DEV, when found */
+		if (dev == NULL || dev->sample_count == 0) {
+			bool idle = true;
+			for (int t = 0; t < TORTURE_TYPES; t++)
+				idle &= g_dev[d][t] == 0;
+			if (!idle)
+				violation("history: device %u in use but not in the history", d);
+			continue;
+		}
+		const struct tta_history_sample *s = NULL;
+		for (size_t i = 0; i < dev->sample_count; i++)
+			if (tta_history_sample(h, di, i)->realtime_ns == n * 1000000000ull)
+				s = tta_history_sample(h, di, i);
+		if (s == NULL || !s->known || !s->recorded) {
+			violation("history: device %u second %" PRIu64 " not recorded at a quiet moment",
+				  d, n);
+			continue;
+		}
+		st.history_checks++;
+		for (int t = 0; t < TORTURE_TYPES; t++)
+			if (s->used[t] != g_dev[d][t])
+				violation("history: device %u %s sample %" PRId64 ", exact total %" PRId64,
+					  d, tta_mem_type_name((unsigned)t), s->used[t], g_dev[d][t]);
+	}
+	tta_history_free(h);
+	tta_reader_close(r);
+}
+
 static void checkpoint(bool final)
 {
 	continue_stopped();
@@ -1350,6 +1425,8 @@ static void checkpoint(bool final)
 	finalize_deaths();
 	build_views();
 	check_exact();
+	if (st.checkpoints % 2 == 0)
+		check_history_quiet();
 	st.checkpoints++;
 	if (!final)
 		store32(&sh->pause_req, 0);
@@ -1984,6 +2061,13 @@ int torture_driver(int argc, char **argv)
 		       st.lines_ambiguous);
 	printf("  checkpoints: %lu; reader passes: %" PRIu64 "; tt-smi runs: %lu\n",
 	       st.checkpoints, __atomic_load_n(&sh->reader_passes, __ATOMIC_RELAXED), st.smi_runs);
+	printf("  history: %lu quiet samples equal to the exact totals; reader checked %" PRIu64
+	       " samples\n",
+	       st.history_checks, __atomic_load_n(&sh->reader_history_samples, __ATOMIC_RELAXED));
+	printf("  events: reader followed %" PRIu64 ", missed %" PRIu64 " (lapped, or torn by a "
+	       "kill), none malformed\n",
+	       __atomic_load_n(&sh->reader_events, __ATOMIC_RELAXED),
+	       __atomic_load_n(&sh->reader_events_missed, __ATOMIC_RELAXED));
 	printf("  bytes mis-accounted: %" PRIu64 "\n", st.misaccounted_bytes);
 	printf("  violations: %lu\n", st.violations);
 	printf("%s\n", st.violations ? "RESULT: FAIL" : "RESULT: PASS");

@@ -39,6 +39,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tt-alloc/events.h"
+#include "tt-alloc/history.h"
+#include "tt-alloc/json.h"
 #include "tt-alloc/reader.h"
 #include "../tta_health.h"
 #include "tta_segment.h"
@@ -252,6 +255,44 @@ static void scribble(struct tta_segment *seg, uint32_t slot, uint64_t tag, uint6
 		scribble_bytes(&h->counters[TTA_CTR_processes_reaped], 4 * sizeof(uint64_t));
 		break;
 	}
+	/* History and events: any writer can write them, so any can forge
+	 * them: stamps (odd, future, another interval's), values, the heads
+	 * of the history and of the event ring, whole event entries. */
+	if (seg->hist.devices != 0) {
+		uint32_t dev = (uint32_t)(r64() % seg->hist.devices);
+		for (int k = 0; k < 8; k++) {
+			struct tta_history_slot *hs_slot =
+				r64() % 2 ? tta_history_fine_at(seg, dev, (uint32_t)(r64() % seg->hist.fine_count))
+					  : tta_history_coarse_at(seg, dev,
+								  (uint32_t)(r64() % seg->hist.coarse_count));
+			uint64_t now_n = tta_now_coarse_ns() / seg->hist.fine_ns;
+			switch (r64() % 4) {
+			case 0: ck_pr_store_64(&hs_slot->stamp, 2 * now_n + 1); break;
+			case 1: ck_pr_store_64(&hs_slot->stamp, 2 * (now_n - r64() % 100) + 2); break;
+			case 2: ck_pr_store_64(&hs_slot->stamp, r64()); break;
+			default: scribble_bytes(hs_slot, sizeof *hs_slot); break;
+			}
+		}
+		if (r64() % 4 == 0)
+			scribble_bytes(tta_history_head_at(seg, dev), sizeof(struct tta_history_head));
+	}
+	if (seg->events.capacity != 0) {
+		struct tta_event_ring_header *eh = tta_events_header(seg);
+		switch (r64() % 5) {
+		case 0: ck_pr_store_64(&eh->head, r64()); break;
+		case 1: ck_pr_store_64(&eh->head, ck_pr_load_64(&eh->head) - r64() % 1000); break;
+		case 2: ck_pr_add_64(&eh->head, r64() % 200000); break;
+		default: break;
+		}
+		for (int k = 0; k < 16; k++) {
+			uint64_t pos = ck_pr_load_64(&eh->head) - r64() % 64;
+			struct tta_event_entry *e = tta_event_at(seg, pos);
+			if (r64() % 2)
+				scribble_bytes(e, sizeof *e);
+			else
+				ck_pr_store_64(&e->seq, r64() % 2 ? 2 * pos + 2 : 2 * pos + 1);
+		}
+	}
 	__atomic_add_fetch(&hs->scribbles, 1, __ATOMIC_RELAXED);
 }
 
@@ -367,6 +408,48 @@ static int count_slots_of(struct tta_segment *seg, int32_t pid, uint64_t *state_
 		}
 	}
 	return n;
+}
+
+/* The history and a follow of the event ring, through the read API: on a
+ * forged region they may say little, but never crash or hang. */
+static void read_history_and_events(void)
+{
+	tta_reader *r;
+	char err[256];
+	if (tta_reader_open(segname, &r, err, sizeof err) != 0) {
+		hviolation("reader refused the segment: %s", err);
+		return;
+	}
+	uint64_t t0 = tta_now_mono_ns();
+	tta_history *h;
+	if (tta_history_take(r, -1, 600, &h, err, sizeof err) == 0) {
+		FILE *null = fopen("/dev/null", "w");
+		if (null) {
+			tta_history_write_json(h, null);
+			fclose(null);
+		}
+		tta_history_free(h);
+	} else {
+		hviolation("history: %s", err);
+	}
+	tta_history_free(NULL);
+	tta_event_cursor *c;
+	if (tta_events_open(r, TTA_EVENTS_OLDEST, &c, err, sizeof err) == 0) {
+		char line[256];
+		for (int i = 0; i < 20000; i++) {
+			const struct tta_event *e;
+			uint64_t missed;
+			int got = tta_events_next(c, &e, &missed);
+			if (got == 1)
+				tta_event_format(e, line, sizeof line);
+			else if (got == 0 && missed == 0 && i % 100 == 99)
+				sleep_us(1000);
+		}
+		tta_events_close(c);
+	}
+	if (tta_now_mono_ns() - t0 > 10ull * 1000000000ull)
+		hviolation("reading history and events took over 10 s");
+	tta_reader_close(r);
 }
 
 static bool run_smi(const char *arg1, const char *arg2)
@@ -517,6 +600,8 @@ int torture_hostile(unsigned seconds)
 			hviolation("reader refused the segment: %s", err);
 		}
 		run_smi(rounds % 2 ? "--json" : "--buffers", rounds % 2 ? "--buffers" : NULL);
+		run_smi("--history", rounds % 2 ? "--json" : NULL);
+		read_history_and_events();
 	}
 	for (unsigned k = 0; k < 8; k++)
 		if (scribblers[k] > 0) {

@@ -118,7 +118,9 @@ struct shared {
 	int32_t driver_pid;    /* writers exit when it is gone */
 	uint64_t reader_passes;
 	char reader_msg[160];
-	uint64_t pad[8];
+	/* The reader's follow of the event ring and reads of the history. */
+	uint64_t reader_events, reader_events_missed, reader_history_samples;
+	uint64_t pad[5];
 	struct cell cells[];
 };
 

@@ -1,5 +1,5 @@
 /*
- * stream.c - /api/events as Server-Sent Events (contract in stream.h).
+ * sse.c - /api/events as Server-Sent Events (contract in sse.h).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -18,7 +18,7 @@
 #include <tt-alloc/reader.h>
 #include <tt-alloc/text.h>
 
-#include "stream.h"
+#include "sse.h"
 
 #define POLL_MS 50
 #define KEEPALIVE_MS 15000

@@ -1,5 +1,5 @@
 /*
- * stream.h - /api/events: the segment's event ring (<tt-alloc/events.h>)
+ * sse.h - /api/events: the segment's event ring (<tt-alloc/events.h>)
  * followed live and sent as Server-Sent Events.
  *
  * Each stream has its own reader and cursor (a cursor belongs to one thread
@@ -21,8 +21,8 @@
  * Errors: a stream whose segment disappears says so (status) and waits for
  * it; nothing here ends the process.
  */
-#ifndef TTA_EXPORTER_STREAM_H
-#define TTA_EXPORTER_STREAM_H
+#ifndef TTA_EXPORTER_SSE_H
+#define TTA_EXPORTER_SSE_H
 
 #include <stddef.h>
 
@@ -39,4 +39,4 @@ struct MHD_Response *tte_stream_response(const char *segment, unsigned mask, uns
 /* Ends every stream (they return end-of-stream within 50 ms). */
 void tte_stream_stop_all(void);
 
-#endif /* TTA_EXPORTER_STREAM_H */
+#endif /* TTA_EXPORTER_SSE_H */
