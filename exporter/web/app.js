@@ -254,6 +254,8 @@
 
   /* ---- events and leaks ---------------------------------------------------- */
 
+  // TEXT: a string, or the raw event of the stream, formatted when drawn so
+  // a name learnt from a later snapshot still shows.
   function addEvent(t, kind, text) {
     events.unshift({ t, kind, text });
     if (events.length > MAX_EVENTS) events.length = MAX_EVENTS;
@@ -270,8 +272,9 @@
     const frag = document.createDocumentFragment();
     for (const e of events) {
       const li = el('li');
+      const text = typeof e.text === 'string' ? e.text : streamEventText(e.text);
       li.append(el('span', 't', fmtTime(e.t)), el('span', 'kind k-' + e.kind, e.kind),
-        el('span', 'text', e.text));
+        el('span', 'text', text));
       frag.append(li);
     }
     $('events').replaceChildren(frag);
@@ -343,7 +346,7 @@
       try { e = JSON.parse(msg.data); } catch (err) { return; }
       if (!e || typeof e !== 'object') return;
       const t = Number(e.t) || Date.now() / 1000;
-      addEvent(t, String(e.event || 'event'), streamEventText(e));
+      addEvent(t, String(e.event || 'event'), e);
       if (e.event === 'reap' && Number(e.size) > 0) {
         addLeak({ t, pid: e.pid, name: knownNames.has(e.pid) ? knownNames.get(e.pid) : '?',
           device: e.device === undefined ? null : e.device,
@@ -616,6 +619,7 @@
     renderDevices(snap);
     renderProcesses(snap);
     deriveEvents(snap, t);
+    if (streamEvents && events.length) scheduleEvents(); // names learnt from this snapshot
     recordHistory(snap, t);
     drawCharts();
   }

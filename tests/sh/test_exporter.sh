@@ -245,6 +245,64 @@ else
 	fail exited_processes_gauge "exited $(metric_value e tt_alloc_exited_processes), live $(metric_value e tt_alloc_live_processes)"
 fi
 
+# ---- the event stream follows the segment's ring: attach, alloc (opt-in), exit,
+# and the reap of a process killed holding memory, with its leak --------------------
+pycheck api_events_attach_alloc_exit_reap '
+import socket, subprocess, time
+s = socket.create_connection(("127.0.0.1", int(env["P"])), timeout=20)
+s.sendall(b"GET /api/events HTTP/1.1\r\nHost: t\r\n\r\n")
+buf = b""
+def events(until, timeout=15):
+    """Reads SSE messages until UNTIL(list of events) is true."""
+    global buf
+    got = []
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        while b"\n\n" in buf:
+            msg, buf = buf.split(b"\n\n", 1)
+            for line in msg.split(b"\n"):
+                if line.startswith(b"data: {\"t\""):
+                    got.append(json.loads(line[6:]))
+            if until(got):
+                return got
+        buf += s.recv(65536)
+    raise AssertionError("stream ended or timed out; got %r" % got[-5:])
+while b"\"events\": true" not in buf:
+    buf += s.recv(65536)
+buf = buf.split(b"\"events\": true}\n\n", 1)[1]
+run = dict(os.environ, TT_ALLOC_TRACKING_ENABLED="1", TT_ALLOC_EVENTS="1")
+w1 = subprocess.Popen([env["WRITER"], "name ev_one", "alloc 0 0xe000 12288 l1", "alloc 0 0xf000 4096 dram"],
+                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=run)
+assert w1.stdout.readline() == b"ready\n"
+got = events(lambda g: sum(1 for e in g if e["pid"] == w1.pid) >= 3)
+mine = [e for e in got if e["pid"] == w1.pid]
+assert [e["event"] for e in mine[:3]] == ["attach", "alloc", "alloc"], mine
+assert mine[1]["device"] == 0 and mine[1]["type"] == "l1" and mine[1]["size"] == 12288, mine
+w1.kill(); w1.wait()
+# A writer that attaches reaps the dead one (no reaper runs here): its leak comes as a reap event.
+w2 = subprocess.Popen([env["WRITER"], "alloc 0 0x10 1 dram", "detach"], stdin=subprocess.PIPE,
+                      stdout=subprocess.PIPE, env=run)
+assert w2.stdout.readline().startswith(b"detached ")
+got = events(lambda g: any(e["event"] == "reap" and e["pid"] == w1.pid for e in g) and
+                        any(e["event"] == "exit" and e["pid"] == w2.pid for e in g))
+reap = [e for e in got if e["event"] == "reap" and e["pid"] == w1.pid]
+assert len(reap) == 1 and reap[0]["device"] == 0 and reap[0]["size"] == 16384 and reap[0]["buffers"] == 2, reap
+w2.stdin.close(); w2.wait()
+s.close()
+' P=$P WRITER=$WRITER
+"$SMI" --history 60 --json >"$TTA_TMP/hist_smi.json"
+fetch e "/api/history?seconds=60" >"$TTA_TMP/hist_api.json"
+pycheck api_history_equals_tt_smi_history '
+a = json.load(open(env["TTA_TMP"] + "/hist_api.json"))["history"]
+b = json.load(open(env["TTA_TMP"] + "/hist_smi.json"))["history"]
+assert a["available"] is True and a["interval_ms"] == b["interval_ms"] == 1000, a
+assert [d["id"] for d in a["devices"]] == [d["id"] for d in b["devices"]] == [0, 1], (a, b)
+for da, db in zip(a["devices"], b["devices"]):
+    assert da["peak"] == db["peak"], (da["peak"], db["peak"])
+    assert da["samples"][-1]["used"] == db["samples"][-1]["used"], (da["samples"][-1], db["samples"][-1])
+    assert da["samples"] and all(set(x) == {"t", "used", "total"} for x in da["samples"])
+' TTA_TMP=$TTA_TMP
+
 # ---- a replaced segment is followed ------------------------------------------------
 writer_kill z
 rm -f "$SEG_FILE"
@@ -284,11 +342,16 @@ with open(path, "r+b") as f:
         f.seek(off)
         f.write(bytes(rnd.getrandbits(8) for _ in range(64)))
 EOF
-ok=1
-for i in $(seq 20); do python3 "$EXPORTER_PY" check "$(url trunc /metrics)" >/dev/null || ok=0; done
-fetch trunc /api/snapshot >/dev/null 2>&1
-if [ $ok = 1 ] && kill -0 "${EXP_PID[trunc]}"; then pass scrambled_segment_served_valid_metrics; else
-	fail scrambled_segment_served_valid_metrics "$(tail -5 "$TTA_TMP/exporter_trunc.log")"; fi
+pycheck scrambled_segment_served_valid_metrics '
+base = "http://127.0.0.1:%s" % env["P"]
+for i in range(20):
+    status, headers, body = ex.get(base + "/metrics")
+    assert status == 200 and ex.parse(body), status
+    for path in ("/api/snapshot", "/api/history"):
+        status, headers, body = ex.get(base + path)
+        assert status in (200, 503) and json.loads(body), (path, status)
+' P=${EXP_PORT[trunc]}
+kill -0 "${EXP_PID[trunc]}" || fail scrambled_segment_exporter_alive "$(tail -5 "$TTA_TMP/exporter_trunc.log")"
 truncate -s 8192 "/dev/shm$T"
 if wait_metric trunc 0 tt_alloc_up && kill -0 "${EXP_PID[trunc]}"; then pass truncated_segment_is_up_0_no_crash; else
 	fail truncated_segment_is_up_0_no_crash "$(tail -5 "$TTA_TMP/exporter_trunc.log")"; fi
@@ -361,6 +424,7 @@ out=$("$EXPORTER" --listen "127.0.0.1:${EXP_PORT[e]}" 2>&1); rc=$?
 if [ $rc -eq 1 ] && grep -q "cannot listen on 127.0.0.1:${EXP_PORT[e]}: Address already in use" <<<"$out"; then
 	pass port_in_use_is_a_clear_error; else fail port_in_use_is_a_clear_error "rc=$rc $out"; fi
 if python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null; then
+	: >"$TTA_TMP/v6.log"
 	"$EXPORTER" --listen '[::1]:0' 2>"$TTA_TMP/v6.log" &
 	v6=$!
 	if wait_for 10 grep -q 'listening on http://\[::1\]:' "$TTA_TMP/v6.log"; then

@@ -149,6 +149,13 @@ painted = dt.evaluate("""(() => { const c = document.getElementById('chart-dram'
 legend = dt.evaluate("document.getElementById('legend-dram').textContent")
 check("charts_drawn", painted > 1000 and "device 0" in legend, (painted, legend))
 
+# The page used what the segment keeps: its history for the charts, its event
+# ring for the feed and the leak report.
+src = dt.evaluate("[document.getElementById('history-source').textContent, document.getElementById('events-source').textContent]")
+check("history_and_events_from_the_segment", "segment" in src[0] and "event ring" in src[1], src)
+feed = dt.evaluate("document.getElementById('events').textContent")
+check("feed_shows_the_reap_with_its_leak", "REAP: PID %s" % env["IMG"] in feed and "712MiB" in feed, feed[:400])
+
 # Nothing went wrong in the page itself (no exception, no CSP violation).
 errors = [e for e in dt.events if e.get("method") in ("Runtime.exceptionThrown",) or
           (e.get("method") == "Log.entryAdded" and e["params"]["entry"]["level"] == "error"
@@ -189,4 +196,8 @@ if ok and "No readable tt-alloc segment" in ok and "no tt-alloc segment" in ok a
 else:
     print("FAIL no_segment_page_says_so: %r %r" % (ok, status))
 EOF
+for n in web down; do
+	stop_exporter "$n"
+	if [ $rc -eq 0 ]; then pass "exporter_${n}_exit_0"; else fail "exporter_${n}_exit_0" "rc=$rc $(tail -n 5 "$TTA_TMP/exporter_$n.log")"; fi
+done
 exit $tta_failed

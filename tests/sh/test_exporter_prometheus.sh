@@ -148,4 +148,8 @@ else
 	pass prometheus_logged_no_error
 fi
 kill -TERM "$prom_pid"; wait "$prom_pid"; prom_pid=
+for n in a b; do
+	stop_exporter "$n"
+	if [ $rc -eq 0 ]; then pass "exporter_${n}_exit_0"; else fail "exporter_${n}_exit_0" "rc=$rc $(tail -n 5 "$TTA_TMP/exporter_$n.log")"; fi
+done
 exit $tta_failed
