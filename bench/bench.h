@@ -112,6 +112,13 @@ struct target {
 };
 void target_add(const struct target *t);
 
+/* Section k (bench_sources.c): reading the sources beside the segment.
+ * Returns 0, or -1 if it could not be set up. */
+int run_sources(void);
+/* Removes what section k left if it was interrupted (signal-safe enough
+ * for the benchmark's exit path). */
+void sources_cleanup(void);
+
 void results_print_table(void);
 void results_print_json(FILE *out);
 

@@ -100,6 +100,7 @@ static const char *section_title(char s)
 	case 'h': return "h. ck tables under churn (remove + put of a fresh key)";
 	case 'i': return "i. old socket protocol: tt-alloc-bridge vs the baseline server";
 	case 'j': return "j. history, peaks and events: the report path with and without them";
+	case 'k': return "k. sources beside the segment: driver telemetry, pid lists, TT-Metal segments";
 	case 'l': return "l. tt-alloc-exporter: one Prometheus scrape, 256 processes on 64 devices";
 	default: return "?";
 	}

@@ -2,6 +2,10 @@
  * json.c - the one JSON writer of a snapshot (contract in <tt-alloc/json.h>).
  * tt-smi --json, the exporter's /api/snapshot and the Python package all
  * print through it, so a key added here appears everywhere at once.
+ *
+ * It reads the snapshot through the public accessors only, as any tool
+ * would. The keys of the sources (telemetry, untracked processes, TT-Metal's
+ * segments) appear only in snapshots taken with TTA_SNAPSHOT_SOURCES.
  */
 #include <inttypes.h>
 #include <stdbool.h>
@@ -10,6 +14,7 @@
 
 #include <tt-alloc/json.h>
 #include <tt-alloc/reader.h>
+#include <tt-alloc/sources.h>
 #include <tt-alloc/text.h>
 
 #define TTA_EXPORT __attribute__((visibility("default")))
@@ -40,6 +45,11 @@ static void json_types(FILE *out, const char *key, const int64_t *values)
 static void json_segment(const tta_snapshot *snap, FILE *out)
 {
 	const struct tta_segment_info *h = tta_snapshot_segment(snap);
+	if (h->abi_version == 0) {
+		/* A snapshot of the sources alone: no tt-alloc segment exists. */
+		fprintf(out, "  \"segment\": null");
+		return;
+	}
 	fprintf(out, "  \"segment\": {\n    \"name\": ");
 	tta_json_string(out, h->name, sizeof h->name);
 	fprintf(out, ",\n    \"abi_version\": %" PRIu32 ",\n", h->abi_version);
@@ -67,6 +77,86 @@ static void json_segment(const tta_snapshot *snap, FILE *out)
 		h->reaper_heartbeat_age_ns / 1000000u);
 }
 
+static void json_telemetry(const tta_telemetry *t, FILE *out)
+{
+	fprintf(out, "\"telemetry\": {");
+	bool first = true;
+	for (unsigned id = 0; id < tta_telemetry_field_count(); id++) {
+		const struct tta_telemetry_field *f = tta_telemetry_field(id);
+		int64_t raw;
+		const char *text;
+		if (!tta_telemetry_get(t, id, &raw, &text))
+			continue;
+		fprintf(out, "%s\"%s\": ", first ? "" : ", ", f->name);
+		first = false;
+		if (f->kind == TTA_TELEMETRY_TEXT) {
+			tta_json_string(out, text, 64);
+		} else {
+			char number[48];
+			const char *num = tta_telemetry_format(t, id, number, sizeof number);
+			fputs(num ? num : "null", out);
+		}
+	}
+	fprintf(out, "}");
+}
+
+static void json_user(FILE *out, int have_uid, uint32_t uid, const char *user, size_t len)
+{
+	fprintf(out, ", \"user\": ");
+	if (have_uid && user[0])
+		tta_json_string(out, user, len);
+	else
+		fprintf(out, "null");
+	if (have_uid)
+		fprintf(out, ", \"uid\": %" PRIu32, uid);
+	else
+		fprintf(out, ", \"uid\": null");
+}
+
+/* What the sources add to device INDEX: its telemetry, the processes that
+ * hold it without reporting, and the memory figures by source, beside the
+ * tt-alloc figure "used" (never added into it) and summed in
+ * "used_combined". */
+static void json_device_sources(const tta_snapshot *snap, size_t index,
+				const struct tta_device_view *d, FILE *out)
+{
+	const struct tta_device_sources *ds = tta_snapshot_device_sources(snap, index);
+	if (ds == NULL)
+		return;
+	fprintf(out, ",\n     \"in_sysfs\": %s, \"open_files\": ", ds->in_sysfs ? "true" : "false");
+	if (ds->open_files >= 0)
+		fprintf(out, "%" PRId32, ds->open_files);
+	else
+		fprintf(out, "null");
+	fprintf(out, ",\n     ");
+	json_telemetry(tta_snapshot_device_telemetry(snap, index), out);
+	fprintf(out, ",\n     \"untracked\": [");
+	bool first = true;
+	for (size_t u = 0; u < tta_snapshot_untracked_count(snap); u++) {
+		const struct tta_untracked_process *p = tta_snapshot_untracked(snap, u);
+		if (p->device != d->id)
+			continue;
+		fprintf(out, "%s{\"pid\": %" PRId32 ", \"name\": ", first ? "" : ", ", p->pid);
+		first = false;
+		if (p->name[0])
+			tta_json_string(out, p->name, sizeof p->name);
+		else
+			fprintf(out, "null");
+		json_user(out, p->have_uid, p->uid, p->user, sizeof p->user);
+		fprintf(out, ", \"open_files\": %" PRIu32 "}", p->open_files);
+	}
+	fprintf(out, "],\n     \"sources\": {\"tt-alloc\": {");
+	json_types(out, "used", d->used);
+	fprintf(out, ", \"processes\": %" PRIu32 "}, \"tt-metal\": {", d->processes);
+	json_types(out, "used", ds->tt_metal_used);
+	fprintf(out, ", \"processes\": %" PRIu32 ", \"segments\": %" PRIu32 "}},\n     ",
+		ds->tt_metal_processes, ds->tt_metal_segments);
+	int64_t combined[TTA_MEM_TYPES];
+	for (unsigned t = 0; t < TTA_MEM_TYPES; t++)
+		combined[t] = (int64_t)((uint64_t)d->used[t] + (uint64_t)ds->tt_metal_used[t]);
+	json_types(out, "used_combined", combined);
+}
+
 static void json_devices(const tta_snapshot *snap, FILE *out)
 {
 	fprintf(out, "  \"devices\": [");
@@ -87,8 +177,11 @@ static void json_devices(const tta_snapshot *snap, FILE *out)
 		json_types(out, "used", d->used);
 		fprintf(out, ",\n     ");
 		json_types(out, "total", total);
-		fprintf(out, ",\n     \"buffers\": %" PRId64 ", \"processes\": %" PRIu32 "}",
+		fprintf(out, ",\n     \"buffers\": %" PRId64 ", \"processes\": %" PRIu32,
 			d->buffers, d->processes);
+		if (tta_snapshot_sources(snap))
+			json_device_sources(snap, i, d, out);
+		fprintf(out, "}");
 	}
 	fprintf(out, "%s]", tta_snapshot_device_count(snap) ? "\n  " : "");
 }
@@ -120,9 +213,75 @@ static void json_processes(const tta_snapshot *snap, FILE *out)
 		json_types(out, "used", r->used);
 		fprintf(out, ",\n     ");
 		json_types(out, "peak", r->peak);
-		fprintf(out, ", \"buffers\": %" PRId64 "}", r->buffers);
+		fprintf(out, ", \"buffers\": %" PRId64 ", \"source\": \"tt-alloc\", \"asic_id\": null}",
+			r->buffers);
 	}
-	fprintf(out, "%s]", tta_snapshot_process_count(snap) ? "\n  " : "");
+	/* TT-Metal's entries, with the same keys (null where TT-Metal keeps
+	 * nothing: no slot, no records), never a pid tt-alloc already lists. */
+	size_t n = tta_snapshot_process_count(snap);
+	for (size_t i = 0; i < tta_snapshot_tt_metal_process_count(snap); i++, n++) {
+		const struct tta_tt_metal_process *p = tta_snapshot_tt_metal_process(snap, i);
+		fprintf(out, "%s\n    {\"pid\": %" PRId32 ", \"name\": ", n ? "," : "", p->pid);
+		tta_json_string(out, p->name, 64);
+		fprintf(out, ", \"cmdline\": null");
+		json_user(out, p->have_uid, p->uid, p->user, sizeof p->user);
+		fprintf(out, ",\n     \"slot\": null, \"generation\": null, \"start_time\": null"
+			", \"attach_realtime_ns\": null, \"running\": %s, \"device\": ",
+			p->running ? "true" : "false");
+		if (p->device == TTA_NO_DEVICE)
+			fprintf(out, "null,\n     ");
+		else
+			fprintf(out, "%" PRIu32 ",\n     ", p->device);
+		json_types(out, "used", p->used);
+		/* TT-Metal keeps no peak. */
+		fprintf(out, ", \"peak\": null, \"buffers\": null, \"source\": \"tt-metal\""
+			", \"asic_id\": %" PRIu64 "}", p->asic_id);
+	}
+	fprintf(out, "%s]", n ? "\n  " : "");
+}
+
+/* Where the sources were read, and every TT-Metal segment found, the
+ * skipped ones with the reason. */
+static void json_sources(const tta_snapshot *snap, FILE *out)
+{
+	const struct tta_sources_info *si = tta_snapshot_sources(snap);
+	fprintf(out, "  \"sources\": {\"root\": ");
+	tta_json_string(out, si->root, sizeof si->root);
+	fprintf(out, ", \"driver\": %s, \"kernel_pids\": %s, \"sysfs_devices\": %" PRIu32
+		",\n    \"tt_metal_segments\": [",
+		si->driver ? "true" : "false", si->kernel_pids ? "true" : "false", si->sysfs_devices);
+	size_t n = tta_snapshot_tt_metal_segment_count(snap);
+	for (size_t i = 0; i < n; i++) {
+		const struct tta_tt_metal_segment *g = tta_snapshot_tt_metal_segment(snap, i);
+		fprintf(out, "%s\n      {\"path\": ", i ? "," : "");
+		tta_json_string(out, g->path, sizeof g->path);
+		fprintf(out, ", \"asic_id\": %" PRIu64 ", \"device\": ", g->asic_id);
+		if (g->device == TTA_NO_DEVICE)
+			fprintf(out, "null");
+		else
+			fprintf(out, "%" PRIu32, g->device);
+		fprintf(out, ", \"usable\": %s, \"version\": %" PRIu32 ", \"note\": ",
+			g->usable ? "true" : "false", g->version);
+		tta_json_string(out, g->note, sizeof g->note);
+		if (g->usable) {
+			fprintf(out, ",\n       \"metal_device_id\": %" PRIu32 ", \"active_processes\": %" PRIu32
+				", \"last_update_ns\": %" PRIu64 ", \"processes\": %" PRIu32 ",\n       ",
+				g->metal_device_id, g->active_processes, g->last_update_ns, g->processes);
+			json_types(out, "total", g->total);
+			fprintf(out, ",\n       ");
+			json_types(out, "shown", g->shown);
+			fprintf(out, ",\n       \"chips\": [");
+			for (uint32_t c = 0; c < g->chip_count && c < TTA_TT_METAL_MAX_CHIPS; c++) {
+				fprintf(out, "%s{\"chip_id\": %" PRIu32 ", \"remote\": %s, ", c ? ", " : "",
+					g->chips[c].chip_id, g->chips[c].remote ? "true" : "false");
+				json_types(out, "used", g->chips[c].used);
+				fprintf(out, "}");
+			}
+			fprintf(out, "]");
+		}
+		fprintf(out, "}");
+	}
+	fprintf(out, "%s]}", n ? "\n    " : "");
 }
 
 static void json_buffers(const tta_snapshot *snap, FILE *out)
@@ -166,6 +325,10 @@ TTA_EXPORT void tta_snapshot_write_json(const tta_snapshot *snap, const char *to
 	json_devices(snap, out);
 	fprintf(out, ",\n");
 	json_processes(snap, out);
+	if (tta_snapshot_sources(snap)) {
+		fprintf(out, ",\n");
+		json_sources(snap, out);
+	}
 	if ((tta_snapshot_segment(snap)->flags & TTA_SNAPSHOT_BUFFERS)) {
 		fprintf(out, ",\n");
 		json_buffers(snap, out);

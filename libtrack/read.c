@@ -32,6 +32,7 @@
 #include "tta_record.h"
 #include "tta_segment.h"
 #include "read_priv.h"
+#include "tta_sources.h"
 
 #define TTA_EXPORT __attribute__((visibility("default")))
 
@@ -485,6 +486,7 @@ struct tta_snapshot {
 	size_t n_rows, cap_rows;
 	struct tta_buffer_view *buffers;
 	size_t n_buffers, cap_buffers;
+	tta_sources *sources;     /* TTA_SNAPSHOT_SOURCES */
 };
 
 TTA_EXPORT void tta_snapshot_free(tta_snapshot *s)
@@ -494,7 +496,13 @@ TTA_EXPORT void tta_snapshot_free(tta_snapshot *s)
 	free(s->devices);
 	free(s->rows);
 	free(s->buffers);
+	tta_sources_free(s->sources);
 	free(s);
+}
+
+const tta_sources *tta_snapshot_sources_of(const tta_snapshot *s)
+{
+	return s->sources;
 }
 
 /* Grows *ARRAY (of ELEM-byte items) to hold one more than COUNT. The new
@@ -714,7 +722,7 @@ static void filter_rows(tta_snapshot *s)
 	s->n_rows = kept;
 }
 
-static void lookup_user(uint32_t uid, char *out, size_t outlen)
+void tta_user_name(uint32_t uid, char *out, size_t outlen)
 {
 	struct passwd pw, *found = NULL;
 	char buf[4096];
@@ -747,7 +755,7 @@ static void annotate_rows(tta_snapshot *s)
 		if (j < i)
 			memcpy(row->user, s->rows[j].user, sizeof row->user);
 		else
-			lookup_user(row->proc.uid, row->user, sizeof row->user);
+			tta_user_name(row->proc.uid, row->user, sizeof row->user);
 		if (prev && prev->proc.slot == row->proc.slot &&
 		    prev->proc.generation == row->proc.generation) {
 			row->running = prev->running;
@@ -763,40 +771,90 @@ static void annotate_rows(tta_snapshot *s)
 	}
 }
 
+static int cmp_devices(const void *pa, const void *pb)
+{
+	const struct tta_device_view *a = pa, *b = pb;
+	return (a->id > b->id) - (a->id < b->id);
+}
+
+/* Lists every sysfs device the device filter lets through, in use or not,
+ * then binds the sources to the final list. */
+static int add_source_devices(tta_snapshot *s)
+{
+	const uint32_t *ids;
+	size_t n = tta_sources_device_ids(s->sources, &ids), added = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s->info.filter_device >= 0 && ids[i] != (uint32_t)s->info.filter_device)
+			continue;
+		bool listed = false;
+		for (size_t d = 0; d < s->n_devices && !listed; d++)
+			listed = s->devices[d].id == ids[i];
+		if (listed)
+			continue;
+		void *grown = realloc(s->devices, (s->n_devices + 1) * sizeof *s->devices);
+		if (grown == NULL)
+			return -ENOMEM;
+		s->devices = grown;
+		struct tta_device_view *dev = &s->devices[s->n_devices++];
+		memset(dev, 0, sizeof *dev);
+		dev->id = ids[i];
+		added++;
+	}
+	if (added && s->n_devices > 1)
+		qsort(s->devices, s->n_devices, sizeof *s->devices, cmp_devices);
+	return tta_sources_bind(s->sources, s->devices, s->n_devices, s->info.filter_pid,
+				s->info.filter_device);
+}
+
 TTA_EXPORT int tta_snapshot_take(tta_reader *r, int32_t pid, int32_t device, unsigned flags,
 				 tta_snapshot **out, char *err, size_t errlen)
 {
 	*out = NULL;
-	if (r == NULL || pid < 0 || device < -1 ||
-	    (flags & ~(unsigned)(TTA_SNAPSHOT_BUFFERS | TTA_SNAPSHOT_PROCESS_DETAILS)))
+	const unsigned known = TTA_SNAPSHOT_BUFFERS | TTA_SNAPSHOT_PROCESS_DETAILS | TTA_SNAPSHOT_SOURCES;
+	if ((r == NULL && !(flags & TTA_SNAPSHOT_SOURCES)) || pid < 0 || device < -1 ||
+	    (flags & ~known))
 		return tta_fail(err, errlen, -EINVAL, "invalid snapshot arguments");
-	const struct tta_segment *seg = &r->seg;
-	int usable = tta_reader_usable(r, err, errlen);
-	if (usable != 0)
-		return usable;
+	const struct tta_segment *seg = r ? &r->seg : NULL;
+	if (r != NULL) {
+		int usable = tta_reader_usable(r, err, errlen);
+		if (usable != 0)
+			return usable;
+	}
 	tta_snapshot *s = calloc(1, sizeof *s);
 	if (s == NULL)
 		return tta_fail(err, errlen, -ENOMEM, "out of memory");
 	s->info.filter_pid = pid;
 	s->info.filter_device = device;
 	s->info.flags = flags;
+	s->info.taken_realtime_ns = tta_now_realtime_ns();
 	int rc = 0;
-	sigjmp_buf jump, *outer;
-	BUS_GUARD(jump, outer, goto faulted);
-	take_info(seg, s);
-	take_counters(seg, s);
-	rc = take_rows(seg, s);
-	if (rc == 0)
-		rc = sum_devices(seg, s);
-	if (rc == 0 && (flags & TTA_SNAPSHOT_BUFFERS)) {
-		struct buffer_ctx ctx = { .snap = s, .error = 0 };
-		rc = visit_buffers(seg, pid, device, collect_buffer, &ctx);
-		if (ctx.error)
-			rc = ctx.error;
+	if (seg != NULL) {
+		sigjmp_buf jump, *outer;
+		BUS_GUARD(jump, outer, goto faulted);
+		take_info(seg, s);
+		take_counters(seg, s);
+		rc = take_rows(seg, s);
+		if (rc == 0)
+			rc = sum_devices(seg, s);
+		if (rc == 0 && (flags & TTA_SNAPSHOT_BUFFERS)) {
+			struct buffer_ctx ctx = { .snap = s, .error = 0 };
+			rc = visit_buffers(seg, pid, device, collect_buffer, &ctx);
+			if (ctx.error)
+				rc = ctx.error;
+		}
+		BUS_GUARD_END(outer);
 	}
-	BUS_GUARD_END(outer);
+	/* Files, not the segment: outside the guard. Who is tracked is decided
+	 * on every row, before the filters drop some. */
+	if (rc == 0 && (flags & TTA_SNAPSHOT_SOURCES)) {
+		rc = tta_sources_take(s->rows, s->n_rows, &s->sources);
+		if (rc == 0)
+			rc = add_source_devices(s);
+	}
 	if (rc != 0) {
 		tta_snapshot_free(s);
+		if (seg == NULL)
+			return tta_fail(err, errlen, rc, "cannot take a snapshot: %s", strerror(-rc));
 		return tta_fail(err, errlen, rc, "cannot take a snapshot of segment %s: %s",
 				seg->name, strerror(-rc));
 	}

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include <tt-alloc/json.h>
+#include <tt-alloc/sources.h>
 #include <tt-alloc/text.h>
 
 /* A cleaned segment name: 255 bytes at most, each kept or turned into '?'. */
@@ -138,6 +139,11 @@ static void print_header(const tta_snapshot *snap, const char *version, FILE *ou
 	uint64_t reserved = counter(snap, "records_reserved");
 
 	format_time(h->taken_realtime_ns, when, sizeof when);
+	if (h->abi_version == 0) {
+		fprintf(out, "tt-smi %s | %s | no tt-alloc segment yet: the driver's and TT-Metal's"
+			" view only\n", version, when);
+		return;
+	}
 	clean_text(h->name, sizeof h->name, name, sizeof name);
 	/* Live means running: an exited process whose slot is not reaped yet is
 	 * still counted in the totals, but said apart. */
@@ -198,25 +204,50 @@ static void print_header(const tta_snapshot *snap, const char *version, FILE *ou
 enum {
 	W_DEVICE = 6, W_ARCH = 16, W_PROCS = 5, W_COUNT = 8, W_MEMORY = 8, W_BYTES = 9,
 	W_PERCENT = 7, W_PID = 8, W_USER = 10, W_NAME = 16, W_TYPE_COL = 8,
-	W_TYPE = 20, W_ADDRESS = 18, W_AGE = 9,
+	W_TYPE = 20, W_ADDRESS = 18, W_AGE = 9, W_TEMP = 6, W_POWER = 5, W_SOURCE = 9,
 };
 
-static void print_device_header(FILE *out)
+/* Columns the sources add, each only when some device has data for it, so
+ * a host without the driver or TT-Metal reads as before. */
+struct source_columns {
+	bool tt_metal;             /* "TT-Metal": bytes TT-Metal's segments report */
+	bool telemetry;            /* "Temp", "Power" beside each device */
+};
+
+static struct source_columns source_columns(const tta_snapshot *snap)
+{
+	struct source_columns c = { false, false };
+	for (size_t i = 0; i < tta_snapshot_device_count(snap); i++) {
+		const struct tta_device_sources *ds = tta_snapshot_device_sources(snap, i);
+		const tta_telemetry *t = tta_snapshot_device_telemetry(snap, i);
+		c.tt_metal |= ds && ds->tt_metal_segments > 0;
+		c.telemetry |= tta_telemetry_get(t, TTA_TELEMETRY_TEMPERATURE, NULL, NULL) ||
+			       tta_telemetry_get(t, TTA_TELEMETRY_POWER, NULL, NULL);
+	}
+	return c;
+}
+
+static void print_device_header(FILE *out, struct source_columns sc)
 {
 	struct row r = { out, 0 };
-	cell(&r, "Device", W_DEVICE, false);
-	cell(&r, "Arch", W_ARCH, true);
-	cell(&r, "Procs", W_PROCS, false);
-	cell(&r, "Buffers", W_COUNT, false);
-	cell(&r, "Memory", W_MEMORY, true);
-	cell(&r, "Used", W_BYTES, false);
-	cell(&r, "Total", W_BYTES, false);
-	cell(&r, "Use%", W_PERCENT, false);
+	int widths[12], n = 0;
+	cell(&r, "Device", widths[n++] = W_DEVICE, false);
+	cell(&r, "Arch", widths[n++] = W_ARCH, true);
+	cell(&r, "Procs", widths[n++] = W_PROCS, false);
+	cell(&r, "Buffers", widths[n++] = W_COUNT, false);
+	cell(&r, "Memory", widths[n++] = W_MEMORY, true);
+	cell(&r, "Used", widths[n++] = W_BYTES, false);
+	if (sc.tt_metal)
+		cell(&r, "TT-Metal", widths[n++] = W_BYTES, false);
+	cell(&r, "Total", widths[n++] = W_BYTES, false);
+	cell(&r, "Use%", widths[n++] = W_PERCENT, false);
+	if (sc.telemetry) {
+		cell(&r, "Temp", widths[n++] = W_TEMP, false);
+		cell(&r, "Power", widths[n++] = W_POWER, false);
+	}
 	row_end(&r);
-	static const int widths[] = { W_DEVICE, W_ARCH, W_PROCS, W_COUNT, W_MEMORY,
-				      W_BYTES, W_BYTES, W_PERCENT };
 	char dashes[32];
-	for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++) {
+	for (int i = 0; i < n; i++) {
 		memset(dashes, '-', (size_t)widths[i]);
 		dashes[widths[i]] = '\0';
 		cell(&r, dashes, widths[i], true);
@@ -224,23 +255,49 @@ static void print_device_header(FILE *out)
 	row_end(&r);
 }
 
-static void print_device_block(const struct tta_device_view *dev, FILE *out)
+/* "45.1C" and "60W" from the driver, "-" when not read. */
+static void telemetry_cells(const tta_telemetry *t, char *temp, size_t tlen, char *power,
+			    size_t plen)
 {
-	char arch[64], label[16], total[32], pct[16];
+	int64_t raw;
+	if (tta_telemetry_get(t, TTA_TELEMETRY_TEMPERATURE, &raw, NULL))
+		snprintf(temp, tlen, "%.1fC", (double)raw / 1000.0);
+	else
+		snprintf(temp, tlen, "-");
+	if (tta_telemetry_get(t, TTA_TELEMETRY_POWER, &raw, NULL))
+		snprintf(power, plen, "%.0fW", (double)raw / 1e6);
+	else
+		snprintf(power, plen, "-");
+}
+
+static void print_device_block(const tta_snapshot *snap, size_t index, struct source_columns sc,
+			       FILE *out)
+{
+	const struct tta_device_view *dev = tta_snapshot_device(snap, index);
+	const struct tta_device_sources *ds = tta_snapshot_device_sources(snap, index);
+	const tta_telemetry *tel = tta_snapshot_device_telemetry(snap, index);
+	static const int64_t no_tt_metal[TTA_MEM_TYPES];
+	const int64_t *ttm = ds ? ds->tt_metal_used : no_tt_metal;
+	char arch[64], label[16], total[32], pct[16], temp[16], power[16];
+	const char *card;
 	unsigned shown = 0;
 	struct row r = { out, 0 };
 
 	if (dev->registered)
 		clean_text(dev->arch, sizeof dev->arch, arch, sizeof arch);
+	else if (tta_telemetry_get(tel, TTA_TELEMETRY_CARD_TYPE, NULL, &card) ||
+		 tta_telemetry_get(tel, TTA_TELEMETRY_CHIP, NULL, &card))
+		clean_text(card, 64, arch, sizeof arch); /* known to the driver only */
 	else
 		snprintf(arch, sizeof arch, "(unregistered)");
 	if (arch[0] == '\0')
 		snprintf(arch, sizeof arch, "?");
+	telemetry_cells(tel, temp, sizeof temp, power, sizeof power);
 
 	for (unsigned i = 0; i < TTA_MEM_TYPES; i++) {
 		unsigned t = display_order[i];
 		uint64_t cap = dev->registered ? dev->capacity[t] : 0;
-		if (cap == 0 && dev->used[t] == 0) {
+		if (cap == 0 && dev->used[t] == 0 && ttm[t] == 0) {
 			/* Still one line for an idle device without capacities. */
 			if (i + 1 < TTA_MEM_TYPES || shown)
 				continue;
@@ -260,11 +317,15 @@ static void print_device_block(const struct tta_device_view *dev, FILE *out)
 		type_label(t, label, sizeof label);
 		cell(&r, label, W_MEMORY, true);
 		cell_bytes(&r, dev->used[t], W_BYTES);
+		if (sc.tt_metal)
+			cell_bytes(&r, ttm[t], W_BYTES);
+		/* Use% of everything known in use, from either source. */
+		int64_t in_use = (int64_t)((uint64_t)dev->used[t] + (uint64_t)ttm[t]);
 		if (cap) {
 			tta_format_bytes(cap > INT64_MAX ? INT64_MAX : (int64_t)cap, total, sizeof total);
-			if (dev->used[t] >= 0)
+			if (in_use >= 0)
 				snprintf(pct, sizeof pct, "%.1f%%",
-					 (double)dev->used[t] * 100.0 / (double)cap);
+					 (double)in_use * 100.0 / (double)cap);
 			else
 				snprintf(pct, sizeof pct, "-");
 		} else {
@@ -273,6 +334,10 @@ static void print_device_block(const struct tta_device_view *dev, FILE *out)
 		}
 		cell(&r, total, W_BYTES, false);
 		cell(&r, pct, W_PERCENT, false);
+		if (sc.telemetry && shown == 0) {
+			cell(&r, temp, W_TEMP, false);
+			cell(&r, power, W_POWER, false);
+		}
 		row_end(&r);
 		shown++;
 	}
@@ -286,20 +351,72 @@ static bool any_system_use(const tta_snapshot *snap)
 	return false;
 }
 
+static const unsigned process_columns[] = {
+	TTA_MEM_DRAM, TTA_MEM_L1, TTA_MEM_L1_SMALL, TTA_MEM_TRACE,
+	TTA_MEM_SYSTEM, TTA_MEM_CB, TTA_MEM_KERNEL,
+};
+
+/* One line of the process table, whatever source it comes from. USED is
+ * NULL for a process that reports nothing (memory shown as "-"). */
+struct process_line {
+	uint32_t device;
+	int32_t pid;
+	bool exited;
+	const char *user, *name;   /* untrusted */
+	size_t user_len, name_len;
+	const int64_t *used;
+	int64_t buffers;           /* -1: none kept (TT-Metal, untracked) */
+	const char *source;        /* NULL: no Source column */
+};
+
+static void print_process_line(const struct process_line *l, bool with_system, FILE *out)
+{
+	struct row r = { out, 0 };
+	char buf[64], user[64], name[64];
+	if (l->device == TTA_NO_DEVICE)
+		cell(&r, "-", W_DEVICE, false);
+	else
+		cell_i64(&r, l->device, W_DEVICE);
+	snprintf(buf, sizeof buf, "%" PRId32 "%s", l->pid, l->exited ? "*" : "");
+	cell(&r, buf, W_PID, true);
+	clean_text(l->user[0] ? l->user : "?", l->user_len, user, sizeof user);
+	cell(&r, user, W_USER, true);
+	clean_text(l->name, l->name_len, name, sizeof name);
+	cell(&r, name[0] ? name : "?", W_NAME, true);
+	for (size_t c = 0; c < sizeof process_columns / sizeof process_columns[0]; c++) {
+		if (process_columns[c] == TTA_MEM_SYSTEM && !with_system)
+			continue;
+		if (l->used)
+			cell_bytes(&r, l->used[process_columns[c]], W_TYPE_COL);
+		else
+			cell(&r, "-", W_TYPE_COL, false);
+	}
+	if (l->buffers >= 0)
+		cell_i64(&r, l->buffers, W_COUNT);
+	else
+		cell(&r, "-", W_COUNT, false);
+	if (l->source)
+		cell(&r, l->source, W_SOURCE, true);
+	row_end(&r);
+}
+
+/* tt-alloc's rows, TT-Metal's entries and the processes that hold a device
+ * without reporting, merged by device (their own orders are by device). */
 static void print_process_table(const tta_snapshot *snap, FILE *out)
 {
-	static const unsigned columns[] = {
-		TTA_MEM_DRAM, TTA_MEM_L1, TTA_MEM_L1_SMALL, TTA_MEM_TRACE,
-		TTA_MEM_SYSTEM, TTA_MEM_CB, TTA_MEM_KERNEL,
-	};
 	/* SYSTEM (host memory) is rare: a column only when someone uses it. */
 	bool with_system = any_system_use(snap);
+	size_t n_rows = tta_snapshot_process_count(snap);
+	size_t n_metal = tta_snapshot_tt_metal_process_count(snap);
+	size_t n_untracked = tta_snapshot_untracked_count(snap);
+	/* The Source column only when another source shows a process. */
+	bool sources = n_metal + n_untracked > 0;
 	struct row r = { out, 0 };
-	char buf[64], label[16];
-	size_t exited = 0;
+	char label[16];
+	size_t exited = 0, exited_metal = 0;
 
 	fprintf(out, "Processes:\n");
-	if (tta_snapshot_process_count(snap) == 0) {
+	if (n_rows + n_metal + n_untracked == 0) {
 		if (tta_snapshot_segment(snap)->filter_pid)
 			fprintf(out, "  No process with PID %" PRId32 " found\n", tta_snapshot_segment(snap)->filter_pid);
 		else
@@ -310,41 +427,66 @@ static void print_process_table(const tta_snapshot *snap, FILE *out)
 	cell(&r, "PID", W_PID, true);
 	cell(&r, "User", W_USER, true);
 	cell(&r, "Process name", W_NAME, true);
-	for (size_t c = 0; c < sizeof columns / sizeof columns[0]; c++) {
-		if (columns[c] == TTA_MEM_SYSTEM && !with_system)
+	for (size_t c = 0; c < sizeof process_columns / sizeof process_columns[0]; c++) {
+		if (process_columns[c] == TTA_MEM_SYSTEM && !with_system)
 			continue;
-		type_label(columns[c], label, sizeof label);
+		type_label(process_columns[c], label, sizeof label);
 		cell(&r, label, W_TYPE_COL, false);
 	}
 	cell(&r, "Buffers", W_COUNT, false);
+	if (sources)
+		cell(&r, "Source", W_SOURCE, true);
 	row_end(&r);
 
-	for (size_t i = 0; i < tta_snapshot_process_count(snap); i++) {
-		const struct tta_process_row *row = tta_snapshot_process(snap, i);
-		char user[64], name[64];
-		if (row->device == TTA_NO_DEVICE)
-			cell(&r, "-", W_DEVICE, false);
-		else
-			cell_i64(&r, row->device, W_DEVICE);
-		snprintf(buf, sizeof buf, "%" PRId32 "%s", row->proc.pid,
-			 row->running == 0 ? "*" : "");
-		exited += row->running == 0;
-		cell(&r, buf, W_PID, true);
-		clean_text(row->user[0] ? row->user : "?", sizeof row->user, user, sizeof user);
-		cell(&r, user, W_USER, true);
-		clean_text(row->proc.comm, sizeof row->proc.comm, name, sizeof name);
-		cell(&r, name[0] ? name : "?", W_NAME, true);
-		for (size_t c = 0; c < sizeof columns / sizeof columns[0]; c++) {
-			if (columns[c] == TTA_MEM_SYSTEM && !with_system)
-				continue;
-			cell_bytes(&r, row->used[columns[c]], W_TYPE_COL);
+	size_t i = 0, j = 0, k = 0;
+	while (i < n_rows || j < n_metal || k < n_untracked) {
+		const struct tta_process_row *row = i < n_rows ? tta_snapshot_process(snap, i) : NULL;
+		const struct tta_tt_metal_process *tm =
+			j < n_metal ? tta_snapshot_tt_metal_process(snap, j) : NULL;
+		const struct tta_untracked_process *un =
+			k < n_untracked ? tta_snapshot_untracked(snap, k) : NULL;
+		uint32_t next = row ? row->device : UINT32_MAX;
+		if (tm && tm->device < next)
+			next = tm->device;
+		if (un && un->device < next)
+			next = un->device;
+		struct process_line l = { .device = next, .buffers = -1 };
+		if (row && row->device == next) {
+			l.pid = row->proc.pid;
+			l.exited = row->running == 0;
+			l.user = row->user, l.user_len = sizeof row->user;
+			l.name = row->proc.comm, l.name_len = sizeof row->proc.comm;
+			l.used = row->used;
+			l.buffers = row->buffers;
+			l.source = sources ? "tt-alloc" : NULL;
+			i++;
+		} else if (tm && tm->device == next) {
+			l.pid = tm->pid;
+			l.exited = !tm->running;
+			l.user = tm->user, l.user_len = sizeof tm->user;
+			l.name = tm->name, l.name_len = sizeof tm->name;
+			l.used = tm->used;
+			l.source = "tt-metal";
+			exited_metal += l.exited;
+			j++;
+		} else {
+			l.pid = un->pid;
+			l.user = un->user, l.user_len = sizeof un->user;
+			/* pid 0: the driver cannot name a process of another pid namespace */
+			l.name = un->pid == 0 ? "(other pidns)" : un->name;
+			l.name_len = sizeof un->name;
+			l.source = "untracked";
+			k++;
 		}
-		cell_i64(&r, row->buffers, W_COUNT);
-		row_end(&r);
+		exited += l.exited;
+		print_process_line(&l, with_system, out);
 	}
-	if (exited)
+	if (exited > exited_metal)
 		fprintf(out, "* exited; its memory stays counted until the reaper (or the next"
 			" process to attach) reclaims its slot\n");
+	if (exited_metal)
+		fprintf(out, "* exited (tt-metal); TT-Metal keeps counting its memory until another"
+			" TT-Metal process opens the device\n");
 }
 
 void smi_render_text(const tta_snapshot *snap, const char *version, FILE *out)
@@ -358,9 +500,10 @@ void smi_render_text(const tta_snapshot *snap, const char *version, FILE *out)
 		else
 			fprintf(out, "No device registered or in use\n");
 	} else {
-		print_device_header(out);
+		struct source_columns sc = source_columns(snap);
+		print_device_header(out, sc);
 		for (size_t i = 0; i < tta_snapshot_device_count(snap); i++)
-			print_device_block(tta_snapshot_device(snap, i), out);
+			print_device_block(snap, i, sc, out);
 		if (tta_snapshot_segment(snap)->filter_pid)
 			fprintf(out, "Device totals cover every process; --pid %" PRId32
 				" filters the process table only.\n",
@@ -368,6 +511,7 @@ void smi_render_text(const tta_snapshot *snap, const char *version, FILE *out)
 	}
 	fprintf(out, "\n");
 	print_process_table(snap, out);
+	smi_render_source_notes(snap, out);
 }
 
 void smi_render_buffers_text(const tta_snapshot *snap, const char *version,

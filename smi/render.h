@@ -33,6 +33,18 @@ void smi_render_buffer_table(const tta_snapshot *snap, FILE *out);
  * with a newline. */
 void smi_render_json(const tta_snapshot *snap, const char *version, FILE *out);
 
+/* smi/telemetry_view.c: what the sources (<tt-alloc/sources.h>) add. */
+
+/* The telemetry detail view: one block per device with every telemetry
+ * field the driver published (name, value, unit, limit), the processes that
+ * hold it open without reporting, and TT-Metal's segments. Bound to
+ * `tt-smi --telemetry`, and meant for a watch-mode key. */
+void smi_render_telemetry(const tta_snapshot *snap, const char *version, FILE *out);
+
+/* Lines under the process table: TT-Metal segments that were skipped (and
+ * why) or match no device. Nothing when there is nothing to say. */
+void smi_render_source_notes(const tta_snapshot *snap, FILE *out);
+
 /* For leak checks: counts what is still allocated in SNAP (a process row or
  * a device total that is not all zero). When OUT is non-NULL, lists it (or
  * says that nothing is). Returns the number of entries listed. */

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include <tt-alloc/reader.h>
+#include <tt-alloc/sources.h>
 
 #include "render.h"
 #include "stream.h"
@@ -46,7 +47,7 @@ enum { EXIT_OK = 0, EXIT_NOT_EMPTY = 1, EXIT_TROUBLE = 2 };
 struct options {
 	char segment[SEGMENT_NAME_LEN];
 	bool have_segment;
-	bool watch, json, buffers, check_empty;
+	bool watch, json, buffers, check_empty, telemetry;
 	long interval_ms;
 	long count; /* refreshes in watch mode; 0 = until stopped */
 	int32_t filter_pid;    /* 0 = any */
@@ -71,6 +72,8 @@ static void usage(FILE *out)
 		"  -j, --json             one machine-readable snapshot (JSON)\n"
 		"  -b, --buffers          list buffer records (PID, device, type, address,\n"
 		"                         size, age); with --json adds a \"buffers\" array\n"
+		"  -t, --telemetry        the driver's telemetry per device (temperature, power,\n"
+		"                         clocks, ...), untracked processes, TT-Metal segments\n"
 		"  -p, --pid PID          only this process\n"
 		"  -d, --device N         only this device\n"
 		"      --check-empty      exit 1 and list what is still allocated, 0 if\n"
@@ -83,6 +86,11 @@ static void usage(FILE *out)
 		"                         after N events\n"
 		"      --from-start       with --events: begin with the oldest event held\n"
 		"  -s, --segment NAME     segment to read (default $TT_ALLOC_SHM or /tt_alloc)\n"
+		"\n"
+		"Beside the segment, tt-smi reads the tt-kmd driver (sysfs, hwmon and\n"
+		"/proc/driver/tenstorrent) and TT-Metal's /dev/shm/tt_device_*_memory files;\n"
+		"TT_ALLOC_SYSFS_ROOT=DIR reads them under DIR instead. With no segment yet it\n"
+		"shows what those report.\n"
 		"  -h, --help             this help\n"
 		"  -V, --version          version\n"
 		"\n"
@@ -120,6 +128,7 @@ static void parse_options(int argc, char **argv, struct options *opt)
 		{ "count", required_argument, NULL, 'c' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "buffers", no_argument, NULL, 'b' },
+		{ "telemetry", no_argument, NULL, 't' },
 		{ "pid", required_argument, NULL, 'p' },
 		{ "device", required_argument, NULL, 'd' },
 		{ "check-empty", no_argument, NULL, OPT_CHECK_EMPTY },
@@ -138,7 +147,7 @@ static void parse_options(int argc, char **argv, struct options *opt)
 	opt->interval_ms = DEFAULT_INTERVAL_MS;
 	opt->filter_device = -1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":wr:c:jbp:d:s:hV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":wr:c:jbtp:d:s:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'w':
 			opt->watch = true;
@@ -159,6 +168,9 @@ static void parse_options(int argc, char **argv, struct options *opt)
 			break;
 		case 'b':
 			opt->buffers = true;
+			break;
+		case 't':
+			opt->telemetry = true;
 			break;
 		case 'p':
 			if (!parse_long(optarg, 1, INT32_MAX, &value))
@@ -230,6 +242,10 @@ static void parse_options(int argc, char **argv, struct options *opt)
 		usage_error("%s", "--from-start only applies to --events");
 	if (opt->count && !opt->watch && !opt->events)
 		usage_error("%s", "--count only applies to --watch and --events");
+	if (opt->telemetry && (opt->buffers || opt->check_empty))
+		usage_error("%s", "--telemetry cannot be combined with --buffers or --check-empty");
+	if (opt->telemetry && (opt->history || opt->events))
+		usage_error("%s", "--telemetry cannot be combined with --history or --events");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -342,18 +358,42 @@ static void segment_close(struct segment *seg)
  * segment was deleted and re-created), follow it. */
 static int segment_follow(struct segment *seg, const struct options *opt, char *err, size_t errlen)
 {
-	if (tta_reader_status(seg->reader) != TTA_SEGMENT_REPLACED)
+	if (seg->reader == NULL || tta_reader_status(seg->reader) != TTA_SEGMENT_REPLACED)
 		return 0;
 	segment_close(seg);
 	return segment_open(seg, opt, err, errlen);
 }
 
+/* Without a segment (no tt-alloc writer has run yet), what the driver and
+ * TT-Metal report can still be shown; with none of those either, the
+ * segment's error stands. */
+static bool sources_only_allowed(const struct options *opt)
+{
+	return !opt->buffers && !opt->check_empty;
+}
+
 static int take_snapshot(struct segment *seg, const struct options *opt, tta_snapshot **snap,
 			 char *err, size_t errlen)
 {
-	return tta_snapshot_take(seg->reader, opt->filter_pid, opt->filter_device,
-				 TTA_SNAPSHOT_PROCESS_DETAILS | (opt->buffers ? TTA_SNAPSHOT_BUFFERS : 0),
-				 snap, err, errlen);
+	unsigned flags = TTA_SNAPSHOT_PROCESS_DETAILS | TTA_SNAPSHOT_SOURCES |
+			 (opt->buffers ? TTA_SNAPSHOT_BUFFERS : 0);
+	if (seg->reader == NULL) {
+		int rc = segment_open(seg, opt, err, errlen); /* a writer may have come */
+		if (rc == -ENOENT && sources_only_allowed(opt)) {
+			rc = tta_snapshot_take(NULL, opt->filter_pid, opt->filter_device, flags, snap,
+					       NULL, 0);
+			const struct tta_sources_info *si = rc == 0 ? tta_snapshot_sources(*snap) : NULL;
+			if (si && (si->sysfs_devices || si->tt_metal_segments))
+				return 0;
+			tta_snapshot_free(*snap);
+			*snap = NULL;
+			return -ENOENT; /* ERR still says why there is no segment */
+		}
+		if (rc < 0)
+			return rc;
+	}
+	return tta_snapshot_take(seg->reader, opt->filter_pid, opt->filter_device, flags, snap, err,
+				 errlen);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -367,6 +407,8 @@ static int render(const tta_snapshot *snap, const struct options *opt, FILE *out
 		status = EXIT_NOT_EMPTY;
 	if (opt->json) {
 		smi_render_json(snap, TT_SMI_VERSION, out);
+	} else if (opt->telemetry) {
+		smi_render_telemetry(snap, TT_SMI_VERSION, out);
 	} else if (opt->check_empty) {
 		smi_render_leaks(snap, out);
 		/* --check-empty --buffers: which buffers exactly, for the CI log. */
@@ -574,11 +616,12 @@ int main(int argc, char **argv)
 	char err[ERR_LEN] = "";
 
 	parse_options(argc, argv, &opt);
-	if (segment_open(&seg, &opt, err, sizeof err) < 0) {
+	int rc = segment_open(&seg, &opt, err, sizeof err);
+	if (rc < 0 && !(rc == -ENOENT && sources_only_allowed(&opt))) {
 		fprintf(stderr, "tt-smi: %s\n", err);
 		return EXIT_TROUBLE;
 	}
-	uint32_t devices = tta_reader_device_capacity(seg.reader);
+	uint32_t devices = seg.reader ? tta_reader_device_capacity(seg.reader) : UINT32_MAX;
 	if (opt.filter_device >= 0 && (uint32_t)opt.filter_device >= devices) {
 		fprintf(stderr, "tt-smi: no device %" PRId32 ": segment %s has devices 0..%" PRIu32
 			"\n", opt.filter_device, seg.name, devices ? devices - 1 : 0);

@@ -22,7 +22,7 @@ torture: all
 # ---------------------------------------------------------------------------
 # Fuzzing the read side (tests/fuzz/): libFuzzer, so clang and its runtime
 # (Debian: clang, libclang-rt-14-dev). The harness and the code under test
-# (shm/, libtrack/, smi/render.c, reaper/reaper_log.c, exporter/metrics.c) are compiled by clang with coverage,
+# (shm/, libtrack/, smi/render.c, smi/telemetry_view.c, reaper/reaper_log.c, exporter/metrics.c) are compiled by clang with coverage,
 # ASan and UBSan into $(BUILD)/fuzz/, apart from the normal objects.
 #   make fuzz            FUZZ_SECONDS (default 300) of fuzzing, seeds made
 #                        afresh from real segments (tests/fuzz/run-fuzz.sh)
@@ -35,7 +35,8 @@ HAVE_LIBFUZZER := $(shell printf 'int LLVMFuzzerTestOneInput(const char *d, unsi
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -Iinclude -Ishm -Ilibtrack -Ismi -Ireaper -Iexporter -Itests/fuzz \
 	$(PKG_CFLAGS) -Wall -Wextra -Wno-missing-field-initializers $(FUZZ_SAN)
-FUZZ_CODE_SRCS := $(CORE_SRCS) smi/render.c smi/stream.c reaper/reaper_log.c exporter/metrics.c
+FUZZ_CODE_SRCS := $(CORE_SRCS) smi/render.c smi/stream.c smi/telemetry_view.c reaper/reaper_log.c \
+	exporter/metrics.c
 FUZZ_CODE_OBJS := $(FUZZ_CODE_SRCS:%.c=$(BUILD)/fuzz/obj/%.o)
 
 $(BUILD)/fuzz/obj/%.o: %.c
@@ -53,6 +54,15 @@ $(BUILD)/fuzz/fuzz_segment: $(BUILD)/fuzz/obj/tests/fuzz/fuzz_segment.o $(FUZZ_C
 $(BUILD)/fuzz/fuzz_bridge: $(BUILD)/fuzz/obj/tests/fuzz/fuzz_bridge.o $(BUILD)/fuzz/obj/bridge/bridge_decode.o $(FUZZ_CODE_OBJS)
 	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(PKG_LIBS) -lpthread
 
+# The parsers of the sources beside the segment (libtrack/sources.c): TT-Metal
+# segments, sysfs values, pid lists, whole fuzzed host trees.
+$(BUILD)/fuzz/obj/tests/fuzz/fuzz_sources.o: tests/fuzz/fuzz_sources.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Werror -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+$(BUILD)/fuzz/fuzz_sources: $(BUILD)/fuzz/obj/tests/fuzz/fuzz_sources.o $(FUZZ_CODE_OBJS)
+	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(PKG_LIBS) -lpthread
+
 # The seed maker is an ordinary tracked program (gcc, libtrack.a).
 $(BUILD)/obj/tests/fuzz/make_seeds.o: ALL_CFLAGS += -Itests/fuzz
 $(BUILD)/fuzz/tta-fuzz-seeds: $(BUILD)/obj/tests/fuzz/make_seeds.o $(LIBTRACK_A)
@@ -61,7 +71,7 @@ $(BUILD)/fuzz/tta-fuzz-seeds: $(BUILD)/obj/tests/fuzz/make_seeds.o $(LIBTRACK_A)
 
 FUZZ_PROGRAMS := $(BUILD)/fuzz/tta-fuzz-seeds
 ifeq ($(HAVE_LIBFUZZER),yes)
-FUZZ_PROGRAMS += $(BUILD)/fuzz/fuzz_segment $(BUILD)/fuzz/fuzz_bridge
+FUZZ_PROGRAMS += $(BUILD)/fuzz/fuzz_segment $(BUILD)/fuzz/fuzz_bridge $(BUILD)/fuzz/fuzz_sources
 endif
 # Built with the tests when the toolchain allows; test_fuzz.sh fails with the
 # package names when it does not.

@@ -23,9 +23,13 @@ extern "C" {
 #endif
 
 /* One JSON object ending with a newline: "tool" {name: TOOL, version:
- * VERSION}, "timestamp_ns", "segment" (every counter of the counter table),
- * "devices", "processes", and "buffers" when SNAP was taken with
- * TTA_SNAPSHOT_BUFFERS. */
+ * VERSION}, "timestamp_ns", "segment" (every counter of the counter table;
+ * null in a snapshot of the sources alone), "devices", "processes" (each
+ * with "source": "tt-alloc", or "tt-metal" for TT-Metal's own entries),
+ * "sources" when SNAP was taken with TTA_SNAPSHOT_SOURCES (devices then
+ * carry "telemetry", "untracked", "sources" and "used_combined"), and
+ * "buffers" when it was taken with TTA_SNAPSHOT_BUFFERS. The keys are
+ * described in README.md. */
 void tta_snapshot_write_json(const tta_snapshot *snap, const char *tool, const char *version,
 			     FILE *out);
 

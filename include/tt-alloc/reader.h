@@ -126,7 +126,18 @@ enum tta_snapshot_flags {
 	 * (/proc: pid + start time), and the exited_processes gauge. Costs a
 	 * /proc read per process (~10 us each); without it user is "" and
 	 * running is -1, and a snapshot reads shared memory only. */
-	TTA_SNAPSHOT_PROCESS_DETAILS = 1u << 1
+	TTA_SNAPSHOT_PROCESS_DETAILS = 1u << 1,
+	/* Also read what the host says beside the segment (<tt-alloc/sources.h>):
+	 * tt-kmd's telemetry and per-device pid lists, and TT-Metal's own
+	 * counters-only segments. Every device present in sysfs is then listed,
+	 * even if nothing reported on it. About 34 small file reads per device
+	 * and one per TT-Metal segment: 9-14 ms for 64 devices and 64 segments
+	 * on a loaded 2-CPU machine (tt-alloc-bench section k), 10 us on a
+	 * host without the driver. With this flag READER may be NULL: a
+	 * snapshot of those sources alone, for a host where no tt-alloc writer
+	 * has run yet (tta_snapshot_segment then has abi_version 0 and an empty
+	 * name). */
+	TTA_SNAPSHOT_SOURCES = 1u << 2
 };
 
 /*
@@ -140,7 +151,8 @@ enum tta_snapshot_flags {
  * are summed from the very rows the snapshot holds.
  * Returns 0 and sets *OUT (free with tta_snapshot_free), or:
  *   -ENOMEM out of memory   -EFAULT the segment was truncated (SIGBUS caught)
- *   -EINVAL bad arguments   -ESTALE the name now points at a new segment:
+ *   -EINVAL bad arguments (READER NULL without TTA_SNAPSHOT_SOURCES)
+ *                           -ESTALE the name now points at a new segment:
  *                                   close the reader and open it again
  * A segment whose name was removed still gives snapshots of what it holds
  * (tta_reader_status says REMOVED).

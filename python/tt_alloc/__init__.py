@@ -44,10 +44,14 @@ __all__ = [
 TOOL = {"name": "tt_alloc", "version": __version__}
 
 # Objects with attributes named like the keys of tt-smi --json.
+# The keys the sources add (driver telemetry, untracked processes, TT-Metal's
+# segments) default to None so every row has them.
 Device = collections.namedtuple("Device", "id arch registered num_cores l1_bytes_per_core "
-                                "used total buffers processes")
+                                "used total buffers processes in_sysfs open_files telemetry "
+                                "untracked sources used_combined", defaults=(None,) * 6)
 Process = collections.namedtuple("Process", "pid name cmdline user uid slot generation "
-                                 "start_time attach_realtime_ns running device used buffers")
+                                 "start_time attach_realtime_ns running device used buffers "
+                                 "source asic_id", defaults=(None,) * 2)
 Buffer = collections.namedtuple("Buffer", "pid slot device type type_id kernel_kind address "
                                 "address_hex size age_ns record",
                                 defaults=(None,) * 11)
@@ -55,29 +59,34 @@ Buffer = collections.namedtuple("Buffer", "pid slot device type type_id kernel_k
 
 def snapshot(segment=None, buffers=False, pid=None, device=None):
     """One consistent snapshot as the dict `tt-smi --json` prints (same keys,
-    same numbers): "tool", "timestamp_ns", "segment" (with "counters", every
-    counter by name, and "reaper"), "devices", "processes", and "buffers"
-    when BUFFERS is true. PID and DEVICE filter as tt-smi's --pid and
+    same numbers, the same C writer): "tool", "timestamp_ns", "segment" (with
+    "counters", every counter by name, and "reaper"), "devices" (with the
+    driver's "telemetry"), "processes" (tt-alloc's and TT-Metal's, told apart
+    by "source"), "sources", and "buffers" when BUFFERS is true. PID and DEVICE filter as tt-smi's --pid and
     --device do. Process rows carry user and running state (a /proc read per
     process, as tt-smi does)."""
-    flags = _lib.SNAPSHOT_PROCESS_DETAILS | (_lib.SNAPSHOT_BUFFERS if buffers else 0)
+    flags = (_lib.SNAPSHOT_PROCESS_DETAILS | _lib.SNAPSHOT_SOURCES |
+             (_lib.SNAPSHOT_BUFFERS if buffers else 0))
     return _read.take(segment, pid, device, flags,
                       lambda s: _read.snapshot_dict(s, dict(TOOL)))
 
 
 def devices(segment=None):
-    """[Device] registered or in use, by id: .used and .total are {type: bytes}."""
-    def convert(s):
-        lib = _lib.lib()
-        return [Device(**_read.device_dict(lib.tta_snapshot_device(s, i).contents))
-                for i in range(lib.tta_snapshot_device_count(s))]
-    return _read.take(segment, None, None, 0, convert)
+    """[Device] registered, in use, or present in the driver's sysfs, by id:
+    .used and .total are {type: bytes}; .telemetry is {field: value} as the
+    driver published it ("temperature_c", "power_w", "aiclk_mhz", ...: the
+    keys of tt-smi --json), .untracked the processes that hold the device
+    without reporting, .sources the memory by source (tt-alloc, tt-metal)."""
+    doc = _read.take(segment, None, None, _lib.SNAPSHOT_SOURCES,
+                     lambda s: _read.snapshot_dict(s, dict(TOOL)))
+    return [Device(**d) for d in doc["devices"]]
 
 
 def processes(segment=None, pid=None, device=None):
     """[Process]: one row per live process and device it reported on, sorted
     by device, then pid (.device is None for a process that has reported on
-    no device yet)."""
+    no device yet), then TT-Metal's own entries (.source "tt-metal", .buffers
+    None; .device None when its segment's .asic_id matches no device)."""
     snap = snapshot(segment, pid=pid, device=device)
     return [Process(**p) for p in snap["processes"]]
 

@@ -21,6 +21,7 @@ NO_DEVICE = 0xFFFFFFFF  # TTA_NO_DEVICE
 
 SNAPSHOT_BUFFERS = 1 << 0
 SNAPSHOT_PROCESS_DETAILS = 1 << 1
+SNAPSHOT_SOURCES = 1 << 2
 
 # enum tta_segment_status
 SEGMENT_OK, SEGMENT_REPLACED, SEGMENT_REMOVED, SEGMENT_TRUNCATED = range(4)
@@ -177,6 +178,7 @@ _PROTOTYPES = {
     "tta_snapshot_buffer_count": (_c.c_size_t, [_vp]),
     "tta_snapshot_buffer": (_c.POINTER(BufferView), [_vp, _c.c_size_t]),
     "tta_format_bytes": (_c.c_char_p, [_c.c_int64, _c.c_char_p, _c.c_size_t]),
+    "tta_snapshot_write_json": (None, [_vp, _c.c_char_p, _c.c_char_p, _vp]),
 }
 
 

@@ -1,8 +1,10 @@
 """Read side: cached readers per segment, snapshots turned into the dict
-`tt-smi --json` prints (smi/render.c), and device totals."""
+`tt-smi --json` prints (through the library's one JSON writer), and device
+totals."""
 
 import ctypes
 import errno as _errno
+import json
 import os
 import threading
 
@@ -253,69 +255,6 @@ def take(segment=None, pid=None, device=None, flags=L.SNAPSHOT_PROCESS_DETAILS, 
         L.lib().tta_snapshot_free(snap)
 
 
-def _segment_dict(lib, snap):
-    h = lib.tta_snapshot_segment(snap).contents
-    counters = {}
-    for i, name in enumerate(counter_names()):
-        counters[name] = lib.tta_snapshot_counter(snap, i)
-    status = lib.tta_reaper_status_name(h.reaper_status)
-    return {
-        "name": text(h.name),
-        "abi_version": h.abi_version,
-        "size": h.segment_size,
-        "regions": h.region_count,
-        "created_realtime_ns": h.created_realtime_ns,
-        "creator_pid": h.creator_pid,
-        "mode": "%04o" % (h.mode & 0o7777),
-        "capacities": {"devices": h.device_capacity, "processes": h.slot_capacity,
-                       "buffers": h.record_capacity},
-        "counters": counters,
-        "reaper": {"pid": h.reaper_pid, "status": status.decode() if status else None,
-                   "alive": h.reaper_status == L.REAPER_RUNNING,
-                   "heartbeat_age_ms": h.reaper_heartbeat_age_ns // 1000000},
-    }, h.taken_realtime_ns, h.flags
-
-
-def device_dict(d):
-    pairs = _display_pairs()
-    cap = d.capacity
-    used = d.used
-    registered = bool(d.registered)
-    return {
-        "id": d.id,
-        "arch": text(d.arch) if registered else None,
-        "registered": registered,
-        "num_cores": d.num_cores,
-        "l1_bytes_per_core": d.l1_bytes_per_core,
-        "used": {name: used[t] for name, t in pairs},
-        "total": {name: (cap[t] if registered and cap[t] < 2 ** 63 else 0) for name, t in pairs},
-        "buffers": d.buffers,
-        "processes": d.processes,
-    }
-
-
-def _process_dict(r, pairs):
-    p = r.proc
-    user = r.user
-    running = r.running
-    used = r.used
-    return {
-        "pid": p.pid,
-        "name": text(p.comm),
-        "cmdline": text(p.cmdline),
-        "user": text(user) if user else None,
-        "uid": p.uid,
-        "slot": p.slot,
-        "generation": p.generation,
-        "start_time": p.start_time,
-        "attach_realtime_ns": p.attach_realtime_ns,
-        "running": True if running > 0 else False if running == 0 else None,
-        "device": None if r.device == L.NO_DEVICE else r.device,
-        "used": {name: used[t] for name, t in pairs},
-        "buffers": r.buffers,
-    }
-
-
 _KERNEL = 6
 
 
@@ -382,20 +321,48 @@ def counter_table():
     return table
 
 
+_libc = None
+
+
+def _c_library():
+    """The C library of this process (open_memstream, fclose, free)."""
+    global _libc
+    if _libc is None:
+        c = ctypes.CDLL(None, use_errno=True)
+        c.open_memstream.restype = ctypes.c_void_p
+        c.open_memstream.argtypes = [ctypes.POINTER(ctypes.c_void_p),
+                                     ctypes.POINTER(ctypes.c_size_t)]
+        c.fclose.restype = ctypes.c_int
+        c.fclose.argtypes = [ctypes.c_void_p]
+        c.free.restype = None
+        c.free.argtypes = [ctypes.c_void_p]
+        _libc = c
+    return _libc
+
+
 def snapshot_dict(snap, tool):
-    lib = L.lib()
-    segment, taken, flags = _segment_dict(lib, snap)
-    out = {"tool": tool, "timestamp_ns": taken, "segment": segment}
-    out["devices"] = [device_dict(lib.tta_snapshot_device(snap, i).contents)
-                      for i in range(lib.tta_snapshot_device_count(snap))]
-    pairs = _display_pairs()
-    out["processes"] = [_process_dict(lib.tta_snapshot_process(snap, i).contents, pairs)
-                        for i in range(lib.tta_snapshot_process_count(snap))]
-    if flags & L.SNAPSHOT_BUFFERS:
-        names, kinds = type_names(), kernel_kinds()
-        out["buffers"] = [buffer_dict(lib.tta_snapshot_buffer(snap, i).contents, names, kinds)
-                          for i in range(lib.tta_snapshot_buffer_count(snap))]
-    return out
+    """The snapshot as the library's one JSON writer (tta_snapshot_write_json,
+    the writer of tt-smi --json) prints it, parsed: the same keys in the same
+    order, the same numbers, text decoded as a JSON parser reads
+    tta_json_string's output."""
+    c = _c_library()
+    buf = ctypes.c_void_p()
+    size = ctypes.c_size_t()
+    stream = c.open_memstream(ctypes.byref(buf), ctypes.byref(size))
+    if not stream:
+        raise Error(ctypes.get_errno() or _errno.ENOMEM, "cannot write the snapshot: out of memory")
+    try:
+        L.lib().tta_snapshot_write_json(snap, tool["name"].encode(), tool["version"].encode(),
+                                        stream)
+    finally:
+        failed = c.fclose(stream) != 0
+    try:
+        if failed or not buf.value:
+            raise Error(_errno.ENOMEM, "cannot write the snapshot: out of memory")
+        text_ = ctypes.string_at(buf.value, size.value)
+    finally:
+        c.free(buf)
+    return json.loads(text_.decode("utf-8"))
 
 
 def process_usage(snap):

@@ -4,6 +4,11 @@ set -u
 : "${TTA_BUILD:?run through tests/run-suite.sh}"
 export TT_ALLOC_SHM="/tta_sh_$$_${RANDOM}"
 TTA_TMP=$(mktemp -d /tmp/tta-sh.XXXXXX)
+# What the library reads beside the segment (the driver's sysfs and /proc
+# files, TT-Metal's /dev/shm/tt_device_*_memory) must not depend on the
+# host: an empty tree, unless a test builds its own (test_sources.sh).
+mkdir -p "$TTA_TMP/empty-host"
+export TT_ALLOC_SYSFS_ROOT=$TTA_TMP/empty-host
 tta_cleanup() {
 	rm -f "/dev/shm${TT_ALLOC_SHM}"
 	rm -rf "$TTA_TMP"

@@ -48,4 +48,20 @@ if [ -x "$TTA_BUILD/fuzz/fuzz_bridge" ]; then
 else
 	fail fuzz_bridge_decoder_10s "no $TTA_BUILD/fuzz/fuzz_bridge (needs clang with libFuzzer)"
 fi
+# The parsers of the sources beside the segment (TT-Metal segments, sysfs
+# values, pid lists, whole host trees): 15 s from an empty corpus (the checks
+# are in tests/fuzz/fuzz_sources.c).
+if [ -x "$TTA_BUILD/fuzz/fuzz_sources" ]; then
+	mkdir -p "$TTA_TMP/sources-corpus"
+	if "$TTA_BUILD/fuzz/fuzz_sources" -max_total_time=15 -timeout=5 -max_len=16384 \
+		-artifact_prefix="$TTA_TMP/" "$TTA_TMP/sources-corpus" >"$TTA_TMP/sources.out" 2>&1; then
+		pass fuzz_sources_parsers_15s
+	else
+		tail -n 30 "$TTA_TMP/sources.out" | sed 's/^/    /'
+		fail fuzz_sources_parsers_15s "finding; input in $TTA_TMP (copy it before the test ends)"
+	fi
+	grep -o 'stat::number_of_executed_units: *[0-9]*' "$TTA_TMP/sources.out" | sed 's/^/INFO fuzz_sources: /'
+else
+	fail fuzz_sources_parsers_15s "no $TTA_BUILD/fuzz/fuzz_sources (needs clang with libFuzzer)"
+fi
 exit $tta_failed
