@@ -28,6 +28,7 @@
 
 #include "http.h"
 #include "log.h"
+#include "periodic.h"
 #include "source.h"
 
 #ifndef TT_ALLOC_EXPORTER_VERSION
@@ -42,6 +43,9 @@
 #define DEFAULT_MAX_CONNECTIONS 128
 #define DEFAULT_IDLE_TIMEOUT_S 30
 #define ERR_LEN 512
+/* The background snapshot's period (periodic.h): telemetry and
+ * exited_processes are at most this old in a scrape. */
+#define PERIODIC_MS 5000
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
@@ -280,8 +284,17 @@ int main(int argc, char **argv)
 	if (tte_source_snapshot(&source, 0, &snap, err, sizeof err) == 0)
 		tta_snapshot_free(snap);
 
+	/* Telemetry and process details, every 5 s in the background. */
+	struct tte_periodic *periodic = NULL;
+	if (tte_periodic_start(&periodic, name, PERIODIC_MS, err, sizeof err) < 0) {
+		fprintf(stderr, "tt-alloc-exporter: %s\n", err);
+		close(fd);
+		tte_source_fini(&source);
+		return EXIT_FAIL;
+	}
 	struct tte_http_config http = {
 		.source = &source,
+		.periodic = periodic,
 		.version = TT_ALLOC_EXPORTER_VERSION,
 		.per_process = opt.per_process,
 		.max_connections = (unsigned)opt.max_connections,
@@ -291,6 +304,7 @@ int main(int argc, char **argv)
 	if (tte_http_start(&http, err, sizeof err) < 0) {
 		fprintf(stderr, "tt-alloc-exporter: %s\n", err);
 		close(fd);
+		tte_periodic_stop(periodic);
 		tte_source_fini(&source);
 		return EXIT_FAIL;
 	}
@@ -302,6 +316,7 @@ int main(int argc, char **argv)
 		;
 	tte_log("%s: stopping", strsignal(sig));
 	tte_http_stop();
+	tte_periodic_stop(periodic);
 	tte_source_fini(&source);
 	tte_log("stopped");
 	return EXIT_OK;

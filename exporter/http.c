@@ -38,12 +38,11 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "periodic.h"
 #include "sse.h"
 #include "web_assets.h"
 
 #define ERR_LEN 512
-/* How old the exited_processes figure of a scrape may be (source.h). */
-#define EXITED_MAX_AGE_MS 5000
 
 static struct MHD_Daemon *daemon_handle;
 static struct tte_http_config config;
@@ -117,27 +116,31 @@ static enum MHD_Result serve_metrics(struct MHD_Connection *conn)
 	tta_snapshot *snap = NULL;
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	/* No process details: they cost a /proc read per process, and only the
-	 * exited_processes gauge needs them, which comes from a snapshot with
-	 * details at most EXITED_MAX_AGE_MS old. */
+	/* No process details and no sources: a /proc read per process and ~34
+	 * file reads per device. What needs them comes from the background
+	 * snapshot (periodic.h). */
 	int rc = tte_source_snapshot(config.source, 0, &snap, err, sizeof err);
 	struct tte_metrics_options opt = {
 		.version = config.version,
 		.per_process = config.per_process,
 		.last_snapshot_seconds = seconds_since(&t0),
 	};
-	if (rc == 0)
-		opt.have_exited = tte_source_exited_processes(config.source, EXITED_MAX_AGE_MS,
-							     &opt.exited_processes) == 0;
+	uint64_t age_ms = 0;
+	struct tte_periodic_ref *periodic = config.periodic ? tte_periodic_get(config.periodic, &age_ms)
+							    : NULL;
+	opt.periodic = tte_periodic_snapshot(periodic);
+	opt.periodic_age_seconds = (double)age_ms / 1e3;
 	tte_source_stats(config.source, &opt.segment_opens, &opt.snapshot_errors);
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *mem = open_memstream(&buf, &len);
 	if (!mem) {
+		tte_periodic_put(config.periodic, periodic);
 		tta_snapshot_free(snap);
 		return internal_error(conn, "/metrics");
 	}
 	tte_metrics_write(rc == 0 ? snap : NULL, &opt, mem);
+	tte_periodic_put(config.periodic, periodic);
 	tta_snapshot_free(snap);
 	if (fclose(mem) != 0) {
 		free(buf);
@@ -162,7 +165,9 @@ static enum MHD_Result serve_snapshot(struct MHD_Connection *conn)
 {
 	char err[ERR_LEN];
 	tta_snapshot *snap = NULL;
-	int rc = tte_source_snapshot(config.source, TTA_SNAPSHOT_PROCESS_DETAILS, &snap, err,
+	/* As tt-smi --json takes it: process details and the sources. */
+	int rc = tte_source_snapshot(config.source,
+				     TTA_SNAPSHOT_PROCESS_DETAILS | TTA_SNAPSHOT_SOURCES, &snap, err,
 				     sizeof err);
 	char *buf = NULL;
 	size_t len = 0;

@@ -26,8 +26,11 @@
 
 #include "source.h"
 
+struct tte_periodic;
+
 struct tte_http_config {
 	struct tte_source *source;
+	struct tte_periodic *periodic; /* the background snapshot (may be NULL) */
 	const char *version;
 	bool per_process;          /* tt_alloc_process_* series */
 	unsigned max_connections;  /* beyond it, new connections are closed */

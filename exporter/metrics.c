@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <tt-alloc/reader.h>
+#include <tt-alloc/sources.h>
 #include <tt-alloc/text.h>
 
 #include "metrics.h"
@@ -98,6 +99,13 @@ static void write_exporter(const tta_snapshot *snap, const struct tte_metrics_op
 	family(out, "tt_alloc_exporter_snapshot_errors_total", "", "counter",
 	       "Snapshots that failed: no segment, or one truncated or replaced under the reader");
 	fprintf(out, "tt_alloc_exporter_snapshot_errors_total %" PRIu64 "\n", opt->snapshot_errors);
+	if (opt->periodic) {
+		family(out, "tt_alloc_exporter_background_snapshot_age_seconds", "", "gauge",
+		       "Age of the background snapshot behind the telemetry, hardware labels and "
+		       "exited_processes (taken every few seconds)");
+		fprintf(out, "tt_alloc_exporter_background_snapshot_age_seconds %.3f\n",
+			opt->periodic_age_seconds);
+	}
 	if (snap) {
 		family(out, "tt_alloc_exporter_snapshot_duration_seconds", "", "gauge",
 		       "Time taken by the snapshot of the segment behind this scrape");
@@ -136,6 +144,13 @@ static void write_segment(const tta_snapshot *snap, FILE *out)
 	}
 }
 
+/* The periodic snapshot read a segment (not the sources alone). */
+static bool periodic_has_segment(const struct tte_metrics_options *opt)
+{
+	return opt->periodic && tta_snapshot_segment(opt->periodic)->abi_version != 0 &&
+	       (tta_snapshot_segment(opt->periodic)->flags & TTA_SNAPSHOT_PROCESS_DETAILS);
+}
+
 /* Every counter and gauge of the library's table, by its own name: one added
  * there appears here without a change to the exporter. */
 static void write_counters(const tta_snapshot *snap, const struct tte_metrics_options *opt,
@@ -149,9 +164,9 @@ static void write_counters(const tta_snapshot *snap, const struct tte_metrics_op
 		bool counter = c->kind == TTA_COUNTER_KIND_COUNTER;
 		uint64_t value = tta_snapshot_counter(snap, id);
 		if ((int)id == exited && !details) {
-			if (!opt->have_exited)
+			if (!periodic_has_segment(opt))
 				continue; /* not known: absent rather than a wrong 0 */
-			value = opt->exited_processes;
+			value = tta_snapshot_counter(opt->periodic, id);
 		}
 		snprintf(name, sizeof name, "tt_alloc_%s", c->name);
 		family(out, name, counter ? "_total" : "", counter ? "counter" : "gauge", c->help);
@@ -165,7 +180,7 @@ static void write_counters(const tta_snapshot *snap, const struct tte_metrics_op
 /* Sample lines are assembled in a local buffer and handed to stdio 64 KiB
  * at a time: a big host has tens of thousands per scrape, and fprintf's
  * format parsing plus a stdio call per line were most of the cost
- * (tt-alloc-bench section j). */
+ * (tt-alloc-bench section l). */
 struct sink {
 	FILE *out;
 	size_t n;
@@ -236,21 +251,42 @@ static void sample_i64(struct sink *k, const char *name, const char *labels, siz
 /* ------------------------------------------------------------------------ */
 /* Devices                                                                   */
 
-/* `device="N"` plus the hardware labels that are known, for every series of
- * one device (dcgm-exporter does the same with its gpu, modelName labels).
- * Returns the length. */
-static size_t device_labels(const struct tta_device_view *d, char *buf, size_t len)
+/* Index of device ID in SNAP (NULL: none). */
+static bool find_device(const tta_snapshot *snap, uint32_t id, size_t *index)
 {
+	for (size_t i = 0; snap && i < tta_snapshot_device_count(snap); i++)
+		if (tta_snapshot_device(snap, i)->id == id) {
+			*index = i;
+			return true;
+		}
+	return false;
+}
+
+/* `device="N"` plus the hardware labels that are known, for every series of
+ * one device (dcgm-exporter does the same with its gpu, modelName labels):
+ * the registered architecture, and the board serial the driver publishes
+ * (from the periodic snapshot's sources). Returns the length. */
+static size_t device_labels(const struct tta_device_view *d, const tta_snapshot *periodic,
+			    char *buf, size_t len)
+{
+	char text[LABEL_MAX];
+	const char *serial = NULL;
 	int n = snprintf(buf, len, "device=\"%" PRIu32 "\"", d->id);
 	if (d->registered && d->arch[0] && n > 0 && (size_t)n < len) {
-		char arch[LABEL_MAX];
-		label_text(d->arch, sizeof d->arch, arch, sizeof arch);
-		n += snprintf(buf + n, len - (size_t)n, ",arch=\"%s\"", arch);
+		label_text(d->arch, sizeof d->arch, text, sizeof text);
+		n += snprintf(buf + n, len - (size_t)n, ",arch=\"%s\"", text);
+	}
+	size_t pi;
+	if (find_device(periodic, d->id, &pi) &&
+	    tta_telemetry_get(tta_snapshot_device_telemetry(periodic, pi), TTA_TELEMETRY_SERIAL,
+			      NULL, &serial) && n > 0 && (size_t)n < len) {
+		label_text(serial, 64, text, sizeof text);
+		n += snprintf(buf + n, len - (size_t)n, ",serial=\"%s\"", text);
 	}
 	return n > 0 && (size_t)n < len ? (size_t)n : strlen(buf);
 }
 
-static void write_devices(const tta_snapshot *snap, FILE *out)
+static void write_devices(const tta_snapshot *snap, const tta_snapshot *periodic, FILE *out)
 {
 	size_t n = tta_snapshot_device_count(snap), ll;
 	char labels[LABEL_MAX + 64];
@@ -265,7 +301,7 @@ static void write_devices(const tta_snapshot *snap, FILE *out)
 	       "Bytes in use on the device, by memory type, summed over live processes");
 	for (size_t i = 0; i < n; i++) {
 		const struct tta_device_view *d = tta_snapshot_device(snap, i);
-		ll = device_labels(d, labels, sizeof labels);
+		ll = device_labels(d, periodic, labels, sizeof labels);
 		for (unsigned t = 0; t < TTA_MEM_TYPES; t++)
 			sample_i64(k, "tt_alloc_device_used_bytes", labels, ll, tta_mem_type_name(t),
 				   d->used[t]);
@@ -284,7 +320,7 @@ static void write_devices(const tta_snapshot *snap, FILE *out)
 			const struct tta_device_view *d = tta_snapshot_device(snap, i);
 			if (!d->registered)
 				continue;
-			ll = device_labels(d, labels, sizeof labels);
+			ll = device_labels(d, periodic, labels, sizeof labels);
 			for (unsigned t = 0; t < TTA_MEM_TYPES; t++)
 				if (d->capacity[t] > 0)
 					sample(k, "tt_alloc_device_capacity_bytes", labels, ll,
@@ -296,7 +332,7 @@ static void write_devices(const tta_snapshot *snap, FILE *out)
 	       "Live allocations on the device (kernel binaries are counted in bytes only)");
 	for (size_t i = 0; i < n; i++) {
 		const struct tta_device_view *d = tta_snapshot_device(snap, i);
-		ll = device_labels(d, labels, sizeof labels);
+		ll = device_labels(d, periodic, labels, sizeof labels);
 		sample_i64(k, "tt_alloc_device_buffers", labels, ll, NULL, d->buffers);
 	}
 	sink_flush(k);
@@ -304,7 +340,7 @@ static void write_devices(const tta_snapshot *snap, FILE *out)
 	       "Live processes that reported on the device");
 	for (size_t i = 0; i < n; i++) {
 		const struct tta_device_view *d = tta_snapshot_device(snap, i);
-		ll = device_labels(d, labels, sizeof labels);
+		ll = device_labels(d, periodic, labels, sizeof labels);
 		sample(k, "tt_alloc_device_processes", labels, ll, NULL, d->processes, false);
 	}
 	sink_flush(k);
@@ -401,14 +437,183 @@ static void write_processes(const tta_snapshot *snap, FILE *out)
 	write_process_family(snap, PF_BUFFERS, out);
 }
 
+/* ------------------------------------------------------------------------ */
+/* What the sources beside the segment say (<tt-alloc/sources.h>)            */
+
+/* How a telemetry unit of the library's field table reads in Prometheus'
+ * base units. A unit not listed here is not exported rather than
+ * mislabelled. */
+static const struct {
+	const char *unit, *suffix, *type;
+	double factor;
+} units[] = {
+	{ "celsius", "_celsius", "gauge", 1 },
+	{ "watts", "_watts", "gauge", 1 },
+	{ "millivolts", "_volts", "gauge", 1e-3 },
+	{ "milliamperes", "_amperes", "gauge", 1e-3 },
+	{ "megahertz", "_hertz", "gauge", 1e6 },
+	{ "rpm", "_rpm", "gauge", 1 },
+	{ "count", "_total", "counter", 1 },
+};
+
+static bool label_name_ok(const char *s)
+{
+	if (!s[0] || !(s[0] == '_' || (s[0] >= 'a' && s[0] <= 'z')))
+		return false;
+	for (; *s; s++)
+		if (!(*s == '_' || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9')))
+			return false;
+	return true;
+}
+
+/* tt_alloc_device_<base><suffix> of a NUMBER field: its JSON name without
+ * the unit word ("temperature_max_c" -> "temperature_max"). */
+static bool telemetry_metric(const struct tta_telemetry_field *f, char *name, size_t len,
+			     unsigned *unit)
+{
+	for (*unit = 0; *unit < sizeof units / sizeof units[0]; (*unit)++)
+		if (!strcmp(f->unit, units[*unit].unit))
+			break;
+	if (*unit == sizeof units / sizeof units[0] || !label_name_ok(f->name))
+		return false;
+	size_t base = strlen(f->name);
+	const char *us = strrchr(f->name, '_');
+	if (strcmp(f->unit, "count") != 0 && us)
+		base = (size_t)(us - f->name);
+	snprintf(name, len, "tt_alloc_device_%.*s%s", (int)base, f->name, units[*unit].suffix);
+	return true;
+}
+
+static void write_telemetry(const tta_snapshot *ps, FILE *out)
+{
+	size_t n = tta_snapshot_device_count(ps);
+	char name[128], text[LABEL_MAX];
+	/* Identity: every text field but the sensors' own labels. */
+	bool any = false;
+	for (size_t i = 0; i < n && !any; i++)
+		any = tta_snapshot_device_telemetry(ps, i) != NULL;
+	if (!any)
+		return;
+	family(out, "tt_alloc_device_info", "", "gauge",
+	       "Always 1; the labels identify the device as the tt-kmd driver describes it");
+	for (size_t i = 0; i < n; i++) {
+		const tta_telemetry *t = tta_snapshot_device_telemetry(ps, i);
+		if (!t)
+			continue;
+		fprintf(out, "tt_alloc_device_info{device=\"%" PRIu32 "\"", tta_snapshot_device(ps, i)->id);
+		for (unsigned id = 0; id < tta_telemetry_field_count(); id++) {
+			const struct tta_telemetry_field *f = tta_telemetry_field(id);
+			const char *value;
+			size_t nl = strlen(f->name);
+			if (f->kind != TTA_TELEMETRY_TEXT || !label_name_ok(f->name) ||
+			    (nl > 6 && !strcmp(f->name + nl - 6, "_label")) ||
+			    !tta_telemetry_get(t, id, NULL, &value))
+				continue;
+			label_text(value, 256, text, sizeof text);
+			fprintf(out, ",%s=\"%s\"", f->name, text);
+		}
+		fputs("} 1\n", out);
+	}
+	/* Readings: one family per number field of the library's table. */
+	for (unsigned id = 0; id < tta_telemetry_field_count(); id++) {
+		const struct tta_telemetry_field *f = tta_telemetry_field(id);
+		unsigned u;
+		if (f->kind != TTA_TELEMETRY_NUMBER || f->divisor <= 0 ||
+		    !telemetry_metric(f, name, sizeof name, &u))
+			continue;
+		bool header = false;
+		for (size_t i = 0; i < n; i++) {
+			int64_t raw;
+			if (!tta_telemetry_get(tta_snapshot_device_telemetry(ps, i), id, &raw, NULL))
+				continue;
+			if (!header) {
+				family(out, name, "", units[u].type, f->help);
+				header = true;
+			}
+			fprintf(out, "%s{device=\"%" PRIu32 "\"} %.10g\n", name,
+				tta_snapshot_device(ps, i)->id,
+				(double)raw / (double)f->divisor * units[u].factor);
+		}
+	}
+}
+
+/* The kernel's view and TT-Metal's own segments, beside tt-alloc's. */
+static void write_device_sources(const tta_snapshot *ps, FILE *out)
+{
+	size_t n = tta_snapshot_device_count(ps);
+	static const unsigned metal_types[] = { TTA_MEM_DRAM, TTA_MEM_L1, TTA_MEM_L1_SMALL,
+						TTA_MEM_TRACE, TTA_MEM_CB };
+	bool header = false;
+	for (size_t i = 0; i < n; i++) {
+		const struct tta_device_sources *ds = tta_snapshot_device_sources(ps, i);
+		if (!ds || !ds->in_sysfs || ds->open_files < 0)
+			continue;
+		if (!header)
+			family(out, "tt_alloc_device_untracked_processes", "", "gauge",
+			       "Processes that hold the device open (tt-kmd's pid list) and report "
+			       "through neither tt-alloc nor TT-Metal's own segment");
+		header = true;
+		fprintf(out, "tt_alloc_device_untracked_processes{device=\"%" PRIu32 "\"} %" PRIu32 "\n",
+			tta_snapshot_device(ps, i)->id, ds->untracked);
+	}
+	header = false;
+	for (size_t i = 0; i < n; i++) {
+		const struct tta_device_sources *ds = tta_snapshot_device_sources(ps, i);
+		if (!ds || ds->tt_metal_segments == 0)
+			continue;
+		if (!header)
+			family(out, "tt_alloc_device_tt_metal_used_bytes", "", "gauge",
+			       "Bytes TT-Metal's own segment counts on the device for processes that do "
+			       "not report through tt-alloc (shown beside tt_alloc_device_used_bytes, "
+			       "never added into it)");
+		header = true;
+		for (size_t k = 0; k < sizeof metal_types / sizeof metal_types[0]; k++)
+			fprintf(out, "tt_alloc_device_tt_metal_used_bytes{device=\"%" PRIu32
+				"\",type=\"%s\"} %" PRId64 "\n", tta_snapshot_device(ps, i)->id,
+				tta_mem_type_name(metal_types[k]), ds->tt_metal_used[metal_types[k]]);
+	}
+	header = false;
+	for (size_t i = 0; i < n; i++) {
+		const struct tta_device_sources *ds = tta_snapshot_device_sources(ps, i);
+		if (!ds || ds->tt_metal_segments == 0)
+			continue;
+		if (!header)
+			family(out, "tt_alloc_device_tt_metal_processes", "", "gauge",
+			       "Processes TT-Metal's own segment lists on the device (tt-alloc's not "
+			       "counted twice)");
+		header = true;
+		fprintf(out, "tt_alloc_device_tt_metal_processes{device=\"%" PRIu32 "\"} %" PRIu32 "\n",
+			tta_snapshot_device(ps, i)->id, ds->tt_metal_processes);
+	}
+}
+
+static void write_sources(const tta_snapshot *ps, FILE *out)
+{
+	const struct tta_sources_info *si = tta_snapshot_sources(ps);
+	if (!si)
+		return;
+	family(out, "tt_alloc_sources_driver", "", "gauge",
+	       "1 if the tt-kmd driver's sysfs class is present (telemetry can be read)");
+	fprintf(out, "tt_alloc_sources_driver %d\n", si->driver ? 1 : 0);
+	family(out, "tt_alloc_sources_tt_metal_segments", "", "gauge",
+	       "TT-Metal's own /dev/shm/tt_device_*_memory segments found, read or skipped");
+	fprintf(out, "tt_alloc_sources_tt_metal_segments{state=\"read\"} %" PRIu32 "\n"
+		"tt_alloc_sources_tt_metal_segments{state=\"skipped\"} %" PRIu32 "\n",
+		si->tt_metal_segments - si->tt_metal_skipped, si->tt_metal_skipped);
+	write_telemetry(ps, out);
+	write_device_sources(ps, out);
+}
+
 void tte_metrics_write(const tta_snapshot *snap, const struct tte_metrics_options *opt, FILE *out)
 {
 	write_exporter(snap, opt, out);
+	if (opt->periodic)
+		write_sources(opt->periodic, out);
 	if (!snap)
 		return;
 	write_segment(snap, out);
 	write_counters(snap, opt, out);
-	write_devices(snap, out);
+	write_devices(snap, opt->periodic, out);
 	if (opt->per_process)
 		write_processes(snap, out);
 }

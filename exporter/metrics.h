@@ -38,15 +38,18 @@ struct tte_metrics_options {
 	uint64_t segment_opens;     /* times a segment was opened (1 + reopens) */
 	uint64_t snapshot_errors;   /* snapshots that failed since start */
 	double last_snapshot_seconds; /* how long the snapshot for this scrape took */
-	/* The exited_processes gauge when SNAP was taken without process
-	 * details (the library fills it only with them): from a recent snapshot
-	 * with details. Ignored when SNAP has details or have_exited is false. */
-	bool have_exited;
-	uint64_t exited_processes;
+	/* A recent snapshot taken with TTA_SNAPSHOT_PROCESS_DETAILS and
+	 * TTA_SNAPSHOT_SOURCES (periodic.h), or NULL: the exited_processes
+	 * gauge when SNAP has no process details (the library fills it only
+	 * with them), and what the sources say (telemetry, hardware labels,
+	 * untracked processes, TT-Metal's segments), also without SNAP. */
+	const tta_snapshot *periodic;
+	double periodic_age_seconds;
 };
 
-/* Writes the exposition of SNAP. SNAP NULL means no readable segment: only
- * tt_alloc_up 0 and the exporter's own series are written. */
+/* Writes the exposition of SNAP. SNAP NULL means no readable segment:
+ * tt_alloc_up 0, the exporter's own series and what opt->periodic's sources
+ * say are written. */
 void tte_metrics_write(const tta_snapshot *snap, const struct tte_metrics_options *opt, FILE *out);
 
 /* Writes S (at most MAXLEN bytes, or up to a NUL) as a label value, quotes

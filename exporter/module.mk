@@ -6,7 +6,7 @@
 # The systemd unit exporter/tt-alloc-exporter.service is installed by the
 # top-level install target (it substitutes @PREFIX@).
 EXPORTER_WEB  := $(sort $(wildcard exporter/web/*))
-EXPORTER_OBJS := $(addprefix $(BUILD)/obj/exporter/,exporter_main.o http.o metrics.o source.o sse.o) \
+EXPORTER_OBJS := $(addprefix $(BUILD)/obj/exporter/,exporter_main.o http.o metrics.o periodic.o source.o sse.o) \
                  $(BUILD)/obj/exporter/web_assets.o
 MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
 MHD_LIBS   := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)

@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "log.h"
 #include "source.h"
@@ -127,40 +126,6 @@ int tte_source_history(struct tte_source *src, uint32_t seconds, tta_history **o
 	struct history_args a = { seconds, out };
 	*out = NULL;
 	return take(src, take_history, &a, err, errlen);
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-int tte_source_exited_processes(struct tte_source *src, uint64_t max_age_ms, uint64_t *value)
-{
-	uint64_t now = now_ms();
-	pthread_mutex_lock(&src->lock);
-	bool fresh = src->have_exited && src->exited_opens == src->opens &&
-		     now - src->exited_at_ms < max_age_ms;
-	*value = src->exited;
-	pthread_mutex_unlock(&src->lock);
-	if (fresh)
-		return 0;
-	int id = tta_counter_find("exited_processes");
-	tta_snapshot *snap = NULL;
-	char err[512];
-	int rc = id < 0 ? -ENOENT
-		 : tte_source_snapshot(src, TTA_SNAPSHOT_PROCESS_DETAILS, &snap, err, sizeof err);
-	if (rc < 0)
-		return rc;
-	pthread_mutex_lock(&src->lock);
-	src->exited = *value = tta_snapshot_counter(snap, (unsigned)id);
-	src->exited_opens = src->opens;
-	src->exited_at_ms = now;
-	src->have_exited = true;
-	pthread_mutex_unlock(&src->lock);
-	tta_snapshot_free(snap);
-	return 0;
 }
 
 void tte_source_stats(struct tte_source *src, uint64_t *opens, uint64_t *errors)

@@ -29,10 +29,6 @@ struct tte_source {
 	char logged[512];         /* the last failure logged (logged once each) */
 	uint64_t opens;           /* successful opens since start */
 	uint64_t errors;          /* snapshots that failed */
-	/* The exited_processes gauge from the last snapshot with process
-	 * details (see tte_source_exited_processes). */
-	uint64_t exited, exited_opens, exited_at_ms;
-	bool have_exited;
 };
 
 /* NAME is already resolved (tta_segment_name). Never fails. */
@@ -49,14 +45,6 @@ int tte_source_snapshot(struct tte_source *src, unsigned flags, tta_snapshot **o
  * same way (tta_history_take). */
 int tte_source_history(struct tte_source *src, uint32_t seconds, tta_history **out, char *err,
 		       size_t errlen);
-
-/* The counter table's exited_processes gauge, which the library fills only
- * in snapshots taken with TTA_SNAPSHOT_PROCESS_DETAILS, at a /proc read per
- * process (3 ms at 256 processes, tt-alloc-bench section j): from a
- * snapshot with details taken at most MAX_AGE_MS ago (taken now if the
- * last one is older or of another segment). Returns 0 and *VALUE, or a
- * negative code when no snapshot can be taken. */
-int tte_source_exited_processes(struct tte_source *src, uint64_t max_age_ms, uint64_t *value);
 
 /* Copies of the counters, taken under the lock. */
 void tte_source_stats(struct tte_source *src, uint64_t *opens, uint64_t *errors);

@@ -97,6 +97,8 @@
     const badge = el('span', 'badge');
     const counts = el('span', 'device-counts');
     head.append(title, badge, counts);
+    // What the tt-kmd driver says (temperature, power, clock), when it does.
+    const tele = el('div', 'device-tele');
     const sparkLabel = el('div', 'spark-label', 'DRAM and L1 in use, last 10 minutes');
     const mem = el('div', 'mem');
     const rows = {};
@@ -111,12 +113,36 @@
       rows[t] = { name, fill, value };
     }
     const spark = el('canvas', 'spark');
-    root.append(head, mem, sparkLabel, spark);
-    return { root, badge, counts, rows, spark };
+    root.append(head, tele, mem, sparkLabel, spark);
+    return { root, badge, counts, rows, spark, tele };
+  }
+
+  function teleText(d) {
+    const t = d.telemetry || {};
+    const parts = [];
+    if (t.card_type) parts.push(t.card_type);
+    if (typeof t.temperature_c === 'number') parts.push(t.temperature_c.toFixed(1) + ' \u00b0C');
+    if (typeof t.power_w === 'number') parts.push(t.power_w.toFixed(1) + ' W');
+    if (typeof t.voltage_mv === 'number') parts.push((t.voltage_mv / 1000).toFixed(2) + ' V');
+    if (typeof t.aiclk_mhz === 'number') parts.push('AICLK ' + t.aiclk_mhz + ' MHz');
+    if (typeof t.fan_rpm === 'number') parts.push('fan ' + t.fan_rpm + ' RPM');
+    const metal = d.sources && d.sources['tt-metal'];
+    if (metal && metal.segments > 0) {
+      parts.push('TT-Metal ' + fmtBytes(sumTypes(metal.used, POOL_TYPES.dram)) + ' DRAM, ' +
+        metal.processes + (metal.processes === 1 ? ' process' : ' processes'));
+    }
+    const un = Array.isArray(d.untracked) ? d.untracked.length : 0;
+    if (un) parts.push(un + (un === 1 ? ' untracked process' : ' untracked processes'));
+    return parts.join(' \u00b7 ');
   }
 
   function updateCard(card, d) {
     const root = card.root;
+    card.tele.textContent = teleText(d);
+    card.tele.hidden = !card.tele.textContent;
+    if (d.telemetry && typeof d.telemetry.temperature_c === 'number') {
+      root.setAttribute('data-temperature-celsius', String(d.telemetry.temperature_c));
+    }
     card.badge.textContent = d.registered ? (d.arch || 'registered') : 'not registered';
     card.badge.className = d.registered ? 'badge' : 'badge unregistered';
     card.counts.textContent = d.processes + (d.processes === 1 ? ' process · ' : ' processes · ') +
@@ -216,11 +242,17 @@
       tr.append(el('td', 'num', p.pid));
       const name = el('td', 'name', p.name);
       name.title = p.cmdline || '';
+      if (p.source && p.source !== 'tt-alloc') {
+        // Counted by TT-Metal's own segment, not by tt-alloc: shown apart.
+        name.append(el('span', 'badge src', p.source));
+        tr.dataset.source = p.source;
+      }
       if (p.running === false) {
         name.classList.add('exited');
         name.title = 'exited, not reaped yet: ' + name.title;
       }
-      tr.append(name, el('td', null, p.user === null ? p.uid : p.user), el('td', 'num', p.device));
+      tr.append(name, el('td', null, p.user === null ? (p.uid === null || p.uid === undefined ? '-' : p.uid) : p.user),
+        el('td', 'num', p.device));
       let total = 0, peakKnown = false;
       for (const t of ['dram', 'l1', 'l1_small', 'trace', 'cb', 'kernel', 'system']) {
         const used = Number(p.used[t]) || 0;
@@ -245,11 +277,30 @@
         }
         tr.append(cell);
       }
-      tr.append(el('td', 'num', p.buffers));
+      tr.append(el('td', 'num', p.buffers === null ? '-' : p.buffers));
       frag.append(tr);
     }
+    // Processes that hold a device open but report nothing (tt-kmd's list).
+    let untracked = 0;
+    for (const d of snap.devices || []) {
+      for (const u of Array.isArray(d.untracked) ? d.untracked : []) {
+        const tr = el('tr', 'untracked');
+        tr.dataset.pid = String(u.pid);
+        tr.dataset.device = String(d.id);
+        tr.dataset.source = 'untracked';
+        const name = el('td', 'name', u.pid === 0 ? '(other pid namespaces)' : u.name || '?');
+        name.append(el('span', 'badge src', 'untracked'));
+        name.title = 'holds /dev/tenstorrent/' + d.id + ' open (' + u.open_files +
+          (u.open_files === 1 ? ' file' : ' files') + ') but reports no memory';
+        tr.append(el('td', 'num', u.pid || '-'), name, el('td', null, u.user === null ? '-' : u.user),
+          el('td', 'num', d.id));
+        for (let k = 0; k < 10; k++) tr.append(el('td', 'num zero', '-'));
+        frag.append(tr);
+        untracked++;
+      }
+    }
     body.replaceChildren(frag);
-    $('no-processes').hidden = rows.length > 0;
+    $('no-processes').hidden = rows.length + untracked > 0;
   }
 
   /* ---- events and leaks ---------------------------------------------------- */

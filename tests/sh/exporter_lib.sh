@@ -52,6 +52,7 @@ writer_start() {
 	TT_ALLOC_SHM=$seg TT_ALLOC_TRACKING_ENABLED=1 "$WRITER" "$@" <"$TTA_TMP/w_$name.in" \
 		>"$TTA_TMP/w_$name.out" 2>"$TTA_TMP/w_$name.err" &
 	WRITER_PID[$name]=$!
+	export "WRITER_${name^^}=${WRITER_PID[$name]}" # for Python checks
 	exec {fd}>"$TTA_TMP/w_$name.in"
 	WRITER_FD[$name]=$fd
 	if ! wait_for 10 grep -qx ready "$TTA_TMP/w_$name.out"; then

@@ -299,8 +299,14 @@ assert a["available"] is True and a["interval_ms"] == b["interval_ms"] == 1000, 
 assert [d["id"] for d in a["devices"]] == [d["id"] for d in b["devices"]] == [0, 1], (a, b)
 for da, db in zip(a["devices"], b["devices"]):
     assert da["peak"] == db["peak"], (da["peak"], db["peak"])
-    assert da["samples"][-1]["used"] == db["samples"][-1]["used"], (da["samples"][-1], db["samples"][-1])
     assert da["samples"] and all(set(x) == {"t", "used", "total"} for x in da["samples"])
+    # The same instants hold the same figures (the last instant of each
+    # is the current second, which may still change between the two reads).
+    sa = {x["t"]: x["used"] for x in da["samples"][:-1]}
+    sb = {x["t"]: x["used"] for x in db["samples"][:-1]}
+    common = set(sa) & set(sb)
+    assert len(common) >= 5, len(common)  # the segment is seconds old
+    assert all(sa[t] == sb[t] for t in common), [(t, sa[t], sb[t]) for t in common if sa[t] != sb[t]][:3]
 ' TTA_TMP=$TTA_TMP
 
 # ---- a replaced segment is followed ------------------------------------------------
@@ -439,8 +445,63 @@ else
 	echo "NOTE no IPv6 loopback on this machine: [::1] listening not tested"
 fi
 
-# ---- Grafana: every query asks only for metrics the exporter serves ---------------------
-writer_start g -- "register 0 wormhole 72" "alloc 0 0x1000 4096 dram" || exit 1
+# ---- the sources beside the segment: tt-kmd telemetry, pid lists, TT-Metal --------
+# A fake Wormhole host (tests/sh/fake_host.py) under TT_ALLOC_SYSFS_ROOT.
+export HOST=$TTA_TMP/host METAL=4000002 UNTRACKED=4000004
+writer_start tel -- "name tel_w" "register 0 wormhole 72" "alloc 0 0x1000 65536 dram" || exit 1
+python3 - <<'PY' || fail fake_host_built
+import os, sys
+sys.path.insert(0, os.environ["TTA_SRC"] + "/tests/sh")
+import fake_host as fh
+root, w = os.environ["HOST"], int(os.environ["WRITER_TEL"])
+m, u = int(os.environ["METAL"]), int(os.environ["UNTRACKED"])
+fh.device(root, 0, {"tt_card_type": "n300", "tt_serial": "0000000100000042", "tt_asic_id": "00000000000000A0",
+                    "tt_aiclk": 1000, "tt_heartbeat": 12345, "tt_fw_bundle_ver": "80.18.0.0"},
+          {"name": "wormhole", "temp1_input": 45125, "temp1_max": 75000, "temp1_label": "asic1_temp",
+           "in0_input": 850, "curr1_input": 75000, "power1_input": 60000000, "power1_label": "power1"})
+fh.device(root, 1, {"tt_card_type": "n150\"x", "tt_serial": "0000000100000043"},
+          {"name": "wormhole", "temp1_input": 50500})
+fh.pids(root, 0, [w, m, m, u])
+fh.process(root, m, "metal_run", 0)
+fh.process(root, u, "stray", 0)
+fh.tt_metal(root, 0xA0, fh.segment(4, 0xA0, 0, (2097152, 4096, 0, 0, 0),
+            [(m, b"metal_run", (2097152, 4096, 0, 0, 0), 2)]))
+PY
+TT_ALLOC_SYSFS_ROOT=$HOST start_exporter tel || exit 1
+pycheck telemetry_exported_in_base_units '
+import time
+deadline = time.time() + 15
+while True:
+    status, headers, body = ex.get("http://127.0.0.1:%s/metrics" % env["P"])
+    s = {ex.series_key(n, l): v for n, l, v in ex.parse(body)}
+    if "tt_alloc_device_temperature_celsius{device=\"0\"}" in s or time.time() > deadline:
+        break
+    time.sleep(0.2)
+d0 = "{device=\"0\"}"
+assert s["tt_alloc_device_temperature_celsius" + d0] == 45.125, s
+assert s["tt_alloc_device_temperature_max_celsius" + d0] == 75
+assert s["tt_alloc_device_power_watts" + d0] == 60
+assert s["tt_alloc_device_voltage_volts" + d0] == 0.85
+assert s["tt_alloc_device_current_amperes" + d0] == 75
+assert s["tt_alloc_device_aiclk_hertz" + d0] == 1e9
+assert s["tt_alloc_device_heartbeat_total" + d0] == 12345
+assert s["tt_alloc_device_temperature_celsius{device=\"1\"}"] == 50.5
+info = [l for n, l, v in ex.parse(body) if n == "tt_alloc_device_info"]
+i0 = [l for l in info if l["device"] == "0"][0]
+assert i0["card_type"] == "n300" and i0["serial"] == "0000000100000042" and i0["chip"] == "wormhole", i0
+assert "temperature_label" not in i0
+i1 = [l for l in info if l["device"] == "1"][0]
+assert i1["card_type"] == "n150\"x", i1
+# The hardware label on the memory series, from the same driver.
+assert s["tt_alloc_device_used_bytes{arch=\"Wormhole_B0\",device=\"0\",serial=\"0000000100000042\",type=\"dram\"}"] == 65536
+assert s["tt_alloc_device_untracked_processes" + d0] == 1, s
+assert s["tt_alloc_device_tt_metal_used_bytes{device=\"0\",type=\"dram\"}"] == 2097152
+assert s["tt_alloc_device_tt_metal_processes" + d0] == 1
+assert s["tt_alloc_sources_driver"] == 1
+' P=${EXP_PORT[tel]}
+promtool_ok telemetry_promtool_accepts tel
+# Grafana: every query asks only for metrics the exporter serves (this one
+# shows every family: a writer, the driver's telemetry, TT-Metal's segment).
 pycheck grafana_queries_use_served_metrics '
 import glob, re
 status, headers, body = ex.get("http://127.0.0.1:%s/metrics" % env["P"])
@@ -464,8 +525,25 @@ for e in exprs:
     names = set(re.findall(r"\btt_alloc_[a-z0-9_]+", e))
     assert names, e
     assert names <= served, (e, names - served)
-' P=$P TTA_SRC=$TTA_SRC
-writer_kill g
+' P=${EXP_PORT[tel]} TTA_SRC=$TTA_SRC
+stop_exporter tel
+# No segment at all: the driver's telemetry is still exported, with tt_alloc_up 0.
+TT_ALLOC_SYSFS_ROOT=$HOST start_exporter telnone -s "/tta_exp_none_$$" || exit 1
+pycheck telemetry_without_a_segment '
+import time
+deadline = time.time() + 15
+while True:
+    status, headers, body = ex.get("http://127.0.0.1:%s/metrics" % env["P"])
+    s = {ex.series_key(n, l): v for n, l, v in ex.parse(body)}
+    if "tt_alloc_device_power_watts{device=\"0\"}" in s or time.time() > deadline:
+        break
+    time.sleep(0.2)
+assert s["tt_alloc_up"] == 0 and s["tt_alloc_device_power_watts{device=\"0\"}"] == 60, s
+assert not any(k.startswith("tt_alloc_device_used_bytes") for k in s)
+' P=${EXP_PORT[telnone]}
+stop_exporter telnone
+writer_kill tel
+
 stop_exporter e
 if [ $rc -eq 0 ]; then pass exporter_exit_0_on_sigterm; else fail exporter_exit_0_on_sigterm "rc=$rc"; fi
 

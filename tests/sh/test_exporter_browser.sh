@@ -32,9 +32,23 @@ writer_start llm -- "name llm_serve" "register 0 wormhole 72" "register 1 wormho
 writer_start img -- 'name <img\x20src=x>' "register 2 blackhole 140" \
 	"alloc 2 0x1000 $((700 * MiB)) dram" "alloc 2 0x2000 $((12 * MiB)) l1" || exit 1
 disown "${WRITER_PID[img]}" # killed below from the helper: no job notice
-start_exporter web || exit 1
+# The driver's view of the host (tests/sh/fake_host.py under
+# TT_ALLOC_SYSFS_ROOT): telemetry of device 0, and a process that holds it
+# open without reporting, whose name is markup.
+export HOST=$TTA_TMP/host STRAY=4000004
+python3 - <<'PY' || fail fake_host_built
+import os, sys
+sys.path.insert(0, os.environ["TTA_SRC"] + "/tests/sh")
+import fake_host as fh
+root, stray = os.environ["HOST"], int(os.environ["STRAY"])
+fh.device(root, 0, {"tt_card_type": "n300", "tt_serial": "0000000100000042", "tt_aiclk": 1000},
+          {"name": "wormhole", "temp1_input": 45125, "power1_input": 60000000, "in0_input": 850})
+fh.pids(root, 0, [stray])
+fh.process(root, stray, "<svg onload=x>", 0)
+PY
+TT_ALLOC_SYSFS_ROOT=$HOST start_exporter web || exit 1
 export BASE="http://127.0.0.1:${EXP_PORT[web]}" SHOT="$TTA_BUILD/dashboard.png" MiB
-export LLM=${WRITER_PID[llm]} IMG=${WRITER_PID[img]} TTA_TMP
+export LLM=${WRITER_PID[llm]} IMG=${WRITER_PID[img]} TTA_TMP STRAY
 
 # Chromium picks its DevTools port (0) and prints it: no race for a port.
 chromium --headless --no-sandbox --disable-gpu --no-first-run --no-default-browser-check \
@@ -95,7 +109,7 @@ check("device_cards_rendered", ok)
 
 # Exact bytes in machine-readable attributes, every type, spelled as /metrics.
 attrs = dt.evaluate("""(() => { const out = {};
-  for (const c of document.querySelectorAll('[data-device]')) {
+  for (const c of document.querySelectorAll('#devices [data-device]')) {
     const d = {}; for (const a of c.attributes) if (a.name.endsWith('-used')) d[a.name] = a.value;
     out[c.dataset.device] = d; } return out; })()""")
 want0 = {"data-dram-used": 3072 * M, "data-l1-used": 24 * M, "data-l1_small-used": 6 * M,
@@ -115,6 +129,15 @@ hostile = dt.evaluate("""(() => ({
   row: (document.querySelector('#processes tr[data-pid="%s"]') || {}).outerHTML || '' }))()""" % env["IMG"])
 check("hostile_name_inert", hostile["imgs"] == 0 and hostile["cells"] == 1 and
       "&lt;img src=x&gt;" in hostile["row"], hostile)
+
+# What the driver says, on the card and in the table; its process name inert.
+tele = dt.evaluate(card % 0 + ".querySelector('.device-tele').textContent")
+check("card_shows_driver_telemetry", dt.evaluate(card % 0 + ".getAttribute('data-temperature-celsius')") == "45.125"
+      and "45.1 \u00b0C" in tele and "60.0 W" in tele and "n300" in tele and "1 untracked process" in tele, tele)
+stray = dt.evaluate("""(() => { const tr = document.querySelector('#processes tr[data-pid="%s"]');
+  return tr ? [tr.dataset.source, tr.querySelector('td.name').firstChild.textContent,
+               document.querySelectorAll('svg').length] : null; })()""" % env["STRAY"])
+check("untracked_process_listed_inert", stray == ["untracked", "<svg onload=x>", 0], stray)
 
 # Live update without a reload: a marker set now survives the change.
 dt.evaluate("window.__ttaMarker = 1")
