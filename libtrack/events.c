@@ -133,7 +133,7 @@ static int take_entry(const struct tta_segment *seg, uint64_t pos, struct tta_ev
 		return -1;
 	memset(ev, 0, sizeof *ev);
 	ev->seq = pos;
-	ev->realtime_ns = (uint64_t)((int64_t)copy.mono_ns + rt_offset);
+	ev->realtime_ns = copy.mono_ns + (uint64_t)rt_offset; /* modulo 2^64: untrusted */
 	ev->kind = copy.kind;
 	ev->pid = copy.pid;
 	ev->slot = copy.slot;

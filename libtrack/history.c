@@ -82,7 +82,8 @@ static bool fill_device(struct tta_history_device *dev, struct tta_history_sampl
 			known = 0;
 			any = true;
 		}
-		s->realtime_ns = (uint64_t)((int64_t)((first + i) * interval_ns) + rt_offset_ns);
+		/* Modulo 2^64: a forged clock or stamp gives a wrong time, never UB. */
+		s->realtime_ns = (first + i) * interval_ns + (uint64_t)rt_offset_ns;
 		for (int t = 0; t < TTA_LAYOUT_MEM_TYPES; t++)
 			s->used[t] = (int64_t)carry[t];
 		s->known = known;
@@ -146,11 +147,13 @@ static int read_history(const struct tta_segment *seg, tta_history *h, int32_t d
 		want = 1;
 	uint64_t now_n = mono_now / interval_ns;
 	uint64_t first = now_n + 1 >= want ? now_n + 1 - want : 0;
-	/* Nothing was recorded before the segment existed. */
-	int64_t created_mono = (int64_t)ck_pr_load_64(&tta_hdr(seg)->created_realtime_ns) - rt_offset;
-	if (created_mono > 0 && (uint64_t)created_mono / interval_ns > first &&
-	    (uint64_t)created_mono / interval_ns <= now_n)
-		first = (uint64_t)created_mono / interval_ns;
+	/* Nothing was recorded before the segment existed (its creation time
+	 * is untrusted: unsigned arithmetic, and only a moment in the window
+	 * counts). */
+	uint64_t created_mono =
+		ck_pr_load_64(&tta_hdr(seg)->created_realtime_ns) - (uint64_t)rt_offset;
+	if (created_mono <= mono_now && created_mono / interval_ns > first)
+		first = created_mono / interval_ns;
 	size_t k = (size_t)(now_n - first + 1);
 
 	struct raw *raw = calloc(k, sizeof *raw);

@@ -238,6 +238,9 @@ static void parse_options(int argc, char **argv, struct options *opt)
 		usage_error("%s", "choose one of --watch, --history, --events and --check-empty");
 	if ((opt->history || opt->events) && opt->buffers)
 		usage_error("%s", "--buffers does not apply to --history or --events");
+	if (opt->history && opt->filter_pid)
+		usage_error("%s", "--pid does not apply to --history: the history is kept per device "
+			    "(use --device); a process's peak is in --json");
 	if (opt->from_start && !opt->events)
 		usage_error("%s", "--from-start only applies to --events");
 	if (opt->count && !opt->watch && !opt->events)

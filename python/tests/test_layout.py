@@ -17,12 +17,15 @@ STRUCTS = {
     "tta_process_view": L.ProcessView,
     "tta_process_row": L.ProcessRow,
     "tta_buffer_view": L.BufferView,
+    "tta_history_sample": L.HistorySample,
+    "tta_history_device": L.HistoryDevice,
+    "tta_event": L.Event,
 }
 
 
 def test_structs_match_the_c_headers(tmp_path):
     lines = ['#include <stdio.h>', '#include <stddef.h>', '#include <tt-alloc/reader.h>',
-             'int main(void) {']
+             '#include <tt-alloc/history.h>', '#include <tt-alloc/events.h>', 'int main(void) {']
     for cname, cls in STRUCTS.items():
         lines.append('printf("S %s %%zu\\n", sizeof(struct %s));' % (cname, cname))
         for field, _ in cls._fields_:
@@ -33,7 +36,8 @@ def test_structs_match_the_c_headers(tmp_path):
               "TTA_SNAPSHOT_BUFFERS": L.SNAPSHOT_BUFFERS,
               "TTA_SNAPSHOT_PROCESS_DETAILS": L.SNAPSHOT_PROCESS_DETAILS,
               "TTA_SEGMENT_REPLACED": L.SEGMENT_REPLACED, "TTA_REAPER_RUNNING": L.REAPER_RUNNING,
-              "TTA_TRACK_DISABLED": len(L.TRACK_STATES) - 1}
+              "TTA_TRACK_DISABLED": len(L.TRACK_STATES) - 1,
+              "TTA_EVENTS_NOW": L.EVENTS_NOW, "TTA_EVENT_KINDS": L.EVENT_KINDS}
     for name in consts:
         lines.append('printf("const %s %%llu\\n", (unsigned long long)%s);' % (name, name))
     lines.append("return 0; }")

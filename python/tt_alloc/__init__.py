@@ -6,7 +6,10 @@ $TT_ALLOC_LIBRARY if set, else build/libttalloc.so.2 of the checkout this
 package sits in (when it was built), else the installed libttalloc.so.2.
 
 Read (no daemon: the shared-memory segment is mapped read-only):
-    snapshot()                 the dict `tt-smi --json` prints
+    snapshot()                 the dict `tt-smi --json` prints (processes with
+                               "peak" beside "used": max_memory_allocated)
+    history(seconds=600)       the dict `tt-smi --history --json` prints
+    events(start="oldest")     a cursor on the live event stream
     devices(), processes(), buffers(pid=None, device=None)
     query_device_stats(device_id)   the old query_stats.py function
     profile()                  device memory of this process over a block
@@ -38,7 +41,7 @@ __all__ = [
     "report_alloc", "report_free", "report_alloc_handle", "report_free_handle",
     "report_cb_alloc", "report_cb_free", "report_kernel_load", "register_device",
     "MemType", "KernelKind", "tracking_state", "detach", "counter_table", "format_bytes",
-    "library_path", "segment_name",
+    "library_path", "segment_name", "history", "events",
 ]
 
 TOOL = {"name": "tt_alloc", "version": __version__}
@@ -50,7 +53,7 @@ Device = collections.namedtuple("Device", "id arch registered num_cores l1_bytes
                                 "used total buffers processes in_sysfs open_files telemetry "
                                 "untracked sources used_combined", defaults=(None,) * 6)
 Process = collections.namedtuple("Process", "pid name cmdline user uid slot generation "
-                                 "start_time attach_realtime_ns running device used buffers "
+                                 "start_time attach_realtime_ns running device used peak buffers "
                                  "source asic_id", defaults=(None,) * 2)
 Buffer = collections.namedtuple("Buffer", "pid slot device type type_id kernel_kind address "
                                 "address_hex size age_ns record",
@@ -158,3 +161,26 @@ def library_path():
 def segment_name(segment=None):
     """The segment name every component would use for SEGMENT: "/name"."""
     return _read.resolve_name(segment).decode()
+
+
+def history(seconds=600, device=None, segment=None):
+    """Memory use over the last SECONDS per device and type, recorded in the
+    segment itself: the dict `tt-smi --history SECONDS --json` prints,
+    {"history": {"interval_ms", "seconds", "available", "devices": [{"id",
+    "peak", "peak_total", "samples": [{"t", "used", "total"}]}]}}, samples
+    oldest first (one a second up to ~17 minutes, one a minute beyond).
+    DEVICE (None = all) keeps one device. A segment made before history
+    existed gives "available": False and no devices."""
+    return _read.history(segment, device, seconds)
+
+
+def events(start="oldest", segment=None):
+    """A cursor on the segment's event stream: allocations, frees, CBs,
+    kernel loads (recorded by processes started with TT_ALLOC_EVENTS=1),
+    attaches, exits and reaps (always). START is "oldest" (what the ring
+    still holds) or "now". .poll() returns the events since the last call as
+    dicts with the keys of `tt-smi --events --json`; use it as a context
+    manager or .close() it."""
+    if start not in ("oldest", "now"):
+        raise Error(_errno.EINVAL, "start must be 'oldest' or 'now', not %r" % (start,))
+    return _read.Events(segment, start)

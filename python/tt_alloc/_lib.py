@@ -119,6 +119,7 @@ class ProcessRow(ctypes.Structure):
         ("buffers", ctypes.c_int64),
         ("user", ctypes.c_char * 64),
         ("running", ctypes.c_int),
+        ("peak", _i64x7),
     ]
 
 
@@ -136,6 +137,48 @@ class BufferView(ctypes.Structure):
         ("age_ns", ctypes.c_uint64),
     ]
 
+
+class HistorySample(ctypes.Structure):
+    """struct tta_history_sample (prefix)."""
+    _fields_ = [
+        ("realtime_ns", ctypes.c_uint64),
+        ("used", _i64x7),
+        ("total", ctypes.c_int64),
+        ("known", ctypes.c_int),
+        ("recorded", ctypes.c_int),
+    ]
+
+
+class HistoryDevice(ctypes.Structure):
+    """struct tta_history_device (prefix)."""
+    _fields_ = [
+        ("id", ctypes.c_uint32),
+        ("sample_count", ctypes.c_size_t),
+        ("peak", _i64x7),
+        ("peak_total", ctypes.c_int64),
+        ("recorded_count", ctypes.c_size_t),
+    ]
+
+
+class Event(ctypes.Structure):
+    """struct tta_event (prefix)."""
+    _fields_ = [
+        ("seq", ctypes.c_uint64),
+        ("realtime_ns", ctypes.c_uint64),
+        ("kind", ctypes.c_uint32),
+        ("pid", ctypes.c_int32),
+        ("slot", ctypes.c_uint32),
+        ("device", ctypes.c_uint32),
+        ("type", ctypes.c_uint32),
+        ("kernel_kind", ctypes.c_uint32),
+        ("address", ctypes.c_uint64),
+        ("size", ctypes.c_uint64),
+        ("buffers", ctypes.c_uint64),
+    ]
+
+
+EVENTS_OLDEST, EVENTS_NOW = 0, 1  # enum tta_events_start
+EVENT_KINDS = 9  # TTA_EVENT_KINDS
 
 # name: (restype, argtypes)
 _c = ctypes
@@ -179,6 +222,21 @@ _PROTOTYPES = {
     "tta_snapshot_buffer": (_c.POINTER(BufferView), [_vp, _c.c_size_t]),
     "tta_format_bytes": (_c.c_char_p, [_c.c_int64, _c.c_char_p, _c.c_size_t]),
     "tta_snapshot_write_json": (None, [_vp, _c.c_char_p, _c.c_char_p, _vp]),
+    # history and events
+    "tta_history_take": (_c.c_int, [_vp, _c.c_int32, _c.c_uint32, _c.POINTER(_vp), _c.c_char_p,
+                                    _c.c_size_t]),
+    "tta_history_free": (None, [_vp]),
+    "tta_history_available": (_c.c_int, [_vp]),
+    "tta_history_interval_ms": (_c.c_uint32, [_vp]),
+    "tta_history_seconds": (_c.c_uint32, [_vp]),
+    "tta_history_device_count": (_c.c_size_t, [_vp]),
+    "tta_history_device": (_c.POINTER(HistoryDevice), [_vp, _c.c_size_t]),
+    "tta_history_sample": (_c.POINTER(HistorySample), [_vp, _c.c_size_t, _c.c_size_t]),
+    "tta_events_open": (_c.c_int, [_vp, _c.c_int, _c.POINTER(_vp), _c.c_char_p, _c.c_size_t]),
+    "tta_events_close": (None, [_vp]),
+    "tta_events_available": (_c.c_int, [_vp]),
+    "tta_events_next": (_c.c_int, [_vp, _c.POINTER(_c.POINTER(Event)), _c.POINTER(_c.c_uint64)]),
+    "tta_event_kind_name": (_c.c_char_p, [_c.c_uint]),
 }
 
 

@@ -377,3 +377,146 @@ def process_usage(snap):
         row = r.used
         usage[r.device] = ([used[t] + row[t] for t in range(L.MEM_TYPES)], buffers + r.buffers)
     return usage
+
+
+# ---------------------------------------------------------------------------
+# History and events, as the library's JSON writers print them
+
+def _unix_seconds(ns):
+    """UNIX seconds with a millisecond fraction, as the JSON writers print
+    them (ns truncated to ms)."""
+    return (ns // 1000000) / 1000
+
+
+def history(segment, device, seconds):
+    """The dict `tt-smi --history SECONDS --json` prints."""
+    device = -1 if device is None else int(device)
+    seconds = int(seconds)
+    if not -1 <= device < 2 ** 31 or not 0 <= seconds < 2 ** 32:
+        raise Error(_errno.EINVAL, "invalid history arguments: device %r, seconds %r"
+                    % (device, seconds))
+    lib = L.lib()
+    r = reader(segment)
+    err = ctypes.create_string_buffer(ERR_LEN)
+    h = ctypes.c_void_p()
+    with r.lock:
+        for attempt in range(2):
+            r.fresh()
+            rc = lib.tta_history_take(r.handle, device, seconds, ctypes.byref(h), err, ERR_LEN)
+            if rc in (-_errno.ESTALE, -_errno.EFAULT) and attempt == 0:
+                r.close()
+                continue
+            break
+    if rc != 0:
+        raise _fail(rc, err, "cannot read the history")
+    try:
+        pairs = _display_pairs()
+        devices = []
+        for i in range(lib.tta_history_device_count(h)):
+            d = lib.tta_history_device(h, i).contents
+            samples = []
+            for k in range(d.sample_count):
+                s = lib.tta_history_sample(h, i, k).contents
+                if not s.known:
+                    continue
+                samples.append({"t": _unix_seconds(s.realtime_ns),
+                                "used": {name: s.used[t] for name, t in pairs},
+                                "total": s.total})
+            devices.append({"id": d.id, "peak": {name: d.peak[t] for name, t in pairs},
+                            "peak_total": d.peak_total, "samples": samples})
+        return {"history": {"interval_ms": lib.tta_history_interval_ms(h),
+                            "seconds": lib.tta_history_seconds(h),
+                            "available": bool(lib.tta_history_available(h)),
+                            "devices": devices}}
+    finally:
+        lib.tta_history_free(h)
+
+
+_ADDRESSED = {1, 2, 3, 4, 5}  # alloc, free, cb_alloc, cb_free, kernel_load
+_REAP = 8
+
+
+def event_dict(e, names, kinds):
+    """One event as tt-smi --events --json prints it (tta_event_write_json)."""
+    lib = L.lib()
+    kind = lib.tta_event_kind_name(e.kind)
+    addressed = e.kind in _ADDRESSED or e.kind >= L.EVENT_KINDS
+    t = e.type
+    d = {
+        "t": _unix_seconds(e.realtime_ns),
+        "seq": e.seq,
+        "event": kind.decode() if kind else "event#%d" % e.kind,
+        "pid": e.pid,
+        "slot": e.slot,
+        "device": None if e.device == L.NO_DEVICE else e.device,
+        "type": None if t == 0xFFFFFFFF else names[t] if t < L.MEM_TYPES else "type#%d" % t,
+        "address": e.address if addressed else None,
+        "size": e.size if addressed or e.kind == _REAP else None,
+    }
+    if e.kind == 5:
+        d["kernel_kind"] = kinds.get(e.kernel_kind, e.kernel_kind)
+    if e.kind == _REAP:
+        d["buffers"] = e.buffers
+    return d
+
+
+class Events:
+    """A cursor on a segment's event ring (see tt_alloc.events)."""
+
+    def __init__(self, segment, start):
+        lib = L.lib()
+        self._reader = Reader(resolve_name(segment))  # its own: a cursor lives long
+        self._reader.open()
+        err = ctypes.create_string_buffer(ERR_LEN)
+        self._cursor = ctypes.c_void_p()
+        rc = lib.tta_events_open(self._reader.handle,
+                                 L.EVENTS_NOW if start == "now" else L.EVENTS_OLDEST,
+                                 ctypes.byref(self._cursor), err, ERR_LEN)
+        if rc != 0:
+            self._reader.close()
+            raise _fail(rc, err, "cannot follow the events")
+        self.available = bool(lib.tta_events_available(self._cursor))
+        self.missed = 0
+        self._lock = threading.Lock()
+
+    def poll(self):
+        """Every event recorded since the last call, as dicts, oldest first;
+        events lost in between appear as {"event": "missed", "count": N}."""
+        lib = L.lib()
+        names, kinds = type_names(), kernel_kinds()
+        out = []
+        ev = ctypes.POINTER(L.Event)()
+        missed = ctypes.c_uint64()
+        with self._lock:
+            if self._cursor is None:
+                raise Error(_errno.EBADF, "the event cursor is closed")
+            while True:
+                rc = lib.tta_events_next(self._cursor, ctypes.byref(ev), ctypes.byref(missed))
+                if missed.value:
+                    self.missed += missed.value
+                    out.append({"event": "missed", "count": missed.value})
+                if rc < 0:
+                    raise Error(-rc, "segment %s became unreadable (truncated)"
+                                % self._reader.name.decode(errors="replace"))
+                if rc == 0:
+                    return out
+                out.append(event_dict(ev.contents, names, kinds))
+
+    def close(self):
+        with self._lock:
+            if self._cursor is not None:
+                L.lib().tta_events_close(self._cursor)
+                self._cursor = None
+                self._reader.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass

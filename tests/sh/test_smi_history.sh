@@ -177,4 +177,5 @@ check_option_error usage_history_word "unexpected argument 'abc'" "$SMI" --histo
 check_option_error usage_from_start "--from-start only applies to --events" "$SMI" --from-start
 check_option_error usage_two_modes "choose one of" "$SMI" --history --events
 check_option_error usage_buffers "--buffers does not apply" "$SMI" --events --buffers
+check_option_error usage_history_pid "--pid does not apply to --history" "$SMI" --history --pid 1
 exit $tta_failed

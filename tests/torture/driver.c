@@ -9,7 +9,7 @@
  * everything, or detach; writers fork children and re-exec themselves; the
  * real tt-alloc-reaper is SIGKILLed or SIGTERMed and restarted at random; a
  * reader process and the real tt-smi read all along. Everything runs on a
- * private segment /tta_torture_<pid>.
+ * private segment /tta_torture_<pid>_<clock>.
  *
  * Checkpoints (every --checkpoint-ms) park every writer at a quiescent
  * point, wait until the reaper has reclaimed every dead slot, and check
@@ -1849,7 +1849,10 @@ int torture_driver(int argc, char **argv)
 	setenv("TTA_TORTURE_FD", fdtext, 1);
 	unsetenv("TT_ALLOC_TRACKING_ENABLED"); /* the driver itself never reports */
 
-	snprintf(segname, sizeof segname, "/tta_torture_%d", (int)getpid());
+	/* The pid alone is not unique: as init of a pid namespace every run is
+	 * pid 1, and /dev/shm is shared with runs in other namespaces. */
+	snprintf(segname, sizeof segname, "/tta_torture_%d_%llx", (int)getpid(),
+		 (unsigned long long)(mono_ns() & 0xffffffffffull));
 	setenv("TT_ALLOC_SHM", segname, 1);
 	setenv("TT_ALLOC_MAX_DEVICES", "4", 1);
 	setenv("TT_ALLOC_MAX_PROCESSES", "256", 1);
