@@ -4,7 +4,8 @@
 #   make                 build everything into $(BUILD) (default build/)
 #   make check           test suite, then again under ASan+UBSan (build/asan)
 #   make check-tsan      multi-threaded writer tests under ThreadSanitizer
-#   make demo            live demo on the default segment
+#   make demo            live demo on the default segment (dashboard included)
+#   make exporter-load   the exporter under 50 scrapers for 10 s
 #   make bench           benchmark (about two minutes)
 #   make install PREFIX=/usr/local [DESTDIR=...]
 
@@ -58,7 +59,7 @@ PROGRAMS :=
 TEST_PROGRAMS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 TEST_HELPERS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/helper_*.c))
 
-.PHONY: all check check-fast check-asan check-tsan demo bench install clean deps
+.PHONY: all check check-fast check-asan check-tsan demo bench install clean deps exporter-load
 all: $(LIB_A) $(LIB_INTERNAL_A) $(LIB_SO) $(BUILD)/libttalloc.so programs tests
 
 $(BUILD)/obj/%.o: %.c
@@ -116,6 +117,10 @@ TSAN_TESTS = build/tsan/tests/test_threads
 demo: all
 	scripts/demo.sh $(BUILD)
 
+# The load test of make check (5 s there), for its full 10 s.
+exporter-load: all
+	TTA_EXPORTER_LOAD_SECONDS=10 TTA_SUITE_FILTER=test_exporter_load tests/run-suite.sh $(BUILD)
+
 deps:
 	scripts/install-deps.sh
 
@@ -134,6 +139,8 @@ install: all
 	    > $(DESTDIR)$(PREFIX)/lib/systemd/system/tt-alloc-reaper.service
 	sed -e 's|@PREFIX@|$(PREFIX)|g' bridge/tt-alloc-bridge.service \
 	    > $(DESTDIR)$(PREFIX)/lib/systemd/system/tt-alloc-bridge.service
+	sed -e 's|@PREFIX@|$(PREFIX)|g' exporter/tt-alloc-exporter.service \
+	    > $(DESTDIR)$(PREFIX)/lib/systemd/system/tt-alloc-exporter.service
 
 clean:
 	rm -rf build

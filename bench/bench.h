@@ -12,7 +12,8 @@
  *   bench_writers.c  one "writer" per system: attach, fill a live set,
  *                    churn allocate+free pairs, detach
  *   bench_ck.c       section h: ck_ht / ck_hs / ck_rhs under churn
- *   bench_sites.c    section j: cost of tags and TT_ALLOC_STACK_TRACE=1
+ *   bench_sites.c    section k: cost of tags and TT_ALLOC_STACK_TRACE=1
+ *   bench_exporter.c section l: a Prometheus scrape of tt-alloc-exporter
  *
  * Process model: the bench process itself never makes a tta_report_* call;
  * every writer runs in a forked child, so each measurement starts from a
@@ -112,10 +113,10 @@ struct target {
 };
 void target_add(const struct target *t);
 
-/* Section j (bench_sources.c): reading the sources beside the segment.
+/* Section k (bench_sources.c): reading the sources beside the segment.
  * Returns 0, or -1 if it could not be set up. */
 int run_sources(void);
-/* Removes what section j left if it was interrupted (signal-safe enough
+/* Removes what section k left if it was interrupted (signal-safe enough
  * for the benchmark's exit path). */
 void sources_cleanup(void);
 
@@ -225,5 +226,10 @@ void run_sites(void);
 void run_history_cost(void);
 /* The core-only segment section m creates (empty when none), for cleanup. */
 extern char bench_core_shm_name[80];
+
+/* ---- section l (bench_exporter.c) --------------------------------------- */
+/* 256 tracked processes on 64 devices; times the snapshot, the exposition
+ * and an HTTP scrape of build/tt-alloc-exporter. */
+void run_exporter_scrape(void);
 
 #endif /* TTA_BENCH_H */

@@ -1322,6 +1322,19 @@ static void add_targets(void)
 	t.measured = median_of('b', "2/1 processes", "shm");
 	target_add(&t);
 
+	const struct summary *scrape = result_get('l', "HTTP scrape, wall", "exporter");
+	const struct summary *scrape_cpu = result_get('l', "HTTP scrape, exporter CPU (mean)", "exporter");
+	memset(&t, 0, sizeof(t));
+	t.name = "exporter scrape of /metrics, 256 processes on 64 devices (ms)";
+	t.goal = 5;
+	t.higher_is_better = false;
+	t.measured = scrape ? scrape->median : -1;
+	if (scrape && scrape_cpu)
+		snprintf(t.detail, sizeof(t.detail), "wall time to the last byte, p90 %.2f ms, max "
+			 "%.2f ms; the exporter's CPU per scrape %.2f ms (machine load %.1f at start)",
+			 scrape->p90, scrape->max, scrape_cpu->median, cfg.load_start);
+	target_add(&t);
+
 	const struct summary *g = result_get('g', "SIGKILL -> exact", "shm");
 	memset(&t, 0, sizeof(t));
 	t.name = "crash cleanup p99 (ms)";
@@ -1368,7 +1381,7 @@ int main(int argc, char **argv)
 			cfg.json = true;
 			break;
 		case 'o':
-			if (strspn(optarg, "abcdefghijkm") != strlen(optarg) || !*optarg) {
+			if (strspn(optarg, "abcdefghijklm") != strlen(optarg) || !*optarg) {
 				fprintf(stderr, "tt-alloc-bench: --only takes letters a..m, got '%s'\n",
 					optarg);
 				return 2;
@@ -1425,6 +1438,8 @@ int main(int argc, char **argv)
 		run_sites();
 	if (bench_section_enabled('m'))
 		run_history_cost();
+	if (bench_section_enabled('l'))
+		run_exporter_scrape();
 	add_targets();
 	progress("done in %.1f s", (double)(now_ns() - t0) / 1e9);
 

@@ -2,8 +2,12 @@
 #   make bench                 the default run (under two minutes on 2 cores)
 #   build/tt-alloc-bench --quick --json   small run; make check does this
 BENCH_OBJS := $(addprefix $(BUILD)/obj/bench/,bench_main.o bench_util.o bench_writers.o \
-                bench_ck.o bench_sources.o bench_sites.o bench_history.o counters_shm.o sock_client.o)
+                bench_ck.o bench_sources.o bench_sites.o bench_history.o counters_shm.o sock_client.o \
+                bench_exporter.o) $(BUILD)/obj/exporter/metrics.o
 SOCKET_SERVER_OBJS := $(addprefix $(BUILD)/obj/bench/,socket_server.o sock_client.o)
+
+# Section j times the exporter's own metrics writer (exporter/metrics.c).
+$(BUILD)/obj/bench/bench_exporter.o: INCLUDES = $(PUBLIC_INCLUDES) -Ishm -Ilibtrack -Iexporter
 
 $(BUILD)/tt-alloc-bench: $(BENCH_OBJS) $(LIBTRACK_A)
 	$(CC) -o $@ $^ $(LDLIBS_ALL) -lm

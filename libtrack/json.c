@@ -237,8 +237,8 @@ static void json_processes(const tta_snapshot *snap, FILE *out)
 			fprintf(out, "%" PRIu32 ",\n     ", p->device);
 		json_types(out, "used", p->used);
 		/* TT-Metal keeps no peak. */
-		fprintf(out, ", \"peak\": null, \"buffers\": null, \"source\": \"tt-metal\", \"asic_id\": %" PRIu64 "}",
-			p->asic_id);
+		fprintf(out, ", \"peak\": null, \"buffers\": null, \"source\": \"tt-metal\""
+			", \"asic_id\": %" PRIu64 "}", p->asic_id);
 	}
 	fprintf(out, "%s]", n ? "\n  " : "");
 }

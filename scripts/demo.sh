@@ -2,7 +2,10 @@
 # demo.sh BUILD_DIR - a live tt-alloc demo on the default segment (/tt_alloc,
 # or $TT_ALLOC_SHM if set). Builds nothing: `make demo` builds first.
 #
-# It starts the reaper, three instrumented workloads replaying traces (an LLM
+# It starts the reaper, the exporter (prints the dashboard's URL: open it in a
+# browser while the demo runs; DEMO_LISTEN=ADDR:PORT to choose where, default
+# 127.0.0.1:19400 or any free port if that one is taken), three instrumented
+# workloads replaying traces (an LLM
 # served on two Wormhole chips, a small allocate/free loop, and an every-type
 # process), shows tt-smi for DEMO_SECONDS (default 20; on a terminal the live
 # screen, opened on the charts view so the minute of history fills as the
@@ -26,13 +29,14 @@ if [ "$seconds" -lt 6 ]; then
 	echo "demo: DEMO_SECONDS must be at least 6" >&2
 	exit 2
 fi
-for tool in tt-alloc-reaper tt-alloc-replay tt-smi; do
+for tool in tt-alloc-reaper tt-alloc-replay tt-smi tt-alloc-exporter; do
 	if ! [ -x "$build/$tool" ]; then
 		echo "demo: $build/$tool is missing; run 'make demo', which builds first" >&2
 		exit 2
 	fi
 done
 reaper=$build/tt-alloc-reaper replay=$build/tt-alloc-replay smi=$build/tt-smi
+exporter=$build/tt-alloc-exporter
 
 work=$(mktemp -d /tmp/tt-alloc-demo.XXXXXX)
 started=() # every background process, stopped by the EXIT trap whatever happens
@@ -60,6 +64,27 @@ if ! kill -0 "$reaper_pid" 2>/dev/null; then
 	echo "demo: our reaper did not start (another one may already serve $TT_ALLOC_SHM):"
 	sed 's/^/    /' "$work/reaper.log"
 	reaper_pid=
+fi
+
+# The web dashboard and /metrics, for as long as the demo runs.
+start_exporter() { # listen address; sets exporter_pid, or fails
+	"$exporter" --listen "$1" 2>"$work/exporter.log" &
+	exporter_pid=$!
+	started+=("$exporter_pid")
+	for _ in $(seq 50); do
+		grep -q 'listening on http://' "$work/exporter.log" && return 0
+		kill -0 "$exporter_pid" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+if start_exporter "${DEMO_LISTEN:-127.0.0.1:19400}" || { [ -z "${DEMO_LISTEN:-}" ] && start_exporter 127.0.0.1:0; }; then
+	url=$(sed -n 's|.*listening on \(http://[^ ]*\) .*|\1|p' "$work/exporter.log" | head -n 1)
+	say "web dashboard: $url   (Prometheus metrics: ${url}metrics)"
+	echo "  open it now: it fills in as the workloads start and updates every second"
+else
+	echo "demo: the exporter did not start; no dashboard this time:"
+	sed 's/^/    /' "$work/exporter.log"
 fi
 
 # Stretch the LLM trace over ~60% of the demo, so the screen shows weights
@@ -136,6 +161,9 @@ echo
 
 say "reaper log"
 cat "$work/reaper.log"
+if [ -n "${url:-}" ]; then
+	say "the dashboard at $url stops with the demo"
+fi
 
 say "final check: tt-smi --check-empty"
 if "$smi" --check-empty; then

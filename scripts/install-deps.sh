@@ -22,6 +22,14 @@
 #                        ten times faster than glibc's backtrace() here)
 #   tmux                 real terminals for tt-smi's watch tests: send-keys,
 #                        capture-pane, resize-window (tests/sh/test_smi_watch.sh)
+#   libmicrohttpd-dev    the HTTP server of tt-alloc-exporter (GNU libmicrohttpd)
+#   xxd                  compiles the exporter's dashboard files into it (xxd -i)
+#   prometheus           a real Prometheus (and promtool) scraping the exporter in
+#                        make check (tests/sh/test_exporter_prometheus.sh)
+#   chromium             headless browser driving the dashboard in make check
+#                        (tests/sh/test_exporter_browser.sh, DevTools protocol)
+#   systemd-container    systemd-nspawn: the reaper's and the exporter's units run
+#                        under a real systemd in make check (test_exporter_systemd.sh)
 #
 # As root: apt-get update, then apt-get install. Otherwise: prints the exact
 # command to run and exits 1. Exit 0 when everything is installed.
@@ -29,7 +37,7 @@ set -euo pipefail
 
 packages=(gcc make libc6-dev pkg-config libck-dev liburcu-dev python3 systemd clang libclang-rt-14-dev
 	cppcheck util-linux python3-pytest python3-venv python3-setuptools python3-wheel
-	libdw-dev libunwind8 tmux)
+	libdw-dev libunwind8 tmux libmicrohttpd-dev xxd prometheus chromium systemd-container)
 
 if ! command -v dpkg >/dev/null 2>&1; then
 	echo "install-deps: no dpkg here; on a non-Debian system install the equivalents of: ${packages[*]}" >&2

@@ -22,7 +22,7 @@ torture: all
 # ---------------------------------------------------------------------------
 # Fuzzing the read side (tests/fuzz/): libFuzzer, so clang and its runtime
 # (Debian: clang, libclang-rt-14-dev). The harness and the code under test
-# (shm/, libtrack/, the parts of smi/, reaper/reaper_log.c) are compiled by clang with coverage,
+# (shm/, libtrack/, the parts of smi/, reaper/reaper_log.c, exporter/metrics.c) are compiled by clang with coverage,
 # ASan and UBSan into $(BUILD)/fuzz/, apart from the normal objects.
 #   make fuzz            FUZZ_SECONDS (default 300) of fuzzing, seeds made
 #                        afresh from real segments (tests/fuzz/run-fuzz.sh)
@@ -33,9 +33,10 @@ FUZZ_CC ?= clang
 HAVE_LIBFUZZER := $(shell printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n)\n{ (void)d; (void)n; return 0; }\n' | \
 	$(FUZZ_CC) -x c -fsanitize=fuzzer - -o /dev/null >/dev/null 2>&1 && echo yes)
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -Iinclude -Ishm -Ilibtrack -Ismi -Ireaper -Itests/fuzz \
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -Iinclude -Ishm -Ilibtrack -Ismi -Ireaper -Iexporter -Itests/fuzz \
 	$(PKG_CFLAGS) -Wall -Wextra -Wno-missing-field-initializers $(FUZZ_SAN)
-FUZZ_CODE_SRCS := $(CORE_SRCS) $(filter-out smi/tt_smi.c,$(wildcard smi/*.c)) reaper/reaper_log.c
+FUZZ_CODE_SRCS := $(CORE_SRCS) $(filter-out smi/tt_smi.c,$(wildcard smi/*.c)) reaper/reaper_log.c \
+	exporter/metrics.c
 FUZZ_CODE_OBJS := $(FUZZ_CODE_SRCS:%.c=$(BUILD)/fuzz/obj/%.o)
 
 $(BUILD)/fuzz/obj/%.o: %.c

@@ -132,7 +132,7 @@ enum tta_snapshot_flags {
 	 * counters-only segments. Every device present in sysfs is then listed,
 	 * even if nothing reported on it. About 34 small file reads per device
 	 * and one per TT-Metal segment: 9-14 ms for 64 devices and 64 segments
-	 * on a loaded 2-CPU machine (tt-alloc-bench section j), 10 us on a
+	 * on a loaded 2-CPU machine (tt-alloc-bench section k), 10 us on a
 	 * host without the driver. With this flag READER may be NULL: a
 	 * snapshot of those sources alone, for a host where no tt-alloc writer
 	 * has run yet (tta_snapshot_segment then has abi_version 0 and an empty

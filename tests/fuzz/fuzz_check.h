@@ -238,4 +238,87 @@ static void check_json(const char *out, size_t len)
 		json_fail(&j, "JSON: trailing bytes after the object");
 }
 
+/* The Prometheus text format, line by line. */
+static bool name_char(char c, bool first)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':' ||
+	       (!first && c >= '0' && c <= '9');
+}
+
+static void check_exposition(const char *out, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)out;
+	for (size_t i = 0; i < len;) {
+		if (u[i] == '\n' || (u[i] >= 0x20 && u[i] < 0x7f)) {
+			i++;
+			continue;
+		}
+		if (u[i] < 0x80)
+			finding("exposition: control byte", out, len, i);
+		size_t n = utf8_len(u + i, len - i);
+		if (n == 0)
+			finding("exposition: invalid UTF-8", out, len, i);
+		i += n;
+	}
+	if (len == 0 || out[len - 1] != '\n')
+		finding("exposition: does not end with a line feed", out, len, len);
+	for (size_t i = 0; i < len;) {
+		size_t start = i, end = i;
+		while (end < len && out[end] != '\n')
+			end++;
+		if (out[i] == '#') {
+			if (strncmp(out + i, "# HELP ", 7) && strncmp(out + i, "# TYPE ", 7))
+				finding("exposition: unknown comment", out, len, i);
+			i = end + 1;
+			continue;
+		}
+		if (!name_char(out[i], true))
+			finding("exposition: bad metric name", out, len, i);
+		while (i < end && name_char(out[i], false))
+			i++;
+		if (i < end && out[i] == '{') {
+			i++;
+			while (i < end && out[i] != '}') {
+				if (!name_char(out[i], true) || out[i] == ':')
+					finding("exposition: bad label name", out, len, i);
+				while (i < end && name_char(out[i], false))
+					i++;
+				if (i + 1 >= end || out[i] != '=' || out[i + 1] != '"')
+					finding("exposition: label without =\"", out, len, i);
+				i += 2;
+				while (i < end && out[i] != '"') {
+					if (out[i] == '\\') {
+						if (i + 1 >= end || !strchr("\\\"n", out[i + 1]) || !out[i + 1])
+							finding("exposition: bad escape in label", out, len, i);
+						i++;
+					}
+					i++;
+				}
+				if (i >= end)
+					finding("exposition: unterminated label value", out, len, start);
+				i++;
+				if (i < end && out[i] == ',')
+					i++;
+				else if (i >= end || out[i] != '}')
+					finding("exposition: expected , or }", out, len, i);
+			}
+			i++;
+		}
+		if (i >= end || out[i] != ' ')
+			finding("exposition: no value", out, len, i);
+		char number[64];
+		size_t n = end - i - 1;
+		if (n == 0 || n >= sizeof number)
+			finding("exposition: bad value", out, len, i);
+		memcpy(number, out + i + 1, n);
+		number[n] = '\0';
+		char *stop;
+		double v = strtod(number, &stop);
+		if (*stop || v != v)
+			finding("exposition: value is not a number", out, len, i);
+		i = end + 1;
+	}
+}
+
+
 #endif /* FUZZ_CHECK_H */

@@ -1,14 +1,18 @@
 /*
  * fuzz_segment.c - libFuzzer harness: arbitrary bytes as a telemetry segment,
  * read through the public snapshot API (<tt-alloc/reader.h>) and rendered by
- * tt-smi's renderers (smi/render.h) and views (smi/views.h: main, process
- * and chart views with the segment's history, at 80 and 60 columns).
+ * tt-smi's renderers (smi/render.h), views (smi/views.h: main, process
+ * and chart views with the segment's history, at 80 and 60 columns) and the
+ * exporter's Prometheus exposition (exporter/metrics.h).
  *
  * What must hold for every input (an abort() here is a finding): no crash,
  * no hang (-timeout), no out-of-bounds access (ASan), no undefined behaviour
- * (UBSan); text output is printable ASCII / valid UTF-8 only, and JSON
+ * (UBSan); text output is printable ASCII / valid UTF-8 only, JSON
  * output is one syntactically valid JSON object in valid UTF-8, as
- * smi/render.h promises.
+ * smi/render.h promises, and the exposition is valid Prometheus text format
+ * 0.0.4 (every line a HELP/TYPE comment or a sample with well-formed,
+ * correctly escaped labels and a number; valid UTF-8; no control byte), as
+ * exporter/metrics.h promises.
  *
  * Input format. A random file is almost never the exact size its header
  * claims, so it would stop at validation. The first byte picks the mode:
@@ -44,6 +48,7 @@
 #define FUZZ_NAME "fuzz_segment"
 #include "fuzz_check.h"
 #include "fuzz_geometry.h"
+#include "metrics.h"
 #include "read_priv.h"
 #include "reaper.h"
 #include "render.h"
@@ -160,6 +165,18 @@ static void check_tag_rows(const tta_snapshot *snap)
 		abort();
 }
 
+static void render_metrics(const tta_snapshot *s, FILE *f)
+{
+	/* The snapshot also stands for the background one (exited_processes). */
+	struct tte_metrics_options opt = { .version = "fuzz", .per_process = true, .periodic = s };
+	tte_metrics_write(s, &opt, f);
+}
+static void render_metrics_devices(const tta_snapshot *s, FILE *f)
+{
+	struct tte_metrics_options opt = { .version = "fuzz", .per_process = false };
+	tte_metrics_write(s, &opt, f);
+}
+
 static void render_into(const tta_snapshot *snap, render_fn fn, bool json)
 {
 	char *buf = NULL;
@@ -169,7 +186,9 @@ static void render_into(const tta_snapshot *snap, render_fn fn, bool json)
 		return;
 	fn(snap, f);
 	fclose(f);
-	if (json)
+	if (fn == render_metrics || fn == render_metrics_devices)
+		check_exposition(buf, len);
+	else if (json)
 		check_json(buf, len);
 	else
 		check_text(buf, len);
@@ -391,6 +410,8 @@ static void exercise(uint8_t options)
 		render_into(snap, render_by_site, false);
 		render_into(snap, render_by_tag_and_site, false);
 		exercise_views(r, snap, options);
+		render_into(snap, render_metrics, false);
+		render_into(snap, render_metrics_devices, false);
 	} else if (err[0] == '\0' || strchr(err, '\n')) {
 		abort();
 	}

@@ -3,7 +3,8 @@
  * beside its segment (libtrack/sources.c): TT-Metal's tt_device_*_memory
  * segments, the driver's sysfs/hwmon values and pid lists, and a whole host
  * tree made of fuzzed files, read into a snapshot and rendered by tt-smi's
- * views and the library's JSON writer.
+ * views, the library's JSON writer and the exporter's exposition (valid
+ * Prometheus text format, fuzz_check.h).
  *
  * What must hold for every input (an abort() is a finding): no crash, hang,
  * leak, out-of-bounds access or undefined behaviour (ASan, UBSan); a parsed
@@ -36,6 +37,7 @@
 
 #define FUZZ_NAME "fuzz_sources"
 #include "fuzz_check.h"
+#include "metrics.h"
 #include "render.h"
 #include "tt-alloc/json.h"
 #include "tt-alloc/reader.h"
@@ -231,11 +233,19 @@ static void render(const tta_snapshot *snap, int which)
 		smi_render_text(snap, "fuzz", f);
 	else if (which == 1)
 		smi_render_telemetry(snap, "fuzz", f);
-	else
+	else if (which == 2)
 		tta_snapshot_write_json(snap, "fuzz", "fuzz", f);
+	else {
+		/* The exporter's exposition of the sources (no segment here). */
+		struct tte_metrics_options opt = { .version = "fuzz", .per_process = true,
+						   .periodic = snap };
+		tte_metrics_write(NULL, &opt, f);
+	}
 	fclose(f);
 	if (which == 2)
 		check_json(buf, len);
+	else if (which == 3)
+		check_exposition(buf, len);
 	else
 		check_text(buf, len);
 	free(buf);
@@ -264,7 +274,7 @@ static void host(const uint8_t *data, size_t size)
 		listed += tta_snapshot_untracked(snap, u)->open_files;
 	if (ds && ds->open_files >= 0 && listed > (uint64_t)ds->open_files)
 		fail("more untracked opens than the pids file has lines");
-	for (int which = 0; which < 3; which++)
+	for (int which = 0; which < 4; which++)
 		render(snap, which);
 	tta_snapshot_free(snap);
 }

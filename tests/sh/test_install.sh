@@ -23,9 +23,10 @@ else
 fi
 root=$stage$prefix
 missing_files=""
-for f in bin/tt-smi bin/tt-alloc-reaper bin/tt-alloc-replay include/tt-alloc/tt_alloc.h \
+for f in bin/tt-smi bin/tt-alloc-reaper bin/tt-alloc-replay bin/tt-alloc-exporter include/tt-alloc/tt_alloc.h \
 	include/tt-alloc/reader.h include/tt-alloc/text.h lib/libttalloc.a lib/libttalloc.so.2 \
-	lib/libttalloc.so lib/pkgconfig/tt-alloc.pc lib/systemd/system/tt-alloc-reaper.service; do
+	lib/libttalloc.so lib/pkgconfig/tt-alloc.pc lib/systemd/system/tt-alloc-reaper.service \
+	lib/systemd/system/tt-alloc-exporter.service; do
 	[ -e "$root/$f" ] || missing_files="$missing_files $f"
 done
 [ -z "$missing_files" ] && pass installed_files_present || fail installed_files_present "missing:$missing_files"
@@ -34,6 +35,7 @@ done
 stray=$(cd "$root" && { find include lib \( -name 'tta_*.h' -o -name 'libtrack*' \); ls include/tt_alloc.h 2>/dev/null; } | sort)
 [ -z "$stray" ] && pass no_private_or_colliding_files || fail no_private_or_colliding_files "$stray"
 check unit_points_at_prefix grep -q "ExecStart=$prefix/bin/tt-alloc-reaper" "$root/lib/systemd/system/tt-alloc-reaper.service"
+check exporter_unit_points_at_prefix grep -q "^ExecStart=$prefix/bin/tt-alloc-exporter " "$root/lib/systemd/system/tt-alloc-exporter.service"
 
 # The soname is versioned and only documented tta_ functions are exported,
 # by the shared library and by the static archive alike.
@@ -102,6 +104,16 @@ if cc $user_cflags -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror \
 	pass replay_builds_from_installed_headers
 else
 	fail replay_builds_from_installed_headers "$(head -20 "$TTA_TMP/replay.log")"
+fi
+
+# The exporter too: its own sources (and its compiled-in page), libmicrohttpd,
+# and nothing of tt-alloc but what was installed.
+if cc $user_cflags -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -I"$src/exporter" \
+	-o "$tools/tt-alloc-exporter" "$src"/exporter/*.c "$TTA_BUILD/gen/exporter/web_assets.c" \
+	$(pkg-config --cflags --libs libmicrohttpd) $static_flags 2>"$TTA_TMP/exporter.log"; then
+	pass exporter_builds_from_installed_headers
+else
+	fail exporter_builds_from_installed_headers "$(head -20 "$TTA_TMP/exporter.log")"
 fi
 
 # Both tools work: the staged replay writes a trace into the segment, and the

@@ -36,13 +36,13 @@ if ! command -v cppcheck >/dev/null 2>&1; then
 	exit 1
 fi
 dirs=()
-for d in shm libtrack reaper smi replay bench bridge tests; do
+for d in shm libtrack reaper smi replay bench bridge exporter tests; do
 	[ -d "$d" ] && dirs+=("$d")
 done
 out=$TTA_TMP/cppcheck.out
 cppcheck --std=c11 --enable=warning,style,performance,portability --inline-suppr \
 	--error-exitcode=1 -q -j 2 -D_GNU_SOURCE -D__x86_64__ \
-	-Iinclude -Ishm -Ilibtrack -Ismi -Itests -Itests/torture -Itests/fuzz \
+	-Iinclude -Ishm -Ilibtrack -Ismi -Iexporter -Itests -Itests/torture -Itests/fuzz \
 	--suppress=missingIncludeSystem \
 	--suppress=knownConditionTrueFalse:bench/bench_writers.c \
 	--suppress=knownConditionTrueFalse:bench/sock_client.c \
