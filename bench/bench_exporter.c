@@ -4,9 +4,12 @@
  * of 64 devices (1024 process rows, 3072 buffers).
  *
  * Figures, same segment, same run:
- *   snapshot (+ process details)   tta_snapshot_take without and with
- *                       TTA_SNAPSHOT_PROCESS_DETAILS (the exporter takes the
- *                       latter for /metrics), thread CPU time
+ *   snapshot (+ process details, + tags)   tta_snapshot_take plain (what
+ *                       /metrics takes), with TTA_SNAPSHOT_PROCESS_DETAILS
+ *                       (the background snapshot's), and with
+ *                       TTA_SNAPSHOT_TAGS (the tag rows of
+ *                       tt_alloc_tag_used_bytes: every record read),
+ *                       thread CPU time
  *   metrics text        tte_metrics_write of the plain snapshot (what /metrics
  *                       serves; details only every 5 s) into memory (the
  *                       writer the exporter serves, exporter/metrics.c,
@@ -54,7 +57,8 @@ struct j_job {
 };
 
 /* One tracked process: DRAM, L1 and L1_SMALL buffers and a kernel on each
- * of its 4 devices, then it waits to be released. */
+ * of its 4 devices, under the tags a model would use (weights, activations,
+ * none), then it waits to be released. */
 static int j_child(void *arg)
 {
 	struct j_job *job = arg;
@@ -64,8 +68,11 @@ static int j_child(void *arg)
 		tta_device_info_wormhole_b0(&info, 72);
 		tta_register_device(dev, &info);
 		uint64_t base = 0x100000000ull + (uint64_t)k * 0x1000000ull;
+		tta_set_tag("weights");
 		tta_report_alloc(dev, base, (64u + job->index) << 20, TTA_MEM_DRAM);
+		tta_set_tag("activations");
 		tta_report_alloc(dev, base + 0x100000, (1u + k) << 20, TTA_MEM_L1);
+		tta_set_tag(NULL);
 		tta_report_alloc(dev, base + 0x200000, 64u << 10, TTA_MEM_L1_SMALL);
 		tta_report_kernel_load(dev, k, 12u << 10, TTA_KERNEL_APPLICATION);
 	}
@@ -133,13 +140,14 @@ static ssize_t http_get(int fd, const char *path, char **buf, size_t *cap)
 	}
 }
 
-/* Starts the exporter on a port it picks; returns its pid and the port. */
-static pid_t exporter_start(int *port)
+/* Starts the exporter on a port it picks, with OPTION (or NULL); returns
+ * its pid and the port. */
+static pid_t exporter_start(int *port, char *option)
 {
 	char bin[4300], log[300], listen_arg[] = "127.0.0.1:0";
 	snprintf(bin, sizeof bin, "%s/tt-alloc-exporter", cfg.self_dir);
-	snprintf(log, sizeof log, "%s/exporter.log", cfg.tmpdir);
-	char *argv[] = { bin, "--listen", listen_arg, "--segment", cfg.shm_name, NULL };
+	snprintf(log, sizeof log, "%s/exporter%s.log", cfg.tmpdir, option ? option : "");
+	char *argv[] = { bin, "--listen", listen_arg, "--segment", cfg.shm_name, option, NULL };
 	if (access(bin, X_OK) != 0)
 		return -1;
 	pid_t pid = spawn_exec(argv, log);
@@ -182,7 +190,8 @@ static size_t write_metrics(const tta_snapshot *snap, char **buf)
 {
 	size_t len = 0;
 	FILE *mem = open_memstream(buf, &len);
-	struct tte_metrics_options opt = { .version = "bench", .per_process = true };
+	struct tte_metrics_options opt = { .version = "bench", .per_process = true,
+					   .max_tags = TTE_DEFAULT_MAX_TAGS };
 	if (!mem)
 		return 0;
 	tte_metrics_write(snap, &opt, mem);
@@ -190,55 +199,9 @@ static size_t write_metrics(const tta_snapshot *snap, char **buf)
 	return len;
 }
 
-static void measure(pid_t exporter, int port)
+/* REPS scrapes of /metrics through the daemon; returns the body length. */
+static ssize_t measure_http(pid_t exporter, int port, unsigned reps, const char *column)
 {
-	tta_reader *r = NULL;
-	char err[256];
-	if (tta_reader_open(cfg.shm_name, &r, err, sizeof err) < 0) {
-		result_note('l', "cannot open the segment: %s", err);
-		return;
-	}
-	unsigned reps = cfg.quick ? 5 : 41;
-	double plain_ms[J_MAX_REPS], details_ms[J_MAX_REPS], text_ms[J_MAX_REPS];
-	double http_ms[J_MAX_REPS];
-	size_t rows = 0, bytes = 0, samples = 0;
-	unsigned done = 0;
-	for (unsigned i = 0; i <= reps; i++) {
-		tta_snapshot *plain = NULL, *snap = NULL;
-		uint64_t t0 = thread_cpu_ns();
-		int rc = tta_snapshot_take(r, 0, -1, 0, &plain, err, sizeof err);
-		uint64_t t1 = thread_cpu_ns();
-		rc |= tta_snapshot_take(r, 0, -1, TTA_SNAPSHOT_PROCESS_DETAILS, &snap, err, sizeof err);
-		uint64_t t2 = thread_cpu_ns();
-		char *buf = NULL;
-		bytes = rc == 0 ? write_metrics(plain, &buf) : 0;
-		uint64_t t3 = thread_cpu_ns();
-		rows = rc == 0 ? tta_snapshot_process_count(snap) : 0;
-		samples = 0;
-		for (size_t k = 0; k + 1 < bytes; k++)
-			samples += buf[k] == '\n' && buf[k + 1] != '#';
-		free(buf);
-		tta_snapshot_free(plain);
-		tta_snapshot_free(snap);
-		if (rc != 0)
-			break;
-		if (i > 0) { /* the first round warms up */
-			plain_ms[done] = (double)(t1 - t0) / 1e6;
-			details_ms[done] = (double)(t2 - t1) / 1e6;
-			text_ms[done] = (double)(t3 - t2) / 1e6;
-			done++;
-		}
-	}
-	tta_reader_close(r);
-	if (done == 0) {
-		result_note('l', "no snapshot: %s", err);
-		return;
-	}
-	result_add('l', "snapshot, CPU", "in-process", "ms", summarize(plain_ms, done));
-	result_add('l', "snapshot + process details, CPU", "in-process", "ms",
-		   summarize(details_ms, done));
-	result_add('l', "metrics text, CPU", "in-process", "ms", summarize(text_ms, done));
-
 	/* Through the daemon: wall time until the last byte, and the CPU the
 	 * exporter spent (all its threads, /proc/PID/task/N/schedstat). */
 	unsigned got = 0;
@@ -246,6 +209,7 @@ static void measure(pid_t exporter, int port)
 	char *buf = NULL;
 	size_t cap = 0;
 	ssize_t body = -1;
+	double http_ms[J_MAX_REPS];
 	uint64_t cpu0 = 0;
 	for (unsigned i = 0; fd >= 0 && i <= reps; i++) {
 		if (i == 1)
@@ -264,20 +228,83 @@ static void measure(pid_t exporter, int port)
 		close(fd);
 	free(buf);
 	if (got > 0) {
-		result_add('l', "HTTP scrape, wall", "exporter", "ms", summarize(http_ms, got));
-		result_add_value('l', "HTTP scrape, exporter CPU (mean)", "exporter", "ms",
+		result_add('l', "HTTP scrape, wall", column, "ms", summarize(http_ms, got));
+		result_add_value('l', "HTTP scrape, exporter CPU (mean)", column, "ms",
 				 (double)(cpu1 - cpu0) / 1e6 / got);
 	} else {
 		result_note('l', "the HTTP scrape failed (is build/tt-alloc-exporter built?)");
 	}
-	result_note('l', "%d processes x %d of %d devices: %zu process rows; exposition %zu bytes, "
+	return body;
+}
+
+static void measure(pid_t exporter, int port)
+{
+	tta_reader *r = NULL;
+	char err[256];
+	if (tta_reader_open(cfg.shm_name, &r, err, sizeof err) < 0) {
+		result_note('l', "cannot open the segment: %s", err);
+		return;
+	}
+	unsigned reps = cfg.quick ? 5 : 41;
+	double plain_ms[J_MAX_REPS], details_ms[J_MAX_REPS], tags_ms[J_MAX_REPS];
+	double text_ms[J_MAX_REPS];
+	size_t rows = 0, tag_rows = 0, bytes = 0, samples = 0;
+	unsigned done = 0;
+	for (unsigned i = 0; i <= reps; i++) {
+		tta_snapshot *plain = NULL, *snap = NULL, *tagged = NULL;
+		uint64_t t0 = thread_cpu_ns();
+		int rc = tta_snapshot_take(r, 0, -1, 0, &plain, err, sizeof err);
+		uint64_t t1 = thread_cpu_ns();
+		rc |= tta_snapshot_take(r, 0, -1, TTA_SNAPSHOT_PROCESS_DETAILS, &snap, err, sizeof err);
+		uint64_t t2 = thread_cpu_ns();
+		rc |= tta_snapshot_take(r, 0, -1, TTA_SNAPSHOT_TAGS, &tagged, err, sizeof err);
+		uint64_t t2b = thread_cpu_ns();
+		char *buf = NULL;
+		bytes = rc == 0 ? write_metrics(tagged, &buf) : 0;
+		uint64_t t3 = thread_cpu_ns();
+		rows = rc == 0 ? tta_snapshot_process_count(snap) : 0;
+		tag_rows = rc == 0 ? tta_snapshot_tag_count(tagged) : 0;
+		samples = 0;
+		for (size_t k = 0; k + 1 < bytes; k++)
+			samples += buf[k] == '\n' && buf[k + 1] != '#';
+		free(buf);
+		tta_snapshot_free(plain);
+		tta_snapshot_free(snap);
+		tta_snapshot_free(tagged);
+		if (rc != 0)
+			break;
+		if (i > 0) { /* the first round warms up */
+			plain_ms[done] = (double)(t1 - t0) / 1e6;
+			details_ms[done] = (double)(t2 - t1) / 1e6;
+			tags_ms[done] = (double)(t2b - t2) / 1e6;
+			text_ms[done] = (double)(t3 - t2b) / 1e6;
+			done++;
+		}
+	}
+	tta_reader_close(r);
+	if (done == 0) {
+		result_note('l', "no snapshot: %s", err);
+		return;
+	}
+	result_add('l', "snapshot, CPU", "in-process", "ms", summarize(plain_ms, done));
+	result_add('l', "snapshot + process details, CPU", "in-process", "ms",
+		   summarize(details_ms, done));
+	result_add('l', "snapshot + tags, CPU", "in-process", "ms", summarize(tags_ms, done));
+	result_add('l', "metrics text, CPU", "in-process", "ms", summarize(text_ms, done));
+
+	ssize_t body = measure_http(exporter, port, reps, "exporter");
+	result_note('l', "%d processes x %d of %d devices: %zu process rows, %zu tag rows; "
+		    "exposition %zu bytes, "
 		    "%zu samples (HTTP body %zd bytes); per scrape, median [min..max] of %u. CPU "
 		    "rows: thread CPU time (CLOCK_THREAD_CPUTIME_ID); exporter CPU: the daemon's "
 		    "threads (schedstat); wall: request to last byte on a "
-		    "keep-alive loopback connection (exporter CPU: the daemon's, all scrapes / N). /metrics takes the snapshot without process "
-		    "details (the text is of that one); the exited_processes gauge comes from one "
-		    "with details taken at most every 5 s",
-		    J_PROCESSES, J_DEVICES_EACH, J_DEVICES, rows, bytes, samples, body, done);
+		    "keep-alive loopback connection (exporter CPU: the daemon's, all scrapes / N). "
+		    "/metrics takes the snapshot with tags and without process details (the text "
+		    "is of that one; 'no tags': the exporter run with --no-tag-metrics, which "
+		    "takes the plain one); the exited_processes gauge comes from one with details "
+		    "taken at most every 5 s",
+		    J_PROCESSES, J_DEVICES_EACH, J_DEVICES, rows, tag_rows, bytes, samples, body,
+		    done);
 }
 
 void run_exporter_scrape(void)
@@ -304,9 +331,16 @@ void run_exporter_scrape(void)
 		result_note('l', "%d of %d processes could not attach (segment full?)", ctl->failed,
 			    J_PROCESSES);
 	int port = 0;
-	pid_t exporter = exporter_start(&port);
+	pid_t exporter = exporter_start(&port, NULL);
 	measure(exporter, exporter > 0 ? port : -1);
 	if (exporter > 0) {
+		kill(exporter, SIGTERM);
+		wait_child(exporter);
+	}
+	char no_tags[] = "--no-tag-metrics";
+	exporter = exporter_start(&port, no_tags);
+	if (exporter > 0) {
+		measure_http(exporter, port, cfg.quick ? 5 : 41, "exporter, no tags");
 		kill(exporter, SIGTERM);
 		wait_child(exporter);
 	}

@@ -28,6 +28,7 @@
 
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "periodic.h"
 #include "source.h"
 
@@ -64,6 +65,7 @@ struct options {
 	const char *listen;
 	const char *segment;     /* NULL: $TT_ALLOC_SHM or /tt_alloc */
 	bool per_process;
+	long max_tags;           /* 0: --no-tag-metrics */
 	long max_connections;
 	long idle_timeout_s;
 };
@@ -80,6 +82,11 @@ static void usage(FILE *out)
 		"                           for every address (:19400); PORT 0 picks one\n"
 		"  -s, --segment NAME       segment to read (default $TT_ALLOC_SHM or /tt_alloc)\n"
 		"      --no-process-metrics no per-process series (devices and counters only)\n"
+		"      --max-tags N         tt_alloc_tag_used_bytes: the N largest tags of each\n"
+		"                           device get a series, the rest are summed into\n"
+		"                           tag=\"(other)\" (default %d, 1..1000)\n"
+		"      --no-tag-metrics     no tt_alloc_tag_used_bytes (and no read of every\n"
+		"                           buffer record per scrape)\n"
 		"      --max-connections N  connections served at once (default %d)\n"
 		"      --idle-timeout SEC   close connections idle this long (default %d)\n"
 		"  -h, --help               this help\n"
@@ -88,7 +95,7 @@ static void usage(FILE *out)
 		"Logs go to stderr. SIGTERM, SIGINT or SIGHUP end it cleanly (exit 0).\n"
 		"A missing segment is not an error: /metrics says tt_alloc_up 0 until\n"
 		"it appears.\n",
-		DEFAULT_LISTEN, DEFAULT_MAX_CONNECTIONS, DEFAULT_IDLE_TIMEOUT_S);
+		DEFAULT_LISTEN, TTE_DEFAULT_MAX_TAGS, DEFAULT_MAX_CONNECTIONS, DEFAULT_IDLE_TIMEOUT_S);
 }
 
 static void usage_error(const char *fmt, const char *arg)
@@ -132,7 +139,7 @@ static bool split_listen(const char *spec, char *host, size_t hostlen, long *por
 	return parse_long(colon + 1, 0, 65535, port);
 }
 
-enum { OPT_NO_PROCESS = 1000, OPT_MAX_CONN, OPT_IDLE };
+enum { OPT_NO_PROCESS = 1000, OPT_MAX_CONN, OPT_IDLE, OPT_MAX_TAGS, OPT_NO_TAGS };
 
 static void parse_options(int argc, char **argv, struct options *opt)
 {
@@ -140,16 +147,19 @@ static void parse_options(int argc, char **argv, struct options *opt)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "segment", required_argument, NULL, 's' },
 		{ "no-process-metrics", no_argument, NULL, OPT_NO_PROCESS },
+		{ "max-tags", required_argument, NULL, OPT_MAX_TAGS },
+		{ "no-tag-metrics", no_argument, NULL, OPT_NO_TAGS },
 		{ "max-connections", required_argument, NULL, OPT_MAX_CONN },
 		{ "idle-timeout", required_argument, NULL, OPT_IDLE },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int c;
+	int c, no_tags_seen = 0;
 	memset(opt, 0, sizeof *opt);
 	opt->listen = DEFAULT_LISTEN;
 	opt->per_process = true;
+	opt->max_tags = TTE_DEFAULT_MAX_TAGS;
 	opt->max_connections = DEFAULT_MAX_CONNECTIONS;
 	opt->idle_timeout_s = DEFAULT_IDLE_TIMEOUT_S;
 	opterr = 0;
@@ -163,6 +173,14 @@ static void parse_options(int argc, char **argv, struct options *opt)
 			break;
 		case OPT_NO_PROCESS:
 			opt->per_process = false;
+			break;
+		case OPT_MAX_TAGS:
+			if (!parse_long(optarg, 1, 1000, &opt->max_tags))
+				usage_error("invalid --max-tags '%s' (1..1000)", optarg);
+			no_tags_seen |= 2;
+			break;
+		case OPT_NO_TAGS:
+			no_tags_seen |= 1;
 			break;
 		case OPT_MAX_CONN:
 			if (!parse_long(optarg, 1, 4096, &opt->max_connections))
@@ -188,6 +206,10 @@ static void parse_options(int argc, char **argv, struct options *opt)
 	}
 	if (optind < argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
+	if (no_tags_seen == 3)
+		usage_error("%s", "--max-tags and --no-tag-metrics contradict each other");
+	if (no_tags_seen == 1)
+		opt->max_tags = 0;
 	char host[256];
 	long port;
 	if (!split_listen(opt->listen, host, sizeof host, &port))
@@ -297,6 +319,7 @@ int main(int argc, char **argv)
 		.periodic = periodic,
 		.version = TT_ALLOC_EXPORTER_VERSION,
 		.per_process = opt.per_process,
+		.max_tags = (unsigned)opt.max_tags,
 		.max_connections = (unsigned)opt.max_connections,
 		.idle_timeout_s = (unsigned)opt.idle_timeout_s,
 		.listen_fd = fd,

@@ -33,6 +33,8 @@ struct tte_http_config {
 	struct tte_periodic *periodic; /* the background snapshot (may be NULL) */
 	const char *version;
 	bool per_process;          /* tt_alloc_process_* series */
+	unsigned max_tags;         /* tt_alloc_tag_used_bytes series per device
+				    * (0: none, and no record scan) */
 	unsigned max_connections;  /* beyond it, new connections are closed */
 	unsigned idle_timeout_s;   /* a connection idle this long is closed */
 	int listen_fd;             /* bound and listening; the server owns it */

@@ -438,6 +438,136 @@ static void write_processes(const tta_snapshot *snap, FILE *out)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Tags                                                                      */
+
+/* The longest tag read (the library keeps TTA_TAG_MAX_LEN bytes; a hostile
+ * segment is cut here), and its label text: each byte escaped at most
+ * twice over. */
+#define TAG_READ_MAX 64
+#define TAG_LABEL_MAX (4 * TAG_READ_MAX + 8)
+
+struct tag_sum {
+	char label[TAG_LABEL_MAX]; /* escaped, without quotes */
+	int64_t used[TTA_MEM_TYPES];
+	int64_t total;             /* all types: the rank */
+};
+
+/* Sums of untrusted figures wrap rather than overflow (the text of a
+ * corrupt segment is garbage, never undefined behaviour). */
+static int64_t add_wrap(int64_t a, int64_t b)
+{
+	return (int64_t)((uint64_t)a + (uint64_t)b);
+}
+
+static void tag_sum_add(struct tag_sum *to, const int64_t *used)
+{
+	for (unsigned t = 0; t < TTA_MEM_TYPES; t++) {
+		to->used[t] = add_wrap(to->used[t], used[t]);
+		to->total = add_wrap(to->total, used[t]);
+	}
+}
+
+static int cmp_tag_label(const void *a, const void *b)
+{
+	return strcmp(((const struct tag_sum *)a)->label, ((const struct tag_sum *)b)->label);
+}
+
+static int cmp_tag_rank(const void *a, const void *b)
+{
+	const struct tag_sum *x = a, *y = b;
+	if (x->total != y->total)
+		return x->total > y->total ? -1 : 1;
+	return strcmp(x->label, y->label);
+}
+
+/* The series of one tag: one per memory type it holds. A type the tag does
+ * not use has no series (the sum over tags still equals the device's). */
+static void tag_samples(struct sink *k, uint32_t device, const struct tag_sum *t, bool *header,
+			FILE *out)
+{
+	char labels[TAG_LABEL_MAX + 48];
+	int n = snprintf(labels, sizeof labels, "device=\"%" PRIu32 "\",tag=\"%s\"", device,
+			 t->label);
+	size_t ll = n > 0 && (size_t)n < sizeof labels ? (size_t)n : strlen(labels);
+	for (unsigned type = 0; type < TTA_MEM_TYPES; type++) {
+		if (t->used[type] == 0)
+			continue;
+		if (!*header) {
+			family(out, "tt_alloc_tag_used_bytes", "", "gauge",
+			       "Bytes in use on the device under one tag (tta_set_tag), by memory "
+			       "type, from the live buffer records; the largest tags of each device, "
+			       "the rest summed into tag=\"(other)\"");
+			*header = true;
+		}
+		sample_i64(k, "tt_alloc_tag_used_bytes", labels, ll, tta_mem_type_name(type),
+			   t->used[type]);
+	}
+}
+
+/* The tag rows ROWS[0..N) of one device: rows whose label texts are equal
+ * (a writer's "(untagged)", two tags that sanitise alike) are one series;
+ * the MAX largest keep theirs, the rest and the library's own "(other)" go
+ * into "(other)". Returns false if out of memory. */
+static bool write_device_tags(const tta_snapshot *snap, size_t first, size_t n, unsigned max,
+			      struct sink *k, bool *header, FILE *out)
+{
+	struct tag_sum *sums = calloc(n, sizeof *sums), other;
+	if (!sums)
+		return false;
+	uint32_t device = tta_snapshot_tag(snap, first)->device;
+	for (size_t i = 0; i < n; i++) {
+		const struct tta_tag_row *r = tta_snapshot_tag(snap, first + i);
+		if (r->tag)
+			label_text(r->tag, TAG_READ_MAX, sums[i].label, sizeof sums[i].label);
+		else
+			snprintf(sums[i].label, sizeof sums[i].label, "%s", TTE_TAG_UNTAGGED);
+		tag_sum_add(&sums[i], r->used);
+	}
+	qsort(sums, n, sizeof *sums, cmp_tag_label);
+	memset(&other, 0, sizeof other);
+	snprintf(other.label, sizeof other.label, "%s", TTE_TAG_OTHER);
+	size_t kept = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!strcmp(sums[i].label, TTE_TAG_OTHER))
+			tag_sum_add(&other, sums[i].used);
+		else if (kept > 0 && !strcmp(sums[kept - 1].label, sums[i].label))
+			tag_sum_add(&sums[kept - 1], sums[i].used);
+		else
+			sums[kept++] = sums[i];
+	}
+	qsort(sums, kept, sizeof *sums, cmp_tag_rank);
+	for (size_t i = max; i < kept; i++)
+		tag_sum_add(&other, sums[i].used);
+	for (size_t i = 0; i < kept && i < max; i++)
+		tag_samples(k, device, &sums[i], header, out);
+	tag_samples(k, device, &other, header, out);
+	free(sums);
+	return true;
+}
+
+static void write_tags(const tta_snapshot *snap, unsigned max, FILE *out)
+{
+	size_t n = tta_snapshot_tag_count(snap);
+	struct sink *k = malloc(sizeof *k);
+	bool header = false;
+	if (!k)
+		return;
+	k->out = out;
+	k->n = 0;
+	/* The rows come sorted by device: one run per device. */
+	for (size_t i = 0, j; i < n; i = j) {
+		uint32_t device = tta_snapshot_tag(snap, i)->device;
+		for (j = i + 1; j < n && tta_snapshot_tag(snap, j)->device == device; j++)
+			;
+		if (!write_device_tags(snap, i, j - i, max, k, &header, out))
+			break;
+		sink_flush(k);
+	}
+	sink_flush(k);
+	free(k);
+}
+
+/* ------------------------------------------------------------------------ */
 /* What the sources beside the segment say (<tt-alloc/sources.h>)            */
 
 /* How a telemetry unit of the library's field table reads in Prometheus'
@@ -616,4 +746,6 @@ void tte_metrics_write(const tta_snapshot *snap, const struct tte_metrics_option
 	write_devices(snap, opt->periodic, out);
 	if (opt->per_process)
 		write_processes(snap, out);
+	if (opt->max_tags > 0)
+		write_tags(snap, opt->max_tags, out);
 }

@@ -31,9 +31,21 @@
 /* The Content-Type of the exposition. */
 #define TTE_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
+/* The tag label of allocations made with no tag set, and of what a device's
+ * tag cap leaves out (the library's own overflow, TTA_TAG_OTHER, included). */
+#define TTE_TAG_UNTAGGED "(untagged)"
+#define TTE_TAG_OTHER TTA_TAG_OTHER
+/* Tag series per device unless told (--max-tags). */
+#define TTE_DEFAULT_MAX_TAGS 20
+
 struct tte_metrics_options {
 	const char *version;        /* tt_alloc_exporter_build_info{version} */
 	bool per_process;           /* tt_alloc_process_* series (off: devices only) */
+	/* tt_alloc_tag_used_bytes: the MAX_TAGS largest tags of each device get
+	 * a series each, the rest are summed into tag="(other)". 0: no tag
+	 * series. They come from the snapshot's tag rows, so only a snapshot
+	 * taken with TTA_SNAPSHOT_TAGS has them. */
+	unsigned max_tags;
 	/* The exporter's own figures (0 when not known, e.g. in the fuzzer). */
 	uint64_t segment_opens;     /* times a segment was opened (1 + reopens) */
 	uint64_t snapshot_errors;   /* snapshots that failed since start */

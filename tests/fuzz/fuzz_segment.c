@@ -167,13 +167,16 @@ static void check_tag_rows(const tta_snapshot *snap)
 
 static void render_metrics(const tta_snapshot *s, FILE *f)
 {
-	/* The snapshot also stands for the background one (exited_processes). */
-	struct tte_metrics_options opt = { .version = "fuzz", .per_process = true, .periodic = s };
+	/* The snapshot also stands for the background one (exited_processes);
+	 * one tag series a device, so the cap and "(other)" are exercised. */
+	struct tte_metrics_options opt = { .version = "fuzz", .per_process = true, .max_tags = 1,
+					   .periodic = s };
 	tte_metrics_write(s, &opt, f);
 }
 static void render_metrics_devices(const tta_snapshot *s, FILE *f)
 {
-	struct tte_metrics_options opt = { .version = "fuzz", .per_process = false };
+	struct tte_metrics_options opt = { .version = "fuzz", .per_process = false,
+					   .max_tags = TTE_DEFAULT_MAX_TAGS };
 	tte_metrics_write(s, &opt, f);
 }
 

@@ -3,7 +3,7 @@
 # processes (tests/helper_smi_writer) on a private segment. What a user and
 # Prometheus rely on: exact figures per device, type and process; a strict
 # parse of the exposition (and promtool's); escaped hostile names; the same
-# JSON as tt-smi --json; a missing, replaced, truncated or corrupted segment
+# JSON as tt-smi --json; memory by tag, capped; a missing, replaced, truncated or corrupted segment
 # never taking it down; malformed HTTP answered with 4xx; SIGTERM ending it
 # cleanly; the Grafana dashboard asking only for metrics it serves.
 here=$(cd "$(dirname "$0")" && pwd)
@@ -64,6 +64,9 @@ check_option_error "bad --listen without a port" "invalid --listen '127.0.0.1'" 
 check_option_error "bad --listen port" "invalid --listen ':70000'" "$EXPORTER" --listen :70000
 check_option_error "bad --max-connections" "invalid --max-connections '0'" "$EXPORTER" --max-connections 0
 check_option_error "extra argument" "unexpected argument 'x'" "$EXPORTER" x
+check_option_error "bad --max-tags" "invalid --max-tags '0' (1..1000)" "$EXPORTER" --max-tags 0
+check_option_error "--max-tags with --no-tag-metrics" \
+	"--max-tags and --no-tag-metrics contradict each other" "$EXPORTER" --no-tag-metrics --max-tags 5
 
 # ---- no segment: tt_alloc_up 0, a page that says so, nothing fatal ---------------
 start_exporter down || exit 1
@@ -444,6 +447,91 @@ if python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2
 else
 	echo "NOTE no IPv6 loopback on this machine: [::1] listening not tested"
 fi
+
+# ---- memory by tag (tta_set_tag): exact per tag, capped, escaped ------------------
+# Two writers on a segment of their own; the same tag in two processes is one
+# series; a writer's literal "(untagged)" is the untagged series, not a second
+# one; the hostile tag holds a quote, a backslash, a line feed and an escape.
+TG=/tta_exp_tags_$$; extra_segments+=("$TG")
+writer_start tg1 "$TG" -- "register 0 wormhole 72" "register 1 blackhole 140" \
+	"tag weights" "alloc 0 0x100000 1048576 dram" "alloc 0 0x200000 1048576 dram" \
+	"alloc 0 0x300000 1048576 dram" "alloc 1 0x100000 8192 trace" \
+	"tag kv_cache" "alloc 0 0x1000000 4194304 dram" "alloc 0 0x2000000 4194304 dram" \
+	"alloc 0 0x3000000 65536 l1" "kernel 0 5 2048" "cb 0 3 12288" \
+	"tag" "alloc 0 0x4000000 4096 dram" \
+	'tag q"b\\c\x0ad\x1b' "alloc 0 0x5000000 512 l1" || exit 1
+writer_start tg2 "$TG" -- "tag weights" "alloc 0 0x100000 1048576 dram" \
+	"tag (untagged)" "alloc 0 0x200000 100 dram" || exit 1
+start_exporter tags -s "$TG" || exit 1
+expect tag_weights_summed_over_processes tags $((4 << 20)) tt_alloc_tag_used_bytes device=0 tag=weights type=dram
+expect tag_kv_cache_dram tags $((8 << 20)) tt_alloc_tag_used_bytes device=0 tag=kv_cache type=dram
+expect tag_kv_cache_l1 tags 65536 tt_alloc_tag_used_bytes device=0 tag=kv_cache type=l1
+expect tag_kv_cache_kernel tags 2048 tt_alloc_tag_used_bytes device=0 tag=kv_cache type=kernel
+expect tag_kv_cache_cb tags 12288 tt_alloc_tag_used_bytes device=0 tag=kv_cache type=cb
+expect tag_untagged_one_series tags 4196 tt_alloc_tag_used_bytes device=0 tag="(untagged)" type=dram
+expect tag_device1_trace tags 8192 tt_alloc_tag_used_bytes device=1 tag=weights type=trace
+pycheck tag_series_exact_escaped_and_adding_up '
+status, headers, body = ex.get("http://127.0.0.1:%s/metrics" % env["P"])
+samples = ex.parse(body)
+tags = [(l, v) for n, l, v in samples if n == "tt_alloc_tag_used_bytes"]
+keys = [ex.series_key("t", l) for l, v in tags]
+assert len(keys) == len(set(keys)), "duplicate series"
+assert all(set(l) == {"device", "tag", "type"} for l, v in tags), tags
+got = {(l["device"], l["tag"], l["type"]): v for l, v in tags}
+hostile = "q\"b\\c\nd?"
+assert got == {
+    ("0", "weights", "dram"): 4 << 20, ("0", "kv_cache", "dram"): 8 << 20,
+    ("0", "kv_cache", "l1"): 65536, ("0", "kv_cache", "kernel"): 2048, ("0", "kv_cache", "cb"): 12288,
+    ("0", "(untagged)", "dram"): 4196, ("0", hostile, "l1"): 512, ("1", "weights", "trace"): 8192,
+}, got
+assert b"tag=\"q\\\"b\\\\c\\nd?\"" in body, body
+# In order: a device, then its largest tag first.
+order = [(l["device"], l["tag"]) for l, v in tags]
+assert order.index(("0", "kv_cache")) < order.index(("0", "weights")) < order.index(("0", "(untagged)")) < order.index(("0", hostile)) < order.index(("1", "weights")), order
+# Per device and type, the tags add up to the device figure of the same scrape.
+for n, l, v in samples:
+    if n == "tt_alloc_device_used_bytes":
+        s = sum(x for (d, t, ty), x in got.items() if d == l["device"] and ty == l["type"])
+        assert s == v, (l, s, v)
+' P=${EXP_PORT[tags]}
+promtool_ok tag_series_promtool_accepts tags
+# Freed: a tag's series of a type goes with its last buffer of that type.
+writer_send tg1 "free 0 0x5000000" "free 0 0x3000000"
+pycheck tag_series_go_with_their_memory '
+status, headers, body = ex.get("http://127.0.0.1:%s/metrics" % env["P"])
+got = {(l["tag"], l["type"]) for n, l, v in ex.parse(body) if n == "tt_alloc_tag_used_bytes"}
+assert ("kv_cache", "dram") in got and ("kv_cache", "l1") not in got, got
+assert not any(t.startswith("q") for t, ty in got), got
+' P=${EXP_PORT[tags]}
+writer_send tg1 'tag q"b\\c\x0ad\x1b' "alloc 0 0x5000000 512 l1"
+# The cap: the 2 largest tags of each device keep their series, the rest are
+# summed into "(other)", which a device under the cap does not have.
+start_exporter tagcap -s "$TG" --max-tags 2 || exit 1
+pycheck tag_cap_sums_the_rest_into_other '
+status, headers, body = ex.get("http://127.0.0.1:%s/metrics" % env["P"])
+got = {(l["device"], l["tag"], l["type"]): v for n, l, v in ex.parse(body) if n == "tt_alloc_tag_used_bytes"}
+assert got == {
+    ("0", "kv_cache", "dram"): 8 << 20, ("0", "kv_cache", "kernel"): 2048, ("0", "kv_cache", "cb"): 12288,
+    ("0", "weights", "dram"): 4 << 20,
+    ("0", "(other)", "dram"): 4196, ("0", "(other)", "l1"): 512,
+    ("1", "weights", "trace"): 8192,
+}, got
+' P=${EXP_PORT[tagcap]}
+stop_exporter tagcap
+start_exporter tagcap1 -s "$TG" --max-tags 1 || exit 1
+expect tag_cap_1_other_dram tagcap1 $(((4 << 20) + 4196)) tt_alloc_tag_used_bytes device=0 tag="(other)" type=dram
+stop_exporter tagcap1
+start_exporter notags -s "$TG" --no-tag-metrics || exit 1
+pycheck no_tag_metrics_flag '
+status, headers, body = ex.get("http://127.0.0.1:%s/metrics" % env["P"])
+names = {n for n, l, v in ex.parse(body)}
+assert "tt_alloc_device_used_bytes" in names and "tt_alloc_process_used_bytes" in names, names
+assert "tt_alloc_tag_used_bytes" not in names and b"tt_alloc_tag_" not in body
+' P=${EXP_PORT[notags]}
+stop_exporter notags
+stop_exporter tags
+writer_kill tg1
+writer_kill tg2
 
 # ---- the sources beside the segment: tt-kmd telemetry, pid lists, TT-Metal --------
 # A fake Wormhole host (tests/sh/fake_host.py) under TT_ALLOC_SYSFS_ROOT.
