@@ -120,7 +120,7 @@ static enum MHD_Result serve_metrics(struct MHD_Connection *conn)
 	 * file reads per device. What needs them comes from the background
 	 * snapshot (periodic.h). The tag rows are read live, so that the tags
 	 * of a device add up to its figure in the same scrape: they cost a read
-	 * of every live buffer record, ~0.5 ms for 4096 records
+	 * of every live buffer record, 0.3-1.1 ms for 4096 records
 	 * (tt-alloc-bench section l), which --no-tag-metrics saves. */
 	int rc = tte_source_snapshot(config.source, config.max_tags ? TTA_SNAPSHOT_TAGS : 0, &snap,
 				     err, sizeof err);

@@ -11,11 +11,13 @@
  * Contract
  *  - Every family is written whole (HELP, TYPE, then its samples), never
  *    interleaved with another, and only when it has a sample.
- *  - Label values are untrusted (process names come from any tracked
- *    process): each is cut into valid UTF-8 (tta_sanitize_text: controls
- *    and invalid bytes become '?'), then backslash, double quote and line
- *    feed are escaped as the format requires. A name holding a line feed
- *    keeps it, as the two characters \n.
+ *  - Label values are untrusted (process names and tags come from any
+ *    tracked process): each is cut into valid UTF-8 (tta_sanitize_text:
+ *    controls and invalid bytes become '?'), then backslash, double quote
+ *    and line feed are escaped as the format requires. A name holding a
+ *    line feed keeps it, as the two characters \n.
+ *  - No two samples of a family have the same labels: tag rows whose label
+ *    texts come out equal are summed into one series.
  *  - Threading: reads only the snapshot and the options; writes only to OUT.
  *  - Errors: none of its own; write errors show up in ferror(OUT).
  */
