@@ -565,13 +565,15 @@ static void segment_close(struct segment *seg)
 }
 
 /* A watch outlives segments: when the name now points at another file (the
- * segment was deleted and re-created), follow it. */
+ * segment was deleted and re-created), follow it. Returns 1 when it did
+ * (a new reader), 0 when nothing changed, or a negative errno. */
 static int segment_follow(struct segment *seg, const struct options *opt, char *err, size_t errlen)
 {
 	if (seg->reader == NULL || tta_reader_status(seg->reader) != TTA_SEGMENT_REPLACED)
 		return 0;
 	segment_close(seg);
-	return segment_open(seg, opt, err, errlen);
+	int rc = segment_open(seg, opt, err, errlen);
+	return rc < 0 ? rc : 1;
 }
 
 /* Without a segment (no tt-alloc writer has run yet), what the driver and
@@ -631,7 +633,8 @@ static int take_moment(struct segment *seg, const struct options *opt, struct mo
 	int rc = take_snapshot(seg, opt, &m->snap, err, errlen);
 	if (rc < 0)
 		return rc;
-	if (needs_history(opt) &&
+	/* Without a segment (the sources alone) there is no history: no peaks. */
+	if (needs_history(opt) && seg->reader &&
 	    (rc = smi_history_load(seg->reader, SMI_PEAK_SECONDS, &m->history, err, errlen)) < 0) {
 		tta_snapshot_free(m->snap);
 		m->snap = NULL;
@@ -879,7 +882,9 @@ static int run_watch(struct segment *seg, const struct options *opt)
 		fprintf(stderr, "tt-smi: out of memory\n");
 		return EXIT_TROUBLE;
 	}
-	if (smi_watch_attach(w, seg->reader, err, sizeof err) < 0) {
+	/* Without a segment yet (the sources alone), the tail starts when one
+	 * appears. */
+	if (seg->reader && smi_watch_attach(w, seg->reader, err, sizeof err) < 0) {
 		smi_watch_free(w);
 		return finish(EXIT_TROUBLE, err);
 	}
@@ -887,14 +892,18 @@ static int run_watch(struct segment *seg, const struct options *opt)
 	atexit(terminal_restore);
 	for (long n = 0; !stop_requested; n++) {
 		uint64_t deadline = now_ms() + (uint64_t)smi_watch_wait_ms(w, opt->interval_ms);
-		tta_reader *before = seg->reader;
-		if (segment_follow(seg, opt, err, sizeof err) < 0 ||
-		    (seg->reader != before && smi_watch_attach(w, seg->reader, err, sizeof err) < 0) ||
-		    take_moment(seg, opt, &m, err, sizeof err) < 0) {
+		bool had_reader = seg->reader != NULL;
+		int rc = segment_follow(seg, opt, err, sizeof err);
+		/* A new reader (the segment was replaced, or appeared: the
+		 * snapshot opens it) gets a new tail. */
+		if (rc < 0 || take_moment(seg, opt, &m, err, sizeof err) < 0 ||
+		    ((rc > 0 || !had_reader) && seg->reader &&
+		     smi_watch_attach(w, seg->reader, err, sizeof err) < 0)) {
+			moment_free(&m);
 			status = EXIT_TROUBLE;
 			break;
 		}
-		int rc = smi_watch_poll(w);
+		rc = smi_watch_poll(w);
 		if (rc < 0) {
 			snprintf(err, sizeof err, "cannot follow the events of %s: %s", seg->name,
 				 strerror(-rc));

@@ -106,9 +106,13 @@ assert s == {"root": env["ROOT_NONE"], "driver": False, "kernel_pids": False,
              "sysfs_devices": 0, "tt_metal_segments": []}, s
 assert [(p["pid"], p["source"], p["asic_id"]) for p in d["processes"]] == [(int(env["pid_W"]), "tt-alloc", None)] * 2'
 run_smi "$none"
-no_line "no driver: no Temp column" 'Temp'
+no_line "no driver: no TT-Metal column" 'TT-Metal'
 no_line "no driver: no Source column" 'Source'
-has_line "no driver: device lines as before" '^ +0  Wormhole_B0 +1 +1  DRAM +1\.0MiB +12GiB +0\.0%$'
+has_line "no driver: device line as before (no temperature, no power)" '^Device 0  Wormhole_B0  1 process  1 buffer$'
+has_line "no driver: memory header as before" '^  Memory +Used +Total +Use% +Peak 10m$'
+has_line "no driver: DRAM line as before" '^  DRAM +1\.0MiB +12GiB +0\.0% +1\.0MiB +\['
+has_line "no driver: breakdown not labelled" '^    dram 1\.0MiB  trace 0$'
+has_line "no driver: process header as before" '^Device +PID +User +Process name +DRAM +TRACE +L1 +L1_SMALL +CB +KERNEL +Buffers$'
 run_smi "$none" --telemetry
 expect_rc "no driver: --telemetry exit 0" 0
 has_line "no driver: --telemetry says so" "^No Tenstorrent driver: $none/sys/class/tenstorrent does not exist"
@@ -208,24 +212,70 @@ assert d["sources"]["driver"] is True and d["sources"]["kernel_pids"] is True an
 
 run_smi "$wh"
 expect_rc "n300 pair text: exit 0" 0
-has_line "n300 pair text: device 0 with TT-Metal, Temp and Power" \
-	'^ +0  Wormhole_B0 +1 +1  DRAM +1\.0MiB +2\.5MiB +12GiB +0\.0%  +45\.1C +60W$'
-has_line "n300 pair text: device 0 L1 from TT-Metal" '^ +L1 +0 +4\.0KiB +114MiB +0\.0%$'
-has_line "n300 pair text: device 1 named by its card type" '^ +1  n300 +1 +1  DRAM +0 +64KiB +- +-  +50\.5C +56W$'
-has_line "n300 pair text: tt-alloc row marked" "^ +0  $pid_W +$ME +smi_w +1\.0MiB +0 +0 +0 +0 +0 +1  tt-alloc *\$"
-has_line "n300 pair text: TT-Metal row marked" "^ +0  $P2 +root +metal_run +2\.0MiB +4\.0KiB +0 +8\.0KiB +12KiB +0 +-  tt-metal *\$"
-has_line "n300 pair text: exited TT-Metal process starred" "^ +0  $P3\* +\? +gone +488KiB "
-has_line "n300 pair text: untracked row marked" "^ +0  $P4 +root +stray +- +- +- +- +- +- +-  untracked *\$"
-has_line "n300 pair text: other-namespace opener" '^ +0  0 +\? +\(other pidns\) +- '
-has_line "n300 pair text: unmatched segment's process" "^ +-  $P2 +root +metal_run +1\.0MiB "
-has_line "n300 pair text: footnote for TT-Metal's exited entries" '^\* exited \(tt-metal\); TT-Metal keeps counting'
+# Temperature and power beside each device; TT-Metal's bytes beside
+# tt-alloc's (Used), each breakdown naming its source; Use% and the bar of
+# both together.
+has_line "n300 pair text: device 0 with temperature and power" \
+	'^Device 0  Wormhole_B0  45\.1C  60W  1 process  1 buffer$'
+has_line "n300 pair text: TT-Metal column" '^  Memory +Used +TT-Metal +Total +Use% +Peak 10m$'
+has_line "n300 pair text: device 0 DRAM, tt-alloc's and TT-Metal's" \
+	'^  DRAM +1\.0MiB +2\.5MiB +12GiB +0\.0% +1\.0MiB +\['
+has_line "n300 pair text: device 0 DRAM by tt-alloc" '^    tt-alloc: dram 1\.0MiB  trace 0$'
+has_line "n300 pair text: device 0 DRAM by TT-Metal" '^    tt-metal: dram 2\.5MiB  trace 8\.0KiB$'
+has_line "n300 pair text: device 0 L1 from TT-Metal" '^  L1 +0 +16KiB +114MiB +0\.0% +0 +\['
+has_line "n300 pair text: device 0 L1 by TT-Metal (no kernel: it counts none)" \
+	'^    tt-metal: l1 4\.0KiB  l1_small 0  cb 12KiB$'
+has_line "n300 pair text: device 1 named by its card type" '^Device 1  n300  50\.5C  56W  1 process  1 buffer$'
+has_line "n300 pair text: device 1 DRAM from TT-Metal, no capacity known" '^  DRAM +0 +64KiB +- +- +0$'
+has_line "n300 pair text: device 1 DRAM by TT-Metal" '^    tt-metal: dram 64KiB  trace 0$'
+has_line "n300 pair text: device 1 L1 from tt-alloc" '^  L1 +4\.0KiB +0 +- +- +4\.0KiB$'
+has_line "n300 pair text: process header with Source" \
+	'^Device +PID +User +Process name +DRAM +TRACE +L1 +L1_SMALL +CB +KERNEL +Buffers +Source$'
+has_line "n300 pair text: tt-alloc row marked" "^ +0  $pid_W +$ME +smi_w +1\.0MiB +0 +0 +0 +0 +0 +1  tt-alloc\$"
+has_line "n300 pair text: TT-Metal row marked (no kernel, no buffers kept)" \
+	"^ +0  $P2 +root +metal_run +2\.0MiB +8\.0KiB +4\.0KiB +0 +12KiB +- +-  tt-metal\$"
+has_line "n300 pair text: exited TT-Metal process starred" "^ +0  $P3\* +\? +gone +488KiB +0 +0 +0 +0 +- +-  tt-metal\$"
+has_line "n300 pair text: untracked row marked" "^ +0  $P4 +root +stray +- +- +- +- +- +- +-  untracked\$"
+has_line "n300 pair text: other-namespace opener" '^ +0  0 +\? +\(other pidns\) +- +- +- +- +- +- +-  untracked$'
+has_line "n300 pair text: device 1 other-namespace opener" '^ +1  0 +\? +\(other pidns\) +- +- +- +- +- +- +-  untracked$'
+has_line "n300 pair text: unmatched segment's process" "^ +-  $P2 +root +metal_run +1\.0MiB +0 +0 +0 +0 +- +-  tt-metal\$"
+has_line "n300 pair text: footnote for TT-Metal's exited entries" \
+	'^\* exited \(tt-metal\); TT-Metal keeps counting its memory until another TT-Metal process opens the device$'
+no_line "n300 pair text: no tt-alloc footnote (none of its processes exited)" '^\* exited; '
 has_line "n300 pair text: unmatched segment noted with its asic id" \
 	"^note: TT-Metal segment $wh/dev/shm/tt_device_176_memory \(asic id 176\) matches no device in sysfs: dram 1\.0MiB\$"
 has_line "n300 pair text: empty unmatched segment noted" \
 	"^note: TT-Metal segment $wh/dev/shm/tt_device_177_memory \(asic id 177\) matches no device in sysfs: nothing allocated\$"
-order=$(grep -E '  (tt-alloc|tt-metal|untracked) *$' <<<"$out" | awk '{print $1}' | tr '\n' ' ')
-[ "$order" = "0 0 0 0 0 1 1 1 - " ] && pass "n300 pair text: rows ordered by device" ||
-	fail "n300 pair text: rows ordered by device" "$order"
+order=$(grep -E '  (tt-alloc|tt-metal|untracked)$' <<<"$out" | awk '{print $1 ":" $NF}' | tr '\n' ' ')
+want="0:tt-alloc 0:tt-metal 0:tt-metal 0:untracked 0:untracked 1:tt-alloc 1:tt-metal 1:untracked -:tt-metal "
+[ "$order" = "$want" ] && pass "n300 pair text: rows ordered by device, tt-alloc, TT-Metal, untracked" ||
+	fail "n300 pair text: rows ordered by device, tt-alloc, TT-Metal, untracked" "$order"
+
+# The process view (3): TT-Metal keeps no peak, an untracked process nothing.
+run_smi "$wh" --view processes
+expect_rc "n300 pair process view: exit 0" 0
+has_line "n300 pair process view: header with Source" \
+	'^Device +PID +User +Process name +DRAM +peak +TRACE +peak +L1 +peak +L1_SMALL +peak +CB +peak +KERNEL +peak +Buffers +Source$'
+has_line "n300 pair process view: tt-alloc row with its peaks" \
+	"^ +0  $pid_W +$ME +smi_w +1\.0MiB +1\.0MiB +0 +0 +0 +0 +0 +0 +0 +0 +0 +0 +1  tt-alloc\$"
+has_line "n300 pair process view: TT-Metal row, no peaks kept" \
+	"^ +0  $P2 +root +metal_run +2\.0MiB +- +8\.0KiB +- +4\.0KiB +- +0 +- +12KiB +- +- +- +-  tt-metal\$"
+has_line "n300 pair process view: untracked row" "^ +0  $P4 +root +stray( +-){13}  untracked\$"
+has_line "n300 pair process view: footnote" '^\* exited \(tt-metal\); '
+has_line "n300 pair process view: notes" "^note: TT-Metal segment $wh/dev/shm/tt_device_176_memory "
+
+# Use% and the bar count what both sources hold: half of device 0's 12 GiB
+# held by an unmodified TT-Metal process beside the writer's 1 MiB.
+half=$TTA_TMP/half
+mkhost "$half" '
+P2 = int(env["P2"])
+fh.device(root, 0, {"tt_asic_id": "00000000000000A0"}, {"name": "wormhole", "temp1_input": 40000})
+fh.tt_metal(root, 0xA0, fh.segment(4, 0xA0, 0, (6 << 30, 0, 0, 0, 0), [(P2, b"metal_half", (6 << 30, 0, 0, 0, 0), 1)]))
+fh.process(root, P2, "metal_half", 0)
+' || { fail "half: tree built" ""; exit 1; }
+run_smi "$half"
+has_line "TT-Metal half the DRAM: Use% of both sources" '^  DRAM +1\.0MiB +6\.0GiB +12GiB +50\.0% +1\.0MiB +\[(█{10} {10}|#{10}\.{10})\]$'
+has_line "TT-Metal half the DRAM: temperature alone" '^Device 0  Wormhole_B0  40\.0C  1 process  1 buffer$'
 
 run_smi "$wh" --telemetry
 expect_rc "n300 pair --telemetry: exit 0" 0
@@ -280,8 +330,9 @@ assert dev[0]["untracked"] == [] and dev[0]["open_files"] == 1
 assert dev[0]["sources"]["tt-metal"]["used"]["dram"] == 4096 and dev[0]["registered"] is False'
 run_smi "$bh" -s "$nosegment"
 has_line "blackhole without a segment: header says so" "^tt-smi .* \| no tt-alloc segment yet: the driver's and TT-Metal's view only\$"
-has_line "blackhole: device line" '^ +0  p150a +0 +0  DRAM +0 +4\.0KiB +- +-  +38\.5C +35W$'
-has_line "blackhole: TT-Metal row" "^ +0  $P2 +root +metal_bh +4\.0KiB .*tt-metal *\$"
+has_line "blackhole: device line" '^Device 0  p150a  38\.5C  35W  0 processes  0 buffers$'
+has_line "blackhole: DRAM from TT-Metal only, no history" '^  DRAM +0 +4\.0KiB +- +- +-$'
+has_line "blackhole: TT-Metal row" "^ +0  $P2 +root +metal_bh +4\.0KiB +0 +0 +0 +0 +- +-  tt-metal\$"
 run_smi "$bh" -s "$nosegment" --telemetry
 has_line "blackhole telemetry view: fan" '^  fan_rpm +2500 +rpm +hwmon fan1_input$'
 has_line "blackhole telemetry view: fan label" '^  fan_label +fan_rpm +hwmon fan1_label$'
