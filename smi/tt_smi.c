@@ -90,7 +90,8 @@ static void usage(FILE *out)
 		"tt-alloc telemetry segment (read-only).\n"
 		"\n"
 		"  -w, --watch            redraw every interval until q or Ctrl-C; keys 1 main,\n"
-		"                         2 charts, 3 processes (with peaks), 4 events\n"
+		"                         2 charts, 3 processes (with peaks), 4 events,\n"
+		"                         5 telemetry\n"
 		"  -r, --interval MS      refresh interval in milliseconds (default %d)\n"
 		"  -l, --loop SEC         print again every SEC seconds until stopped\n"
 		"  -lms, --loop-ms MS     the same, every MS milliseconds\n"
@@ -103,13 +104,15 @@ static void usage(FILE *out)
 		"      --format=csv[,noheader][,nounits]  CSV format: sizes in MiB, or in bytes\n"
 		"                                with nounits\n"
 		"  -i, --id ID[,ID...]    only these devices\n"
-		"      --view VIEW        main, charts, processes or events (1-4): the view\n"
-		"                         printed, or the watch's first (events: --watch only)\n"
+		"      --view VIEW        main, charts, processes, events or telemetry (1-5):\n"
+		"                         the view printed, or the watch's first (events:\n"
+		"                         --watch only)\n"
 		"  -L, --list-devices     one line per device\n"
 		"  -b, --buffers          list buffer records (PID, device, type, address,\n"
 		"                         size, age); with --json adds a \"buffers\" array\n"
 		"  -t, --telemetry        the driver's telemetry per device (temperature, power,\n"
 		"                         clocks, ...), untracked processes, TT-Metal segments\n"
+		"                         (--view telemetry)\n"
 		"      --by-site          buffers summed per call site (needs the writer to run\n"
 		"                         with TT_ALLOC_STACK_TRACE=1), largest first\n"
 		"      --by-tag           buffers summed per tag (tta_set_tag), largest first;\n"
@@ -165,8 +168,9 @@ enum { OPT_CHECK_EMPTY = 1000, OPT_BY_SITE, OPT_BY_TAG, OPT_HISTORY, OPT_EVENTS,
 
 static void parse_view(const char *text, struct options *opt)
 {
-	static const char *const names[] = { "", "main", "charts", "processes", "events" };
-	for (int k = 1; k <= 4; k++) {
+	static const char *const names[SMI_VIEW_LAST + 1] = { "", "main", "charts", "processes",
+							      "events", "telemetry" };
+	for (int k = 1; k <= SMI_VIEW_LAST; k++) {
 		char digit[2] = { (char)('0' + k), '\0' };
 		if (strcmp(text, names[k]) == 0 || strcmp(text, digit) == 0) {
 			opt->view = (enum smi_watch_view)k;
@@ -174,7 +178,7 @@ static void parse_view(const char *text, struct options *opt)
 			return;
 		}
 	}
-	usage_error("unknown view '%s' (main, charts, processes, events, or 1-4)", text);
+	usage_error("unknown view '%s' (main, charts, processes, events, telemetry, or 1-5)", text);
 }
 
 /* Adds the ids of LIST ("0,2,3") to the selection. */
@@ -456,6 +460,11 @@ static void parse_options(int argc, char **argv, struct options *opt)
 	if (opt->telemetry && (opt->buffers || opt->check_empty || opt->history || opt->events))
 		usage_error("%s", "--telemetry cannot be combined with --buffers, --check-empty, "
 			    "--history or --events");
+	/* -t is view 5: printed once, or the watch's first view. */
+	if (opt->telemetry && opt->have_view && opt->view != SMI_VIEW_TELEMETRY)
+		usage_error("%s", "--telemetry is --view telemetry; choose one view");
+	if (opt->telemetry)
+		opt->view = SMI_VIEW_TELEMETRY;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -714,8 +723,6 @@ static int render(const struct moment *m, const struct options *opt, bool first,
 			json_one_line(snap, out);
 		else
 			smi_render_json(snap, TT_SMI_VERSION, out);
-	} else if (opt->telemetry) {
-		smi_render_telemetry(snap, TT_SMI_VERSION, out);
 	} else if (opt->check_empty) {
 		smi_render_leaks(snap, out);
 		/* --check-empty --buffers: which buffers exactly, for the CI log. */
@@ -733,6 +740,8 @@ static int render(const struct moment *m, const struct options *opt, bool first,
 		smi_view_charts(&v, out);
 	} else if (opt->view == SMI_VIEW_PROCESSES) {
 		smi_view_processes(&v, out);
+	} else if (opt->view == SMI_VIEW_TELEMETRY) {
+		smi_view_telemetry(&v, out);
 	} else {
 		smi_view_main(&v, out);
 	}

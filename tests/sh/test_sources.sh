@@ -283,8 +283,11 @@ has_line "telemetry view: temperature with unit and file" '^  temperature_c +45\
 has_line "telemetry view: power limit" '^  power_max_w +150\.0 +watts +hwmon power1_max$'
 has_line "telemetry view: clock" '^  aiclk_mhz +1000 +megahertz +tt_aiclk$'
 has_line "telemetry view: open files" '^  open_files +5$'
-has_line "telemetry view: untracked" "^  untracked +pid $P4 stray \(root\), 1 open file\$"
-has_line "telemetry view: TT-Metal on the device" '^  tt-metal +dram 2\.5MiB l1 4\.0KiB trace 8\.0KiB cb 12KiB \(2 processes\)$'
+has_line "telemetry view: untracked" "^  untracked  pid $P4  stray \(root\)  1 open file\$"
+has_line "telemetry view: other-namespace opener" '^  untracked  pid 0  \(other pid namespace\) \(\?\)  1 open file$'
+has_line "telemetry view: TT-Metal on the device" '^  tt-metal  dram 2\.5MiB  l1 4\.0KiB  trace 8\.0KiB  cb 12KiB  \(2 processes\)$'
+has_line "telemetry view: device 1's other-namespace openers" '^  untracked  pid 0  \(other pid namespace\) \(\?\)  2 open files$'
+has_line "telemetry view: unmatched segment noted" "^note: TT-Metal segment $wh/dev/shm/tt_device_176_memory \(asic id 176\) matches no device in sysfs: dram 1\.0MiB\$"
 has_line "telemetry view: device 1 node" '^Device 1 \(/dev/tenstorrent/1\)$'
 
 run_smi "$wh" --json --device 1
