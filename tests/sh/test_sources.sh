@@ -68,6 +68,15 @@ $out"; else pass "$1"; fi
 expect_rc() {
 	if [ "$rc" -eq "$2" ]; then pass "$1"; else fail "$1" "exit status $rc, wanted $2; stderr: $err"; fi
 }
+csv_is() { # NAME WANT ROOT ARGS...: tt-smi on ROOT prints exactly WANT, exit 0
+	local name=$1 want=$2; shift 2
+	run_smi "$@"
+	if [ "$rc" -eq 0 ] && [ "$out" = "$want" ]; then pass "$name"; else fail "$name" "rc=$rc stderr=$err
+got:
+$out
+want:
+$want"; fi
+}
 clean_terminal_text() { # NAME: no control byte in $TTA_TMP/smi.out
 	if LC_ALL=C grep -q $'[\x01-\x08\x0b-\x1f\x7f]' "$TTA_TMP/smi.out"; then
 		fail "$1" "$(cat -A "$TTA_TMP/smi.out" | head -20)"
@@ -116,6 +125,10 @@ has_line "no driver: process header as before" '^Device +PID +User +Process name
 run_smi "$none" --telemetry
 expect_rc "no driver: --telemetry exit 0" 0
 has_line "no driver: --telemetry says so" "^No Tenstorrent driver: $none/sys/class/tenstorrent does not exist"
+csv_is "query without the driver: [N/A]" \
+"index, temperature [C], power [W], card_type
+0, [N/A], [N/A], [N/A]
+1, [N/A], [N/A], [N/A]" "$none" --query-device=index,temperature,power,card_type --format=csv
 
 # ---- a Wormhole n300 pair -----------------------------------------------------
 # Two n300 cards: device nodes 0 and 1 are their PCIe chips (asic ids A0, A1);
@@ -290,6 +303,46 @@ has_line "telemetry view: device 1's other-namespace openers" '^  untracked  pid
 has_line "telemetry view: unmatched segment noted" "^note: TT-Metal segment $wh/dev/shm/tt_device_176_memory \(asic id 176\) matches no device in sysfs: dram 1\.0MiB\$"
 has_line "telemetry view: device 1 node" '^Device 1 \(/dev/tenstorrent/1\)$'
 
+# --query-device telemetry fields: the library's table under its JSON names,
+# the everyday readings under short names, units in the header, [N/A] for
+# what was not read, nounits the plain number.
+csv_is "query: readings with units" \
+"index, temperature [C], power [W], voltage [mV], current [mA], aiclk [MHz], fan [RPM], card_type, serial
+0, 45.125 C, 60.0 W, 800 mV, 75000 mA, 1000 MHz, [N/A], n300, 0000000100000042
+1, 50.5 C, 55.5 W, 800 mV, 75000 mA, 1000 MHz, [N/A], n300, 0000000100000043" \
+	"$wh" --query-device=index,temperature,power,voltage,current,aiclk,fan,card_type,serial --format=csv
+csv_is "query: readings, nounits" \
+"index, temperature [C], power [W], voltage [mV], current [mA], aiclk [MHz], fan [RPM]
+0, 45.125, 60.0, 800, 75000, 1000, [N/A]
+1, 50.5, 55.5, 800, 75000, 1000, [N/A]" \
+	"$wh" --query-device=index,temperature,power,voltage,current,aiclk,fan --format=csv,nounits
+csv_is "query: the rest of the table under JSON names, -i 1" \
+"1, n300, wormhole, 00000000000000A1, 0000:02:00.0, 80.18.0.0, 5.9.0.3, 50.5 C, 75.0 C, 55.5 W, 150.0 W, 950 mV, 150000 mA, 900 MHz, 540 MHz, 12346, asic1_temp, vcore1, current1, power1, [N/A]" \
+	"$wh" -i 1 --query-device=index,card_type,chip,asic_id,pci_bdf,fw_bundle_ver,m3app_fw_ver,temperature_c,temperature_max_c,power_w,power_max_w,voltage_max_mv,current_max_ma,axiclk_mhz,arcclk_mhz,heartbeat,temperature_label,voltage_label,current_label,power_label,fan_label --format=csv,noheader
+# Every key of the JSON's telemetry is a query field with the same value.
+run_smi "$wh" --json
+cp "$TTA_TMP/smi.out" "$TTA_TMP/wh.json"
+fields=$(python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); print(",".join(d["devices"][0]["telemetry"]))' "$TTA_TMP/wh.json")
+run_smi "$wh" --query-device="index,$fields" --format=csv,noheader,nounits
+if why=$(python3 - "$TTA_TMP/wh.json" "$fields" "$TTA_TMP/smi.out" 2>&1 <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+names = sys.argv[2].split(",")
+rows = [l.split(", ") for l in open(sys.argv[3]).read().splitlines()]
+assert len(names) == 23 and len(rows) == 2, (names, rows)
+for dev, row in zip(d["devices"], rows):
+    assert int(row[0]) == dev["id"], row
+    for name, got in zip(names, row[1:]):
+        want = dev["telemetry"][name]
+        assert (got == want) if isinstance(want, str) else (float(got) == want and ("." in got) == isinstance(want, float)), (name, got, want)
+EOF
+); then pass "query: every JSON telemetry key, same value"; else fail "query: every JSON telemetry key, same value" "$why
+$out"; fi
+run_smi "$wh" --query-device=help
+for f in temperature power voltage current aiclk fan card_type serial temperature_c fan_rpm heartbeat fan_label; do
+	grep -q "\b$f\b" <<<"$out" || fail "query: field $f listed in help" "$out"
+done
+
 run_smi "$wh" --json --device 1
 pycheck "n300 pair --device 1: only its rows and untracked" '
 P2 = int(env["P2"])
@@ -339,6 +392,10 @@ has_line "blackhole: TT-Metal row" "^ +0  $P2 +root +metal_bh +4\.0KiB +0 +0 +0 
 run_smi "$bh" -s "$nosegment" --telemetry
 has_line "blackhole telemetry view: fan" '^  fan_rpm +2500 +rpm +hwmon fan1_input$'
 has_line "blackhole telemetry view: fan label" '^  fan_label +fan_rpm +hwmon fan1_label$'
+csv_is "query on the Blackhole: the fan" \
+"index, temperature [C], power [W], fan [RPM], fan_label, aiclk [MHz]
+0, 38.5 C, 35.0 W, 2500 RPM, fan_rpm, 1350 MHz" \
+	"$bh" -s "$nosegment" --query-device=index,temperature,power,fan,fan_label,aiclk --format=csv
 run_smi "$bh" -s "$nosegment" --check-empty
 expect_rc "no segment: --check-empty still needs one (exit 2)" 2
 run_smi "$bh" -s "$nosegment" --buffers
