@@ -63,7 +63,7 @@ static void device_block(struct smi_table *t, const tta_snapshot *snap, size_t i
 	const struct tta_device_view *dev = tta_snapshot_device(snap, index);
 	const struct tta_device_sources *ds = tta_snapshot_device_sources(snap, index);
 	const tta_telemetry *tel = tta_snapshot_device_telemetry(snap, index);
-	char text[160], *line = NULL;
+	char *line = NULL;
 
 	if (ds == NULL || !ds->in_sysfs) {
 		if (asprintf(&line, "Device %" PRIu32 ": not in sysfs (no /dev/tenstorrent/%" PRIu32
@@ -81,6 +81,7 @@ static void device_block(struct smi_table *t, const tta_snapshot *snap, size_t i
 		for (unsigned id = 0; id < tta_telemetry_field_count(); id++) {
 			const struct tta_telemetry_field *f = tta_telemetry_field(id);
 			const char *value;
+			char text[160];
 			if (!tta_telemetry_get(tel, id, NULL, &value))
 				continue;
 			if (f->kind == TTA_TELEMETRY_NUMBER) {
