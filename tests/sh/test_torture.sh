@@ -94,6 +94,7 @@ if ls /dev/shm | grep -q "^tta_torture_"; then
 	mine=""
 	for f in $leftover; do
 		pid=${f#tta_torture_}
+		pid=${pid%%_*} # tta_torture_<pid>_<random>
 		kill -0 "$pid" 2>/dev/null || mine="$mine $f"
 	done
 	if [ -n "$mine" ]; then fail torture_cleans_up "left:$mine"; else pass torture_cleans_up; fi
