@@ -37,6 +37,7 @@
 #define FUZZ_NAME "fuzz_sources"
 #include "fuzz_check.h"
 #include "render.h"
+#include "views.h"
 #include "tt-alloc/json.h"
 #include "tt-alloc/reader.h"
 #include "tt-alloc/sources.h"
@@ -220,6 +221,8 @@ static const char *const host_files[] = {
 	"dev/shm/tt_device_16_memory", /* the rest of the input, NULs and all */
 };
 
+/* 0 main view, 1 telemetry view, 2 JSON; 3 and 4: the process and the
+ * telemetry views laid out for a narrow screen (columns dropped). */
 static void render(const tta_snapshot *snap, int which)
 {
 	char *buf = NULL;
@@ -227,10 +230,15 @@ static void render(const tta_snapshot *snap, int which)
 	FILE *f = open_memstream(&buf, &len);
 	if (f == NULL)
 		return;
+	struct smi_view narrow = { .snap = snap, .version = "fuzz", .width = 40, .height = 23 };
 	if (which == 0)
 		smi_render_text(snap, "fuzz", f);
 	else if (which == 1)
 		smi_render_telemetry(snap, "fuzz", f);
+	else if (which == 3)
+		smi_view_processes(&narrow, f);
+	else if (which == 4)
+		smi_view_telemetry(&narrow, f);
 	else
 		tta_snapshot_write_json(snap, "fuzz", "fuzz", f);
 	fclose(f);
@@ -264,7 +272,7 @@ static void host(const uint8_t *data, size_t size)
 		listed += tta_snapshot_untracked(snap, u)->open_files;
 	if (ds && ds->open_files >= 0 && listed > (uint64_t)ds->open_files)
 		fail("more untracked opens than the pids file has lines");
-	for (int which = 0; which < 3; which++)
+	for (int which = 0; which < 5; which++)
 		render(snap, which);
 	tta_snapshot_free(snap);
 }
