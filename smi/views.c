@@ -452,9 +452,14 @@ static bool next_process(struct process_cursor *c, struct process_line *l)
 	return true;
 }
 
+/* With -i, the rows of the devices chosen, as with one device (the
+ * snapshot's filter): a row on no device (a TT-Metal segment matching no
+ * device, a process that has reported on none yet) is on none of them. */
 static bool line_selected(const struct smi_view *v, const struct process_line *l)
 {
-	return l->device == TTA_NO_DEVICE || smi_select_has(v->select, l->device);
+	if (l->device == TTA_NO_DEVICE)
+		return v->select == NULL || v->select->count == 0;
+	return smi_select_has(v->select, l->device);
 }
 
 /* The Source column: only when a process of another source than tt-alloc

@@ -6,8 +6,8 @@
  * watch mode (watch.c) draws any of them at the terminal's size.
  *
  * Narrow terminals: tables drop whole columns in a fixed order rather than
- * cut a value (layout.h); the orders are listed at each view in views.c and
- * in the README.
+ * cut a value (layout.h); the orders are listed at each view (views.c,
+ * telemetry_view.c, tail.h) and in the README.
  *
  * Contract: as render.h's. Views only read the snapshot and the history,
  * write to OUT and never fail on their own; every text from the segment is

@@ -264,6 +264,19 @@ want="0:tt-alloc 0:tt-metal 0:tt-metal 0:untracked 0:untracked 1:tt-alloc 1:tt-m
 [ "$order" = "$want" ] && pass "n300 pair text: rows ordered by device, tt-alloc, TT-Metal, untracked" ||
 	fail "n300 pair text: rows ordered by device, tt-alloc, TT-Metal, untracked" "$order"
 
+# -i: the devices chosen, as with one (the unmatched segment is on none).
+run_smi "$wh" -i 0,1
+order=$(grep -E '  (tt-alloc|tt-metal|untracked)$' <<<"$out" | awk '{print $1 ":" $NF}' | tr '\n' ' ')
+want="0:tt-alloc 0:tt-metal 0:tt-metal 0:untracked 0:untracked 1:tt-alloc 1:tt-metal 1:untracked "
+[ "$order" = "$want" ] && pass "n300 pair -i 0,1: no row of the unmatched segment" ||
+	fail "n300 pair -i 0,1: no row of the unmatched segment" "$order"
+run_smi "$wh" -i 1
+order=$(grep -E '  (tt-alloc|tt-metal|untracked)$' <<<"$out" | awk '{print $1 ":" $NF}' | tr '\n' ' ')
+[ "$order" = "1:tt-alloc 1:tt-metal 1:untracked " ] && pass "n300 pair -i 1: its rows only" ||
+	fail "n300 pair -i 1: its rows only" "$order"
+no_line "n300 pair -i 1: no device 0" '^Device 0 '
+has_line "n300 pair -i 1: device 1" '^Device 1  n300  50\.5C  56W  1 process  1 buffer$'
+
 # The process view (3): TT-Metal keeps no peak, an untracked process nothing.
 run_smi "$wh" --view processes
 expect_rc "n300 pair process view: exit 0" 0
@@ -302,6 +315,22 @@ has_line "telemetry view: TT-Metal on the device" '^  tt-metal  dram 2\.5MiB  l1
 has_line "telemetry view: device 1's other-namespace openers" '^  untracked  pid 0  \(other pid namespace\) \(\?\)  2 open files$'
 has_line "telemetry view: unmatched segment noted" "^note: TT-Metal segment $wh/dev/shm/tt_device_176_memory \(asic id 176\) matches no device in sysfs: dram 1\.0MiB\$"
 has_line "telemetry view: device 1 node" '^Device 1 \(/dev/tenstorrent/1\)$'
+cp "$TTA_TMP/smi.out" "$TTA_TMP/telemetry.txt"
+run_smi "$wh" --view 5
+if [ "$rc" -eq 0 ] && [ "$(tail -n +2 "$TTA_TMP/smi.out")" = "$(tail -n +2 "$TTA_TMP/telemetry.txt")" ]; then
+	pass "--view 5 prints the telemetry view, as -t does"
+else
+	fail "--view 5 prints the telemetry view, as -t does" "rc=$rc $(diff "$TTA_TMP/telemetry.txt" "$TTA_TMP/smi.out")"
+fi
+run_smi "$wh" -i 1 --view telemetry
+no_line "--view telemetry -i 1: no device 0" '^Device 0'
+has_line "--view telemetry -i 1: device 1's readings" '^  temperature_c +50\.5 +celsius +hwmon temp1_input$'
+run_smi "$wh" -t --view main
+if [ "$rc" -eq 2 ] && grep -q -- "--telemetry is --view telemetry" <<<"$err"; then pass "-t with another view: refused"; else
+	fail "-t with another view: refused" "rc=$rc err=$err"; fi
+run_smi "$wh" --view bogus
+if [ "$rc" -eq 2 ] && grep -q "telemetry, or 1-5" <<<"$err"; then pass "--view names five views"; else
+	fail "--view names five views" "rc=$rc err=$err"; fi
 
 # --query-device telemetry fields: the library's table under its JSON names,
 # the everyday readings under short names, units in the header, [N/A] for
