@@ -9,33 +9,38 @@
 #include <string.h>
 #include <strings.h>
 
+#include <tt-alloc/sources.h>
 #include <tt-alloc/text.h>
 
 /* ------------------------------------------------------------------------ */
 /* Values                                                                    */
 
-enum value_kind { VALUE_NA, VALUE_TEXT, VALUE_INT, VALUE_BYTES, VALUE_REAL };
+/* DECIMAL: a number already written out (TEXT, exact, from the library),
+ * printed like an INT: with its unit unless nounits. */
+enum value_kind { VALUE_NA, VALUE_TEXT, VALUE_INT, VALUE_BYTES, VALUE_REAL, VALUE_DECIMAL };
 
 struct value {
 	enum value_kind kind;
 	int64_t i;          /* INT, BYTES */
 	double real;        /* REAL, printed with DECIMALS */
 	unsigned decimals;
-	char text[256];     /* TEXT, clean */
+	char text[256];     /* TEXT (clean), DECIMAL */
 };
 
 /* What a getter sees: the moment, and the device or process row. */
 struct field_ctx {
 	const struct smi_view *view;
 	const struct tta_device_view *device;   /* device fields */
+	const tta_telemetry *telemetry;         /* the device's, NULL if none read */
 	const struct tta_process_row *process;  /* process fields */
-	unsigned arg;                           /* memory type or pool */
+	unsigned arg;                           /* memory type, pool or telemetry id */
 };
 
 typedef void (*getter_fn)(const struct field_ctx *c, struct value *out);
 
 struct field {
-	const char *name; /* may hold "<type>" or "<pool>" */
+	const char *name; /* may hold "<type>" or "<pool>"; or is "<telemetry>" or
+			   * "<reading>" (see expand) */
 	const char *unit; /* of INT and REAL values, NULL if none; sizes: bytes */
 	getter_fn get;
 };
@@ -130,8 +135,26 @@ static void dev_pool_peak(const struct field_ctx *c, struct value *out)
 		set_bytes(out, peak);
 }
 
-/* The device fields. Issue 10's telemetry (temperature, power, clocks) adds
- * its lines here: { "temperature", "C", dev_temperature }, ... */
+/* A field of the library's telemetry table (<tt-alloc/sources.h>), as the
+ * driver published it: numbers exact in the field's unit ("45.125"), text
+ * as read; [N/A] when not read. */
+static void dev_telemetry(const struct field_ctx *c, struct value *out)
+{
+	const struct tta_telemetry_field *f = tta_telemetry_field(c->arg);
+	const char *text;
+	if (!f || !tta_telemetry_get(c->telemetry, c->arg, NULL, &text))
+		return;
+	if (f->kind == TTA_TELEMETRY_NUMBER) {
+		if (tta_telemetry_format(c->telemetry, c->arg, out->text, sizeof out->text))
+			out->kind = VALUE_DECIMAL;
+	} else {
+		set_text(out, text, sizeof out->text);
+	}
+}
+
+/* The device fields. The telemetry comes last: every field of the
+ * library's table under its JSON name, and the everyday readings under
+ * short names as well (telemetry_readings). */
 static const struct field device_fields[] = {
 	{ "index", NULL, dev_index },
 	{ "arch", NULL, dev_arch },
@@ -144,7 +167,42 @@ static const struct field device_fields[] = {
 	{ "pool.<pool>.used", NULL, dev_pool_used },
 	{ "pool.<pool>.total", NULL, dev_pool_total },
 	{ "pool.<pool>.peak", NULL, dev_pool_peak },
+	{ "<reading>", NULL, dev_telemetry },
+	{ "<telemetry>", NULL, dev_telemetry },
 };
+
+/* Short names of the readings a script asks for most, nvidia-smi style. */
+static const struct {
+	const char *name;
+	unsigned id;
+} telemetry_readings[] = {
+	{ "temperature", TTA_TELEMETRY_TEMPERATURE },
+	{ "power", TTA_TELEMETRY_POWER },
+	{ "voltage", TTA_TELEMETRY_VOLTAGE },
+	{ "current", TTA_TELEMETRY_CURRENT },
+	{ "aiclk", TTA_TELEMETRY_AICLK },
+	{ "fan", TTA_TELEMETRY_FAN },
+};
+
+/* The unit a header and a value show for the library's unit name: the
+ * symbols nvidia-smi users know; a unit this table does not know shows as
+ * the library names it, a count as none. */
+static const char *unit_symbol(const char *unit)
+{
+	static const struct {
+		const char *name, *symbol;
+	} symbols[] = {
+		{ "celsius", "C" },      { "watts", "W" },       { "millivolts", "mV" },
+		{ "milliamperes", "mA" }, { "megahertz", "MHz" }, { "rpm", "RPM" },
+		{ "count", NULL },       { "", NULL },
+	};
+	if (!unit)
+		return NULL;
+	for (size_t i = 0; i < sizeof symbols / sizeof symbols[0]; i++)
+		if (strcmp(unit, symbols[i].name) == 0)
+			return symbols[i].symbol;
+	return unit;
+}
 
 /* ---- process fields ------------------------------------------------------ */
 
@@ -227,6 +285,7 @@ static const struct field process_fields[] = {
 struct chosen {
 	const struct field *field;
 	unsigned arg;
+	const char *unit; /* of its INT, REAL and DECIMAL values, NULL if none */
 	char name[64];
 };
 
@@ -246,12 +305,26 @@ static const struct field *table_of(enum smi_query_kind kind, size_t *n)
 	return process_fields;
 }
 
-/* Expands pattern F for its I-th name into BUF; returns false past the last
- * one. A name without a pattern has exactly one. */
-static bool expand(const struct field *f, unsigned i, char *buf, size_t len)
+/* Expands pattern F for its I-th name into BUF, and the argument its getter
+ * takes into *ARG; returns false past the last one. A name without a
+ * pattern has exactly one. "<telemetry>" stands for every field of the
+ * library's telemetry table (its JSON name), "<reading>" for the short names
+ * of telemetry_readings. */
+static bool expand(const struct field *f, unsigned i, char *buf, size_t len, unsigned *arg)
 {
 	const char *at;
 	const char *word;
+	*arg = i;
+	if (strcmp(f->name, "<telemetry>") == 0) {
+		const struct tta_telemetry_field *t = tta_telemetry_field(i);
+		return t && snprintf(buf, len, "%s", t->name) < (int)len;
+	}
+	if (strcmp(f->name, "<reading>") == 0) {
+		if (i >= sizeof telemetry_readings / sizeof telemetry_readings[0])
+			return false;
+		*arg = telemetry_readings[i].id;
+		return snprintf(buf, len, "%s", telemetry_readings[i].name) < (int)len;
+	}
 	if ((at = strstr(f->name, "<type>")) != NULL)
 		word = tta_mem_type_name(i);
 	else if ((at = strstr(f->name, "<pool>")) != NULL)
@@ -270,8 +343,9 @@ static void list_valid(enum smi_query_kind kind, char *buf, size_t len)
 	const struct field *table = table_of(kind, &n);
 	char name[64];
 	buf[0] = '\0';
+	unsigned arg;
 	for (size_t k = 0; k < n; k++)
-		for (unsigned i = 0; expand(&table[k], i, name, sizeof name); i++) {
+		for (unsigned i = 0; expand(&table[k], i, name, sizeof name, &arg); i++) {
 			int w = snprintf(buf + used, len - used, "%s%s", used ? ", " : "", name);
 			if (w < 0 || (size_t)w >= len - used)
 				return;
@@ -311,18 +385,22 @@ int smi_query_parse(enum smi_query_kind kind, const char *fields, struct smi_que
 			continue;
 		bool found = false;
 		char name[64];
+		unsigned arg;
 		for (size_t k = 0; k < n && !found; k++)
-			for (unsigned i = 0; expand(&table[k], i, name, sizeof name); i++)
+			for (unsigned i = 0; expand(&table[k], i, name, sizeof name, &arg); i++)
 				if (strcasecmp(name, word) == 0) {
 					struct chosen *c = &q->fields[q->count++];
 					c->field = &table[k];
-					c->arg = i;
+					c->arg = arg;
+					c->unit = c->field->unit;
+					if (c->field->get == dev_telemetry)
+						c->unit = unit_symbol(tta_telemetry_field(arg)->unit);
 					snprintf(c->name, sizeof c->name, "%s", name);
 					found = true;
 					break;
 				}
 		if (!found) {
-			char valid[2048], shown[64];
+			char valid[4096], shown[64];
 			list_valid(kind, valid, sizeof valid);
 			tta_sanitize_text(word, 48, shown, sizeof shown);
 			snprintf(err, errlen, "unknown field '%s' for %s; valid fields: %s", shown,
@@ -334,7 +412,7 @@ int smi_query_parse(enum smi_query_kind kind, const char *fields, struct smi_que
 	}
 	free(copy);
 	if (q->count == 0) {
-		char valid[2048];
+		char valid[4096];
 		list_valid(kind, valid, sizeof valid);
 		snprintf(err, errlen, "%s needs a list of fields; valid fields: %s", option_name(kind),
 			 valid);
@@ -403,8 +481,8 @@ void smi_query_print_header(const struct smi_query *q, const struct smi_format *
 		fprintf(out, "%s%s", k ? ", " : "", c->name);
 		if (is_size_field(c))
 			fputs(fmt->units ? " [MiB]" : " [B]", out);
-		else if (c->field->unit)
-			fprintf(out, " [%s]", c->field->unit);
+		else if (c->unit)
+			fprintf(out, " [%s]", c->unit);
 	}
 	fputc('\n', out);
 }
@@ -449,7 +527,7 @@ static void print_csv_text(FILE *out, const char *text)
 	fputc('"', out);
 }
 
-static void print_value(FILE *out, const struct value *v, const struct field *f,
+static void print_value(FILE *out, const struct value *v, const char *unit,
 			const struct smi_format *fmt)
 {
 	switch (v->kind) {
@@ -461,13 +539,18 @@ static void print_value(FILE *out, const struct value *v, const struct field *f,
 		break;
 	case VALUE_INT:
 		fprintf(out, "%" PRId64, v->i);
-		if (fmt->units && f->unit)
-			fprintf(out, " %s", f->unit);
+		if (fmt->units && unit)
+			fprintf(out, " %s", unit);
 		break;
 	case VALUE_REAL:
 		fprintf(out, "%.*f", (int)v->decimals, v->real);
-		if (fmt->units && f->unit)
-			fprintf(out, " %s", f->unit);
+		if (fmt->units && unit)
+			fprintf(out, " %s", unit);
+		break;
+	case VALUE_DECIMAL:
+		fputs(v->text, out);
+		if (fmt->units && unit)
+			fprintf(out, " %s", unit);
 		break;
 	case VALUE_BYTES:
 		if (fmt->units) {
@@ -490,7 +573,7 @@ static void print_row(const struct smi_query *q, const struct smi_format *fmt,
 		q->fields[k].field->get(ctx, &v);
 		if (k)
 			fputs(", ", out);
-		print_value(out, &v, q->fields[k].field, fmt);
+		print_value(out, &v, q->fields[k].unit, fmt);
 	}
 	fputc('\n', out);
 }
@@ -517,6 +600,10 @@ void smi_query_print_rows(const struct smi_query *q, const struct smi_format *fm
 		for (size_t k = 0; k < v->select->count; k++) {
 			struct tta_device_view idle;
 			ctx.device = smi_find_device(snap, v->select->ids[k]);
+			ctx.telemetry = NULL;
+			for (size_t i = 0; ctx.device && i < tta_snapshot_device_count(snap); i++)
+				if (tta_snapshot_device(snap, i) == ctx.device)
+					ctx.telemetry = tta_snapshot_device_telemetry(snap, i);
 			if (!ctx.device) {
 				memset(&idle, 0, sizeof idle);
 				idle.id = v->select->ids[k];
@@ -528,6 +615,7 @@ void smi_query_print_rows(const struct smi_query *q, const struct smi_format *fm
 	}
 	for (size_t i = 0; i < tta_snapshot_device_count(snap); i++) {
 		ctx.device = tta_snapshot_device(snap, i);
+		ctx.telemetry = tta_snapshot_device_telemetry(snap, i);
 		print_row(q, fmt, &ctx, out);
 	}
 }

@@ -6,8 +6,13 @@
  * Fields are declared once, in the tables of query.c: name, unit and a
  * getter each. A name may hold "<type>" or "<pool>", which stands for every
  * memory type (tta_mem_type_name) or pool (tta_mem_pool_name) the library
- * knows, so the lists never repeat the library's names. Adding a field (a
- * telemetry reading, say) is one line in a table and one getter.
+ * knows, so the lists never repeat the library's names. The device's
+ * telemetry (<tt-alloc/sources.h>) is the library's field table under its
+ * JSON names (temperature_c, power_w, card_type, serial, ...), and the
+ * everyday readings under short names too (temperature, power, voltage,
+ * current, aiclk, fan): numbers exact as the library formats them, in the
+ * table's unit shown as its symbol (C, W, mV, mA, MHz, RPM). Adding a field
+ * is one line in a table and one getter.
  *
  * CSV (like nvidia-smi's): fields separated by ", ", one row a line; the
  * header names each field with its unit in brackets ("dram.used [MiB]").

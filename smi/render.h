@@ -47,10 +47,10 @@ void smi_render_json(const tta_snapshot *snap, const char *version, FILE *out);
 
 /* smi/telemetry_view.c: what the sources (<tt-alloc/sources.h>) add. */
 
-/* The telemetry detail view: one block per device with every telemetry
- * field the driver published (name, value, unit, limit), the processes that
- * hold it open without reporting, and TT-Metal's segments. Bound to
- * `tt-smi --telemetry`, and meant for a watch-mode key. */
+/* The telemetry detail view (view 5, smi_view_telemetry in views.h) at
+ * unlimited width: one block per device with every telemetry field the
+ * driver published (name, value, unit, the file it comes from), the
+ * processes that hold it open without reporting, and TT-Metal's use. */
 void smi_render_telemetry(const tta_snapshot *snap, const char *version, FILE *out);
 
 /* Lines under the process table: TT-Metal segments that were skipped (and

@@ -228,6 +228,10 @@ void smi_view_events(const struct smi_view *v, const struct smi_tail *tail, FILE
 		 tail ? tail->seen : 0, tail ? tail->missed : 0);
 	smi_view_title(v, what, out);
 	fputc('\n', out);
+	if (tta_snapshot_segment(v->snap)->abi_version == 0) {
+		smi_print_wrapped(out, v->width, "No tt-alloc segment yet: no events to follow.");
+		return;
+	}
 	if (!tail || !tail->available) {
 		smi_print_wrapped(out, v->width, "This segment keeps no event ring (it was created"
 						 " by an older tt-alloc): no events to follow.");

@@ -11,21 +11,25 @@
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <tt-alloc/reader.h>
 #include <tt-alloc/sources.h>
 #include <tt-alloc/text.h>
 
+#include "layout.h"
 #include "render.h"
+#include "views.h"
 
 static void clean(const char *src, size_t maxlen, char *dst, size_t dstlen)
 {
 	tta_sanitize_text(src, maxlen, dst, dstlen);
 }
 
-static void memory_list(FILE *out, const int64_t *used)
+/* " dram 2.5MiB l1 4.0KiB": the types TT-Metal counts that are in use, each
+ * after SEP. */
+static void memory_list(FILE *out, const int64_t *used, const char *sep)
 {
 	static const unsigned order[] = { TTA_MEM_DRAM, TTA_MEM_L1, TTA_MEM_L1_SMALL,
 					  TTA_MEM_TRACE, TTA_MEM_CB };
@@ -34,47 +38,76 @@ static void memory_list(FILE *out, const int64_t *used)
 		char human[32];
 		if (used[order[i]] == 0)
 			continue;
-		fprintf(out, " %s %s", tta_mem_type_name(order[i]),
+		fprintf(out, "%s%s %s", sep, tta_mem_type_name(order[i]),
 			tta_format_bytes(used[order[i]], human, sizeof human));
 		any = true;
 	}
 	if (!any)
-		fprintf(out, " nothing allocated");
+		fprintf(out, "%snothing allocated", sep);
 }
 
-static void device_block(const tta_snapshot *snap, size_t index, FILE *out)
+/* The telemetry table: field, value, unit, and the file tt-kmd publishes it
+ * in. Narrow, the file goes first, then the unit (the field's name carries
+ * it: temperature_c, power_w); name and value always stay. */
+enum { DROP_FILE = 1, DROP_UNIT = 2 };
+static const struct smi_column telemetry_columns[] = {
+	{ "", 0, true }, /* indent under the device line */
+	{ "Field", 0, true },
+	{ "Value", 0, true },
+	{ "Unit", DROP_UNIT, true },
+	{ "Read from", DROP_FILE, true },
+};
+
+static void device_block(struct smi_table *t, const tta_snapshot *snap, size_t index)
 {
 	const struct tta_device_view *dev = tta_snapshot_device(snap, index);
 	const struct tta_device_sources *ds = tta_snapshot_device_sources(snap, index);
 	const tta_telemetry *tel = tta_snapshot_device_telemetry(snap, index);
-	char text[160];
+	char *line = NULL;
 
-	fprintf(out, "Device %" PRIu32, dev->id);
 	if (ds == NULL || !ds->in_sysfs) {
-		fprintf(out, ": not in sysfs (no /dev/tenstorrent/%" PRIu32 " node here)\n", dev->id);
-		return;
-	}
-	fprintf(out, " (/dev/tenstorrent/%" PRIu32 ")\n", dev->id);
-	bool any = false;
-	for (unsigned id = 0; id < tta_telemetry_field_count(); id++) {
-		const struct tta_telemetry_field *f = tta_telemetry_field(id);
-		const char *value;
-		if (!tta_telemetry_get(tel, id, NULL, &value))
-			continue;
-		if (f->kind == TTA_TELEMETRY_NUMBER) {
-			char number[48];
-			const char *num = tta_telemetry_format(tel, id, number, sizeof number);
-			clean(num ? num : "?", sizeof number, text, sizeof text);
-		} else {
-			clean(value, 64, text, sizeof text);
+		if (asprintf(&line, "Device %" PRIu32 ": not in sysfs (no /dev/tenstorrent/%" PRIu32
+			     " node here)", dev->id, dev->id) >= 0)
+			smi_table_text(t, 0, line);
+		free(line);
+		line = NULL;
+	} else {
+		if (asprintf(&line, "Device %" PRIu32 " (/dev/tenstorrent/%" PRIu32 ")", dev->id,
+			     dev->id) >= 0)
+			smi_table_text(t, 0, line);
+		free(line);
+		line = NULL;
+		bool any = false;
+		for (unsigned id = 0; id < tta_telemetry_field_count(); id++) {
+			const struct tta_telemetry_field *f = tta_telemetry_field(id);
+			const char *value;
+			char text[160];
+			if (!tta_telemetry_get(tel, id, NULL, &value))
+				continue;
+			if (f->kind == TTA_TELEMETRY_NUMBER) {
+				char number[48];
+				const char *num = tta_telemetry_format(tel, id, number, sizeof number);
+				clean(num ? num : "?", sizeof number, text, sizeof text);
+			} else {
+				clean(value, 64, text, sizeof text);
+			}
+			smi_table_cell(t, "%s", "");
+			smi_table_cell(t, "%s", f->name);
+			smi_table_cell(t, "%s", text);
+			smi_table_cell(t, "%s", f->unit);
+			smi_table_cell(t, "%s", f->file);
+			smi_table_end_row(t);
+			any = true;
 		}
-		fprintf(out, "  %-18s %-18s %-12s %s\n", f->name, text, f->unit, f->file);
-		any = true;
+		if (!any)
+			smi_table_text(t, 2, "(the driver publishes no telemetry for it)");
+		if (ds->open_files >= 0) {
+			smi_table_cell(t, "%s", "");
+			smi_table_cell(t, "%s", "open_files");
+			smi_table_cell(t, "%" PRId32, ds->open_files);
+			smi_table_end_row(t);
+		}
 	}
-	if (!any)
-		fprintf(out, "  (the driver publishes no telemetry for it)\n");
-	if (ds->open_files >= 0)
-		fprintf(out, "  %-18s %" PRId32 "\n", "open_files", ds->open_files);
 	for (size_t u = 0; u < tta_snapshot_untracked_count(snap); u++) {
 		const struct tta_untracked_process *p = tta_snapshot_untracked(snap, u);
 		char name[80], user[80];
@@ -83,47 +116,84 @@ static void device_block(const tta_snapshot *snap, size_t index, FILE *out)
 		clean(p->pid == 0 ? "(other pid namespace)" : p->name[0] ? p->name : "?",
 		      sizeof p->name, name, sizeof name);
 		clean(p->have_uid ? p->user : "?", sizeof p->user, user, sizeof user);
-		fprintf(out, "  %-18s pid %" PRId32 " %s (%s), %" PRIu32 " open file%s\n", "untracked",
-			p->pid, name, user, p->open_files, p->open_files == 1 ? "" : "s");
+		if (asprintf(&line, "untracked\tpid %" PRId32 "\t%s (%s)\t%" PRIu32 " open file%s",
+			     p->pid, name, user, p->open_files, p->open_files == 1 ? "" : "s") >= 0)
+			smi_table_text(t, 2, line);
+		free(line);
+		line = NULL;
 	}
-	if (ds->tt_metal_segments) {
-		fprintf(out, "  %-18s", "tt-metal");
-		memory_list(out, ds->tt_metal_used);
-		fprintf(out, " (%" PRIu32 " process%s)\n", ds->tt_metal_processes,
+	if (ds && ds->tt_metal_segments) {
+		char *list = NULL;
+		size_t len = 0;
+		FILE *m = open_memstream(&list, &len);
+		if (!m)
+			return;
+		fputs("tt-metal", m);
+		memory_list(m, ds->tt_metal_used, "\t");
+		fprintf(m, "\t(%" PRIu32 " process%s)", ds->tt_metal_processes,
 			ds->tt_metal_processes == 1 ? "" : "es");
+		fclose(m);
+		smi_table_text(t, 2, list);
+		free(list);
+	}
+}
+
+void smi_view_telemetry(const struct smi_view *v, FILE *out)
+{
+	const tta_snapshot *snap = v->snap;
+	const struct tta_sources_info *si = tta_snapshot_sources(snap);
+	char root[320], *line = NULL;
+	smi_view_title(v, "telemetry: the driver's readings, who holds each device, TT-Metal", out);
+	fputc('\n', out);
+	if (si == NULL) {
+		smi_print_wrapped(out, v->width, "No sources were read for this snapshot");
+		return;
+	}
+	clean(si->root[0] ? si->root : "", sizeof si->root, root, sizeof root);
+	if (!si->driver && asprintf(&line, "No Tenstorrent driver: %s/sys/class/tenstorrent does not"
+				    " exist (tt-kmd not loaded?)", root) >= 0)
+		smi_print_wrapped(out, v->width, line);
+	free(line);
+	line = NULL;
+	struct smi_table *t = smi_table_new(telemetry_columns,
+					    sizeof telemetry_columns / sizeof telemetry_columns[0]);
+	size_t shown = 0;
+	for (size_t i = 0; i < tta_snapshot_device_count(snap); i++) {
+		const struct tta_device_sources *ds = tta_snapshot_device_sources(snap, i);
+		if (ds == NULL || (!ds->in_sysfs && !ds->tt_metal_segments) ||
+		    !smi_select_has(v->select, tta_snapshot_device(snap, i)->id))
+			continue;
+		/* A blank line between devices, but on a screen every row counts. */
+		if (shown && v->height == 0)
+			smi_table_text(t, 0, "");
+		device_block(t, snap, i);
+		shown++;
+	}
+	if (shown)
+		smi_table_print(t, v->width, false, out);
+	smi_table_free(t);
+	if (shown == 0 && si->driver && asprintf(&line, "No device in %s/sys/class/tenstorrent",
+						 root) >= 0)
+		smi_print_wrapped(out, v->width, line);
+	free(line);
+	char *notes = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&notes, &len);
+	if (m) {
+		smi_render_source_notes(snap, m);
+		fclose(m);
+		if (len) {
+			fputc('\n', out);
+			smi_print_wrapped(out, v->width, notes);
+		}
+		free(notes);
 	}
 }
 
 void smi_render_telemetry(const tta_snapshot *snap, const char *version, FILE *out)
 {
-	const struct tta_sources_info *si = tta_snapshot_sources(snap);
-	char when[64], root[320];
-	time_t secs = (time_t)(tta_snapshot_segment(snap)->taken_realtime_ns / 1000000000u);
-	struct tm tm;
-	if (!localtime_r(&secs, &tm) || !strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm))
-		snprintf(when, sizeof when, "?");
-	fprintf(out, "tt-smi %s | %s | telemetry\n\n", version, when);
-	if (si == NULL) {
-		fprintf(out, "No sources were read for this snapshot\n");
-		return;
-	}
-	clean(si->root[0] ? si->root : "", sizeof si->root, root, sizeof root);
-	if (!si->driver)
-		fprintf(out, "No Tenstorrent driver: %s/sys/class/tenstorrent does not exist"
-			" (tt-kmd not loaded?)\n", root);
-	size_t shown = 0;
-	for (size_t i = 0; i < tta_snapshot_device_count(snap); i++) {
-		const struct tta_device_sources *ds = tta_snapshot_device_sources(snap, i);
-		if (ds == NULL || (!ds->in_sysfs && !ds->tt_metal_segments))
-			continue;
-		if (shown++)
-			fputc('\n', out);
-		device_block(snap, i, out);
-	}
-	if (shown == 0 && si->driver)
-		fprintf(out, "No device in %s/sys/class/tenstorrent\n", root);
-	fputc('\n', out);
-	smi_render_source_notes(snap, out);
+	struct smi_view v = { .snap = snap, .version = version, .width = SMI_UNLIMITED };
+	smi_view_telemetry(&v, out);
 }
 
 void smi_render_source_notes(const tta_snapshot *snap, FILE *out)
@@ -142,7 +212,7 @@ void smi_render_source_notes(const tta_snapshot *snap, FILE *out)
 		if (g->device == TTA_NO_DEVICE) {
 			fprintf(out, "note: TT-Metal segment %s (asic id %" PRIu64 ") matches no device"
 				" in sysfs:", path, g->asic_id);
-			memory_list(out, g->shown);
+			memory_list(out, g->shown, " ");
 			fprintf(out, "\n");
 		}
 	}

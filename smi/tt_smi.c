@@ -90,7 +90,8 @@ static void usage(FILE *out)
 		"tt-alloc telemetry segment (read-only).\n"
 		"\n"
 		"  -w, --watch            redraw every interval until q or Ctrl-C; keys 1 main,\n"
-		"                         2 charts, 3 processes (with peaks), 4 events\n"
+		"                         2 charts, 3 processes (with peaks), 4 events,\n"
+		"                         5 telemetry\n"
 		"  -r, --interval MS      refresh interval in milliseconds (default %d)\n"
 		"  -l, --loop SEC         print again every SEC seconds until stopped\n"
 		"  -lms, --loop-ms MS     the same, every MS milliseconds\n"
@@ -103,13 +104,15 @@ static void usage(FILE *out)
 		"      --format=csv[,noheader][,nounits]  CSV format: sizes in MiB, or in bytes\n"
 		"                                with nounits\n"
 		"  -i, --id ID[,ID...]    only these devices\n"
-		"      --view VIEW        main, charts, processes or events (1-4): the view\n"
-		"                         printed, or the watch's first (events: --watch only)\n"
+		"      --view VIEW        main, charts, processes, events or telemetry (1-5):\n"
+		"                         the view printed, or the watch's first (events:\n"
+		"                         --watch only)\n"
 		"  -L, --list-devices     one line per device\n"
 		"  -b, --buffers          list buffer records (PID, device, type, address,\n"
 		"                         size, age); with --json adds a \"buffers\" array\n"
 		"  -t, --telemetry        the driver's telemetry per device (temperature, power,\n"
 		"                         clocks, ...), untracked processes, TT-Metal segments\n"
+		"                         (--view telemetry)\n"
 		"      --by-site          buffers summed per call site (needs the writer to run\n"
 		"                         with TT_ALLOC_STACK_TRACE=1), largest first\n"
 		"      --by-tag           buffers summed per tag (tta_set_tag), largest first;\n"
@@ -165,8 +168,9 @@ enum { OPT_CHECK_EMPTY = 1000, OPT_BY_SITE, OPT_BY_TAG, OPT_HISTORY, OPT_EVENTS,
 
 static void parse_view(const char *text, struct options *opt)
 {
-	static const char *const names[] = { "", "main", "charts", "processes", "events" };
-	for (int k = 1; k <= 4; k++) {
+	static const char *const names[SMI_VIEW_LAST + 1] = { "", "main", "charts", "processes",
+							      "events", "telemetry" };
+	for (int k = 1; k <= SMI_VIEW_LAST; k++) {
 		char digit[2] = { (char)('0' + k), '\0' };
 		if (strcmp(text, names[k]) == 0 || strcmp(text, digit) == 0) {
 			opt->view = (enum smi_watch_view)k;
@@ -174,7 +178,7 @@ static void parse_view(const char *text, struct options *opt)
 			return;
 		}
 	}
-	usage_error("unknown view '%s' (main, charts, processes, events, or 1-4)", text);
+	usage_error("unknown view '%s' (main, charts, processes, events, telemetry, or 1-5)", text);
 }
 
 /* Adds the ids of LIST ("0,2,3") to the selection. */
@@ -456,6 +460,11 @@ static void parse_options(int argc, char **argv, struct options *opt)
 	if (opt->telemetry && (opt->buffers || opt->check_empty || opt->history || opt->events))
 		usage_error("%s", "--telemetry cannot be combined with --buffers, --check-empty, "
 			    "--history or --events");
+	/* -t is view 5: printed once, or the watch's first view. */
+	if (opt->telemetry && opt->have_view && opt->view != SMI_VIEW_TELEMETRY)
+		usage_error("%s", "--telemetry is --view telemetry; choose one view");
+	if (opt->telemetry)
+		opt->view = SMI_VIEW_TELEMETRY;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -565,13 +574,15 @@ static void segment_close(struct segment *seg)
 }
 
 /* A watch outlives segments: when the name now points at another file (the
- * segment was deleted and re-created), follow it. */
+ * segment was deleted and re-created), follow it. Returns 1 when it did
+ * (a new reader), 0 when nothing changed, or a negative errno. */
 static int segment_follow(struct segment *seg, const struct options *opt, char *err, size_t errlen)
 {
 	if (seg->reader == NULL || tta_reader_status(seg->reader) != TTA_SEGMENT_REPLACED)
 		return 0;
 	segment_close(seg);
-	return segment_open(seg, opt, err, errlen);
+	int rc = segment_open(seg, opt, err, errlen);
+	return rc < 0 ? rc : 1;
 }
 
 /* Without a segment (no tt-alloc writer has run yet), what the driver and
@@ -631,7 +642,8 @@ static int take_moment(struct segment *seg, const struct options *opt, struct mo
 	int rc = take_snapshot(seg, opt, &m->snap, err, errlen);
 	if (rc < 0)
 		return rc;
-	if (needs_history(opt) &&
+	/* Without a segment (the sources alone) there is no history: no peaks. */
+	if (needs_history(opt) && seg->reader &&
 	    (rc = smi_history_load(seg->reader, SMI_PEAK_SECONDS, &m->history, err, errlen)) < 0) {
 		tta_snapshot_free(m->snap);
 		m->snap = NULL;
@@ -711,8 +723,6 @@ static int render(const struct moment *m, const struct options *opt, bool first,
 			json_one_line(snap, out);
 		else
 			smi_render_json(snap, TT_SMI_VERSION, out);
-	} else if (opt->telemetry) {
-		smi_render_telemetry(snap, TT_SMI_VERSION, out);
 	} else if (opt->check_empty) {
 		smi_render_leaks(snap, out);
 		/* --check-empty --buffers: which buffers exactly, for the CI log. */
@@ -730,6 +740,8 @@ static int render(const struct moment *m, const struct options *opt, bool first,
 		smi_view_charts(&v, out);
 	} else if (opt->view == SMI_VIEW_PROCESSES) {
 		smi_view_processes(&v, out);
+	} else if (opt->view == SMI_VIEW_TELEMETRY) {
+		smi_view_telemetry(&v, out);
 	} else {
 		smi_view_main(&v, out);
 	}
@@ -879,7 +891,9 @@ static int run_watch(struct segment *seg, const struct options *opt)
 		fprintf(stderr, "tt-smi: out of memory\n");
 		return EXIT_TROUBLE;
 	}
-	if (smi_watch_attach(w, seg->reader, err, sizeof err) < 0) {
+	/* Without a segment yet (the sources alone), the tail starts when one
+	 * appears. */
+	if (seg->reader && smi_watch_attach(w, seg->reader, err, sizeof err) < 0) {
 		smi_watch_free(w);
 		return finish(EXIT_TROUBLE, err);
 	}
@@ -887,14 +901,18 @@ static int run_watch(struct segment *seg, const struct options *opt)
 	atexit(terminal_restore);
 	for (long n = 0; !stop_requested; n++) {
 		uint64_t deadline = now_ms() + (uint64_t)smi_watch_wait_ms(w, opt->interval_ms);
-		tta_reader *before = seg->reader;
-		if (segment_follow(seg, opt, err, sizeof err) < 0 ||
-		    (seg->reader != before && smi_watch_attach(w, seg->reader, err, sizeof err) < 0) ||
-		    take_moment(seg, opt, &m, err, sizeof err) < 0) {
+		bool had_reader = seg->reader != NULL;
+		int rc = segment_follow(seg, opt, err, sizeof err);
+		/* A new reader (the segment was replaced, or appeared: the
+		 * snapshot opens it) gets a new tail. */
+		if (rc < 0 || take_moment(seg, opt, &m, err, sizeof err) < 0 ||
+		    ((rc > 0 || !had_reader) && seg->reader &&
+		     smi_watch_attach(w, seg->reader, err, sizeof err) < 0)) {
+			moment_free(&m);
 			status = EXIT_TROUBLE;
 			break;
 		}
-		int rc = smi_watch_poll(w);
+		rc = smi_watch_poll(w);
 		if (rc < 0) {
 			snprintf(err, sizeof err, "cannot follow the events of %s: %s", seg->name,
 				 strerror(-rc));

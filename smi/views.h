@@ -1,13 +1,13 @@
 /*
  * views.h - tt-smi's text views of one moment: the main view (devices by
  * memory pool with the breakdown per type, then processes), the process
- * view (current and peak use), the charts (chart.c) and the event tail
- * (events.c). Plain `tt-smi` prints the main view at unlimited width; the
+ * view (current and peak use), the charts (chart.c), the event tail
+ * (tail.c) and the telemetry view (telemetry_view.c). Plain `tt-smi` prints the main view at unlimited width; the
  * watch mode (watch.c) draws any of them at the terminal's size.
  *
  * Narrow terminals: tables drop whole columns in a fixed order rather than
- * cut a value (layout.h); the orders are listed at each view in views.c and
- * in the README.
+ * cut a value (layout.h); the orders are listed at each view (views.c,
+ * telemetry_view.c, tail.h) and in the README.
  *
  * Contract: as render.h's. Views only read the snapshot and the history,
  * write to OUT and never fail on their own; every text from the segment is
@@ -58,6 +58,14 @@ void smi_view_processes(const struct smi_view *v, FILE *out);
  * SMI_CHART_SECONDS, from the segment's history. */
 #define SMI_CHART_SECONDS 60u
 void smi_view_charts(const struct smi_view *v, FILE *out);
+
+/* View 5 (telemetry_view.c): per device (those in sysfs or matched by a
+ * TT-Metal segment), every telemetry field tt-kmd published (name, value,
+ * unit, the file it comes from; the library's table, <tt-alloc/sources.h>),
+ * the driver's count of open files, the processes that hold the device
+ * without reporting, TT-Metal's use of it; then the notes on TT-Metal
+ * segments. Bound to key 5 of the watch, --view telemetry and -t. */
+void smi_view_telemetry(const struct smi_view *v, FILE *out);
 
 /* For the views and the query fields: a device's row of the snapshot, or
  * NULL when it is neither registered nor in use. */

@@ -53,6 +53,7 @@ enum smi_key_action smi_watch_key(struct smi_watch *w, int key)
 	case '2':
 	case '3':
 	case '4':
+	case '5':
 		if (w->view == SMI_VIEW_TEXT)
 			return SMI_KEY_NONE;
 		w->view = (enum smi_watch_view)(key - '0');
@@ -86,6 +87,9 @@ static void render_view(const struct smi_watch *w, const struct smi_view *v, FIL
 	case SMI_VIEW_EVENTS:
 		smi_view_events(v, w->tail, out);
 		break;
+	case SMI_VIEW_TELEMETRY:
+		smi_view_telemetry(v, out);
+		break;
 	case SMI_VIEW_MAIN:
 	default:
 		smi_view_main(v, out);
@@ -93,35 +97,52 @@ static void render_view(const struct smi_watch *w, const struct smi_view *v, FIL
 	}
 }
 
-/* The footer: the view keys (the current one in brackets) and q, then
- * what fits of a note on hidden lines and the refresh interval. Narrow, the
- * names shorten before the note goes. */
+/* The view keys (the current one in brackets) and q, in the form FORM:
+ * 0 wide (a space between keys), 1 compact (none: each key is padded by a
+ * space or its brackets), 2 narrow (compact, with short names), 3 digits
+ * only. Returns the length written to TEXT. */
+#define FOOTER_FORMS 4
+static size_t footer_keys(const struct smi_watch *w, int form, char *text, size_t len)
+{
+	static const char *const names[2][SMI_VIEW_LAST + 1] = {
+		{ "", "main", "charts", "processes", "events", "telemetry" },
+		{ "", "main", "charts", "procs", "events", "telem" },
+	};
+	size_t used = 0;
+	for (int k = 1; k <= SMI_VIEW_LAST && w->view != SMI_VIEW_TEXT; k++) {
+		bool on = (int)w->view == k;
+		used += (size_t)snprintf(text + used, len - used, "%s%s%d%s%s%s",
+					 k > 1 && form == 0 ? " " : "", on ? "[" : " ", k,
+					 form == 3 ? "" : " ", form == 3 ? "" : names[form == 2][k],
+					 on ? "]" : " ");
+	}
+	used += (size_t)snprintf(text + used, len - used, "%sq quit",
+				 used ? (form == 0 ? "  " : " ") : "");
+	return used;
+}
+
+/* The footer: the view keys and q, then what fits of a note on hidden
+ * lines and the refresh interval. The names go before the notes do: the
+ * widest form of the keys that leaves room for the note on hidden lines is
+ * used, compact rather than wide if that makes room for the interval too;
+ * else the narrowest. */
 static void footer(const struct smi_watch *w, long interval_ms, size_t hidden, unsigned cols,
 		   FILE *out)
 {
-	static const char *const names[2][5] = {
-		{ "", "main", "charts", "processes", "events" },
-		{ "", "main", "charts", "procs", "events" },
-	};
 	char text[256], note[64], every[32];
 	size_t used = 0;
 	note[0] = '\0';
 	if (hidden)
 		snprintf(note, sizeof note, "  +%zu line%s below", hidden, hidden == 1 ? "" : "s");
 	snprintf(every, sizeof every, "  every %ld ms", interval_ms);
-	for (int narrow = 0; narrow < 2; narrow++) {
-		used = 0;
-		for (int k = 1; k <= 4 && w->view != SMI_VIEW_TEXT; k++) {
-			bool on = (int)w->view == k;
-			used += (size_t)snprintf(text + used, sizeof text - used, "%s%s%d %s%s",
-						 k > 1 ? (narrow ? "" : " ") : "", on ? "[" : " ", k,
-						 names[narrow][k], on ? "]" : " ");
-		}
-		used += (size_t)snprintf(text + used, sizeof text - used, "%sq quit",
-					 used ? (narrow ? " " : "  ") : "");
-		if (used + strlen(note) <= cols)
-			break;
-	}
+	int form = -1;
+	for (int f = 0; f < 2 && form < 0; f++)
+		if (footer_keys(w, f, text, sizeof text) + strlen(note) + strlen(every) <= cols)
+			form = f;
+	for (int f = 0; f < FOOTER_FORMS && form < 0; f++)
+		if (footer_keys(w, f, text, sizeof text) + strlen(note) <= cols)
+			form = f;
+	used = footer_keys(w, form < 0 ? FOOTER_FORMS - 1 : form, text, sizeof text);
 	if (used + strlen(note) <= cols)
 		used += (size_t)snprintf(text + used, sizeof text - used, "%s", note);
 	if (used + strlen(every) <= cols)

@@ -1,10 +1,13 @@
 /*
- * watch.h - the interactive watch (tt-smi -w on a terminal): four views,
- * switched with keys 1-4, drawn at the terminal's size:
+ * watch.h - the interactive watch (tt-smi -w on a terminal): five views,
+ * switched with keys 1-5, drawn at the terminal's size:
  *   1 main       devices by memory pool with the breakdown, processes
  *   2 charts     DRAM and L1 in use over the last 60 s, per device
  *   3 processes  current and peak use per process
  *   4 events     the live event tail
+ *   5 telemetry  the driver's readings per device (temperature, power,
+ *                voltage, current, clocks, fan), who holds each device,
+ *                TT-Metal's use (the old monitor's telemetry view)
  * q quits. tt_smi.c owns the terminal (alternate screen, key mode, signals)
  * and the refresh loop; this module owns what a frame shows and how it is
  * written.
@@ -32,8 +35,10 @@ enum smi_watch_view {
 	SMI_VIEW_MAIN = 1,
 	SMI_VIEW_CHARTS = 2,
 	SMI_VIEW_PROCESSES = 3,
-	SMI_VIEW_EVENTS = 4
+	SMI_VIEW_EVENTS = 4,
+	SMI_VIEW_TELEMETRY = 5
 };
+#define SMI_VIEW_LAST SMI_VIEW_TELEMETRY
 
 struct smi_watch;
 
@@ -45,7 +50,7 @@ void smi_watch_free(struct smi_watch *w);
 int smi_watch_attach(struct smi_watch *w, tta_reader *reader, char *err, size_t errlen);
 
 enum smi_key_action { SMI_KEY_NONE = 0, SMI_KEY_REDRAW = 1, SMI_KEY_QUIT = 2 };
-/* What key KEY does: 1-4 switch views (redraw; not in SMI_VIEW_TEXT), q/Q
+/* What key KEY does: 1-5 switch views (redraw; not in SMI_VIEW_TEXT), q/Q
  * quits. */
 enum smi_key_action smi_watch_key(struct smi_watch *w, int key);
 

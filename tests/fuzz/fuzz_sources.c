@@ -39,6 +39,7 @@
 #include "fuzz_check.h"
 #include "metrics.h"
 #include "render.h"
+#include "views.h"
 #include "tt-alloc/json.h"
 #include "tt-alloc/reader.h"
 #include "tt-alloc/sources.h"
@@ -222,6 +223,9 @@ static const char *const host_files[] = {
 	"dev/shm/tt_device_16_memory", /* the rest of the input, NULs and all */
 };
 
+/* 0 main view, 1 telemetry view, 2 JSON, 3 the exporter's exposition; 4 and
+ * 5: the process and the telemetry views laid out for a narrow screen
+ * (columns dropped). */
 static void render(const tta_snapshot *snap, int which)
 {
 	char *buf = NULL;
@@ -229,18 +233,22 @@ static void render(const tta_snapshot *snap, int which)
 	FILE *f = open_memstream(&buf, &len);
 	if (f == NULL)
 		return;
+	struct smi_view narrow = { .snap = snap, .version = "fuzz", .width = 40, .height = 23 };
 	if (which == 0)
 		smi_render_text(snap, "fuzz", f);
 	else if (which == 1)
 		smi_render_telemetry(snap, "fuzz", f);
 	else if (which == 2)
 		tta_snapshot_write_json(snap, "fuzz", "fuzz", f);
-	else {
+	else if (which == 3) {
 		/* The exporter's exposition of the sources (no segment here). */
 		struct tte_metrics_options opt = { .version = "fuzz", .per_process = true,
 						   .periodic = snap };
 		tte_metrics_write(NULL, &opt, f);
-	}
+	} else if (which == 4)
+		smi_view_processes(&narrow, f);
+	else
+		smi_view_telemetry(&narrow, f);
 	fclose(f);
 	if (which == 2)
 		check_json(buf, len);
@@ -274,7 +282,7 @@ static void host(const uint8_t *data, size_t size)
 		listed += tta_snapshot_untracked(snap, u)->open_files;
 	if (ds && ds->open_files >= 0 && listed > (uint64_t)ds->open_files)
 		fail("more untracked opens than the pids file has lines");
-	for (int which = 0; which < 4; which++)
+	for (int which = 0; which < 6; which++)
 		render(snap, which);
 	tta_snapshot_free(snap);
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tt-smi -w in a real terminal: the real binary in tmux (send-keys,
 # capture-pane), on a private segment written by real instrumented processes.
-# Views 1-4 by key, the charts full the moment they open (the history comes
+# Views 1-5 by key (5: the driver's telemetry of a fake host, tests/sh/fake_host.py,
+# with the sources in view 1), the charts full the moment they open (the history comes
 # from the segment), a resize to 60 columns (columns dropped, no value cut),
 # the ASCII fallback of a non-UTF-8 locale, q quitting with the terminal
 # restored, and frames drawn without clearing the screen.
@@ -29,6 +30,7 @@ trap 'tm kill-server 2>/dev/null; tta_cleanup' EXIT
 # watch NAME LANG COLS ARGS...: starts tt-smi -w ARGS in a fresh tmux window
 # of COLS x 24 (a shell prints a marker first and records the terminal
 # settings and exit status around tt-smi), and waits for the first frame.
+# SYSFS_ROOT, when set, is the fake host tt-smi reads (TT_ALLOC_SYSFS_ROOT).
 watch() {
 	local name=$1 lang=$2 cols=$3; shift 3
 	# The last watch's server goes first, wholly: a new session must not
@@ -38,7 +40,7 @@ watch() {
 	rm -f "$TTA_TMP/rc" "$TTA_TMP/stty.before" "$TTA_TMP/stty.after"
 	printf '%q ' "$SMI" -w -r 60000 "$@" >"$TTA_TMP/cmd"
 	if ! tm -u new-session -d -s w -x "$cols" -y 24 \
-		"env LANG=$lang LC_ALL=$lang TT_ALLOC_SHM=$TT_ALLOC_SHM bash -c 'echo before-marker; stty -g >$TTA_TMP/stty.before; $(cat "$TTA_TMP/cmd"); echo \$? >$TTA_TMP/rc; stty -g >$TTA_TMP/stty.after; exec sleep 600'" \
+		"env LANG=$lang LC_ALL=$lang TT_ALLOC_SHM=$TT_ALLOC_SHM TT_ALLOC_SYSFS_ROOT=${SYSFS_ROOT:-} bash -c 'echo before-marker; stty -g >$TTA_TMP/stty.before; $(cat "$TTA_TMP/cmd"); echo \$? >$TTA_TMP/rc; stty -g >$TTA_TMP/stty.after; exec sleep 600'" \
 		2>"$TTA_TMP/tmux.err"; then
 		fail "$name" "tmux new-session: $(cat "$TTA_TMP/tmux.err")"
 		return 1
@@ -99,7 +101,7 @@ shows "view 1: L1 in use = L1 + L1_SMALL + CB + KERNEL" '^  L1 +26KiB +114MiB +0
 shows "view 1: L1 breakdown" '^    l1 4\.0KiB  l1_small 8\.0KiB  cb 12KiB  kernel ~2\.0KiB$'
 shows "view 1: device 1" '^Device 1  Wormhole_B0  1 process  2 buffers$'
 shows "view 1: process row" "^ +0 +$pid_A +[^ ]+ +smi_watch_a +2\.0GiB "
-shows "view 1: footer names the views" '\[1 main\] +2 charts +3 processes +4 events +q quit'
+shows "view 1: footer names the views" '\[1 main\] +2 charts +3 processes +4 events +5 telemetry +q quit'
 fits "view 1: fits 80 columns" 80
 hides "view 1: fits 24 rows (no line hidden below)" 'lines? below'
 
@@ -166,7 +168,8 @@ shows "60 columns: process row keeps DRAM and L1 whole" "^ +0 +$pid_A +([^ ]+ +)
 hides "60 columns: KERNEL column dropped whole" 'KERN|\bKE$'
 shows "60 columns: the header wraps between fields" "(^| )segment $TT_ALLOC_SHM( |\$)"
 shows "60 columns: ... keeping each whole" '(^| )reaper: none$'
-key "60 columns: view 3" 3 '\[3 processes\]'
+# At 60 columns the footer's names shorten so the keys stay whole.
+key "60 columns: view 3" 3 '\[3 procs\] +4 events +5 telem +q quit'
 fits "60 columns: view 3 fits" 60
 shows "60 columns: view 3 keeps DRAM and its peak" "^ *0 +$pid_A +([^ ]+ +)?smi_watch_a +2\.0GiB +2\.0GiB"
 key "60 columns: view 2" 2 '\[2 charts\]'
@@ -234,6 +237,71 @@ shows "hostile: name shown sanitised" "ev\?\]0;x\?il"
 tm send-keys -t w q
 quit_ok && pass "hostile: q quits with status 0" || fail "hostile: q quits with status 0" "rc=$(cat "$TTA_TMP/rc" 2>/dev/null)"
 kill_writer H
+
+# ---- view 5: the driver's telemetry, on a fake host ------------------------------
+# tests/sh/fake_host.py builds what tt-kmd and TT-Metal publish: device 0 of
+# the segment is a Wormhole n150 at 45.125 C drawing 60 W, held by writer A
+# and by a process that reports nothing; TT-Metal's segment for it holds
+# another process's 2 MiB.
+export SYSFS_ROOT=$TTA_TMP/host P2=4000002 P4=4000004
+python3 - "$SYSFS_ROOT" "$here" <<'EOF' || fail "fake host built" "python3 failed"
+import os, sys
+sys.path.insert(0, sys.argv[2])
+import fake_host as fh
+root = sys.argv[1]
+A, P2, P4 = (int(os.environ[k]) for k in ("pid_A", "P2", "P4"))
+fh.device(root, 0, {"tt_card_type": "n150", "tt_serial": "0000000100000042", "tt_asic_id": "00000000000000A0",
+                    "tt_aiclk": 1000, "tt_axiclk": 900, "tt_arcclk": 540, "tt_heartbeat": 12345},
+          {"name": "wormhole", "temp1_input": 45125, "temp1_max": 75000, "in0_input": 800,
+           "curr1_input": 75000, "power1_input": 60000000, "power1_max": 150000000})
+fh.pids(root, 0, [A, P4])
+fh.process(root, P4, "stray", 0)
+fh.process(root, P2, "metal_run", 0)
+fh.tt_metal(root, 0xA0, fh.segment(4, 0xA0, 0, (2 << 20, 0, 0, 0, 0), [(P2, b"metal_run", (2 << 20, 0, 0, 0, 0), 1)]))
+EOF
+hwmon=$(echo "$SYSFS_ROOT"/sys/devices/pci0000:00/0000:01:00.0/hwmon/hwmon*)
+watch "sources" C.UTF-8 80 || exit 1
+shows "sources, view 1: temperature and power beside the device" '^Device 0  Wormhole_B0  45\.1C  60W  1 process  5 buffers$'
+shows "sources, view 1: TT-Metal's bytes beside tt-alloc's" '^  DRAM +2\.0GiB +2\.0MiB +12GiB +16\.7% '
+shows "sources, view 1: each process marked with its source" "^ +0 +$pid_A +.*smi_watch_a +2\.0GiB .* tt-alloc\$"
+shows "sources, view 1: TT-Metal's process" "^ +0 +$P2 +.*metal_run +2\.0MiB .* tt-metal\$"
+shows "sources, view 1: the untracked process" "^ +0 +$P4 +.*stray +- .* untracked\$"
+fits "sources, view 1: fits 80 columns" 80
+key "view 5: key 5 opens the telemetry" 5 '\[5 telemetry\]'
+shows "view 5: the device's node" '^Device 0 \(/dev/tenstorrent/0\)$'
+shows "view 5: temperature, exact, with unit and file" '^  temperature_c +45\.125 +celsius +hwmon temp1_input$'
+shows "view 5: power" '^  power_w +60\.0 +watts +hwmon power1_input$'
+shows "view 5: voltage" '^  voltage_mv +800 +millivolts +hwmon in0_input$'
+shows "view 5: AICLK" '^  aiclk_mhz +1000 +megahertz +tt_aiclk$'
+fits "view 5: fits 80 columns" 80
+# A new reading shows at the next frame (a key redraws at once).
+echo 47250 >"$hwmon/temp1_input"
+key "view 5: a new temperature at the next frame" 5 '^  temperature_c +47\.25 +celsius +hwmon temp1_input$'
+tm resize-window -t w -x 60 -y 24
+wait_for 10 screen_has '^  temperature_c +47\.25 +celsius$'
+shows "view 5 at 60 columns: the file column goes first" '^  temperature_c +47\.25 +celsius$'
+fits "view 5 at 60 columns: fits" 60
+tm resize-window -t w -x 40 -y 24
+wait_for 10 screen_has '^  temperature_c +47\.25$'
+shows "view 5 at 40 columns: then the unit" '^  temperature_c +47\.25$'
+fits "view 5 at 40 columns: fits" 40
+shows "view 5 at 40 columns: the footer keeps every key and q whole" '^ 1  2  3  4 \[5\] q quit'
+
+tm send-keys -t w q
+quit_ok && pass "view 5: q quits with status 0" || fail "view 5: q quits with status 0" "rc=$(cat "$TTA_TMP/rc" 2>/dev/null)"
+watch "--view telemetry" C.UTF-8 80 --view telemetry || exit 1
+shows "--view telemetry: the watch opens on view 5" '\[5 telemetry\]'
+shows "--view telemetry: its readings" '^  power_max_w +150\.0 +watts +hwmon power1_max$'
+tm send-keys -t w q
+quit_ok && pass "--view telemetry: q quits" || fail "--view telemetry: q quits" "rc=$(cat "$TTA_TMP/rc" 2>/dev/null)"
+watch "-t" C.UTF-8 80 -t || exit 1
+shows "-w -t: the watch opens on view 5" '\[5 telemetry\]'
+tm send-keys -t w 1
+wait_for 10 screen_has '\[1 main\]'
+shows "-w -t: key 1 goes back to the main view" '^Device 0  Wormhole_B0  47\.2C  60W '
+tm send-keys -t w q
+quit_ok && pass "-w -t: q quits" || fail "-w -t: q quits" "rc=$(cat "$TTA_TMP/rc" 2>/dev/null)"
+unset SYSFS_ROOT
 
 # ---- the charts from history writers really recorded ---------------------------
 # No forging: a fresh segment, a writer that holds 1 GiB, then 2 GiB, each

@@ -68,6 +68,15 @@ $out"; else pass "$1"; fi
 expect_rc() {
 	if [ "$rc" -eq "$2" ]; then pass "$1"; else fail "$1" "exit status $rc, wanted $2; stderr: $err"; fi
 }
+csv_is() { # NAME WANT ROOT ARGS...: tt-smi on ROOT prints exactly WANT, exit 0
+	local name=$1 want=$2; shift 2
+	run_smi "$@"
+	if [ "$rc" -eq 0 ] && [ "$out" = "$want" ]; then pass "$name"; else fail "$name" "rc=$rc stderr=$err
+got:
+$out
+want:
+$want"; fi
+}
 clean_terminal_text() { # NAME: no control byte in $TTA_TMP/smi.out
 	if LC_ALL=C grep -q $'[\x01-\x08\x0b-\x1f\x7f]' "$TTA_TMP/smi.out"; then
 		fail "$1" "$(cat -A "$TTA_TMP/smi.out" | head -20)"
@@ -106,12 +115,20 @@ assert s == {"root": env["ROOT_NONE"], "driver": False, "kernel_pids": False,
              "sysfs_devices": 0, "tt_metal_segments": []}, s
 assert [(p["pid"], p["source"], p["asic_id"]) for p in d["processes"]] == [(int(env["pid_W"]), "tt-alloc", None)] * 2'
 run_smi "$none"
-no_line "no driver: no Temp column" 'Temp'
+no_line "no driver: no TT-Metal column" 'TT-Metal'
 no_line "no driver: no Source column" 'Source'
-has_line "no driver: device lines as before" '^ +0  Wormhole_B0 +1 +1  DRAM +1\.0MiB +12GiB +0\.0%$'
+has_line "no driver: device line as before (no temperature, no power)" '^Device 0  Wormhole_B0  1 process  1 buffer$'
+has_line "no driver: memory header as before" '^  Memory +Used +Total +Use% +Peak 10m$'
+has_line "no driver: DRAM line as before" '^  DRAM +1\.0MiB +12GiB +0\.0% +1\.0MiB +\['
+has_line "no driver: breakdown not labelled" '^    dram 1\.0MiB  trace 0$'
+has_line "no driver: process header as before" '^Device +PID +User +Process name +DRAM +TRACE +L1 +L1_SMALL +CB +KERNEL +Buffers$'
 run_smi "$none" --telemetry
 expect_rc "no driver: --telemetry exit 0" 0
 has_line "no driver: --telemetry says so" "^No Tenstorrent driver: $none/sys/class/tenstorrent does not exist"
+csv_is "query without the driver: [N/A]" \
+"index, temperature [C], power [W], card_type
+0, [N/A], [N/A], [N/A]
+1, [N/A], [N/A], [N/A]" "$none" --query-device=index,temperature,power,card_type --format=csv
 
 # ---- a Wormhole n300 pair -----------------------------------------------------
 # Two n300 cards: device nodes 0 and 1 are their PCIe chips (asic ids A0, A1);
@@ -208,24 +225,83 @@ assert d["sources"]["driver"] is True and d["sources"]["kernel_pids"] is True an
 
 run_smi "$wh"
 expect_rc "n300 pair text: exit 0" 0
-has_line "n300 pair text: device 0 with TT-Metal, Temp and Power" \
-	'^ +0  Wormhole_B0 +1 +1  DRAM +1\.0MiB +2\.5MiB +12GiB +0\.0%  +45\.1C +60W$'
-has_line "n300 pair text: device 0 L1 from TT-Metal" '^ +L1 +0 +4\.0KiB +114MiB +0\.0%$'
-has_line "n300 pair text: device 1 named by its card type" '^ +1  n300 +1 +1  DRAM +0 +64KiB +- +-  +50\.5C +56W$'
-has_line "n300 pair text: tt-alloc row marked" "^ +0  $pid_W +$ME +smi_w +1\.0MiB +0 +0 +0 +0 +0 +1  tt-alloc *\$"
-has_line "n300 pair text: TT-Metal row marked" "^ +0  $P2 +root +metal_run +2\.0MiB +4\.0KiB +0 +8\.0KiB +12KiB +0 +-  tt-metal *\$"
-has_line "n300 pair text: exited TT-Metal process starred" "^ +0  $P3\* +\? +gone +488KiB "
-has_line "n300 pair text: untracked row marked" "^ +0  $P4 +root +stray +- +- +- +- +- +- +-  untracked *\$"
-has_line "n300 pair text: other-namespace opener" '^ +0  0 +\? +\(other pidns\) +- '
-has_line "n300 pair text: unmatched segment's process" "^ +-  $P2 +root +metal_run +1\.0MiB "
-has_line "n300 pair text: footnote for TT-Metal's exited entries" '^\* exited \(tt-metal\); TT-Metal keeps counting'
+# Temperature and power beside each device; TT-Metal's bytes beside
+# tt-alloc's (Used), each breakdown naming its source; Use% and the bar of
+# both together.
+has_line "n300 pair text: device 0 with temperature and power" \
+	'^Device 0  Wormhole_B0  45\.1C  60W  1 process  1 buffer$'
+has_line "n300 pair text: TT-Metal column" '^  Memory +Used +TT-Metal +Total +Use% +Peak 10m$'
+has_line "n300 pair text: device 0 DRAM, tt-alloc's and TT-Metal's" \
+	'^  DRAM +1\.0MiB +2\.5MiB +12GiB +0\.0% +1\.0MiB +\['
+has_line "n300 pair text: device 0 DRAM by tt-alloc" '^    tt-alloc: dram 1\.0MiB  trace 0$'
+has_line "n300 pair text: device 0 DRAM by TT-Metal" '^    tt-metal: dram 2\.5MiB  trace 8\.0KiB$'
+has_line "n300 pair text: device 0 L1 from TT-Metal" '^  L1 +0 +16KiB +114MiB +0\.0% +0 +\['
+has_line "n300 pair text: device 0 L1 by TT-Metal (no kernel: it counts none)" \
+	'^    tt-metal: l1 4\.0KiB  l1_small 0  cb 12KiB$'
+has_line "n300 pair text: device 1 named by its card type" '^Device 1  n300  50\.5C  56W  1 process  1 buffer$'
+has_line "n300 pair text: device 1 DRAM from TT-Metal, no capacity known" '^  DRAM +0 +64KiB +- +- +0$'
+has_line "n300 pair text: device 1 DRAM by TT-Metal" '^    tt-metal: dram 64KiB  trace 0$'
+has_line "n300 pair text: device 1 L1 from tt-alloc" '^  L1 +4\.0KiB +0 +- +- +4\.0KiB$'
+has_line "n300 pair text: process header with Source" \
+	'^Device +PID +User +Process name +DRAM +TRACE +L1 +L1_SMALL +CB +KERNEL +Buffers +Source$'
+has_line "n300 pair text: tt-alloc row marked" "^ +0  $pid_W +$ME +smi_w +1\.0MiB +0 +0 +0 +0 +0 +1  tt-alloc\$"
+has_line "n300 pair text: TT-Metal row marked (no kernel, no buffers kept)" \
+	"^ +0  $P2 +root +metal_run +2\.0MiB +8\.0KiB +4\.0KiB +0 +12KiB +- +-  tt-metal\$"
+has_line "n300 pair text: exited TT-Metal process starred" "^ +0  $P3\* +\? +gone +488KiB +0 +0 +0 +0 +- +-  tt-metal\$"
+has_line "n300 pair text: untracked row marked" "^ +0  $P4 +root +stray +- +- +- +- +- +- +-  untracked\$"
+has_line "n300 pair text: other-namespace opener" '^ +0  0 +\? +\(other pidns\) +- +- +- +- +- +- +-  untracked$'
+has_line "n300 pair text: device 1 other-namespace opener" '^ +1  0 +\? +\(other pidns\) +- +- +- +- +- +- +-  untracked$'
+has_line "n300 pair text: unmatched segment's process" "^ +-  $P2 +root +metal_run +1\.0MiB +0 +0 +0 +0 +- +-  tt-metal\$"
+has_line "n300 pair text: footnote for TT-Metal's exited entries" \
+	'^\* exited \(tt-metal\); TT-Metal keeps counting its memory until another TT-Metal process opens the device$'
+no_line "n300 pair text: no tt-alloc footnote (none of its processes exited)" '^\* exited; '
 has_line "n300 pair text: unmatched segment noted with its asic id" \
 	"^note: TT-Metal segment $wh/dev/shm/tt_device_176_memory \(asic id 176\) matches no device in sysfs: dram 1\.0MiB\$"
 has_line "n300 pair text: empty unmatched segment noted" \
 	"^note: TT-Metal segment $wh/dev/shm/tt_device_177_memory \(asic id 177\) matches no device in sysfs: nothing allocated\$"
-order=$(grep -E '  (tt-alloc|tt-metal|untracked) *$' <<<"$out" | awk '{print $1}' | tr '\n' ' ')
-[ "$order" = "0 0 0 0 0 1 1 1 - " ] && pass "n300 pair text: rows ordered by device" ||
-	fail "n300 pair text: rows ordered by device" "$order"
+order=$(grep -E '  (tt-alloc|tt-metal|untracked)$' <<<"$out" | awk '{print $1 ":" $NF}' | tr '\n' ' ')
+want="0:tt-alloc 0:tt-metal 0:tt-metal 0:untracked 0:untracked 1:tt-alloc 1:tt-metal 1:untracked -:tt-metal "
+[ "$order" = "$want" ] && pass "n300 pair text: rows ordered by device, tt-alloc, TT-Metal, untracked" ||
+	fail "n300 pair text: rows ordered by device, tt-alloc, TT-Metal, untracked" "$order"
+
+# -i: the devices chosen, as with one (the unmatched segment is on none).
+run_smi "$wh" -i 0,1
+order=$(grep -E '  (tt-alloc|tt-metal|untracked)$' <<<"$out" | awk '{print $1 ":" $NF}' | tr '\n' ' ')
+want="0:tt-alloc 0:tt-metal 0:tt-metal 0:untracked 0:untracked 1:tt-alloc 1:tt-metal 1:untracked "
+[ "$order" = "$want" ] && pass "n300 pair -i 0,1: no row of the unmatched segment" ||
+	fail "n300 pair -i 0,1: no row of the unmatched segment" "$order"
+run_smi "$wh" -i 1
+order=$(grep -E '  (tt-alloc|tt-metal|untracked)$' <<<"$out" | awk '{print $1 ":" $NF}' | tr '\n' ' ')
+[ "$order" = "1:tt-alloc 1:tt-metal 1:untracked " ] && pass "n300 pair -i 1: its rows only" ||
+	fail "n300 pair -i 1: its rows only" "$order"
+no_line "n300 pair -i 1: no device 0" '^Device 0 '
+has_line "n300 pair -i 1: device 1" '^Device 1  n300  50\.5C  56W  1 process  1 buffer$'
+
+# The process view (3): TT-Metal keeps no peak, an untracked process nothing.
+run_smi "$wh" --view processes
+expect_rc "n300 pair process view: exit 0" 0
+has_line "n300 pair process view: header with Source" \
+	'^Device +PID +User +Process name +DRAM +peak +TRACE +peak +L1 +peak +L1_SMALL +peak +CB +peak +KERNEL +peak +Buffers +Source$'
+has_line "n300 pair process view: tt-alloc row with its peaks" \
+	"^ +0  $pid_W +$ME +smi_w +1\.0MiB +1\.0MiB +0 +0 +0 +0 +0 +0 +0 +0 +0 +0 +1  tt-alloc\$"
+has_line "n300 pair process view: TT-Metal row, no peaks kept" \
+	"^ +0  $P2 +root +metal_run +2\.0MiB +- +8\.0KiB +- +4\.0KiB +- +0 +- +12KiB +- +- +- +-  tt-metal\$"
+has_line "n300 pair process view: untracked row" "^ +0  $P4 +root +stray( +-){13}  untracked\$"
+has_line "n300 pair process view: footnote" '^\* exited \(tt-metal\); '
+has_line "n300 pair process view: notes" "^note: TT-Metal segment $wh/dev/shm/tt_device_176_memory "
+
+# Use% and the bar count what both sources hold: half of device 0's 12 GiB
+# held by an unmodified TT-Metal process beside the writer's 1 MiB.
+half=$TTA_TMP/half
+mkhost "$half" '
+P2 = int(env["P2"])
+fh.device(root, 0, {"tt_asic_id": "00000000000000A0"}, {"name": "wormhole", "temp1_input": 40000})
+fh.tt_metal(root, 0xA0, fh.segment(4, 0xA0, 0, (6 << 30, 0, 0, 0, 0), [(P2, b"metal_half", (6 << 30, 0, 0, 0, 0), 1)]))
+fh.process(root, P2, "metal_half", 0)
+' || { fail "half: tree built" ""; exit 1; }
+run_smi "$half"
+has_line "TT-Metal half the DRAM: Use% of both sources" '^  DRAM +1\.0MiB +6\.0GiB +12GiB +50\.0% +1\.0MiB +\[(█{10} {10}|#{10}\.{10})\]$'
+has_line "TT-Metal half the DRAM: temperature alone" '^Device 0  Wormhole_B0  40\.0C  1 process  1 buffer$'
 
 run_smi "$wh" --telemetry
 expect_rc "n300 pair --telemetry: exit 0" 0
@@ -233,9 +309,68 @@ has_line "telemetry view: temperature with unit and file" '^  temperature_c +45\
 has_line "telemetry view: power limit" '^  power_max_w +150\.0 +watts +hwmon power1_max$'
 has_line "telemetry view: clock" '^  aiclk_mhz +1000 +megahertz +tt_aiclk$'
 has_line "telemetry view: open files" '^  open_files +5$'
-has_line "telemetry view: untracked" "^  untracked +pid $P4 stray \(root\), 1 open file\$"
-has_line "telemetry view: TT-Metal on the device" '^  tt-metal +dram 2\.5MiB l1 4\.0KiB trace 8\.0KiB cb 12KiB \(2 processes\)$'
+has_line "telemetry view: untracked" "^  untracked  pid $P4  stray \(root\)  1 open file\$"
+has_line "telemetry view: other-namespace opener" '^  untracked  pid 0  \(other pid namespace\) \(\?\)  1 open file$'
+has_line "telemetry view: TT-Metal on the device" '^  tt-metal  dram 2\.5MiB  l1 4\.0KiB  trace 8\.0KiB  cb 12KiB  \(2 processes\)$'
+has_line "telemetry view: device 1's other-namespace openers" '^  untracked  pid 0  \(other pid namespace\) \(\?\)  2 open files$'
+has_line "telemetry view: unmatched segment noted" "^note: TT-Metal segment $wh/dev/shm/tt_device_176_memory \(asic id 176\) matches no device in sysfs: dram 1\.0MiB\$"
 has_line "telemetry view: device 1 node" '^Device 1 \(/dev/tenstorrent/1\)$'
+cp "$TTA_TMP/smi.out" "$TTA_TMP/telemetry.txt"
+run_smi "$wh" --view 5
+if [ "$rc" -eq 0 ] && [ "$(tail -n +2 "$TTA_TMP/smi.out")" = "$(tail -n +2 "$TTA_TMP/telemetry.txt")" ]; then
+	pass "--view 5 prints the telemetry view, as -t does"
+else
+	fail "--view 5 prints the telemetry view, as -t does" "rc=$rc $(diff "$TTA_TMP/telemetry.txt" "$TTA_TMP/smi.out")"
+fi
+run_smi "$wh" -i 1 --view telemetry
+no_line "--view telemetry -i 1: no device 0" '^Device 0'
+has_line "--view telemetry -i 1: device 1's readings" '^  temperature_c +50\.5 +celsius +hwmon temp1_input$'
+run_smi "$wh" -t --view main
+if [ "$rc" -eq 2 ] && grep -q -- "--telemetry is --view telemetry" <<<"$err"; then pass "-t with another view: refused"; else
+	fail "-t with another view: refused" "rc=$rc err=$err"; fi
+run_smi "$wh" --view bogus
+if [ "$rc" -eq 2 ] && grep -q "telemetry, or 1-5" <<<"$err"; then pass "--view names five views"; else
+	fail "--view names five views" "rc=$rc err=$err"; fi
+
+# --query-device telemetry fields: the library's table under its JSON names,
+# the everyday readings under short names, units in the header, [N/A] for
+# what was not read, nounits the plain number.
+csv_is "query: readings with units" \
+"index, temperature [C], power [W], voltage [mV], current [mA], aiclk [MHz], fan [RPM], card_type, serial
+0, 45.125 C, 60.0 W, 800 mV, 75000 mA, 1000 MHz, [N/A], n300, 0000000100000042
+1, 50.5 C, 55.5 W, 800 mV, 75000 mA, 1000 MHz, [N/A], n300, 0000000100000043" \
+	"$wh" --query-device=index,temperature,power,voltage,current,aiclk,fan,card_type,serial --format=csv
+csv_is "query: readings, nounits" \
+"index, temperature [C], power [W], voltage [mV], current [mA], aiclk [MHz], fan [RPM]
+0, 45.125, 60.0, 800, 75000, 1000, [N/A]
+1, 50.5, 55.5, 800, 75000, 1000, [N/A]" \
+	"$wh" --query-device=index,temperature,power,voltage,current,aiclk,fan --format=csv,nounits
+csv_is "query: the rest of the table under JSON names, -i 1" \
+"1, n300, wormhole, 00000000000000A1, 0000:02:00.0, 80.18.0.0, 5.9.0.3, 50.5 C, 75.0 C, 55.5 W, 150.0 W, 950 mV, 150000 mA, 900 MHz, 540 MHz, 12346, asic1_temp, vcore1, current1, power1, [N/A]" \
+	"$wh" -i 1 --query-device=index,card_type,chip,asic_id,pci_bdf,fw_bundle_ver,m3app_fw_ver,temperature_c,temperature_max_c,power_w,power_max_w,voltage_max_mv,current_max_ma,axiclk_mhz,arcclk_mhz,heartbeat,temperature_label,voltage_label,current_label,power_label,fan_label --format=csv,noheader
+# Every key of the JSON's telemetry is a query field with the same value.
+run_smi "$wh" --json
+cp "$TTA_TMP/smi.out" "$TTA_TMP/wh.json"
+fields=$(python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); print(",".join(d["devices"][0]["telemetry"]))' "$TTA_TMP/wh.json")
+run_smi "$wh" --query-device="index,$fields" --format=csv,noheader,nounits
+if why=$(python3 - "$TTA_TMP/wh.json" "$fields" "$TTA_TMP/smi.out" 2>&1 <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+names = sys.argv[2].split(",")
+rows = [l.split(", ") for l in open(sys.argv[3]).read().splitlines()]
+assert len(names) == 23 and len(rows) == 2, (names, rows)
+for dev, row in zip(d["devices"], rows):
+    assert int(row[0]) == dev["id"], row
+    for name, got in zip(names, row[1:]):
+        want = dev["telemetry"][name]
+        assert (got == want) if isinstance(want, str) else (float(got) == want and ("." in got) == isinstance(want, float)), (name, got, want)
+EOF
+); then pass "query: every JSON telemetry key, same value"; else fail "query: every JSON telemetry key, same value" "$why
+$out"; fi
+run_smi "$wh" --query-device=help
+for f in temperature power voltage current aiclk fan card_type serial temperature_c fan_rpm heartbeat fan_label; do
+	grep -q "\b$f\b" <<<"$out" || fail "query: field $f listed in help" "$out"
+done
 
 run_smi "$wh" --json --device 1
 pycheck "n300 pair --device 1: only its rows and untracked" '
@@ -280,11 +415,16 @@ assert dev[0]["untracked"] == [] and dev[0]["open_files"] == 1
 assert dev[0]["sources"]["tt-metal"]["used"]["dram"] == 4096 and dev[0]["registered"] is False'
 run_smi "$bh" -s "$nosegment"
 has_line "blackhole without a segment: header says so" "^tt-smi .* \| no tt-alloc segment yet: the driver's and TT-Metal's view only\$"
-has_line "blackhole: device line" '^ +0  p150a +0 +0  DRAM +0 +4\.0KiB +- +-  +38\.5C +35W$'
-has_line "blackhole: TT-Metal row" "^ +0  $P2 +root +metal_bh +4\.0KiB .*tt-metal *\$"
+has_line "blackhole: device line" '^Device 0  p150a  38\.5C  35W  0 processes  0 buffers$'
+has_line "blackhole: DRAM from TT-Metal only, no history" '^  DRAM +0 +4\.0KiB +- +- +-$'
+has_line "blackhole: TT-Metal row" "^ +0  $P2 +root +metal_bh +4\.0KiB +0 +0 +0 +0 +- +-  tt-metal\$"
 run_smi "$bh" -s "$nosegment" --telemetry
 has_line "blackhole telemetry view: fan" '^  fan_rpm +2500 +rpm +hwmon fan1_input$'
 has_line "blackhole telemetry view: fan label" '^  fan_label +fan_rpm +hwmon fan1_label$'
+csv_is "query on the Blackhole: the fan" \
+"index, temperature [C], power [W], fan [RPM], fan_label, aiclk [MHz]
+0, 38.5 C, 35.0 W, 2500 RPM, fan_rpm, 1350 MHz" \
+	"$bh" -s "$nosegment" --query-device=index,temperature,power,fan,fan_label,aiclk --format=csv
 run_smi "$bh" -s "$nosegment" --check-empty
 expect_rc "no segment: --check-empty still needs one (exit 2)" 2
 run_smi "$bh" -s "$nosegment" --buffers

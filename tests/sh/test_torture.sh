@@ -17,6 +17,9 @@ case "$TTA_BUILD" in
 *) default_seconds=20 ;;
 esac
 seconds=${TTA_TORTURE_SECONDS:-$default_seconds}
+# Torture segments that exist already are other suites' (running now, or
+# left by one that was killed): not this test's to answer for.
+shm_before=" $(ls /dev/shm | grep "^tta_torture_" | tr '\n' ' ') "
 
 # 0. fork() while other threads report and wait for RCU grace periods: the
 # fork handlers must never deadlock (they did, until urcu's fork locks were
@@ -93,7 +96,9 @@ if ls /dev/shm | grep -q "^tta_torture_"; then
 	# Only ours count: other suites may be running a torture right now.
 	mine=""
 	for f in $leftover; do
+		[[ $shm_before == *" $f "* ]] && continue
 		pid=${f#tta_torture_}
+		pid=${pid%%_*} # tta_torture_<pid>_<random>
 		kill -0 "$pid" 2>/dev/null || mine="$mine $f"
 	done
 	if [ -n "$mine" ]; then fail torture_cleans_up "left:$mine"; else pass torture_cleans_up; fi
