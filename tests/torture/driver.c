@@ -162,7 +162,8 @@ static struct {
 	unsigned long started_long, started_short, started_fork, execs, exits_leak, exits_free,
 		exits_detach, kills, kills_aimed, kills_in_report, aimed_in_report, stops, reaper_starts,
 		reaper_kills, reaper_terms, lines_reaped, lines_left, lines_nothing,
-		leak_report_blocks, blocks_lost_to_kill, deaths, deaths_exact, deaths_ambiguous, lines_ambiguous, checkpoints,
+		leak_report_blocks, blocks_lost_to_kill, deaths, deaths_exact, deaths_ambiguous, lines_ambiguous, reaper_stalls, stall_ambiguous,
+		checkpoints,
 		smi_runs, warnings, history_checks;
 	uint64_t reports;
 	uint64_t misaccounted_bytes;
@@ -395,8 +396,22 @@ static bool intersects_down_window(uint64_t lo, uint64_t hi)
 	return false;
 }
 
+/* Reports in flight when the reaper was seen registered (see
+ * close_window_after_reports): the down window ends once each has returned. */
+struct inflight {
+	int cell, thread;
+	uint64_t ops;
+};
+static struct inflight *closing;
+static size_t n_closing, cap_closing;
+static bool window_closing;
+
 static void open_window(uint64_t t)
 {
+	if (n_windows && windows[n_windows - 1].end == UINT64_MAX) {
+		window_closing = false; /* down again before the last one closed */
+		return;
+	}
 	windows = grow(windows, &cap_windows, sizeof *windows, n_windows + 1);
 	windows[n_windows].start = t;
 	windows[n_windows].end = UINT64_MAX;
@@ -407,6 +422,58 @@ static void close_window(uint64_t t)
 {
 	if (n_windows && windows[n_windows - 1].end == UINT64_MAX)
 		windows[n_windows - 1].end = t;
+}
+
+/*
+ * A writer reaps dead slots itself (silently: no reaper line) when its
+ * attach, inside its first report, judges the reaper not running; the judge
+ * and the reaps are not one atomic step. A writer that judged while the
+ * reaper was down and was then preempted or SIGSTOPped reaps later, after
+ * the new reaper registered, taking slots (deaths the new reaper would have
+ * logged) from under it: seen with a debug print in attach, "reaper pid OLD
+ * status GONE" reaps landing after the driver saw the new registration. So a
+ * down window only ends when every report that was in flight when the
+ * registration was seen has returned (its ops count moved, or it is no longer
+ * in a report, or its process died): no judgement older than the
+ * registration can act after that.
+ */
+static void close_window_after_reports(void)
+{
+	n_closing = 0;
+	for (size_t i = 0; i < n_active; i++) {
+		struct cell *c = &sh->cells[active[i]];
+		if (!cell_alive_state(load32(&c->state)))
+			continue;
+		/* Only an attach judges the reaper: a report of a process not
+		 * attached yet, or the first one of a new image (PENDING_RESET). */
+		bool attached = load32(&c->attached) != 0;
+		for (int t = 0; t < TORTURE_THREADS; t++) {
+			if (!load32(&c->th[t].in_report) ||
+			    (attached && load32(&c->th[t].pending) != PENDING_RESET))
+				continue;
+			closing = grow(closing, &cap_closing, sizeof *closing, n_closing + 1);
+			closing[n_closing].cell = active[i];
+			closing[n_closing].thread = t;
+			closing[n_closing].ops = __atomic_load_n(&c->th[t].ops, __ATOMIC_ACQUIRE);
+			n_closing++;
+		}
+	}
+	window_closing = true;
+}
+
+static void finish_closing_window(void)
+{
+	if (!window_closing)
+		return;
+	for (size_t i = 0; i < n_closing; i++) {
+		struct cell *c = &sh->cells[closing[i].cell];
+		const struct thread_ledger *L = &c->th[closing[i].thread];
+		if (cell_alive_state(load32(&c->state)) && load32(&L->in_report) &&
+		    __atomic_load_n(&L->ops, __ATOMIC_ACQUIRE) == closing[i].ops)
+			return; /* still in the report it was in */
+	}
+	window_closing = false;
+	close_window(mono_ns());
 }
 
 static bool reaper_alive_somewhere(void)
@@ -460,6 +527,66 @@ static void start_reaper(void)
 	note("reaper started, pid %d", (int)pid);
 }
 
+/*
+ * A reaper stall: libtrack reaps dead slots itself, silently, on attach
+ * whenever it judges the registered reaper not RUNNING (tta_reaper_judge),
+ * and that includes a live reaper whose heartbeat is older than
+ * TTA_REAPER_STALL_NS. On this machine (load 10-20 on 2 cores, ASan) the
+ * reaper can go that long without a heartbeat while it works through a batch
+ * (a scan, reaps, leak reports), so a writer attaching then takes the dead
+ * slots the reaper has not logged yet: by design, no reaper line. The driver
+ * cannot see a writer's judgement, only the heartbeat word; it samples it in
+ * pump(). With B the beat read at the previous sample, no writer can have
+ * judged the reaper stalled before now unless now - B > TTA_REAPER_STALL_NS
+ * (the last beat at any time since that sample is at least B), so the window
+ * [B + TTA_REAPER_STALL_NS, now] opened then covers every possible stall
+ * judgement, however coarse the sampling. Deaths it may have reclaimed are
+ * allowed no line, exactly like those of a reaper that went down.
+ */
+static uint64_t hb_prev_beat; /* 0: not sampled since the reaper registered */
+
+static void allow_no_line_for_unlogged_deaths(uint64_t until)
+{
+	for (size_t i = 0; i < n_active; i++) {
+		struct dinfo *d = &dinfo[active[i]];
+		if (d->processed && !d->finalized && d->lines_seen == 0 && d->t_lo <= until &&
+		    d->lines_min > 0) {
+			d->lines_min = 0;
+			st.deaths_exact--;
+			st.deaths_ambiguous++;
+			st.stall_ambiguous++;
+		}
+	}
+}
+
+static void watch_reaper_heartbeat(void)
+{
+	if (reaper_cur == NULL || !reaper_registered) {
+		hb_prev_beat = 0;
+		return;
+	}
+	const struct tta_header *h = tta_hdr(&segmap);
+	uint64_t beat = ck_pr_load_64(&h->reaper.heartbeat_ns);
+	uint64_t now = mono_ns(); /* after the load: the beat is at most this old */
+	if (hb_prev_beat != 0 && now > hb_prev_beat + TTA_REAPER_STALL_NS) {
+		uint64_t from = hb_prev_beat + TTA_REAPER_STALL_NS;
+		if (n_windows && windows[n_windows - 1].end == UINT64_MAX)
+			; /* a down window still open covers it */
+		else if (n_windows && windows[n_windows - 1].end >= from)
+			windows[n_windows - 1].end = now; /* the same stall, still going */
+		else {
+			open_window(from);
+			close_window(now);
+			st.reaper_stalls++;
+			note("reaper %d may be judged stalled: no heartbeat for %.1f s",
+			     (int)reaper_cur->pid, (double)(now - hb_prev_beat) / 1e9);
+		}
+		allow_no_line_for_unlogged_deaths(now);
+	}
+	if (beat > hb_prev_beat)
+		hb_prev_beat = beat;
+}
+
 /* True once the current reaper has registered in the header (pid and start
  * time both stored), which is when writers stop reaping on attach. */
 static bool reaper_check_registered(void)
@@ -475,7 +602,7 @@ static bool reaper_check_registered(void)
 	    ck_pr_load_64(&h->reaper.start_time) != start)
 		return false;
 	reaper_registered = true;
-	close_window(mono_ns());
+	close_window_after_reports();
 	note("reaper %d registered", (int)reaper_cur->pid);
 	return true;
 }
@@ -817,7 +944,13 @@ static void process_death(int idx)
 		d->t_lo = exit_ns;
 	if (d->t_lo == 0 || d->t_lo > d->t_hi)
 		d->t_lo = start_ns; /* unknown: assume any time */
-	if (d->lines_max > 0 && (intersects_down_window(d->t_lo, d->t_hi) || !reaper_cur))
+	/* Up to now, not just t_hi: a window (a reaper down, or stalled) that
+	 * opened after the death but before we got here may have let a writer
+	 * reclaim it unlogged, and the retroactive passes over processed deaths
+	 * (pump_reaper at EOF, watch_reaper_heartbeat) did not see this one. */
+	uint64_t seen_ns = mono_ns();
+	if (d->lines_max > 0 &&
+	    (intersects_down_window(d->t_lo, seen_ns > d->t_hi ? seen_ns : d->t_hi) || !reaper_cur))
 		d->lines_min = 0;
 	if (d->lines_min == d->lines_max)
 		st.deaths_exact++;
@@ -906,6 +1039,8 @@ static void sweep_unborn(int idx)
 /* Everything the loop must keep doing, also while it waits for something. */
 static void pump(void)
 {
+	watch_reaper_heartbeat();
+	finish_closing_window();
 	for (int i = 0; i < 2; i++)
 		pump_reaper(&reapers[i]);
 	collect_children();
@@ -2066,6 +2201,10 @@ int torture_driver(int argc, char **argv)
 	printf("  deaths checked against the reaper log: %lu exactly (one line or none), %lu "
 	       "allowed either (reaper down or report in flight)\n",
 	       st.deaths_exact, st.deaths_ambiguous);
+	if (st.reaper_stalls)
+		printf("  reaper heartbeat older than the stall limit %lu time%s (writers may reap "
+		       "then): %lu more deaths allowed no line\n",
+		       st.reaper_stalls, st.reaper_stalls == 1 ? "" : "s", st.stall_ambiguous);
 	if (st.lines_ambiguous)
 		printf("  deaths whose reaper line may have gone to an earlier death of the same pid: %lu\n",
 		       st.lines_ambiguous);
