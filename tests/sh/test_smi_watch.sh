@@ -301,6 +301,19 @@ wait_for 10 screen_has '\[1 main\]'
 shows "-w -t: key 1 goes back to the main view" '^Device 0  Wormhole_B0  47\.2C  60W '
 tm send-keys -t w q
 quit_ok && pass "-w -t: q quits" || fail "-w -t: q quits" "rc=$(cat "$TTA_TMP/rc" 2>/dev/null)"
+# No tt-alloc segment yet: the watch shows what the driver and TT-Metal
+# report, and follows the segment (its events too) once a writer makes it.
+late=${TT_ALLOC_SHM}_late
+watch "no segment yet" C.UTF-8 80 -s "$late" --view events || exit 1
+shows "no segment yet: said in the events view" '^No tt-alloc segment yet: no events to follow\.$'
+key "no segment yet: the main view shows the sources" 1 '^Device 0  n150  47\.2C  60W  0 processes  0 buffers$'
+TT_ALLOC_EVENTS=1 TT_ALLOC_SHM=$late start_writer L "name smi_late" "register 0" "alloc 0 0x1000 4096 dram" || exit 1
+key "no segment yet: the segment once a writer made it" 1 "^ +0 +$pid_L +.*smi_late +4\.0KiB .* tt-alloc\$"
+key "no segment yet: and its events" 4 "ALLOC +0 +$pid_L +(smi_late +)?DRAM +4\.0KiB"
+tm send-keys -t w q
+quit_ok && pass "no segment yet: q quits" || fail "no segment yet: q quits" "rc=$(cat "$TTA_TMP/rc" 2>/dev/null)"
+kill_writer L
+rm -f "/dev/shm$late"
 unset SYSFS_ROOT
 
 # ---- the charts from history writers really recorded ---------------------------
