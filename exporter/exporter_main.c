@@ -106,17 +106,6 @@ static void usage_error(const char *fmt, const char *arg)
 	exit(EXIT_USAGE);
 }
 
-static bool parse_long(const char *text, long min, long max, long *out)
-{
-	char *end;
-	errno = 0;
-	long value = strtol(text, &end, 10);
-	if (errno || end == text || *end != '\0' || value < min || value > max)
-		return false;
-	*out = value;
-	return true;
-}
-
 /* Splits "HOST:PORT", "[V6]:PORT" or ":PORT" into HOST (empty = every
  * address) and PORT. */
 static bool split_listen(const char *spec, char *host, size_t hostlen, long *port)
@@ -136,7 +125,7 @@ static bool split_listen(const char *spec, char *host, size_t hostlen, long *por
 		memcpy(host, spec, (size_t)(colon - spec));
 		host[colon - spec] = '\0';
 	}
-	return parse_long(colon + 1, 0, 65535, port);
+	return tta_parse_long(colon + 1, 0, 65535, port);
 }
 
 enum { OPT_NO_PROCESS = 1000, OPT_MAX_CONN, OPT_IDLE, OPT_MAX_TAGS, OPT_NO_TAGS };
@@ -175,7 +164,7 @@ static void parse_options(int argc, char **argv, struct options *opt)
 			opt->per_process = false;
 			break;
 		case OPT_MAX_TAGS:
-			if (!parse_long(optarg, 1, 1000, &opt->max_tags))
+			if (!tta_parse_long(optarg, 1, 1000, &opt->max_tags))
 				usage_error("invalid --max-tags '%s' (1..1000)", optarg);
 			no_tags_seen |= 2;
 			break;
@@ -183,11 +172,11 @@ static void parse_options(int argc, char **argv, struct options *opt)
 			no_tags_seen |= 1;
 			break;
 		case OPT_MAX_CONN:
-			if (!parse_long(optarg, 1, 4096, &opt->max_connections))
+			if (!tta_parse_long(optarg, 1, 4096, &opt->max_connections))
 				usage_error("invalid --max-connections '%s' (1..4096)", optarg);
 			break;
 		case OPT_IDLE:
-			if (!parse_long(optarg, 1, 3600, &opt->idle_timeout_s))
+			if (!tta_parse_long(optarg, 1, 3600, &opt->idle_timeout_s))
 				usage_error("invalid --idle-timeout '%s' (seconds, 1..3600)", optarg);
 			break;
 		case 'h':

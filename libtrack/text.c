@@ -3,10 +3,12 @@
  * terminals and JSON. Contract in <tt-alloc/text.h>.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tt-alloc/text.h"
@@ -210,4 +212,21 @@ TTA_EXPORT char *tta_option_error(int c, char **argv, const struct option *longo
 	short_option_text(optopt, opt, sizeof opt);
 	snprintf(buf, len, "unknown option '%s'", opt);
 	return buf;
+}
+
+TTA_EXPORT int tta_parse_long(const char *text, long min, long max, long *out)
+{
+	if (text == NULL)
+		return 0;
+	char *end;
+	int saved = errno;
+	errno = 0;
+	long value = strtol(text, &end, 10);
+	bool starts_as_number = (*text >= '0' && *text <= '9') || *text == '-';
+	int ok = errno == 0 && starts_as_number && end != text && *end == '\0' && value >= min &&
+		 value <= max;
+	errno = saved;
+	if (ok)
+		*out = value;
+	return ok;
 }

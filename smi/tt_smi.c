@@ -150,18 +150,6 @@ static void usage_error(const char *fmt, const char *arg)
 	exit(EXIT_TROUBLE);
 }
 
-/* Strict decimal: the whole string, within [MIN, MAX]. */
-static bool parse_long(const char *text, long min, long max, long *out)
-{
-	char *end;
-	errno = 0;
-	long value = strtol(text, &end, 10);
-	if (errno || end == text || *end != '\0' || value < min || value > max)
-		return false;
-	*out = value;
-	return true;
-}
-
 enum { OPT_CHECK_EMPTY = 1000, OPT_BY_SITE, OPT_BY_TAG, OPT_HISTORY, OPT_EVENTS, OPT_FROM_START,
        OPT_LOOP_MS,
        OPT_QUERY_DEVICE, OPT_QUERY_PROCESSES, OPT_FORMAT, OPT_VIEW };
@@ -189,7 +177,7 @@ static void parse_ids(const char *list, struct options *opt)
 		usage_error("%s", "out of memory");
 	for (char *word = strtok_r(copy, ",", &save); word; word = strtok_r(NULL, ",", &save)) {
 		long value;
-		if (!parse_long(word, 0, INT32_MAX, &value))
+		if (!tta_parse_long(word, 0, INT32_MAX, &value))
 			usage_error("invalid device id in '%s' (device numbers from 0, "
 				    "separated by commas)", list);
 		bool known = false;
@@ -284,19 +272,19 @@ static void parse_options(int argc, char **argv, struct options *opt)
 			opt->watch = true;
 			break;
 		case 'r':
-			if (!parse_long(optarg, 10, 86400000, &value))
+			if (!tta_parse_long(optarg, 10, 86400000, &value))
 				usage_error("invalid interval '%s' (milliseconds, 10..86400000)",
 					    optarg);
 			opt->interval_ms = value;
 			break;
 		case 'l':
-			if (!parse_long(optarg, 1, 86400, &value))
+			if (!tta_parse_long(optarg, 1, 86400, &value))
 				usage_error("invalid loop interval '%s' (seconds, 1..86400)", optarg);
 			opt->interval_ms = value * 1000;
 			opt->loop = true;
 			break;
 		case OPT_LOOP_MS:
-			if (!parse_long(optarg, 10, 86400000, &value))
+			if (!tta_parse_long(optarg, 10, 86400000, &value))
 				usage_error("invalid loop interval '%s' (milliseconds, 10..86400000)",
 					    optarg);
 			opt->interval_ms = value;
@@ -321,7 +309,7 @@ static void parse_options(int argc, char **argv, struct options *opt)
 			parse_view(optarg, opt);
 			break;
 		case 'c':
-			if (!parse_long(optarg, 1, LONG_MAX, &value))
+			if (!tta_parse_long(optarg, 1, LONG_MAX, &value))
 				usage_error("invalid count '%s' (a positive number)", optarg);
 			opt->count = value;
 			break;
@@ -335,12 +323,12 @@ static void parse_options(int argc, char **argv, struct options *opt)
 			opt->telemetry = true;
 			break;
 		case 'p':
-			if (!parse_long(optarg, 1, INT32_MAX, &value))
+			if (!tta_parse_long(optarg, 1, INT32_MAX, &value))
 				usage_error("invalid pid '%s'", optarg);
 			opt->filter_pid = (int32_t)value;
 			break;
 		case 'd':
-			if (!parse_long(optarg, 0, INT32_MAX, &value))
+			if (!tta_parse_long(optarg, 0, INT32_MAX, &value))
 				usage_error("invalid device '%s' (a device number from 0)", optarg);
 			parse_ids(optarg, opt);
 			break;
@@ -363,7 +351,7 @@ static void parse_options(int argc, char **argv, struct options *opt)
 			opt->history = true;
 			opt->history_seconds = 600;
 			if (span != NULL) {
-				if (!parse_long(span, 1, 2 * 86400, &value))
+				if (!tta_parse_long(span, 1, 2 * 86400, &value))
 					usage_error("invalid history span '%s' (seconds, 1..172800)",
 						    span);
 				opt->history_seconds = (uint32_t)value;

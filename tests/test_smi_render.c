@@ -301,6 +301,33 @@ TTA_TEST(human_bytes)
 	}
 }
 
+/* Every tool's numeric options go through one rule: the whole string, a
+ * decimal number, inside the range; anything else is refused untouched. */
+TTA_TEST(option_numbers)
+{
+	static const struct {
+		const char *text;
+		long min, max;
+		int ok;
+		long want;
+	} cases[] = {
+		{ "12", 0, 100, 1, 12 },    { "0", 0, 100, 1, 0 },      { "100", 0, 100, 1, 100 },
+		{ "-3", -5, 5, 1, -3 },     { "101", 0, 100, 0, 0 },    { "-1", 0, 100, 0, 0 },
+		{ "", 0, 100, 0, 0 },       { "12x", 0, 100, 0, 0 },    { " 12", 0, 100, 0, 0 },
+		{ "+12", 0, 100, 0, 0 },    { "0x10", 0, 100, 0, 0 },   { "1e3", 0, 5000, 0, 0 },
+		{ "99999999999999999999", 0, 100, 0, 0 },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		long got = -777;
+		int ok = tta_parse_long(cases[i].text, cases[i].min, cases[i].max, &got);
+		CHECK(ok == cases[i].ok && got == (ok ? cases[i].want : -777),
+		      "'%s' in [%ld, %ld]: ok %d got %ld", cases[i].text, cases[i].min, cases[i].max, ok,
+		      got);
+	}
+	long untouched = 5;
+	CHECK(tta_parse_long(NULL, 0, 10, &untouched) == 0 && untouched == 5, "NULL refused");
+}
+
 TTA_TEST(empty_segment_renders)
 {
 	struct tta_segment seg;
@@ -407,6 +434,6 @@ TTA_TEST(random_segment_contents)
 	tta_segment_close(&seg);
 }
 
-TTA_TEST_MAIN(TTA_CASE(human_bytes), TTA_CASE(empty_segment_renders),
+TTA_TEST_MAIN(TTA_CASE(human_bytes), TTA_CASE(option_numbers), TTA_CASE(empty_segment_renders),
 	      TTA_CASE(hostile_name_is_escaped), TTA_CASE(negative_total_is_shown),
 	      TTA_CASE(filters), TTA_CASE(random_segment_contents))

@@ -44,6 +44,12 @@ size_t tta_escape_text(const char *src, size_t maxlen, char *dst, size_t dstlen)
  * number (\u00XX), so the output always parses and no byte is lost. */
 void tta_json_string(FILE *out, const char *src, size_t maxlen);
 
+/* For command-line tools: TEXT as a strict decimal number, the whole string,
+ * within [MIN, MAX] ("12" yes; "", "12x", " 12", "0x10" and out of range no).
+ * Returns 1 and sets *OUT, or 0 (OUT untouched). One rule for every tool's
+ * numeric options, so "-c 1e3" is refused the same way everywhere. */
+int tta_parse_long(const char *text, long min, long max, long *out);
+
 struct option;
 /* For command-line tools: after getopt_long returned C ('?' or ':'; the
  * option string must start with ':' and opterr be 0), describes the refusal
