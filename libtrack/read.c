@@ -33,6 +33,7 @@
 #include "tta_segment.h"
 
 #define TTA_EXPORT __attribute__((visibility("default")))
+#define LIKELY(x) __builtin_expect(!!(x), 1)
 
 _Static_assert((int)TTA_REAPER_NONE == (int)TTA_REAPER_STATUS_NONE &&
 		       (int)TTA_REAPER_RUNNING == (int)TTA_REAPER_STATUS_RUNNING &&
@@ -43,14 +44,38 @@ _Static_assert((int)TTA_REAPER_NONE == (int)TTA_REAPER_STATUS_NONE &&
 _Static_assert(TTA_REAPER_STALL_MS * 1000000ull == TTA_REAPER_STALL_NS, "one stall interval");
 _Static_assert((int)TTA_MEM_TYPES == (int)TTA_LAYOUT_MEM_TYPES, "one list of memory types");
 
+struct device_plan;
+struct read_process_lines;
+struct read_line;
+struct row_bucket;
+
 struct tta_reader {
 	struct tta_segment seg;
+	/* Scratch memory of snapshots and streaming reads, kept between calls
+	 * (a reader serves one thread at a time) and owned here, so a SIGBUS
+	 * jump out of a read never loses it. */
+	uint32_t *plan_ids;
+	unsigned int *plan_bits;
+	size_t plan_room;
+	struct read_process_lines *procs;
+	size_t cap_procs;
+	struct read_line *lines;
+	size_t cap_lines;
+	struct row_bucket *buckets;
+	size_t cap_buckets;
+	/* records_reserved counts the owned chunks: a scan of every chunk owner
+	 * word, kept until writers bump the header's chunk_epoch (a claim or a
+	 * release) and at most a second (writers of older versions never bump). */
+	bool reserved_known;
+	uint64_t reserved_epoch, reserved_records, reserved_scanned_ns;
 };
 
 /* ------------------------------------------------------------------------ */
 /* SIGBUS guard                                                              */
 
-static __thread sigjmp_buf *tls_bus_jump;
+/* Initial-exec: every guarded read touches it, and the general-dynamic
+ * model would cost a __tls_get_addr call each time in the shared library. */
+static __thread sigjmp_buf *tls_bus_jump __attribute__((tls_model("initial-exec")));
 static struct sigaction previous_bus_action;
 static pthread_once_t bus_handler_once = PTHREAD_ONCE_INIT;
 
@@ -124,6 +149,11 @@ TTA_EXPORT void tta_reader_close(tta_reader *r)
 	if (r == NULL)
 		return;
 	tta_segment_close(&r->seg);
+	free(r->plan_ids);
+	free(r->plan_bits);
+	free(r->procs);
+	free(r->lines);
+	free(r->buckets);
 	free(r);
 }
 
@@ -273,26 +303,70 @@ static void read_device_identity(const struct tta_segment *seg, uint32_t device,
 		out->capacity[t] = ck_pr_load_64(&d->capacity[t]);
 }
 
-static int device_totals(const struct tta_segment *seg, uint32_t device,
-			 struct tta_device_view *out)
+/* DEVICE's totals: the sum of its counter lines over the live slots that
+ * use it, each counted only if its state word is LIVE and unchanged around
+ * the read of its line. Every user's line of one device sits a whole slot
+ * (device_capacity lines, 4 KiB by default) from the next, so they share
+ * cache sets and TLB entries poorly: the lines of a bitmap word's users are
+ * prefetched together, and their loads overlap instead of queueing. */
+struct device_sum {
+	uint64_t used[TTA_LAYOUT_MEM_TYPES];
+	uint64_t buffers;
+	uint32_t processes;
+};
+
+/* Relaxed atomic loads, not ck_pr's: the same single mov each, but visible
+ * to the compiler, which can unroll and schedule them. */
+#define LOAD_RELAXED(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+
+static void device_sum(const struct tta_segment *seg, uint32_t device, struct device_sum *out)
 {
-	read_device_identity(seg, device, out);
 	const unsigned int *live = tta_live_slot_words(seg);
 	const unsigned int *users = tta_device_user_words(seg, device);
-	uint32_t words = tta_bitmap_words(seg);
+	uint32_t words = tta_bitmap_words(seg), slots = seg->geo.slot_capacity;
+	uint64_t sum[TTA_LAYOUT_MEM_TYPES + 1] = { 0 };
+	uint32_t processes = 0;
 	for (uint32_t w = 0; w < words; w++) {
-		unsigned int bits = ck_pr_load_uint(&live[w]) & ck_pr_load_uint(&users[w]);
-		while (bits != 0) {
+		unsigned int bits = LOAD_RELAXED(&live[w]) & LOAD_RELAXED(&users[w]);
+		if (LIKELY(bits == 0))
+			continue;
+		if (bits & (bits - 1))
+			for (unsigned int b = bits; b != 0; b &= b - 1) {
+				uint32_t slot = w * 32 + (uint32_t)__builtin_ctz(b);
+				if (slot >= slots)
+					break;
+				__builtin_prefetch(tta_slot_at(seg, slot));
+				__builtin_prefetch(tta_counter_at(seg, slot, device));
+			}
+		for (; bits != 0; bits &= bits - 1) {
 			uint32_t slot = w * 32 + (uint32_t)__builtin_ctz(bits);
-			bits &= bits - 1;
-			if (slot >= seg->geo.slot_capacity)
+			if (slot >= slots)
 				break;
-			if (add_counter_line(seg, slot, device, out->used, &out->buffers))
-				out->processes++;
+			const uint64_t *state = &tta_slot_at(seg, slot)->state;
+			uint64_t before = __atomic_load_n(state, __ATOMIC_ACQUIRE);
+			if (!slot_is_live(before))
+				continue;
+			const uint64_t *line = (const uint64_t *)tta_counter_at(seg, slot, device);
+			uint64_t v[TTA_LAYOUT_MEM_TYPES + 1];
+#pragma GCC unroll 8
+			for (int t = 0; t < TTA_LAYOUT_MEM_TYPES + 1; t++)
+				v[t] = LOAD_RELAXED(&line[t]);
+			__atomic_thread_fence(__ATOMIC_ACQUIRE);
+			if (LOAD_RELAXED(state) != before)
+				continue; /* reaped meanwhile: its contribution is gone */
+#pragma GCC unroll 8
+			for (int t = 0; t < TTA_LAYOUT_MEM_TYPES + 1; t++)
+				sum[t] += v[t];
+			processes++;
 		}
 	}
-	return 0;
+	memcpy(out->used, sum, sizeof out->used);
+	out->buffers = sum[TTA_LAYOUT_MEM_TYPES];
+	out->processes = processes;
 }
+_Static_assert(offsetof(struct tta_counter_line, buffers) ==
+		       TTA_LAYOUT_MEM_TYPES * sizeof(uint64_t),
+	       "a counter line is bytes[] then buffers");
 
 TTA_EXPORT int tta_reader_device(tta_reader *r, uint32_t device, struct tta_device_view *out)
 {
@@ -301,9 +375,47 @@ TTA_EXPORT int tta_reader_device(tta_reader *r, uint32_t device, struct tta_devi
 		return -EINVAL;
 	sigjmp_buf jump, *outer;
 	BUS_GUARD(jump, outer, return -EFAULT);
-	device_totals(&r->seg, device, out);
+	struct device_sum sum;
+	read_device_identity(&r->seg, device, out);
+	device_sum(&r->seg, device, &sum);
 	BUS_GUARD_END(outer);
+	/* Modulo 2^64, read as signed: see read_counter_line. */
+	for (int t = 0; t < TTA_MEM_TYPES; t++)
+		out->used[t] = (int64_t)sum.used[t];
+	out->buffers = (int64_t)sum.buffers;
+	out->processes = sum.processes;
 	return 0;
+}
+
+TTA_EXPORT int tta_reader_device_totals(tta_reader *r, uint32_t device,
+					struct tta_device_totals *out, size_t size)
+{
+	if (out == NULL || size < offsetof(struct tta_device_totals, processes))
+		return -EINVAL;
+	struct device_sum sum;
+	memset(&sum, 0, sizeof sum);
+	int rc = 0;
+	if (device >= r->seg.geo.device_capacity) {
+		rc = -EINVAL;
+	} else {
+		sigjmp_buf jump, *outer;
+		BUS_GUARD(jump, outer, return -EFAULT);
+		device_sum(&r->seg, device, &sum);
+		BUS_GUARD_END(outer);
+	}
+	/* Same layout up to processes; signed modulo 2^64 (read_counter_line). */
+	_Static_assert(offsetof(struct tta_device_totals, buffers) ==
+			       offsetof(struct device_sum, buffers) &&
+		       offsetof(struct tta_device_totals, processes) ==
+			       offsetof(struct device_sum, processes),
+		       "device_sum mirrors tta_device_totals");
+	if (size >= sizeof *out) {
+		memcpy(out, &sum, offsetof(struct tta_device_totals, reserved));
+		out->reserved = 0;
+	} else {
+		memcpy(out, &sum, size);
+	}
+	return rc;
 }
 
 /* Copies SLOT's identity if it is LIVE and unchanged across the copy. */
@@ -331,12 +443,6 @@ static bool read_process(const struct tta_segment *seg, uint32_t slot,
 	ck_pr_fence_load();
 	*state_out = state;
 	return ck_pr_load_64(&s->state) == state;
-}
-
-static inline bool slot_uses_device(const struct tta_segment *seg, uint32_t slot, uint32_t device)
-{
-	unsigned int user = ck_pr_load_uint(&tta_device_user_words(seg, device)[slot / 32]);
-	return (user & (1u << (slot % 32))) != 0;
 }
 
 /* The first slot at or after FROM whose live bit is set, or UINT32_MAX. */
@@ -371,25 +477,79 @@ static uint32_t next_live_process(const struct tta_segment *seg, uint32_t from,
 	return UINT32_MAX;
 }
 
+/* The devices somebody uses, with a copy of their user bitmaps, so each
+ * process is tested against those alone instead of every device id. The
+ * arrays are the reader's scratch. */
+struct device_plan {
+	uint32_t n, words;
+	const uint32_t *ids;
+	const unsigned int *bits; /* n x words */
+};
+
+static int device_plan_make(tta_reader *r, struct device_plan *plan)
+{
+	const struct tta_segment *seg = &r->seg;
+	uint32_t cap = seg->geo.device_capacity, words = tta_bitmap_words(seg), n = 0;
+	memset(plan, 0, sizeof *plan);
+	plan->words = words;
+	for (uint32_t d = 0; d < cap; d++) {
+		const unsigned int *users = tta_device_user_words(seg, d);
+		unsigned int any = 0;
+		for (uint32_t w = 0; w < words; w++)
+			any |= LOAD_RELAXED(&users[w]);
+		if (any == 0)
+			continue;
+		if (n == r->plan_room) {
+			size_t room = r->plan_room ? r->plan_room * 2 : 8;
+			uint32_t *ids = realloc(r->plan_ids, room * sizeof *ids);
+			if (ids != NULL)
+				r->plan_ids = ids;
+			unsigned int *bits = realloc(r->plan_bits, room * words * sizeof *bits);
+			if (bits != NULL)
+				r->plan_bits = bits;
+			if (ids == NULL || bits == NULL)
+				return -ENOMEM;
+			r->plan_room = room;
+		}
+		for (uint32_t w = 0; w < words; w++)
+			r->plan_bits[(size_t)n * words + w] = LOAD_RELAXED(&users[w]);
+		r->plan_ids[n++] = d;
+	}
+	plan->n = n;
+	plan->ids = r->plan_ids;
+	plan->bits = r->plan_bits;
+	return 0;
+}
+
+/* Whether SLOT uses planned device I. */
+static inline bool plan_uses(const struct device_plan *plan, uint32_t i, uint32_t slot)
+{
+	return (plan->bits[(size_t)i * plan->words + slot / 32] & (1u << (slot % 32))) != 0;
+}
+
 TTA_EXPORT int tta_reader_foreach_process(tta_reader *r, tta_process_fn fn, void *ctx)
 {
 	const struct tta_segment *seg = &r->seg;
 	sigjmp_buf jump, *outer;
 	int rc = 0;
 	BUS_GUARD(jump, outer, return -EFAULT);
+	struct device_plan plan;
+	rc = device_plan_make(r, &plan);
+	if (rc != 0)
+		goto out;
 	struct tta_process_view p;
 	uint64_t state;
 	for (uint32_t slot = next_live_process(seg, 0, &p, &state); slot != UINT32_MAX;
 	     slot = next_live_process(seg, slot + 1, &p, &state)) {
 		bool any = false;
-		for (uint32_t d = 0; d < seg->geo.device_capacity; d++) {
-			if (!slot_uses_device(seg, slot, d))
+		for (uint32_t i = 0; i < plan.n; i++) {
+			if (!plan_uses(&plan, i, slot))
 				continue;
 			int64_t used[TTA_MEM_TYPES] = { 0 }, buffers = 0;
-			if (!add_counter_line(seg, slot, d, used, &buffers))
+			if (!add_counter_line(seg, slot, plan.ids[i], used, &buffers))
 				break; /* reaped while we read: skip the rest */
 			any = true;
-			rc = fn(&p, d, used, buffers, ctx);
+			rc = fn(&p, plan.ids[i], used, buffers, ctx);
 			if (rc != 0)
 				goto out;
 		}
@@ -509,57 +669,126 @@ static int reserve_one(void **array, size_t count, size_t *cap, size_t elem)
 	return 0;
 }
 
+/* What take_rows reads before it builds rows: each process once, and the
+ * counter lines it had on each device at that moment. */
+struct read_process_lines {
+	struct tta_process_view proc;
+	uint32_t first, count; /* its lines: lines[first .. first + count) */
+};
+struct read_line {
+	uint32_t plan_index; /* the device: plan.ids[plan_index] */
+	int64_t used[TTA_MEM_TYPES];
+	int64_t buffers;
+};
+/* Row placement: per planned device, where its next row goes. */
+struct row_bucket {
+	uint32_t next;
+};
+
 /* Reads every live process once: identity, then each device line it uses,
  * then its state word again. A process reaped meanwhile is dropped whole,
- * so no row is half of one moment and half of another. */
-static int take_rows(const struct tta_segment *seg, tta_snapshot *s)
+ * so no row is half of one moment and half of another. Rows come out
+ * sorted (device, pid, slot). *PROCESSES: how many processes they hold. */
+static int take_rows(tta_reader *r, tta_snapshot *s, uint64_t *processes)
 {
-	int64_t (*used)[TTA_MEM_TYPES] = NULL;
-	int64_t *buffers = NULL;
-	uint32_t *devs = NULL;
-	uint32_t cap = seg->geo.device_capacity;
-	used = malloc(cap * sizeof *used);
-	buffers = malloc(cap * sizeof *buffers);
-	devs = malloc(cap * sizeof *devs);
-	int rc = 0;
-	if (used == NULL || buffers == NULL || devs == NULL) {
-		rc = -ENOMEM;
-		goto out;
-	}
+	const struct tta_segment *seg = &r->seg;
+	struct device_plan plan;
+	size_t n_procs = 0, n_lines = 0;
+	*processes = 0;
+	int rc = device_plan_make(r, &plan);
+	if (rc != 0)
+		return rc;
 	struct tta_process_view p;
 	uint64_t state;
 	for (uint32_t slot = next_live_process(seg, 0, &p, &state); slot != UINT32_MAX;
 	     slot = next_live_process(seg, slot + 1, &p, &state)) {
-		uint32_t n = 0;
-		for (uint32_t d = 0; d < cap; d++) {
-			if (!slot_uses_device(seg, slot, d))
+		size_t first = n_lines;
+		for (uint32_t i = 0; i < plan.n; i++) {
+			if (!plan_uses(&plan, i, slot))
 				continue;
-			read_counter_line(seg, slot, d, used[n], &buffers[n]);
-			devs[n++] = d;
+			if (reserve_one((void **)&r->lines, n_lines, &r->cap_lines, sizeof *r->lines))
+				return -ENOMEM;
+			struct read_line *l = &r->lines[n_lines++];
+			l->plan_index = i;
+			read_counter_line(seg, slot, plan.ids[i], l->used, &l->buffers);
 		}
 		ck_pr_fence_load();
-		if (load_slot_state(seg, slot) != state)
+		if (load_slot_state(seg, slot) != state) {
+			n_lines = first; /* reaped while we read: drop it whole */
 			continue;
-		for (uint32_t i = 0; i < (n ? n : 1); i++) {
-			if (reserve_one((void **)&s->rows, s->n_rows, &s->cap_rows, sizeof *s->rows)) {
-				rc = -ENOMEM;
-				goto out;
-			}
-			struct tta_process_row *row = &s->rows[s->n_rows++];
-			memset(row, 0, sizeof *row);
-			row->proc = p;
-			row->device = n ? devs[i] : TTA_NO_DEVICE;
-			if (n) {
-				memcpy(row->used, used[i], sizeof row->used);
-				row->buffers = buffers[i];
-			}
+		}
+		if (reserve_one((void **)&r->procs, n_procs, &r->cap_procs, sizeof *r->procs))
+			return -ENOMEM;
+		r->procs[n_procs++] = (struct read_process_lines){ p, (uint32_t)first,
+								   (uint32_t)(n_lines - first) };
+	}
+	*processes = n_procs;
+	size_t n_rows = 0;
+	for (size_t i = 0; i < n_procs; i++)
+		n_rows += r->procs[i].count ? r->procs[i].count : 1;
+	if (n_rows == 0)
+		return 0;
+	/* Order: device, then pid, then slot. Processes are sorted by (pid,
+	 * slot) first (insertion sort: slots are claimed in about pid order),
+	 * then each row goes to its device's bucket, in that order. */
+	struct read_process_lines *procs = r->procs;
+	for (size_t i = 1; i < n_procs; i++) {
+		struct read_process_lines x = procs[i];
+		size_t j = i;
+		for (; j > 0 && (procs[j - 1].proc.pid > x.proc.pid ||
+				 (procs[j - 1].proc.pid == x.proc.pid &&
+				  procs[j - 1].proc.slot > x.proc.slot));
+		     j--)
+			procs[j] = procs[j - 1];
+		procs[j] = x;
+	}
+	if (plan.n + 1 > r->cap_buckets) {
+		free(r->buckets);
+		r->cap_buckets = 0;
+		r->buckets = malloc((plan.n + 1) * sizeof *r->buckets);
+		if (r->buckets == NULL)
+			return -ENOMEM;
+		r->cap_buckets = plan.n + 1;
+	}
+	/* One bucket per planned device, in device order (plan ids ascend),
+	 * and a last one for processes on no device. */
+	struct row_bucket *bucket = r->buckets;
+	memset(bucket, 0, (plan.n + 1) * sizeof *bucket);
+	for (size_t i = 0; i < n_procs; i++) {
+		const struct read_process_lines *pl = &procs[i];
+		if (pl->count == 0)
+			bucket[plan.n].next++;
+		for (uint32_t j = 0; j < pl->count; j++)
+			bucket[r->lines[pl->first + j].plan_index].next++;
+	}
+	uint32_t at = 0;
+	for (uint32_t b = 0; b <= plan.n; b++) {
+		uint32_t n = bucket[b].next;
+		bucket[b].next = at;
+		at += n;
+	}
+	s->rows = calloc(n_rows, sizeof *s->rows);
+	if (s->rows == NULL)
+		return -ENOMEM;
+	s->cap_rows = n_rows;
+	for (size_t i = 0; i < n_procs; i++) {
+		const struct read_process_lines *pl = &procs[i];
+		if (pl->count == 0) {
+			struct tta_process_row *row = &s->rows[bucket[plan.n].next++];
+			row->proc = pl->proc;
+			row->device = TTA_NO_DEVICE;
+		}
+		for (uint32_t j = 0; j < pl->count; j++) {
+			const struct read_line *l = &r->lines[pl->first + j];
+			struct tta_process_row *row = &s->rows[bucket[l->plan_index].next++];
+			row->proc = pl->proc;
+			row->device = plan.ids[l->plan_index];
+			memcpy(row->used, l->used, sizeof row->used);
+			row->buffers = l->buffers;
 		}
 	}
-out:
-	free(used);
-	free(buffers);
-	free(devs);
-	return rc;
+	s->n_rows = n_rows;
+	return 0;
 }
 
 struct buffer_ctx {
@@ -579,22 +808,40 @@ static int collect_buffer(const struct tta_buffer_view *v, void *opaque)
 	return 0;
 }
 
-static void take_counters(const struct tta_segment *seg, tta_snapshot *s)
+/* Chunks owned, as records: rescanned only when writers said chunks moved
+ * (chunk_epoch) or the last scan is a second old. */
+static uint64_t records_reserved(tta_reader *r)
 {
-	const struct tta_header *h = tta_hdr(seg);
-	for (unsigned i = 0; i < TTA_COUNTER_COUNT; i++)
-		if (counter_table[i].stored)
-			s->counters[i] = ck_pr_load_64(&h->counters[i]);
-	uint64_t live = 0;
-	for (uint32_t slot = 0; slot < seg->geo.slot_capacity; slot++)
-		live += slot_is_live(load_slot_state(seg, slot));
+	const struct tta_segment *seg = &r->seg;
+	uint64_t epoch = ck_pr_load_64(&tta_hdr(seg)->chunk_epoch);
+	uint64_t now = tta_now_mono_ns();
+	if (r->reserved_known && epoch == r->reserved_epoch &&
+	    now - r->reserved_scanned_ns < 1000000000u)
+		return r->reserved_records;
+	ck_pr_fence_load();
 	uint64_t reserved = 0;
 	uint32_t chunks = tta_chunk_count(seg);
 	for (uint32_t c = 0; c < chunks; c++)
 		if (ck_pr_load_64(tta_chunk_owner_at(seg, c)) != 0)
 			reserved += TTA_RECORDS_PER_CHUNK;
-	s->counters[TTA_CTR_live_processes] = live;
-	s->counters[TTA_CTR_records_reserved] = reserved;
+	/* Tagged with the epoch from before the scan: a claim during the scan
+	 * makes the next snapshot scan again. */
+	r->reserved_known = true;
+	r->reserved_epoch = epoch;
+	r->reserved_records = reserved;
+	r->reserved_scanned_ns = now;
+	return reserved;
+}
+
+static void take_counters(tta_reader *r, tta_snapshot *s, uint64_t live_processes)
+{
+	const struct tta_segment *seg = &r->seg;
+	const struct tta_header *h = tta_hdr(seg);
+	for (unsigned i = 0; i < TTA_COUNTER_COUNT; i++)
+		if (counter_table[i].stored)
+			s->counters[i] = ck_pr_load_64(&h->counters[i]);
+	s->counters[TTA_CTR_live_processes] = live_processes;
+	s->counters[TTA_CTR_records_reserved] = records_reserved(r);
 	s->counters[TTA_CTR_records_capacity] = seg->geo.record_capacity;
 }
 
@@ -625,17 +872,6 @@ static int cmp_u64(uint64_t a, uint64_t b)
 	return (a > b) - (a < b);
 }
 
-static int cmp_rows(const void *pa, const void *pb)
-{
-	const struct tta_process_row *a = pa, *b = pb;
-	int c = cmp_u64(a->device, b->device);
-	if (!c)
-		c = (a->proc.pid > b->proc.pid) - (a->proc.pid < b->proc.pid);
-	if (!c)
-		c = cmp_u64(a->proc.slot, b->proc.slot);
-	return c;
-}
-
 static int cmp_buffers(const void *pa, const void *pb)
 {
 	const struct tta_buffer_view *a = pa, *b = pb;
@@ -649,48 +885,54 @@ static int cmp_buffers(const void *pa, const void *pb)
 	return c;
 }
 
-static bool device_in_use(const struct tta_device_view *dev)
-{
-	if (dev->registered || dev->buffers != 0 || dev->processes != 0)
-		return true;
-	for (unsigned t = 0; t < TTA_MEM_TYPES; t++)
-		if (dev->used[t] != 0)
-			return true;
-	return false;
-}
-
-/* Device totals from the rows themselves: the sums match by construction. */
+/* Device totals from the rows themselves: the sums match by construction.
+ * Views exist for the devices that are registered or that rows use, in id
+ * order (rows are sorted by device). */
 static int sum_devices(const struct tta_segment *seg, tta_snapshot *s)
 {
 	uint32_t cap = seg->geo.device_capacity;
-	struct tta_device_view *all = calloc(cap, sizeof *all);
-	if (all == NULL)
+	size_t row_devices = 0, registered = 0;
+	for (size_t i = 0; i < s->n_rows; i++)
+		if (s->rows[i].device < cap && (i == 0 || s->rows[i].device != s->rows[i - 1].device))
+			row_devices++;
+	uint32_t *ids = malloc(cap * sizeof *ids);
+	if (ids == NULL)
 		return -ENOMEM;
-	s->devices = all; /* freed with the snapshot even if we fault below */
 	for (uint32_t d = 0; d < cap; d++)
-		read_device_identity(seg, d, &all[d]);
-	for (size_t i = 0; i < s->n_rows; i++) {
-		const struct tta_process_row *row = &s->rows[i];
-		if (row->device >= cap)
-			continue;
-		struct tta_device_view *d = &all[row->device];
-		add_into(d->used, &d->buffers, row->used, row->buffers);
-		d->processes++;
+		if (ck_pr_load_64(&tta_device_at(seg, d)->state) == TTA_DEVICE_PUBLISHED)
+			ids[registered++] = d;
+	struct tta_device_view *all = calloc(row_devices + registered + 1, sizeof *all);
+	if (all == NULL) {
+		free(ids);
+		return -ENOMEM;
 	}
-	size_t kept = 0;
-	for (uint32_t d = 0; d < cap; d++) {
-		if (s->info.filter_device >= 0 && (uint32_t)s->info.filter_device != d)
-			continue;
-		if (device_in_use(&all[d]))
-			all[kept++] = all[d];
+	s->devices = all; /* freed with the snapshot even if we fault below */
+	size_t n = 0, r = 0, i = 0;
+	while (r < registered || (i < s->n_rows && s->rows[i].device < cap)) {
+		uint32_t row_dev = i < s->n_rows && s->rows[i].device < cap ? s->rows[i].device
+									: UINT32_MAX;
+		uint32_t id = r < registered && ids[r] < row_dev ? ids[r] : row_dev;
+		if (r < registered && ids[r] == id)
+			r++;
+		struct tta_device_view *d = &all[n];
+		read_device_identity(seg, id, d);
+		for (; i < s->n_rows && s->rows[i].device == id; i++) {
+			add_into(d->used, &d->buffers, s->rows[i].used, s->rows[i].buffers);
+			d->processes++;
+		}
+		if (s->info.filter_device < 0 || (uint32_t)s->info.filter_device == id)
+			n++;
 	}
-	s->n_devices = kept;
+	free(ids);
+	s->n_devices = n;
 	return 0;
 }
 
 /* Keeps the rows that pass the filters (after the device sums used all). */
 static void filter_rows(tta_snapshot *s)
 {
+	if (s->info.filter_pid == 0 && s->info.filter_device < 0)
+		return;
 	size_t kept = 0;
 	for (size_t i = 0; i < s->n_rows; i++) {
 		const struct tta_process_row *row = &s->rows[i];
@@ -698,7 +940,9 @@ static void filter_rows(tta_snapshot *s)
 			continue;
 		if (s->info.filter_device >= 0 && row->device != (uint32_t)s->info.filter_device)
 			continue;
-		s->rows[kept++] = *row;
+		if (kept != i)
+			s->rows[kept] = *row;
+		kept++;
 	}
 	s->n_rows = kept;
 }
@@ -770,9 +1014,10 @@ TTA_EXPORT int tta_snapshot_take(tta_reader *r, int32_t pid, int32_t device, uns
 	int rc = 0;
 	sigjmp_buf jump, *outer;
 	BUS_GUARD(jump, outer, goto faulted);
+	uint64_t live_processes = 0;
 	take_info(seg, s);
-	take_counters(seg, s);
-	rc = take_rows(seg, s);
+	rc = take_rows(r, s, &live_processes);
+	take_counters(r, s, live_processes);
 	if (rc == 0)
 		rc = sum_devices(seg, s);
 	if (rc == 0 && (flags & TTA_SNAPSHOT_BUFFERS)) {
@@ -793,8 +1038,6 @@ TTA_EXPORT int tta_snapshot_take(tta_reader *r, int32_t pid, int32_t device, uns
 	else
 		for (size_t i = 0; i < s->n_rows; i++)
 			s->rows[i].running = -1;
-	if (s->n_rows > 1)
-		qsort(s->rows, s->n_rows, sizeof *s->rows, cmp_rows);
 	if (s->n_buffers > 1)
 		qsort(s->buffers, s->n_buffers, sizeof *s->buffers, cmp_buffers);
 	*out = s;

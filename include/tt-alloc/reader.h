@@ -243,6 +243,23 @@ const struct tta_buffer_view *tta_snapshot_buffer(const tta_snapshot *snapshot, 
  * when they must add up. */
 int tta_reader_device(tta_reader *reader, uint32_t device, struct tta_device_view *out);
 
+/* The cheapest query: DEVICE's totals and nothing else, read now (no
+ * identity, no capacities, no snapshot). OUT is caller memory of SIZE bytes,
+ * normally sizeof(struct tta_device_totals); a later library may append
+ * fields, and writes only the first SIZE bytes (SIZE must cover at least
+ * used[] and buffers). Returns 0, -EINVAL (device out of range, OUT NULL or
+ * SIZE too small; OUT is zeroed when it can be) or -EFAULT (segment
+ * truncated). As with tta_reader_device, used[] and buffers are the sum over
+ * the live processes using the device, read one process at a time. */
+struct tta_device_totals {
+	int64_t used[TTA_MEM_TYPES]; /* bytes per memory type, signed (see tta_device_view) */
+	int64_t buffers;            /* live allocations with a free event */
+	uint32_t processes;         /* live processes that reported on it */
+	uint32_t reserved;          /* 0 */
+};
+int tta_reader_device_totals(tta_reader *reader, uint32_t device,
+			     struct tta_device_totals *out, size_t size);
+
 /* Calls FN for every live process, in slot order, once per device it has
  * reported on (or once with DEVICE == TTA_NO_DEVICE and zeros if none yet).
  * FN returns 0 to go on, non-zero to stop (that value is returned). */
