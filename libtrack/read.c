@@ -23,9 +23,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
 
 #include "tt-alloc/reader.h"
 #include "tta_counters.h"
@@ -68,6 +71,7 @@ struct tta_reader {
 	 * release) and at most a second (writers of older versions never bump). */
 	bool reserved_known;
 	uint64_t reserved_epoch, reserved_records, reserved_scanned_ns;
+	int bus_region; /* our entry in bus_regions, or -1 (then every read is guarded) */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -79,6 +83,75 @@ static __thread sigjmp_buf *tls_bus_jump __attribute__((tls_model("initial-exec"
 static struct sigaction previous_bus_action;
 static pthread_once_t bus_handler_once = PTHREAD_ONCE_INIT;
 
+/*
+ * The hot queries (tta_reader_device, tta_reader_device_totals) take no
+ * guard at all: a sigsetjmp costs as much as the rest of a one-process
+ * query. Instead every reader's mapping is listed here, and a fault inside
+ * one (the file shrank under it) is repaired in the handler: the pages from
+ * the faulting one to the end of the mapping are replaced by anonymous zero
+ * pages, the reader is marked, and the load is retried and reads zero. The
+ * query then sees the mark and returns -EFAULT, as does every later call
+ * on that reader. Zeros are a valid segment image: every bitmap word is
+ * empty and every state word FREE, so no loop can run away on them.
+ * Only a truncation (or a hardware error) raises SIGBUS in a mapping, and
+ * either makes the reader useless; tta_reader_status says TRUNCATED.
+ */
+#define BUS_REGIONS 64
+static struct bus_region {
+	uintptr_t base, end; /* 0, 0: free */
+	int used, faulted;
+} bus_regions[BUS_REGIONS];
+
+static int bus_region_add(const void *base, size_t size)
+{
+	for (int i = 0; i < BUS_REGIONS; i++) {
+		if (__atomic_exchange_n(&bus_regions[i].used, 1, __ATOMIC_ACQ_REL))
+			continue;
+		__atomic_store_n(&bus_regions[i].faulted, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&bus_regions[i].end, (uintptr_t)base + size, __ATOMIC_RELAXED);
+		__atomic_store_n(&bus_regions[i].base, (uintptr_t)base, __ATOMIC_RELEASE);
+		return i;
+	}
+	return -1;
+}
+
+static void bus_region_remove(int i)
+{
+	if (i < 0)
+		return;
+	__atomic_store_n(&bus_regions[i].base, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&bus_regions[i].end, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&bus_regions[i].used, 0, __ATOMIC_RELEASE);
+}
+
+/* Repairs a fault at ADDR inside a listed mapping (see above). */
+static bool bus_region_repair(uintptr_t addr)
+{
+	for (int i = 0; i < BUS_REGIONS; i++) {
+		uintptr_t base = __atomic_load_n(&bus_regions[i].base, __ATOMIC_ACQUIRE);
+		uintptr_t end = __atomic_load_n(&bus_regions[i].end, __ATOMIC_ACQUIRE);
+		if (base == 0 || addr < base || addr >= end)
+			continue;
+		uintptr_t page = addr & ~(uintptr_t)(TTA_PAGE - 1);
+		long rc = syscall(SYS_mmap, (void *)page, (size_t)(end - page), PROT_READ,
+				  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0L);
+		if (rc == -1)
+			return false;
+		__atomic_store_n(&bus_regions[i].faulted, 1, __ATOMIC_RELEASE);
+		return true;
+	}
+	return false;
+}
+
+/* True if a read of R's mapping faulted (now or before). The signal fence
+ * keeps the compiler from moving this check above the reads it judges. */
+static inline bool reader_faulted(const tta_reader *r)
+{
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	return r->bus_region >= 0 &&
+	       __atomic_load_n(&bus_regions[r->bus_region].faulted, __ATOMIC_ACQUIRE) != 0;
+}
+
 static void on_sigbus(int sig, siginfo_t *info, void *uctx)
 {
 	sigjmp_buf *jump = tls_bus_jump;
@@ -86,6 +159,9 @@ static void on_sigbus(int sig, siginfo_t *info, void *uctx)
 		tls_bus_jump = NULL;
 		siglongjmp(*jump, 1);
 	}
+	/* A fault (not a kill) in a reader's mapping outside a guarded read. */
+	if (info != NULL && info->si_code > 0 && bus_region_repair((uintptr_t)info->si_addr))
+		return;
 	/* Not one of our reads: behave as if we had never been installed. */
 	if (previous_bus_action.sa_flags & SA_SIGINFO) {
 		previous_bus_action.sa_sigaction(sig, info, uctx);
@@ -140,6 +216,7 @@ TTA_EXPORT int tta_reader_open(const char *name, tta_reader **out, char *err, si
 		free(r);
 		return rc;
 	}
+	r->bus_region = bus_region_add(r->seg.base, r->seg.size);
 	*out = r;
 	return 0;
 }
@@ -148,6 +225,7 @@ TTA_EXPORT void tta_reader_close(tta_reader *r)
 {
 	if (r == NULL)
 		return;
+	bus_region_remove(r->bus_region);
 	tta_segment_close(&r->seg);
 	free(r->plan_ids);
 	free(r->plan_bits);
@@ -319,13 +397,38 @@ struct device_sum {
  * to the compiler, which can unroll and schedule them. */
 #define LOAD_RELAXED(p) __atomic_load_n((p), __ATOMIC_RELAXED)
 
+/* Adds SLOT's line on DEVICE into OUT if the slot stays LIVE and unchanged
+ * around the read. Kept out of line: the bitmap scan in device_sum then runs
+ * in registers. */
+static __attribute__((noinline)) void device_sum_slot(const struct tta_segment *seg,
+						      uint32_t slot, uint32_t device,
+						      struct device_sum *out)
+{
+	const uint64_t *state = &tta_slot_at(seg, slot)->state;
+	uint64_t before = __atomic_load_n(state, __ATOMIC_ACQUIRE);
+	if (!slot_is_live(before))
+		return;
+	const uint64_t *line = (const uint64_t *)tta_counter_at(seg, slot, device);
+	uint64_t v[TTA_LAYOUT_MEM_TYPES + 1];
+#pragma GCC unroll 8
+	for (int t = 0; t < TTA_LAYOUT_MEM_TYPES + 1; t++)
+		v[t] = LOAD_RELAXED(&line[t]);
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	if (LOAD_RELAXED(state) != before)
+		return; /* reaped meanwhile: its contribution is gone */
+#pragma GCC unroll 8
+	for (int t = 0; t < TTA_LAYOUT_MEM_TYPES; t++)
+		out->used[t] += v[t];
+	out->buffers += v[TTA_LAYOUT_MEM_TYPES];
+	out->processes++;
+}
+
 static void device_sum(const struct tta_segment *seg, uint32_t device, struct device_sum *out)
 {
+	memset(out, 0, sizeof *out);
 	const unsigned int *live = tta_live_slot_words(seg);
 	const unsigned int *users = tta_device_user_words(seg, device);
 	uint32_t words = tta_bitmap_words(seg), slots = seg->geo.slot_capacity;
-	uint64_t sum[TTA_LAYOUT_MEM_TYPES + 1] = { 0 };
-	uint32_t processes = 0;
 	for (uint32_t w = 0; w < words; w++) {
 		unsigned int bits = LOAD_RELAXED(&live[w]) & LOAD_RELAXED(&users[w]);
 		if (LIKELY(bits == 0))
@@ -342,43 +445,44 @@ static void device_sum(const struct tta_segment *seg, uint32_t device, struct de
 			uint32_t slot = w * 32 + (uint32_t)__builtin_ctz(bits);
 			if (slot >= slots)
 				break;
-			const uint64_t *state = &tta_slot_at(seg, slot)->state;
-			uint64_t before = __atomic_load_n(state, __ATOMIC_ACQUIRE);
-			if (!slot_is_live(before))
-				continue;
-			const uint64_t *line = (const uint64_t *)tta_counter_at(seg, slot, device);
-			uint64_t v[TTA_LAYOUT_MEM_TYPES + 1];
-#pragma GCC unroll 8
-			for (int t = 0; t < TTA_LAYOUT_MEM_TYPES + 1; t++)
-				v[t] = LOAD_RELAXED(&line[t]);
-			__atomic_thread_fence(__ATOMIC_ACQUIRE);
-			if (LOAD_RELAXED(state) != before)
-				continue; /* reaped meanwhile: its contribution is gone */
-#pragma GCC unroll 8
-			for (int t = 0; t < TTA_LAYOUT_MEM_TYPES + 1; t++)
-				sum[t] += v[t];
-			processes++;
+			device_sum_slot(seg, slot, device, out);
 		}
 	}
-	memcpy(out->used, sum, sizeof out->used);
-	out->buffers = sum[TTA_LAYOUT_MEM_TYPES];
-	out->processes = processes;
 }
 _Static_assert(offsetof(struct tta_counter_line, buffers) ==
 		       TTA_LAYOUT_MEM_TYPES * sizeof(uint64_t),
 	       "a counter line is bytes[] then buffers");
+
+/* Reads DEVICE's identity (if OUT) and totals: unguarded when R's mapping
+ * is listed in bus_regions, else under the guard. 0 or -EFAULT. */
+static int device_read(tta_reader *r, uint32_t device, struct tta_device_view *out,
+		       struct device_sum *sum)
+{
+	if (r->bus_region < 0) {
+		sigjmp_buf jump, *outer;
+		BUS_GUARD(jump, outer, return -EFAULT);
+		if (out != NULL)
+			read_device_identity(&r->seg, device, out);
+		device_sum(&r->seg, device, sum);
+		BUS_GUARD_END(outer);
+		return 0;
+	}
+	if (out != NULL)
+		read_device_identity(&r->seg, device, out);
+	device_sum(&r->seg, device, sum);
+	return reader_faulted(r) ? -EFAULT : 0;
+}
 
 TTA_EXPORT int tta_reader_device(tta_reader *r, uint32_t device, struct tta_device_view *out)
 {
 	memset(out, 0, sizeof *out);
 	if (device >= r->seg.geo.device_capacity)
 		return -EINVAL;
-	sigjmp_buf jump, *outer;
-	BUS_GUARD(jump, outer, return -EFAULT);
 	struct device_sum sum;
-	read_device_identity(&r->seg, device, out);
-	device_sum(&r->seg, device, &sum);
-	BUS_GUARD_END(outer);
+	if (device_read(r, device, out, &sum) != 0) {
+		memset(out, 0, sizeof *out);
+		return -EFAULT;
+	}
 	/* Modulo 2^64, read as signed: see read_counter_line. */
 	for (int t = 0; t < TTA_MEM_TYPES; t++)
 		out->used[t] = (int64_t)sum.used[t];
@@ -397,11 +501,9 @@ TTA_EXPORT int tta_reader_device_totals(tta_reader *r, uint32_t device,
 	int rc = 0;
 	if (device >= r->seg.geo.device_capacity) {
 		rc = -EINVAL;
-	} else {
-		sigjmp_buf jump, *outer;
-		BUS_GUARD(jump, outer, return -EFAULT);
-		device_sum(&r->seg, device, &sum);
-		BUS_GUARD_END(outer);
+	} else if (device_read(r, device, NULL, &sum) != 0) {
+		memset(&sum, 0, sizeof sum);
+		rc = -EFAULT;
 	}
 	/* Same layout up to processes; signed modulo 2^64 (read_counter_line). */
 	_Static_assert(offsetof(struct tta_device_totals, buffers) ==
@@ -532,6 +634,8 @@ TTA_EXPORT int tta_reader_foreach_process(tta_reader *r, tta_process_fn fn, void
 	const struct tta_segment *seg = &r->seg;
 	sigjmp_buf jump, *outer;
 	int rc = 0;
+	if (reader_faulted(r))
+		return -EFAULT;
 	BUS_GUARD(jump, outer, return -EFAULT);
 	struct device_plan plan;
 	rc = device_plan_make(r, &plan);
@@ -620,6 +724,8 @@ TTA_EXPORT int tta_reader_foreach_buffer(tta_reader *r, const struct tta_buffer_
 					 tta_buffer_fn fn, void *ctx)
 {
 	sigjmp_buf jump, *outer;
+	if (reader_faulted(r))
+		return -EFAULT;
 	BUS_GUARD(jump, outer, return -EFAULT);
 	int rc = visit_buffers(&r->seg, filter ? filter->pid : 0, filter ? filter->device : -1, fn,
 			       ctx);
@@ -998,7 +1104,7 @@ TTA_EXPORT int tta_snapshot_take(tta_reader *r, int32_t pid, int32_t device, uns
 		return tta_fail(err, errlen, -EINVAL, "invalid snapshot arguments");
 	const struct tta_segment *seg = &r->seg;
 	enum tta_segment_status status = tta_reader_status(r);
-	if (status == TTA_SEGMENT_TRUNCATED)
+	if (status == TTA_SEGMENT_TRUNCATED || reader_faulted(r))
 		return tta_fail(err, errlen, -EFAULT,
 				"segment %s was truncated under this reader; it is no longer usable",
 				seg->name);
