@@ -154,8 +154,18 @@ void run_workloads(void)
 	char replay_bin[4300], socket_bin[4300], llm[4300], gen[4300], training[400];
 	snprintf(replay_bin, sizeof replay_bin, "%s/tt-alloc-replay", cfg.self_dir);
 	snprintf(socket_bin, sizeof socket_bin, "%s/tt-alloc-replay-socket", cfg.self_dir);
-	snprintf(llm, sizeof llm, "%s/../tests/traces/llm_inference_2x_wormhole.trace", cfg.self_dir);
-	snprintf(gen, sizeof gen, "%s/../scripts/gen-training-trace.py", cfg.self_dir);
+	/* The source tree: the build directory's parent (build/, build/asan/). */
+	char src[4200];
+	snprintf(src, sizeof src, "%s/..", cfg.self_dir);
+	for (int up = 0; up < 3; up++) {
+		snprintf(llm, sizeof llm, "%s/tests/traces/llm_inference_2x_wormhole.trace", src);
+		if (access(llm, R_OK) == 0)
+			break;
+		size_t n = strlen(src);
+		if (n + 4 < sizeof src)
+			memcpy(src + n, "/..", 4);
+	}
+	snprintf(gen, sizeof gen, "%s/scripts/gen-training-trace.py", src);
 	snprintf(training, sizeof training, "%s/training.trace", cfg.tmpdir);
 	if (access(replay_bin, X_OK) != 0 || access(socket_bin, X_OK) != 0) {
 		result_note('j', "%s or %s not built, not measured", replay_bin, socket_bin);
