@@ -51,6 +51,7 @@ struct device_plan;
 struct read_process_lines;
 struct read_line;
 struct row_bucket;
+struct process_order;
 
 struct tta_reader {
 	struct tta_segment seg;
@@ -66,6 +67,8 @@ struct tta_reader {
 	size_t cap_lines;
 	struct row_bucket *buckets;
 	size_t cap_buckets;
+	struct process_order *order;
+	size_t cap_order;
 	/* records_reserved counts the owned chunks: a scan of every chunk owner
 	 * word, kept until writers bump the header's chunk_epoch (a claim or a
 	 * release) and at most a second (writers of older versions never bump). */
@@ -232,6 +235,7 @@ TTA_EXPORT void tta_reader_close(tta_reader *r)
 	free(r->procs);
 	free(r->lines);
 	free(r->buckets);
+	free(r->order);
 	free(r);
 }
 
@@ -240,11 +244,10 @@ TTA_EXPORT const char *tta_reader_name(const tta_reader *r)
 	return r->seg.name;
 }
 
-TTA_EXPORT enum tta_segment_status tta_reader_status(tta_reader *r)
+/* REPLACED, REMOVED or OK: what the name points at now (one stat). */
+static enum tta_segment_status name_status(const tta_reader *r)
 {
 	struct stat st;
-	if (fstat(r->seg.fd, &st) == 0 && (uint64_t)st.st_size < r->seg.size)
-		return TTA_SEGMENT_TRUNCATED;
 	char path[sizeof "/dev/shm" + TTA_NAME_MAX + 2];
 	snprintf(path, sizeof path, "/dev/shm%s", r->seg.name);
 	if (stat(path, &st) != 0)
@@ -252,6 +255,15 @@ TTA_EXPORT enum tta_segment_status tta_reader_status(tta_reader *r)
 	if (st.st_dev != r->seg.file_dev || st.st_ino != r->seg.file_ino)
 		return TTA_SEGMENT_REPLACED;
 	return TTA_SEGMENT_OK;
+}
+
+TTA_EXPORT enum tta_segment_status tta_reader_status(tta_reader *r)
+{
+	struct stat st;
+	if (reader_faulted(r) ||
+	    (fstat(r->seg.fd, &st) == 0 && (uint64_t)st.st_size < r->seg.size))
+		return TTA_SEGMENT_TRUNCATED;
+	return name_status(r);
 }
 
 TTA_EXPORT const char *tta_segment_name(const char *name, char *err, size_t errlen)
@@ -786,6 +798,12 @@ struct read_line {
 	int64_t used[TTA_MEM_TYPES];
 	int64_t buffers;
 };
+/* A process's place in the row order, by its index in procs. */
+struct process_order {
+	int32_t pid;
+	uint32_t slot, index;
+};
+
 /* Row placement: per planned device, where its next row goes. */
 struct row_bucket {
 	uint32_t next;
@@ -834,19 +852,30 @@ static int take_rows(tta_reader *r, tta_snapshot *s, uint64_t *processes)
 		n_rows += r->procs[i].count ? r->procs[i].count : 1;
 	if (n_rows == 0)
 		return 0;
-	/* Order: device, then pid, then slot. Processes are sorted by (pid,
-	 * slot) first (insertion sort: slots are claimed in about pid order),
+	/* Order: device, then pid, then slot. Processes are put in (pid, slot)
+	 * order first, by sorting small keys (the order of slot claims is
+	 * about the order of pids, so an insertion sort does little work),
 	 * then each row goes to its device's bucket, in that order. */
-	struct read_process_lines *procs = r->procs;
+	if (n_procs > r->cap_order) {
+		free(r->order);
+		r->cap_order = 0;
+		r->order = malloc(n_procs * sizeof *r->order);
+		if (r->order == NULL)
+			return -ENOMEM;
+		r->cap_order = n_procs;
+	}
+	struct process_order *order = r->order;
+	for (size_t i = 0; i < n_procs; i++)
+		order[i] = (struct process_order){ r->procs[i].proc.pid, r->procs[i].proc.slot,
+						   (uint32_t)i };
 	for (size_t i = 1; i < n_procs; i++) {
-		struct read_process_lines x = procs[i];
+		struct process_order x = order[i];
 		size_t j = i;
-		for (; j > 0 && (procs[j - 1].proc.pid > x.proc.pid ||
-				 (procs[j - 1].proc.pid == x.proc.pid &&
-				  procs[j - 1].proc.slot > x.proc.slot));
+		for (; j > 0 && (order[j - 1].pid > x.pid ||
+				 (order[j - 1].pid == x.pid && order[j - 1].slot > x.slot));
 		     j--)
-			procs[j] = procs[j - 1];
-		procs[j] = x;
+			order[j] = order[j - 1];
+		order[j] = x;
 	}
 	if (plan.n + 1 > r->cap_buckets) {
 		free(r->buckets);
@@ -861,7 +890,7 @@ static int take_rows(tta_reader *r, tta_snapshot *s, uint64_t *processes)
 	struct row_bucket *bucket = r->buckets;
 	memset(bucket, 0, (plan.n + 1) * sizeof *bucket);
 	for (size_t i = 0; i < n_procs; i++) {
-		const struct read_process_lines *pl = &procs[i];
+		const struct read_process_lines *pl = &r->procs[i];
 		if (pl->count == 0)
 			bucket[plan.n].next++;
 		for (uint32_t j = 0; j < pl->count; j++)
@@ -873,24 +902,25 @@ static int take_rows(tta_reader *r, tta_snapshot *s, uint64_t *processes)
 		bucket[b].next = at;
 		at += n;
 	}
-	s->rows = calloc(n_rows, sizeof *s->rows);
+	s->rows = malloc(n_rows * sizeof *s->rows);
 	if (s->rows == NULL)
 		return -ENOMEM;
 	s->cap_rows = n_rows;
 	for (size_t i = 0; i < n_procs; i++) {
-		const struct read_process_lines *pl = &procs[i];
-		if (pl->count == 0) {
-			struct tta_process_row *row = &s->rows[bucket[plan.n].next++];
-			row->proc = pl->proc;
-			row->device = TTA_NO_DEVICE;
-		}
+		const struct read_process_lines *pl = &r->procs[order[i].index];
+		/* One write of each row, padding included (no calloc first). */
+		if (pl->count == 0)
+			s->rows[bucket[plan.n].next++] = (struct tta_process_row){
+				.proc = pl->proc, .device = TTA_NO_DEVICE, .running = -1
+			};
 		for (uint32_t j = 0; j < pl->count; j++) {
 			const struct read_line *l = &r->lines[pl->first + j];
 			struct tta_process_row *row = &s->rows[bucket[l->plan_index].next++];
-			row->proc = pl->proc;
-			row->device = plan.ids[l->plan_index];
+			*row = (struct tta_process_row){ .proc = pl->proc,
+							 .device = plan.ids[l->plan_index],
+							 .buffers = l->buffers,
+							 .running = -1 };
 			memcpy(row->used, l->used, sizeof row->used);
-			row->buffers = l->buffers;
 		}
 	}
 	s->n_rows = n_rows;
@@ -1103,8 +1133,11 @@ TTA_EXPORT int tta_snapshot_take(tta_reader *r, int32_t pid, int32_t device, uns
 	    (flags & ~(unsigned)(TTA_SNAPSHOT_BUFFERS | TTA_SNAPSHOT_PROCESS_DETAILS)))
 		return tta_fail(err, errlen, -EINVAL, "invalid snapshot arguments");
 	const struct tta_segment *seg = &r->seg;
-	enum tta_segment_status status = tta_reader_status(r);
-	if (status == TTA_SEGMENT_TRUNCATED || reader_faulted(r))
+	/* Truncation is found where it matters: a read past the new end
+	 * faults (under the guard below) and the snapshot fails with -EFAULT;
+	 * no fstat per snapshot. Replacement needs the name: one stat. */
+	enum tta_segment_status status = reader_faulted(r) ? TTA_SEGMENT_TRUNCATED : name_status(r);
+	if (status == TTA_SEGMENT_TRUNCATED)
 		return tta_fail(err, errlen, -EFAULT,
 				"segment %s was truncated under this reader; it is no longer usable",
 				seg->name);
@@ -1140,10 +1173,7 @@ TTA_EXPORT int tta_snapshot_take(tta_reader *r, int32_t pid, int32_t device, uns
 	}
 	filter_rows(s);
 	if (flags & TTA_SNAPSHOT_PROCESS_DETAILS)
-		annotate_rows(s);
-	else
-		for (size_t i = 0; i < s->n_rows; i++)
-			s->rows[i].running = -1;
+		annotate_rows(s); /* else running stays -1 (take_rows) */
 	if (s->n_buffers > 1)
 		qsort(s->buffers, s->n_buffers, sizeof *s->buffers, cmp_buffers);
 	*out = s;

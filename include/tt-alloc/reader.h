@@ -13,7 +13,8 @@
  * into an error (-EFAULT) and hands every other SIGBUS to the handler that
  * was installed before it (or to the default action). A program that later
  * installs its own SIGBUS handler must chain to the previous one to keep that
- * protection; the library also checks the file size before each snapshot.
+ * protection. Once a read of a reader's mapping has faulted, every call on
+ * that reader returns -EFAULT (tta_reader_status says TRUNCATED).
  *
  * Threading: a tta_reader may be used by one thread at a time; different
  * readers in different threads are independent. Snapshots are plain memory:
@@ -139,7 +140,7 @@ enum tta_snapshot_flags {
  * again) and dropped whole if it was reaped meanwhile, and the device totals
  * are summed from the very rows the snapshot holds.
  * Returns 0 and sets *OUT (free with tta_snapshot_free), or:
- *   -ENOMEM out of memory   -EFAULT the segment was truncated (SIGBUS caught)
+ *   -ENOMEM out of memory   -EFAULT the segment was truncated (read past its end)
  *   -EINVAL bad arguments   -ESTALE the name now points at a new segment:
  *                                   close the reader and open it again
  * A segment whose name was removed still gives snapshots of what it holds
