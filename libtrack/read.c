@@ -425,7 +425,7 @@ static __attribute__((noinline)) void device_sum_slot(const struct tta_segment *
 #pragma GCC unroll 8
 	for (int t = 0; t < TTA_LAYOUT_MEM_TYPES + 1; t++)
 		v[t] = LOAD_RELAXED(&line[t]);
-	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	ck_pr_fence_load(); /* the line before the second look at the state */
 	if (LOAD_RELAXED(state) != before)
 		return; /* reaped meanwhile: its contribution is gone */
 #pragma GCC unroll 8
