@@ -427,11 +427,9 @@ static struct ck_malloc rhs_allocator = {
 #define RHS_SLOT_BYTES 16u
 static long g_rhs_map_header = -1; /* bytes before the slots; -1: no hints */
 
-static void table_hint_refresh(struct shard *s)
+static void table_hint_update(struct shard *s)
 {
 	const void *map = s->table.map;
-	if (map == s->hint_map)
-		return;
 	s->hint_map = map;
 	s->hint_slots = NULL;
 	/* Without a hint the size is judged from the entries (at most half
@@ -452,6 +450,13 @@ static void table_hint_refresh(struct shard *s)
 	s->hint_mask = buckets - 1;
 	if (buckets >= STAGE_MIN_BUCKETS)
 		s->staging = true;
+}
+
+/* After any ck call that may have grown the table. */
+static inline void table_hint_refresh(struct shard *s)
+{
+	if (UNLIKELY(s->table.map != s->hint_map))
+		table_hint_update(s);
 }
 
 static inline void table_prefetch(const struct shard *s, unsigned long table_hash)
