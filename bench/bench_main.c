@@ -157,7 +157,7 @@ static void configure(void)
 		cfg.ck_live[1] = 1000000;
 		cfg.ck_seconds = 0.3;
 		cfg.ck_reps = 5;
-		cfg.seg_records = 1u << 21;
+		cfg.seg_records = 3u << 20; /* section a holds 1M live twice (address, handle) */
 	}
 	cfg.seg_slots = 256;
 	cfg.seg_devices = 64;
@@ -244,71 +244,120 @@ struct a_out {
 	double segment_per_buffer;      /* chunk records owned x record size / live */
 };
 
+/*
+ * Every system of one live count stays up at once, each in its own child
+ * holding its live set, and they take turns: round r runs one measurement
+ * of each system, in a rotating order, so a change of machine load during
+ * the section hits all of them alike and ratios compare like with like.
+ * The parent hands out turns through a futex word; a child that is not
+ * measuring sleeps on it.
+ */
+struct a_ctl {
+	int ready, failed;
+	int turn_seq;   /* futex: bumped to hand out a turn */
+	int turn;       /* the system whose turn it is */
+	int done;       /* bumped by the child when its turn is over */
+	struct a_out out[SYS_COUNT];
+};
+
 struct a_job {
 	enum sys sys;
 	uint32_t live;
-	struct a_out *out;
+	struct a_ctl *ctl;
+	pid_t server;
 };
+
+static void a_futex_wait(int *word, int value)
+{
+	while (__atomic_load_n(word, __ATOMIC_ACQUIRE) == value)
+		syscall(SYS_futex, word, FUTEX_WAIT, value, NULL, NULL, 0);
+}
+
+static void a_futex_wake(int *word)
+{
+	syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+/* The segment's records_reserved gauge now. */
+static uint64_t records_reserved_now(void)
+{
+	tta_reader *r;
+	tta_snapshot *snap;
+	uint64_t reserved = 0;
+	if (tta_reader_open(cfg.shm_name, &r, NULL, 0) == 0) {
+		if (tta_snapshot_take(r, 0, -1, 0, &snap, NULL, 0) == 0) {
+			reserved = tta_snapshot_counter(snap,
+							(unsigned)tta_counter_find("records_reserved"));
+			tta_snapshot_free(snap);
+		}
+		tta_reader_close(r);
+	}
+	return reserved;
+}
 
 static int a_child(void *arg)
 {
 	struct a_job *job = arg;
-	struct a_out *out = job->out;
+	struct a_ctl *ctl = job->ctl;
+	struct a_out *out = &ctl->out[job->sys];
 	struct writer w;
+	uint64_t reserved0 = job->sys == SYS_SHM ? records_reserved_now() : 0;
 	int rc = writer_open(&w, job->sys, 0, job->live);
+	if (rc >= 0) {
+		uint64_t heap0 = proc_rss_anon(0);
+		uint64_t srv0 = job->sys == SYS_SOCKET ? proc_rss_total(job->server) : 0;
+		rc = writer_populate(&w);
+		out->heap_per_buffer = ((double)proc_rss_anon(0) - (double)heap0) / job->live;
+		if (job->sys == SYS_SOCKET)
+			out->server_rss_per_buffer =
+				((double)proc_rss_total(job->server) - (double)srv0) / job->live;
+	}
 	if (rc < 0) {
-		snprintf(out->err, sizeof(out->err), "writer_open: %s", strerror(-rc));
+		snprintf(out->err, sizeof(out->err), "writer: %s", strerror(-rc));
+		__atomic_fetch_add(&ctl->failed, 1, __ATOMIC_SEQ_CST);
+		__atomic_fetch_add(&ctl->ready, 1, __ATOMIC_SEQ_CST);
 		return 1;
 	}
-	uint64_t heap0 = proc_rss_anon(0);
-	uint64_t srv0 = job->sys == SYS_SOCKET ? proc_rss_total(server_pid) : 0;
-	rc = writer_populate(&w);
-	if (rc < 0) {
-		snprintf(out->err, sizeof(out->err), "populate: %s", strerror(-rc));
-		return 1;
-	}
-	out->heap_per_buffer = ((double)proc_rss_anon(0) - (double)heap0) / job->live;
-	if (job->sys == SYS_SOCKET)
-		out->server_rss_per_buffer =
-			((double)proc_rss_total(server_pid) - (double)srv0) / job->live;
-	if (job->sys == SYS_SHM || job->sys == SYS_SHM_HANDLE) {
-		tta_reader *r;
-		tta_snapshot *snap;
-		if (tta_reader_open(cfg.shm_name, &r, NULL, 0) == 0) {
-			if (tta_snapshot_take(r, 0, -1, 0, &snap, NULL, 0) == 0) {
-				uint64_t reserved = tta_snapshot_counter(
-					snap, (unsigned)tta_counter_find("records_reserved"));
-				out->segment_per_buffer =
-					(double)reserved * sizeof(struct tta_record) / job->live;
-				tta_snapshot_free(snap);
-			}
-			tta_reader_close(r);
-		}
-	}
-
+	/* The children start one after the other, each once the one before
+	 * is populated, so the records reserved meanwhile are this writer's. */
+	if (job->sys == SYS_SHM)
+		out->segment_per_buffer = (double)(records_reserved_now() - reserved0) *
+					  sizeof(struct tta_record) / job->live;
 	uint64_t pairs = job->sys == SYS_SOCKET ? cfg.pairs_socket : cfg.pairs_fast;
 	writer_churn(&w, pairs); /* warm-up */
+	writer_churn_temporary(&w, pairs / 4);
 	writer_sync(&w);
-	for (unsigned r = 0; r < cfg.reps; r++) {
-		uint64_t srv_cpu0 = job->sys == SYS_SOCKET ? proc_cpu_ns(server_pid) : 0;
+	__atomic_fetch_add(&ctl->ready, 1, __ATOMIC_SEQ_CST);
+	int seen = 0;
+	for (unsigned r = 0; r < cfg.reps;) {
+		a_futex_wait(&ctl->turn_seq, seen);
+		seen = __atomic_load_n(&ctl->turn_seq, __ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&ctl->turn, __ATOMIC_ACQUIRE) != (int)job->sys)
+			continue;
+		/* The other systems ran since our last turn: bring our live set
+		 * back into the caches as far as it fits, untimed. */
+		writer_churn(&w, pairs / 4);
+		writer_sync(&w);
+		uint64_t srv_cpu0 = job->sys == SYS_SOCKET ? proc_cpu_ns(job->server) : 0;
 		uint64_t cpu0 = process_cpu_ns();
 		uint64_t t0 = now_ns();
 		writer_churn(&w, pairs);
 		writer_sync(&w);
 		uint64_t t1 = now_ns();
 		uint64_t cpu1 = process_cpu_ns();
-		uint64_t srv_cpu1 = job->sys == SYS_SOCKET ? proc_cpu_ns(server_pid) : 0;
+		uint64_t srv_cpu1 = job->sys == SYS_SOCKET ? proc_cpu_ns(job->server) : 0;
 		out->pair_ns[r] = (double)(t1 - t0) / pairs;
 		out->cpu_writer_ns[r] = (double)(cpu1 - cpu0) / (2.0 * pairs);
 		out->cpu_server_ns[r] = (double)(srv_cpu1 - srv_cpu0) / (2.0 * pairs);
-	}
-	writer_churn_temporary(&w, pairs / 4); /* warm-up */
-	writer_sync(&w);
-	for (unsigned r = 0; r < cfg.reps; r++) {
-		uint64_t t0 = now_ns();
+		writer_churn_temporary(&w, pairs / 4);
+		writer_sync(&w);
+		t0 = now_ns();
 		writer_churn_temporary(&w, pairs);
 		writer_sync(&w);
 		out->temp_pair_ns[r] = (double)(now_ns() - t0) / pairs;
+		r++;
+		__atomic_fetch_add(&ctl->done, 1, __ATOMIC_SEQ_CST);
+		a_futex_wake(&ctl->done);
 	}
 	writer_close(&w);
 	out->ok = 1;
@@ -319,34 +368,68 @@ static void run_report_cost(void)
 {
 	static const enum sys systems[] = { SYS_SHM, SYS_SHM_HANDLE, SYS_COUNTERS,
 					    SYS_COUNTERS_CORE, SYS_SOCKET };
-	struct a_out *out = shared_alloc(sizeof(*out));
+	enum { NSYS = sizeof(systems) / sizeof(systems[0]) };
+	struct a_ctl *ctl = shared_alloc(sizeof(*ctl));
 	for (unsigned li = 0; li < cfg.n_levels; li++) {
 		uint32_t live = cfg.live_levels[li];
 		char row[64];
 		snprintf(row, sizeof(row), "%u live", live);
-		for (unsigned si = 0; si < sizeof(systems) / sizeof(systems[0]); si++) {
-			enum sys sys = systems[si];
-			progress("a: %s, %u live buffers", sys_name[sys], live);
-			if (sys == SYS_SOCKET) {
-				/* A fresh server per level, so its RSS growth is this
-				 * level's live set and nothing freed before. */
-				server_pid = socket_server_start();
-				if (server_pid < 0) {
-					setup_failures++;
+		progress("a: %u live buffers, %u rounds of every system", live, cfg.reps);
+		memset(ctl, 0, sizeof(*ctl));
+		/* A fresh server per level, so its RSS growth is this level's
+		 * live set and nothing freed before. */
+		server_pid = socket_server_start();
+		if (server_pid < 0)
+			setup_failures++;
+		pid_t pids[NSYS];
+		struct a_job jobs[NSYS];
+		unsigned started = 0;
+		for (unsigned si = 0; si < NSYS; si++) {
+			if (systems[si] == SYS_SOCKET && server_pid < 0) {
+				pids[si] = -1;
+				continue;
+			}
+			jobs[si] = (struct a_job){ systems[si], live, ctl, server_pid };
+			pids[si] = spawn_fn(a_child, &jobs[si]);
+			started += pids[si] > 0;
+			while (__atomic_load_n(&ctl->ready, __ATOMIC_ACQUIRE) < (int)started)
+				usleep(1000);
+		}
+		int handed = 0;
+		for (unsigned r = 0; r < cfg.reps && !ctl->failed; r++) {
+			for (unsigned k = 0; k < NSYS; k++) {
+				unsigned si = (r + k) % NSYS;
+				if (pids[si] <= 0)
 					continue;
-				}
+				__atomic_store_n(&ctl->turn, (int)systems[si], __ATOMIC_SEQ_CST);
+				__atomic_fetch_add(&ctl->turn_seq, 1, __ATOMIC_RELEASE);
+				a_futex_wake(&ctl->turn_seq);
+				handed++;
+				/* Sleep, not poll: a parent waking every few hundred
+				 * microseconds would share the measured child's CPU. */
+				int d;
+				while ((d = __atomic_load_n(&ctl->done, __ATOMIC_ACQUIRE)) < handed)
+					a_futex_wait(&ctl->done, d);
 			}
-			memset(out, 0, sizeof(*out));
-			struct a_job job = { sys, live, out };
-			pid_t pid = spawn_fn(a_child, &job);
-			int st = pid > 0 ? wait_child(pid) : -1;
-			if (sys == SYS_SOCKET) {
-				socket_server_stop(server_pid);
-				server_pid = -1;
-			}
-			if (st != 0 || !out->ok) {
-				progress("a: %s at %u live failed (status %d): %s", sys_name[sys], live, st,
-					 out->err);
+		}
+		if (ctl->failed) {
+			/* Release everyone: a turn for nobody, then kill. */
+			for (unsigned si = 0; si < NSYS; si++)
+				if (pids[si] > 0)
+					kill(pids[si], SIGKILL);
+		}
+		for (unsigned si = 0; si < NSYS; si++)
+			if (pids[si] > 0)
+				wait_child(pids[si]);
+		if (server_pid > 0) {
+			socket_server_stop(server_pid);
+			server_pid = -1;
+		}
+		for (unsigned si = 0; si < NSYS; si++) {
+			enum sys sys = systems[si];
+			struct a_out *out = &ctl->out[sys];
+			if (pids[si] <= 0 || !out->ok) {
+				progress("a: %s at %u live failed: %s", sys_name[sys], live, out->err);
 				setup_failures++;
 				continue;
 			}
@@ -381,18 +464,34 @@ static void run_report_cost(void)
 						 out->server_rss_per_buffer);
 			}
 		}
+		/* Ratios within each round: the baseline's time over shm's. */
+		double same[MAX_REPS], same_newest[MAX_REPS];
+		const struct a_out *a = &ctl->out[SYS_SHM], *c = &ctl->out[SYS_COUNTERS];
+		if (a->ok && c->ok) {
+			for (unsigned r = 0; r < cfg.reps; r++) {
+				same[r] = c->pair_ns[r] / a->pair_ns[r];
+				same_newest[r] = c->temp_pair_ns[r] / a->temp_pair_ns[r];
+			}
+			char rr[96];
+			snprintf(rr, sizeof(rr), "%u live: counters_shm / shm, same round", live);
+			result_add('a', rr, "shm", "x", summarize(same, cfg.reps));
+			snprintf(rr, sizeof(rr), "%u live, free newest: counters_shm / shm, same round",
+				 live);
+			result_add('a', rr, "shm", "x", summarize(same_newest, cfg.reps));
+		}
 	}
 	/* The floors: a free that must load its table bucket and then its
 	 * record pays two dependent loads over working sets this large. */
 	for (unsigned li = 0; li < cfg.n_levels; li++) {
 		uint32_t live = cfg.live_levels[li];
-		char row[64];
-		snprintf(row, sizeof(row), "%u live: dependent load", live);
+		char row[96];
 		progress("a: pointer chase over the working set of %u live buffers", live);
 		double records = pointer_chase_ns((size_t)live * sizeof(struct tta_record), false);
 		double table = pointer_chase_ns(table_bytes(live), true);
-		result_add_value('a', row, "records, 4 KiB pages", "ns", records);
-		result_add_value('a', row, "table, huge pages", "ns", table);
+		snprintf(row, sizeof(row), "%u live: load in records (4 KiB pages)", live);
+		result_add_value('a', row, "shm", "ns", records);
+		snprintf(row, sizeof(row), "%u live: load in table (huge pages)", live);
+		result_add_value('a', row, "shm", "ns", table);
 		snprintf(row, sizeof(row), "%u live: two-access floor", live);
 		result_add_value('a', row, "shm", "ns", records + table);
 	}
@@ -404,7 +503,10 @@ static void run_report_cost(void)
 		    "pages); the two-access floor is their sum: what a free pays that loads its "
 		    "bucket and then its record, with nothing else in the way",
 		    sizeof(struct tta_record));
-	result_note('a', "median [min..max] of %u runs of %llu pairs (socket: %llu) after a warm-up run; "
+	result_note('a', "every system of one live count stays up in its own process and they "
+		    "take turns: %u rounds, each measuring every system once, in a rotating order; "
+		    "a measurement = %llu pairs (socket: %llu) after a warm-up; median [min..max] of "
+		    "the rounds; 'same round' = the ratio within each round, median over rounds; "
 		    "'N live': each pair allocates a fresh address and frees the OLDEST live one (every "
 		    "free touches a cold buffer: the worst case for caches); 'free newest': each pair "
 		    "allocates a fresh address and frees it at once while N others stay live (a "
@@ -420,7 +522,7 @@ static void run_report_cost(void)
 		    "hash); socket = growth of the server's RSS; counters_shm keeps no per-buffer "
 		    "state (its region is %zu bytes per chip)",
 		    sizeof(struct tta_record), sizeof(struct cshm_region));
-	munmap(out, sizeof(*out));
+	munmap(ctl, sizeof(*ctl));
 }
 
 /* ---- b: several writer processes ----------------------------------------- */
@@ -1267,37 +1369,45 @@ static void add_issue14_targets(void)
 		double a = median_of('a', lr, "shm"), c = median_of('a', lr, "counters_shm");
 		if (a < 0 && c < 0)
 			continue;
-		snprintf(name, sizeof name, "address pair vs counters_shm at %u live, oldest freed (x)",
-			 oldest[i].live);
+		snprintf(name, sizeof name, "address pair vs counters_shm at %u live, oldest freed, "
+			 "same round (x)", oldest[i].live);
+		char sr[96];
+		snprintf(sr, sizeof sr, "%u live: counters_shm / shm, same round", oldest[i].live);
+		double same = median_of('a', sr, "shm");
 		memset(&t, 0, sizeof t);
 		t.name = strdup(name);
 		t.goal = oldest[i].goal;
 		t.higher_is_better = true;
-		t.measured = a > 0 && c > 0 ? c / a : -1;
+		t.measured = same > 0 ? same : a > 0 && c > 0 ? c / a : -1;
 		char fr[64];
 		snprintf(fr, sizeof fr, "%u live: two-access floor", oldest[i].live);
 		double floor2 = median_of('a', fr, "shm");
 		snprintf(t.detail, sizeof t.detail,
-			 "shm %.0f ns, counters_shm %.0f ns; two-access floor %.0f ns (shm = %.2fx it)", a,
-			 c, floor2, floor2 > 0 && a > 0 ? a / floor2 : 0);
+			 "medians: shm %.0f ns, counters_shm %.0f ns (%.2fx); two-access floor %.0f ns "
+			 "(shm = %.2fx it)",
+			 a, c, a > 0 ? c / a : 0, floor2, floor2 > 0 && a > 0 ? a / floor2 : 0);
 		target_add(&t);
 	}
 	double worst = -1;
 	char detail[400] = "";
 	for (unsigned li = 0; li < cfg.n_levels; li++) {
-		char nr[80];
+		char nr[80], sr[96];
 		snprintf(nr, sizeof nr, "%u live, free newest", cfg.live_levels[li]);
+		snprintf(sr, sizeof sr, "%u live, free newest: counters_shm / shm, same round",
+			 cfg.live_levels[li]);
 		double a = median_of('a', nr, "shm"), c = median_of('a', nr, "counters_shm");
+		double same = median_of('a', sr, "shm");
 		if (a <= 0 || c <= 0)
 			continue;
-		if (worst < 0 || c / a < worst)
-			worst = c / a;
+		double ratio = same > 0 ? same : c / a;
+		if (worst < 0 || ratio < worst)
+			worst = ratio;
 		size_t n = strlen(detail);
 		snprintf(detail + n, sizeof detail - n, "%s%u: %.0f vs %.0f ns (%.1fx)", n ? ", " : "",
-			 cfg.live_levels[li], a, c, c / a);
+			 cfg.live_levels[li], a, c, ratio);
 	}
 	memset(&t, 0, sizeof t);
-	t.name = "address pair vs counters_shm, newest freed, worst live count (x)";
+	t.name = "address pair vs counters_shm, newest freed, worst live count, same round (x)";
 	t.goal = 3;
 	t.higher_is_better = true;
 	t.measured = worst;
