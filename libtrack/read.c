@@ -397,8 +397,8 @@ static void read_device_identity(const struct tta_segment *seg, uint32_t device,
  * use it, each counted only if its state word is LIVE and unchanged around
  * the read of its line. Every user's line of one device sits a whole slot
  * (device_capacity lines, 4 KiB by default) from the next, so they share
- * cache sets and TLB entries poorly: the lines of a bitmap word's users are
- * prefetched together, and their loads overlap instead of queueing. */
+ * one L1 set: the loop is kept short (no calls, loads the compiler can
+ * schedule) so that consecutive processes' loads overlap. */
 struct device_sum {
 	uint64_t used[TTA_LAYOUT_MEM_TYPES];
 	uint64_t buffers;
@@ -410,9 +410,8 @@ struct device_sum {
 #define LOAD_RELAXED(p) __atomic_load_n((p), __ATOMIC_RELAXED)
 
 /* Adds SLOT's line on DEVICE into OUT if the slot stays LIVE and unchanged
- * around the read. Kept out of line: the bitmap scan in device_sum then runs
- * in registers. */
-static __attribute__((noinline)) void device_sum_slot(const struct tta_segment *seg,
+ * around the read. */
+static inline void device_sum_slot(const struct tta_segment *seg,
 						      uint32_t slot, uint32_t device,
 						      struct device_sum *out)
 {
@@ -445,14 +444,6 @@ static void device_sum(const struct tta_segment *seg, uint32_t device, struct de
 		unsigned int bits = LOAD_RELAXED(&live[w]) & LOAD_RELAXED(&users[w]);
 		if (LIKELY(bits == 0))
 			continue;
-		if (bits & (bits - 1))
-			for (unsigned int b = bits; b != 0; b &= b - 1) {
-				uint32_t slot = w * 32 + (uint32_t)__builtin_ctz(b);
-				if (slot >= slots)
-					break;
-				__builtin_prefetch(tta_slot_at(seg, slot));
-				__builtin_prefetch(tta_counter_at(seg, slot, device));
-			}
 		for (; bits != 0; bits &= bits - 1) {
 			uint32_t slot = w * 32 + (uint32_t)__builtin_ctz(bits);
 			if (slot >= slots)
