@@ -52,6 +52,7 @@ struct read_process_lines;
 struct read_line;
 struct row_bucket;
 struct process_order;
+struct device_sum;
 
 struct tta_reader {
 	struct tta_segment seg;
@@ -69,6 +70,12 @@ struct tta_reader {
 	size_t cap_buckets;
 	struct process_order *order;
 	size_t cap_order;
+	/* The last snapshot's plan: device ids and the sums of their rows. */
+	uint32_t rows_plan_n;
+	struct device_sum *plan_sums;
+	size_t cap_plan_sums;
+	uint32_t *registered_ids;
+	size_t cap_registered;
 	/* records_reserved counts the owned chunks: a scan of every chunk owner
 	 * word, kept until writers bump the header's chunk_epoch (a claim or a
 	 * release) and at most a second (writers of older versions never bump). */
@@ -236,6 +243,8 @@ TTA_EXPORT void tta_reader_close(tta_reader *r)
 	free(r->lines);
 	free(r->buckets);
 	free(r->order);
+	free(r->plan_sums);
+	free(r->registered_ids);
 	free(r);
 }
 
@@ -869,6 +878,7 @@ static int take_rows(tta_reader *r, tta_snapshot *s, uint64_t *processes)
 	}
 	*processes = n_procs;
 	size_t n_rows = 0;
+	r->rows_plan_n = 0;
 	for (size_t i = 0; i < n_procs; i++)
 		n_rows += r->procs[i].count ? r->procs[i].count : 1;
 	if (n_rows == 0)
@@ -927,6 +937,17 @@ static int take_rows(tta_reader *r, tta_snapshot *s, uint64_t *processes)
 	if (s->rows == NULL)
 		return -ENOMEM;
 	s->cap_rows = n_rows;
+	/* Device totals are summed here, from the very rows (sum_devices). */
+	if (plan.n > r->cap_plan_sums) {
+		free(r->plan_sums);
+		r->cap_plan_sums = 0;
+		r->plan_sums = malloc(plan.n * sizeof *r->plan_sums);
+		if (r->plan_sums == NULL)
+			return -ENOMEM;
+		r->cap_plan_sums = plan.n;
+	}
+	memset(r->plan_sums, 0, plan.n * sizeof *r->plan_sums);
+	r->rows_plan_n = plan.n;
 	for (size_t i = 0; i < n_procs; i++) {
 		const struct read_process_lines *pl = &r->procs[order[i].index];
 		/* Each field written once (no calloc, no zeroing pass first:
@@ -939,6 +960,11 @@ static int take_rows(tta_reader *r, tta_snapshot *s, uint64_t *processes)
 			const struct read_line *l = &r->lines[pl->first + j];
 			row_fill(&s->rows[bucket[l->plan_index].next++], &pl->proc,
 				 plan.ids[l->plan_index], l->used, l->buffers);
+			struct device_sum *sum = &r->plan_sums[l->plan_index];
+			for (int t = 0; t < TTA_MEM_TYPES; t++)
+				sum->used[t] += (uint64_t)l->used[t];
+			sum->buffers += (uint64_t)l->buffers;
+			sum->processes++;
 		}
 	}
 	s->n_rows = n_rows;
@@ -1039,45 +1065,52 @@ static int cmp_buffers(const void *pa, const void *pb)
 	return c;
 }
 
-/* Device totals from the rows themselves: the sums match by construction.
- * Views exist for the devices that are registered or that rows use, in id
- * order (rows are sorted by device). */
-static int sum_devices(const struct tta_segment *seg, tta_snapshot *s)
+/* Device totals from the rows themselves (summed by take_rows as it placed
+ * them): the sums match by construction. Views exist for the devices that
+ * are registered or that rows use, in id order. */
+static int sum_devices(tta_reader *r, tta_snapshot *s)
 {
-	uint32_t cap = seg->geo.device_capacity;
-	size_t row_devices = 0, registered = 0;
-	for (size_t i = 0; i < s->n_rows; i++)
-		if (s->rows[i].device < cap && (i == 0 || s->rows[i].device != s->rows[i - 1].device))
-			row_devices++;
-	uint32_t *ids = malloc(cap * sizeof *ids);
-	if (ids == NULL)
-		return -ENOMEM;
+	const struct tta_segment *seg = &r->seg;
+	uint32_t cap = seg->geo.device_capacity, plan_n = r->rows_plan_n, registered = 0;
+	if (cap > r->cap_registered) {
+		free(r->registered_ids);
+		r->cap_registered = 0;
+		r->registered_ids = malloc(cap * sizeof *r->registered_ids);
+		if (r->registered_ids == NULL)
+			return -ENOMEM;
+		r->cap_registered = cap;
+	}
+	uint32_t *ids = r->registered_ids;
 	for (uint32_t d = 0; d < cap; d++)
 		if (ck_pr_load_64(&tta_device_at(seg, d)->state) == TTA_DEVICE_PUBLISHED)
 			ids[registered++] = d;
-	struct tta_device_view *all = calloc(row_devices + registered + 1, sizeof *all);
-	if (all == NULL) {
-		free(ids);
+	struct tta_device_view *all = calloc((size_t)plan_n + registered + 1, sizeof *all);
+	if (all == NULL)
 		return -ENOMEM;
-	}
 	s->devices = all; /* freed with the snapshot even if we fault below */
-	size_t n = 0, r = 0, i = 0;
-	while (r < registered || (i < s->n_rows && s->rows[i].device < cap)) {
-		uint32_t row_dev = i < s->n_rows && s->rows[i].device < cap ? s->rows[i].device
-									: UINT32_MAX;
-		uint32_t id = r < registered && ids[r] < row_dev ? ids[r] : row_dev;
-		if (r < registered && ids[r] == id)
-			r++;
+	size_t n = 0;
+	uint32_t reg = 0, p = 0;
+	for (;;) {
+		while (p < plan_n && r->plan_sums[p].processes == 0)
+			p++; /* planned, but no live process of this snapshot uses it */
+		uint32_t planned = p < plan_n ? r->plan_ids[p] : UINT32_MAX;
+		uint32_t id = reg < registered && ids[reg] < planned ? ids[reg] : planned;
+		if (id == UINT32_MAX)
+			break;
+		if (reg < registered && ids[reg] == id)
+			reg++;
 		struct tta_device_view *d = &all[n];
 		read_device_identity(seg, id, d);
-		for (; i < s->n_rows && s->rows[i].device == id; i++) {
-			add_into(d->used, &d->buffers, s->rows[i].used, s->rows[i].buffers);
-			d->processes++;
+		if (p < plan_n && r->plan_ids[p] == id) {
+			const struct device_sum *sum = &r->plan_sums[p++];
+			for (int t = 0; t < TTA_MEM_TYPES; t++)
+				d->used[t] = (int64_t)sum->used[t];
+			d->buffers = (int64_t)sum->buffers;
+			d->processes = sum->processes;
 		}
 		if (s->info.filter_device < 0 || (uint32_t)s->info.filter_device == id)
 			n++;
 	}
-	free(ids);
 	s->n_devices = n;
 	return 0;
 }
@@ -1173,7 +1206,7 @@ TTA_EXPORT int tta_snapshot_take(tta_reader *r, int32_t pid, int32_t device, uns
 	rc = take_rows(r, s, &live_processes);
 	take_counters(r, s, live_processes);
 	if (rc == 0)
-		rc = sum_devices(seg, s);
+		rc = sum_devices(r, s);
 	if (rc == 0 && (flags & TTA_SNAPSHOT_BUFFERS)) {
 		struct buffer_ctx ctx = { .snap = s, .error = 0 };
 		rc = visit_buffers(seg, pid, device, collect_buffer, &ctx);
