@@ -70,6 +70,8 @@ struct tta_reader {
 	size_t cap_buckets;
 	struct process_order *order;
 	size_t cap_order;
+	uint32_t *slot_first, *slot_devs; /* each slot's planned devices (take_rows) */
+	size_t cap_slot_first, cap_slot_devs;
 	/* The last snapshot's plan: device ids and the sums of their rows. */
 	uint32_t rows_plan_n;
 	struct device_sum *plan_sums;
@@ -243,6 +245,8 @@ TTA_EXPORT void tta_reader_close(tta_reader *r)
 	free(r->lines);
 	free(r->buckets);
 	free(r->order);
+	free(r->slot_first);
+	free(r->slot_devs);
 	free(r->plan_sums);
 	free(r->registered_ids);
 	free(r);
@@ -852,14 +856,56 @@ static int take_rows(tta_reader *r, tta_snapshot *s, uint64_t *processes)
 	int rc = device_plan_make(r, &plan);
 	if (rc != 0)
 		return rc;
+	/* Each slot's planned devices, from the copied bitmaps: per slot a run
+	 * of plan indices (ascending), so a process costs its own devices, not
+	 * every device somebody uses. Counting sort by slot. */
+	uint32_t slots = seg->geo.slot_capacity;
+	if (slots + 1 > r->cap_slot_first) {
+		free(r->slot_first);
+		r->cap_slot_first = 0;
+		r->slot_first = malloc((slots + 1) * sizeof *r->slot_first);
+		if (r->slot_first == NULL)
+			return -ENOMEM;
+		r->cap_slot_first = slots + 1;
+	}
+	uint32_t *first_of = r->slot_first;
+	memset(first_of, 0, (slots + 1) * sizeof *first_of);
+	size_t pairs = 0;
+	for (uint32_t i = 0; i < plan.n; i++)
+		for (uint32_t w = 0; w < plan.words; w++)
+			for (unsigned int b = plan.bits[(size_t)i * plan.words + w]; b; b &= b - 1) {
+				uint32_t slot = w * 32 + (uint32_t)__builtin_ctz(b);
+				if (slot < slots) {
+					first_of[slot + 1]++;
+					pairs++;
+				}
+			}
+	for (uint32_t k = 0; k < slots; k++)
+		first_of[k + 1] += first_of[k];
+	if (pairs > r->cap_slot_devs) {
+		free(r->slot_devs);
+		r->cap_slot_devs = 0;
+		r->slot_devs = malloc(pairs * sizeof *r->slot_devs);
+		if (r->slot_devs == NULL)
+			return -ENOMEM;
+		r->cap_slot_devs = pairs;
+	}
+	for (uint32_t i = 0; i < plan.n; i++) /* fills each slot's run in plan order */
+		for (uint32_t w = 0; w < plan.words; w++)
+			for (unsigned int b = plan.bits[(size_t)i * plan.words + w]; b; b &= b - 1) {
+				uint32_t slot = w * 32 + (uint32_t)__builtin_ctz(b);
+				if (slot < slots)
+					r->slot_devs[first_of[slot]++] = i;
+			}
+	/* first_of[slot] now ends slot's run, which starts where slot-1's ends. */
 	struct tta_process_view p;
 	uint64_t state;
 	for (uint32_t slot = next_live_process(seg, 0, &p, &state); slot != UINT32_MAX;
 	     slot = next_live_process(seg, slot + 1, &p, &state)) {
 		size_t first = n_lines;
-		for (uint32_t i = 0; i < plan.n; i++) {
-			if (!plan_uses(&plan, i, slot))
-				continue;
+		uint32_t run_end = first_of[slot], run = slot ? first_of[slot - 1] : 0;
+		for (; run < run_end; run++) {
+			uint32_t i = r->slot_devs[run];
 			if (reserve_one((void **)&r->lines, n_lines, &r->cap_lines, sizeof *r->lines))
 				return -ENOMEM;
 			struct read_line *l = &r->lines[n_lines++];
