@@ -992,7 +992,8 @@ static int take_rows(tta_reader *r, tta_snapshot *s, uint64_t *processes)
 			return -ENOMEM;
 		r->cap_plan_sums = plan.n;
 	}
-	memset(r->plan_sums, 0, plan.n * sizeof *r->plan_sums);
+	if (plan.n > 0)
+		memset(r->plan_sums, 0, plan.n * sizeof *r->plan_sums);
 	r->rows_plan_n = plan.n;
 	for (size_t i = 0; i < n_procs; i++) {
 		const struct read_process_lines *pl = &r->procs[order[i].index];
