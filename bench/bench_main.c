@@ -465,9 +465,9 @@ static void run_report_cost(void)
 			}
 		}
 		/* Ratios within each round: the baseline's time over shm's. */
-		double same[MAX_REPS], same_newest[MAX_REPS];
 		const struct a_out *a = &ctl->out[SYS_SHM], *c = &ctl->out[SYS_COUNTERS];
 		if (a->ok && c->ok) {
+			double same[MAX_REPS], same_newest[MAX_REPS];
 			for (unsigned r = 0; r < cfg.reps; r++) {
 				same[r] = c->pair_ns[r] / a->pair_ns[r];
 				same_newest[r] = c->temp_pair_ns[r] / a->temp_pair_ns[r];
