@@ -12,8 +12,14 @@
  *   bench_writers.c  one "writer" per system: attach, fill a live set,
  *                    churn allocate+free pairs, detach
  *   bench_ck.c       section h: ck_ht / ck_hs / ck_rhs under churn
+ *   bench_bridge.c   section i: the old socket protocol, bridge vs baseline
+ *   bench_sources.c  section j: the sources beside the segment
  *   bench_sites.c    section k: cost of tags and TT_ALLOC_STACK_TRACE=1
  *   bench_exporter.c section l: a Prometheus scrape of tt-alloc-exporter
+ *   bench_history.c  section m: history, peaks and events on the report path
+ *   bench_workload.c section n: trace replays (tracking off, tt-alloc, socket)
+ *   bench_growth.c   section o: how cost grows with buffers, processes,
+ *                    devices; tt-smi; segment memory; the reaper's CPU
  *
  * Process model: the bench process itself never makes a tta_report_* call;
  * every writer runs in a forked child, so each measurement starts from a
@@ -33,7 +39,8 @@
 
 /* ---- configuration ------------------------------------------------------ */
 
-#define BENCH_MAX_LEVELS 3
+#define BENCH_MAX_LEVELS 4
+#define BENCH_SECTIONS "abcdefghijklmno" /* every section letter, in print order */
 
 struct bench_config {
 	bool quick, json;
@@ -77,6 +84,10 @@ struct bench_config {
 extern struct bench_config cfg;
 
 bool bench_section_enabled(char letter);
+/* One line on stderr ("tt-alloc-bench: ..."): progress and setup errors. */
+void bench_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Counts a measurement that could not be set up (exit status 1). */
+void bench_setup_failed(void);
 
 /* ---- clocks and statistics ----------------------------------------------- */
 
@@ -113,10 +124,10 @@ struct target {
 };
 void target_add(const struct target *t);
 
-/* Section k (bench_sources.c): reading the sources beside the segment.
+/* Section j (bench_sources.c): reading the sources beside the segment.
  * Returns 0, or -1 if it could not be set up. */
 int run_sources(void);
-/* Removes what section k left if it was interrupted (signal-safe enough
+/* Removes what section j left if it was interrupted (signal-safe enough
  * for the benchmark's exit path). */
 void sources_cleanup(void);
 
@@ -148,11 +159,11 @@ void machine_describe(char *cpu_model, size_t n, unsigned *ncpu, char *kernel, s
 
 /* ---- the socket baseline server ----------------------------------------- */
 
+/* Spawns ARGV (logging to LOG_NAME in the bench's temp dir) and waits up to
+ * 5 s until it accepts on PATH; returns its pid or -1. */
+pid_t listener_start(char *const argv[], const char *log_name, const char *path);
 /* Starts build/tt-alloc-socket-server on cfg.socket_path (cleanup on
  * disconnect on) and waits until it accepts. Returns its pid or -1. */
-/* Spawns ARGV (logging to LOG_NAME in the bench's temp dir) and waits up to
- * 5 s until it accepts on cfg.socket_path; returns its pid or -1. */
-pid_t listener_start(char *const argv[], const char *log_name);
 pid_t socket_server_start(void);
 void socket_server_stop(pid_t pid);
 
@@ -219,7 +230,7 @@ void reader_close(struct reader *r);
 /* ---- section h (bench_ck.c) --------------------------------------------- */
 void run_ck_tables(void);
 
-/* ---- section j (bench_sites.c): tags and call sites ---------------------- */
+/* ---- section k (bench_sites.c): tags and call sites ---------------------- */
 void run_sites(void);
 /* ---- section m (bench_history.c): history, peaks, events on the report path */
 #define MAX_REPS_M 16
@@ -231,5 +242,18 @@ extern char bench_core_shm_name[80];
 /* 256 tracked processes on 64 devices; times the snapshot, the exposition
  * and an HTTP scrape of build/tt-alloc-exporter. */
 void run_exporter_scrape(void);
+
+/* ---- section i (bench_bridge.c), n (bench_workload.c), o (bench_growth.c) */
+void run_bridge(void);
+void run_workloads(void);
+void run_growth(void);
+
+/* Dependent-load latency (a pointer chase over BYTES of 64-byte lines in a
+ * random cyclic order), ns per load; HUGE asks for transparent huge pages.
+ * The floor for anything that must touch that much memory at random. */
+double pointer_chase_ns(size_t bytes, bool huge);
+
+/* Median of V[0..N) (sorts V). */
+double median_of_values(double *v, unsigned n);
 
 #endif /* TTA_BENCH_H */

@@ -1,5 +1,5 @@
 /*
- * bench_history.c - section j: what history, peaks and events cost on the
+ * bench_history.c - section m: what history, peaks and events cost on the
  * report path. The same writer (address pair and handle pair, as in section
  * a) reports into three segments of one run: one with the core regions only
  * (what a segment made before issue 9 holds: no history sample to record,

@@ -1,5 +1,5 @@
 /*
- * bench_sites.c - section j: what tags and TT_ALLOC_STACK_TRACE=1 cost per
+ * bench_sites.c - section k: what tags and TT_ALLOC_STACK_TRACE=1 cost per
  * allocation, measured through the real report functions in forked writer
  * children (the variable is read once per process, so each mode is its own
  * process), modes interleaved repeat by repeat so machine noise hits them

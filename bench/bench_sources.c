@@ -1,5 +1,5 @@
 /*
- * bench_sources.c - section k: what reading the sources beside the segment
+ * bench_sources.c - section j: what reading the sources beside the segment
  * (<tt-alloc/sources.h>) costs one refresh. A fabricated host of 64 devices
  * (tt-kmd's class attributes, a hwmon directory each, the driver's pid
  * lists, /proc entries of the processes listed) and 64 TT-Metal segments,

@@ -84,7 +84,7 @@ static struct {
 	char text[640];
 } notes[MAX_NOTES];
 static unsigned n_notes;
-static struct target targets[16];
+static struct target targets[32];
 static unsigned n_targets;
 
 static const char *section_title(char s)
@@ -103,6 +103,8 @@ static const char *section_title(char s)
 	case 'k': return "k. tags and call sites (TT_ALLOC_STACK_TRACE=1): cost per allocation";
 	case 'm': return "m. history, peaks and events: the report path with and without them";
 	case 'l': return "l. tt-alloc-exporter: one Prometheus scrape, 256 processes on 64 devices";
+	case 'n': return "n. real workloads: trace replays, tracking off / tt-alloc / socket baseline";
+	case 'o': return "o. how cost grows";
 	default: return "?";
 	}
 }
@@ -183,12 +185,12 @@ static void fmt_cell(char *buf, size_t n, const struct result *r)
 
 void results_print_table(void)
 {
-	static const char order[] = "abcdefghijklm";
+	static const char order[] = BENCH_SECTIONS;
 	for (const char *sec = order; *sec; sec++) {
 		/* Distinct columns and rows of this section, in insertion order. */
 		const char *cols[8];
-		const char *rows[64];
-		const char *units[64];
+		const char *rows[96];
+		const char *units[96];
 		unsigned nc = 0, nr = 0;
 		for (unsigned i = 0; i < n_results; i++) {
 			const struct result *r = &results[i];
@@ -202,7 +204,7 @@ void results_print_table(void)
 			unsigned k;
 			for (k = 0; k < nr && strcmp(rows[k], r->row); k++)
 				;
-			if (k == nr && nr < 64) {
+			if (k == nr && nr < 96) {
 				units[nr] = r->unit;
 				rows[nr++] = r->row;
 			}
@@ -417,6 +419,62 @@ void results_print_json(FILE *out)
 	}
 	fprintf(jf, ", \"events_per_report\": ");
 	json_summary_value('m', "events: ns per report (handle pair / 2)", variants[2][1]);
+	fprintf(jf, "},\n  \"report_pair_floor_ns\": {");
+	for (unsigned li = 0; li < cfg.n_levels; li++) {
+		char row[96];
+		snprintf(row, sizeof(row), "%u live: load in records (4 KiB pages)", cfg.live_levels[li]);
+		fprintf(jf, "%s\"%u\": {\"records_load\": ", li ? ", " : "", cfg.live_levels[li]);
+		json_summary_value('a', row, "shm");
+		snprintf(row, sizeof(row), "%u live: load in table (huge pages)", cfg.live_levels[li]);
+		fprintf(jf, ", \"table_load\": ");
+		json_summary_value('a', row, "shm");
+		snprintf(row, sizeof(row), "%u live: two-access floor", cfg.live_levels[li]);
+		fprintf(jf, ", \"two_access\": ");
+		json_summary_value('a', row, "shm");
+		fprintf(jf, "}");
+	}
+	fprintf(jf, "},\n  \"report_pair_vs_counters_same_round\": {");
+	for (unsigned li = 0; li < cfg.n_levels; li++) {
+		char row[96];
+		snprintf(row, sizeof(row), "%u live: counters_shm / shm, same round", cfg.live_levels[li]);
+		fprintf(jf, "%s\"%u\": {\"oldest_freed\": ", li ? ", " : "", cfg.live_levels[li]);
+		json_summary_value('a', row, "shm");
+		snprintf(row, sizeof(row), "%u live, free newest: counters_shm / shm, same round",
+			 cfg.live_levels[li]);
+		fprintf(jf, ", \"newest_freed\": ");
+		json_summary_value('a', row, "shm");
+		fprintf(jf, "}");
+	}
+	fprintf(jf, "},\n  \"query_totals_ns\": {\"one_process\": ");
+	json_summary_value('d', "totals only, 1 process", "shm");
+	snprintf(shared, sizeof(shared), "totals only, %u processes", cfg.query_holders);
+	fprintf(jf, ", \"shared_device\": ");
+	json_summary_value('d', shared, "shm");
+	fprintf(jf, "},\n  \"snapshot_take_ns\": ");
+	json_summary_value('d', "tta_snapshot_take", "shm");
+	fprintf(jf, ",\n  \"scaling_2proc_same_round\": ");
+	json_summary_value('b', "2/1, same round", "shm");
+	fprintf(jf, ",\n  \"scaling_impossible_rounds\": ");
+	json_summary_value('b', "impossible rounds", "shm");
+	fprintf(jf, ",\n  \"bridge_reports_kps\": {\"socket\": ");
+	json_summary_value('i', "old-protocol reports", "socket");
+	fprintf(jf, ", \"bridge\": ");
+	json_summary_value('i', "old-protocol reports", "bridge");
+	fprintf(jf, ", \"bridge_no_spin\": ");
+	json_summary_value('i', "old-protocol reports", "bridge, --spin-us 0");
+	fprintf(jf, "},\n  \"bridge_vs_socket_same_round\": ");
+	json_summary_value('i', "reports vs socket, same round", "bridge");
+	fprintf(jf, ",\n  \"workload_added_ns_per_op\": {");
+	static const char *const traces[] = { "LLM inference", "training loop" };
+	for (unsigned i = 0; i < 2; i++) {
+		char row[96];
+		snprintf(row, sizeof(row), "%s: added per operation", traces[i]);
+		fprintf(jf, "%s\"%s\": {\"shm\": ", i ? ", " : "", i ? "training_loop" : "llm_inference");
+		json_summary_value('n', row, "shm");
+		fprintf(jf, ", \"socket\": ");
+		json_summary_value('n', row, "socket");
+		fprintf(jf, "}");
+	}
 	fprintf(jf, "},\n  \"results\": [");
 	for (unsigned i = 0; i < n_results; i++) {
 		const struct result *r = &results[i];
@@ -656,7 +714,7 @@ void machine_describe(char *cpu_model, size_t n, unsigned *ncpu, char *kernel, s
 
 /* ---- socket server ------------------------------------------------------- */
 
-pid_t listener_start(char *const argv[], const char *log_name)
+pid_t listener_start(char *const argv[], const char *log_name, const char *path)
 {
 	char log[400];
 	snprintf(log, sizeof(log), "%s/%s", cfg.tmpdir, log_name);
@@ -665,7 +723,7 @@ pid_t listener_start(char *const argv[], const char *log_name)
 		return -1;
 	uint64_t deadline = now_ns() + 5000000000ull;
 	while (now_ns() < deadline) {
-		int fd = sock_connect(cfg.socket_path);
+		int fd = sock_connect(path);
 		if (fd >= 0) {
 			close(fd);
 			return pid;
@@ -677,8 +735,7 @@ pid_t listener_start(char *const argv[], const char *log_name)
 		}
 		usleep(2000);
 	}
-	fprintf(stderr, "tt-alloc-bench: %s did not listen on %s within 5 s\n", argv[0],
-		cfg.socket_path);
+	fprintf(stderr, "tt-alloc-bench: %s did not listen on %s within 5 s\n", argv[0], path);
 	kill(pid, SIGKILL);
 	wait_child(pid);
 	return -1;
@@ -688,7 +745,7 @@ pid_t socket_server_start(void)
 {
 	char *argv[] = { cfg.server_bin, "--socket", cfg.socket_path, "--cleanup-on-disconnect",
 			 NULL };
-	return listener_start(argv, "socket-server.log");
+	return listener_start(argv, "socket-server.log", cfg.socket_path);
 }
 
 void socket_server_stop(pid_t pid)
@@ -698,4 +755,57 @@ void socket_server_stop(pid_t pid)
 	kill(pid, SIGTERM);
 	wait_child(pid);
 	unlink(cfg.socket_path);
+}
+
+/* ---- memory latency ---------------------------------------------------------- */
+
+double median_of_values(double *v, unsigned n)
+{
+	return n ? summarize(v, n).median : 0;
+}
+
+double pointer_chase_ns(size_t bytes, bool huge)
+{
+	size_t lines = bytes / 64;
+	if (lines < 2)
+		return 0;
+	size_t map_bytes = (bytes + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1);
+	char *p = mmap(NULL, map_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint32_t *order = malloc(lines * sizeof *order);
+	if (p == MAP_FAILED || order == NULL) {
+		if (p != MAP_FAILED)
+			munmap(p, map_bytes);
+		free(order);
+		return 0;
+	}
+	(void)madvise(p, map_bytes, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+	memset(p, 0, map_bytes);
+	/* One random cycle through every line: each load's address is the
+	 * previous load's value, so no two loads overlap. */
+	uint64_t rng = 0x9e3779b97f4a7c15ull;
+	for (size_t i = 0; i < lines; i++)
+		order[i] = (uint32_t)i;
+	for (size_t i = lines - 1; i > 0; i--) {
+		rng ^= rng << 13;
+		rng ^= rng >> 7;
+		rng ^= rng << 17;
+		size_t j = (size_t)(rng % (i + 1));
+		uint32_t t = order[i];
+		order[i] = order[j];
+		order[j] = t;
+	}
+	for (size_t i = 0; i < lines; i++)
+		*(char **)(void *)(p + (size_t)order[i] * 64) = p + (size_t)order[(i + 1) % lines] * 64;
+	free(order);
+	char *q = p;
+	size_t steps = lines < 2000000 ? 2000000 : lines;
+	for (size_t i = 0; i < lines; i++) /* warm the caches and TLBs as far as they go */
+		q = *(char **)(void *)q;
+	uint64_t t0 = now_ns();
+	for (size_t i = 0; i < steps; i++)
+		q = *(char **)(void *)q;
+	uint64_t t1 = now_ns();
+	__asm__ volatile("" : : "r"(q));
+	munmap(p, map_bytes);
+	return (double)(t1 - t0) / (double)steps;
 }

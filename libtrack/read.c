@@ -23,9 +23,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
 
 #include "tt-alloc/reader.h"
 #include "origin_names.h"
@@ -36,6 +39,7 @@
 #include "read_priv.h"
 
 #define TTA_EXPORT __attribute__((visibility("default")))
+#define LIKELY(x) __builtin_expect(!!(x), 1)
 
 _Static_assert((int)TTA_REAPER_NONE == (int)TTA_REAPER_STATUS_NONE &&
 		       (int)TTA_REAPER_RUNNING == (int)TTA_REAPER_STATUS_RUNNING &&
@@ -50,9 +54,78 @@ _Static_assert((int)TTA_MEM_TYPES == (int)TTA_LAYOUT_MEM_TYPES, "one list of mem
 /* ------------------------------------------------------------------------ */
 /* SIGBUS guard                                                              */
 
-__thread sigjmp_buf *tta_bus_jump;
+__thread sigjmp_buf *tta_bus_jump TTA_BUS_JUMP_TLS;
 static struct sigaction previous_bus_action;
 static pthread_once_t bus_handler_once = PTHREAD_ONCE_INIT;
+
+/*
+ * The hot queries (tta_reader_device, tta_reader_device_totals) take no
+ * guard at all: a sigsetjmp costs as much as the rest of a one-process
+ * query. Instead every reader's mapping is listed here, and a fault inside
+ * one (the file shrank under it) is repaired in the handler: the pages from
+ * the faulting one to the end of the mapping are replaced by anonymous zero
+ * pages, the reader is marked, and the load is retried and reads zero. The
+ * query then sees the mark and returns -EFAULT, as does every later call
+ * on that reader. Zeros are a valid segment image: every bitmap word is
+ * empty and every state word FREE, so no loop can run away on them.
+ * Only a truncation (or a hardware error) raises SIGBUS in a mapping, and
+ * either makes the reader useless; tta_reader_status says TRUNCATED.
+ */
+#define BUS_REGIONS 64
+static struct bus_region {
+	uintptr_t base, end; /* 0, 0: free */
+	int used, faulted;
+} bus_regions[BUS_REGIONS];
+
+static int bus_region_add(const void *base, size_t size)
+{
+	for (int i = 0; i < BUS_REGIONS; i++) {
+		if (__atomic_exchange_n(&bus_regions[i].used, 1, __ATOMIC_ACQ_REL))
+			continue;
+		__atomic_store_n(&bus_regions[i].faulted, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&bus_regions[i].end, (uintptr_t)base + size, __ATOMIC_RELAXED);
+		__atomic_store_n(&bus_regions[i].base, (uintptr_t)base, __ATOMIC_RELEASE);
+		return i;
+	}
+	return -1;
+}
+
+static void bus_region_remove(int i)
+{
+	if (i < 0)
+		return;
+	__atomic_store_n(&bus_regions[i].base, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&bus_regions[i].end, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&bus_regions[i].used, 0, __ATOMIC_RELEASE);
+}
+
+/* Repairs a fault at ADDR inside a listed mapping (see above). */
+static bool bus_region_repair(uintptr_t addr)
+{
+	for (int i = 0; i < BUS_REGIONS; i++) {
+		uintptr_t base = __atomic_load_n(&bus_regions[i].base, __ATOMIC_ACQUIRE);
+		uintptr_t end = __atomic_load_n(&bus_regions[i].end, __ATOMIC_ACQUIRE);
+		if (base == 0 || addr < base || addr >= end)
+			continue;
+		uintptr_t page = addr & ~(uintptr_t)(TTA_PAGE - 1);
+		long rc = syscall(SYS_mmap, (void *)page, (size_t)(end - page), PROT_READ,
+				  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0L);
+		if (rc == -1)
+			return false;
+		__atomic_store_n(&bus_regions[i].faulted, 1, __ATOMIC_RELEASE);
+		return true;
+	}
+	return false;
+}
+
+/* True if a read of R's mapping faulted (now or before). The signal fence
+ * keeps the compiler from moving this check above the reads it judges. */
+static inline bool reader_faulted(const tta_reader *r)
+{
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	return r->bus_region >= 0 &&
+	       __atomic_load_n(&bus_regions[r->bus_region].faulted, __ATOMIC_ACQUIRE) != 0;
+}
 
 static void on_sigbus(int sig, siginfo_t *info, void *uctx)
 {
@@ -61,6 +134,9 @@ static void on_sigbus(int sig, siginfo_t *info, void *uctx)
 		tta_bus_jump = NULL;
 		siglongjmp(*jump, 1);
 	}
+	/* A fault (not a kill) in a reader's mapping outside a guarded read. */
+	if (info != NULL && info->si_code > 0 && bus_region_repair((uintptr_t)info->si_addr))
+		return;
 	/* Not one of our reads: behave as if we had never been installed. */
 	if (previous_bus_action.sa_flags & SA_SIGINFO) {
 		previous_bus_action.sa_sigaction(sig, info, uctx);
@@ -85,7 +161,6 @@ static void install_bus_handler(void)
 }
 
 
-
 /* ------------------------------------------------------------------------ */
 /* Open, close, status                                                       */
 
@@ -101,6 +176,7 @@ TTA_EXPORT int tta_reader_open(const char *name, tta_reader **out, char *err, si
 		free(r);
 		return rc;
 	}
+	r->bus_region = bus_region_add(r->seg.base, r->seg.size);
 	*out = r;
 	return 0;
 }
@@ -109,7 +185,19 @@ TTA_EXPORT void tta_reader_close(tta_reader *r)
 {
 	if (r == NULL)
 		return;
+	bus_region_remove(r->bus_region);
 	tta_segment_close(&r->seg);
+	free(r->plan_ids);
+	free(r->plan_bits);
+	free(r->procs);
+	free(r->lines);
+	free(r->buckets);
+	free(r->order);
+	free(r->slot_first);
+	free(r->slot_devs);
+	free(r->row_process);
+	free(r->plan_sums);
+	free(r->registered_ids);
 	free(r);
 }
 
@@ -118,11 +206,10 @@ TTA_EXPORT const char *tta_reader_name(const tta_reader *r)
 	return r->seg.name;
 }
 
-TTA_EXPORT enum tta_segment_status tta_reader_status(tta_reader *r)
+/* REPLACED, REMOVED or OK: what the name points at now (one stat). */
+static enum tta_segment_status name_status(const tta_reader *r)
 {
 	struct stat st;
-	if (fstat(r->seg.fd, &st) == 0 && (uint64_t)st.st_size < r->seg.size)
-		return TTA_SEGMENT_TRUNCATED;
 	char path[sizeof "/dev/shm" + TTA_NAME_MAX + 2];
 	snprintf(path, sizeof path, "/dev/shm%s", r->seg.name);
 	if (stat(path, &st) != 0)
@@ -132,9 +219,37 @@ TTA_EXPORT enum tta_segment_status tta_reader_status(tta_reader *r)
 	return TTA_SEGMENT_OK;
 }
 
+/* tta_reader_status for every read entry point, cheaper: one fstat of our file. Its
+ * size says whether it was truncated; its link count whether the name may
+ * point elsewhere: the segment is created under a temporary name, linked to
+ * the public one, and the temporary removed, so our file has exactly one
+ * name, the one we opened, until somebody unlinks it (0) or links it again
+ * (2). Only then is the name looked up (a stat costs three times an fstat
+ * here, the larger part of a small snapshot). */
+static enum tta_segment_status snapshot_status(tta_reader *r)
+{
+	struct stat st;
+	if (reader_faulted(r))
+		return TTA_SEGMENT_TRUNCATED;
+	if (fstat(r->seg.fd, &st) != 0)
+		return name_status(r);
+	if ((uint64_t)st.st_size < r->seg.size)
+		return TTA_SEGMENT_TRUNCATED;
+	return st.st_nlink == 1 ? TTA_SEGMENT_OK : name_status(r);
+}
+
+TTA_EXPORT enum tta_segment_status tta_reader_status(tta_reader *r)
+{
+	struct stat st;
+	if (reader_faulted(r) ||
+	    (fstat(r->seg.fd, &st) == 0 && (uint64_t)st.st_size < r->seg.size))
+		return TTA_SEGMENT_TRUNCATED;
+	return name_status(r);
+}
+
 int tta_reader_usable(tta_reader *r, char *err, size_t errlen)
 {
-	enum tta_segment_status status = tta_reader_status(r);
+	enum tta_segment_status status = snapshot_status(r);
 	if (status == TTA_SEGMENT_TRUNCATED)
 		return tta_fail(err, errlen, -EFAULT,
 				"segment %s was truncated under this reader; it is no longer usable",
@@ -290,16 +405,28 @@ static void read_device_identity(const struct tta_segment *seg, uint32_t device,
 		out->capacity[t] = ck_pr_load_64(&d->capacity[t]);
 }
 
-static int device_totals(const struct tta_segment *seg, uint32_t device,
-			 struct tta_device_view *out)
+/* Relaxed atomic loads, not ck_pr's: the same single mov each, but visible
+ * to the compiler, which can unroll and schedule them. */
+#define LOAD_RELAXED(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+
+/* Reads DEVICE's identity (if OUT) and totals: unguarded when R's mapping
+ * is listed in bus_regions, else under the guard. 0 or -EFAULT. */
+static int device_read(tta_reader *r, uint32_t device, struct tta_device_view *out,
+		       struct tta_device_sum *sum)
 {
-	read_device_identity(seg, device, out);
-	uint64_t bytes[TTA_LAYOUT_MEM_TYPES], buffers;
-	tta_device_sum(seg, device, bytes, &buffers, &out->processes);
-	for (int t = 0; t < TTA_LAYOUT_MEM_TYPES; t++)
-		out->used[t] = (int64_t)bytes[t];
-	out->buffers = (int64_t)buffers;
-	return 0;
+	if (r->bus_region < 0) {
+		sigjmp_buf jump, *outer;
+		BUS_GUARD(jump, outer, return -EFAULT);
+		if (out != NULL)
+			read_device_identity(&r->seg, device, out);
+		tta_device_sum_into(&r->seg, device, sum);
+		BUS_GUARD_END(outer);
+		return 0;
+	}
+	if (out != NULL)
+		read_device_identity(&r->seg, device, out);
+	tta_device_sum_into(&r->seg, device, sum);
+	return reader_faulted(r) ? -EFAULT : 0;
 }
 
 TTA_EXPORT int tta_reader_device(tta_reader *r, uint32_t device, struct tta_device_view *out)
@@ -307,11 +434,46 @@ TTA_EXPORT int tta_reader_device(tta_reader *r, uint32_t device, struct tta_devi
 	memset(out, 0, sizeof *out);
 	if (device >= r->seg.geo.device_capacity)
 		return -EINVAL;
-	sigjmp_buf jump, *outer;
-	BUS_GUARD(jump, outer, return -EFAULT);
-	device_totals(&r->seg, device, out);
-	BUS_GUARD_END(outer);
+	struct tta_device_sum sum;
+	if (device_read(r, device, out, &sum) != 0) {
+		memset(out, 0, sizeof *out);
+		return -EFAULT;
+	}
+	/* Modulo 2^64, read as signed: see read_counter_line. */
+	for (int t = 0; t < TTA_MEM_TYPES; t++)
+		out->used[t] = (int64_t)sum.used[t];
+	out->buffers = (int64_t)sum.buffers;
+	out->processes = sum.processes;
 	return 0;
+}
+
+TTA_EXPORT int tta_reader_device_totals(tta_reader *r, uint32_t device,
+					struct tta_device_totals *out, size_t size)
+{
+	if (out == NULL || size < offsetof(struct tta_device_totals, processes))
+		return -EINVAL;
+	struct tta_device_sum sum;
+	memset(&sum, 0, sizeof sum);
+	int rc = 0;
+	if (device >= r->seg.geo.device_capacity) {
+		rc = -EINVAL;
+	} else if (device_read(r, device, NULL, &sum) != 0) {
+		memset(&sum, 0, sizeof sum);
+		rc = -EFAULT;
+	}
+	/* Same layout up to processes; signed modulo 2^64 (read_counter_line). */
+	_Static_assert(offsetof(struct tta_device_totals, buffers) ==
+			       offsetof(struct tta_device_sum, buffers) &&
+		       offsetof(struct tta_device_totals, processes) ==
+			       offsetof(struct tta_device_sum, processes),
+		       "device_sum mirrors tta_device_totals");
+	if (size >= sizeof *out) {
+		memcpy(out, &sum, offsetof(struct tta_device_totals, reserved));
+		out->reserved = 0;
+	} else {
+		memcpy(out, &sum, size);
+	}
+	return rc;
 }
 
 /* Copies SLOT's identity if it is LIVE and unchanged across the copy. */
@@ -339,12 +501,6 @@ static bool read_process(const struct tta_segment *seg, uint32_t slot,
 	ck_pr_fence_load();
 	*state_out = state;
 	return ck_pr_load_64(&s->state) == state;
-}
-
-static inline bool slot_uses_device(const struct tta_segment *seg, uint32_t slot, uint32_t device)
-{
-	unsigned int user = ck_pr_load_uint(&tta_device_user_words(seg, device)[slot / 32]);
-	return (user & (1u << (slot % 32))) != 0;
 }
 
 /* The first slot at or after FROM whose live bit is set, or UINT32_MAX. */
@@ -379,25 +535,81 @@ static uint32_t next_live_process(const struct tta_segment *seg, uint32_t from,
 	return UINT32_MAX;
 }
 
+/* The devices somebody uses, with a copy of their user bitmaps, so each
+ * process is tested against those alone instead of every device id. The
+ * arrays are the reader's scratch. */
+struct device_plan {
+	uint32_t n, words;
+	const uint32_t *ids;
+	const unsigned int *bits; /* n x words */
+};
+
+static int device_plan_make(tta_reader *r, struct device_plan *plan)
+{
+	const struct tta_segment *seg = &r->seg;
+	uint32_t cap = seg->geo.device_capacity, words = tta_bitmap_words(seg), n = 0;
+	memset(plan, 0, sizeof *plan);
+	plan->words = words;
+	for (uint32_t d = 0; d < cap; d++) {
+		const unsigned int *users = tta_device_user_words(seg, d);
+		unsigned int any = 0;
+		for (uint32_t w = 0; w < words; w++)
+			any |= LOAD_RELAXED(&users[w]);
+		if (any == 0)
+			continue;
+		if (n == r->plan_room) {
+			size_t room = r->plan_room ? r->plan_room * 2 : 8;
+			uint32_t *ids = realloc(r->plan_ids, room * sizeof *ids);
+			if (ids != NULL)
+				r->plan_ids = ids;
+			unsigned int *bits = realloc(r->plan_bits, room * words * sizeof *bits);
+			if (bits != NULL)
+				r->plan_bits = bits;
+			if (ids == NULL || bits == NULL)
+				return -ENOMEM;
+			r->plan_room = room;
+		}
+		for (uint32_t w = 0; w < words; w++)
+			r->plan_bits[(size_t)n * words + w] = LOAD_RELAXED(&users[w]);
+		r->plan_ids[n++] = d;
+	}
+	plan->n = n;
+	plan->ids = r->plan_ids;
+	plan->bits = r->plan_bits;
+	return 0;
+}
+
+/* Whether SLOT uses planned device I. */
+static inline bool plan_uses(const struct device_plan *plan, uint32_t i, uint32_t slot)
+{
+	return (plan->bits[(size_t)i * plan->words + slot / 32] & (1u << (slot % 32))) != 0;
+}
+
 TTA_EXPORT int tta_reader_foreach_process(tta_reader *r, tta_process_fn fn, void *ctx)
 {
 	const struct tta_segment *seg = &r->seg;
 	sigjmp_buf jump, *outer;
 	int rc = 0;
+	if (reader_faulted(r))
+		return -EFAULT;
 	BUS_GUARD(jump, outer, return -EFAULT);
+	struct device_plan plan;
+	rc = device_plan_make(r, &plan);
+	if (rc != 0)
+		goto out;
 	struct tta_process_view p;
 	uint64_t state;
 	for (uint32_t slot = next_live_process(seg, 0, &p, &state); slot != UINT32_MAX;
 	     slot = next_live_process(seg, slot + 1, &p, &state)) {
 		bool any = false;
-		for (uint32_t d = 0; d < seg->geo.device_capacity; d++) {
-			if (!slot_uses_device(seg, slot, d))
+		for (uint32_t i = 0; i < plan.n; i++) {
+			if (!plan_uses(&plan, i, slot))
 				continue;
 			int64_t used[TTA_MEM_TYPES] = { 0 }, buffers = 0;
-			if (!add_counter_line(seg, slot, d, used, &buffers))
+			if (!add_counter_line(seg, slot, plan.ids[i], used, &buffers))
 				break; /* reaped while we read: skip the rest */
 			any = true;
-			rc = fn(&p, d, used, buffers, ctx);
+			rc = fn(&p, plan.ids[i], used, buffers, ctx);
 			if (rc != 0)
 				goto out;
 		}
@@ -469,6 +681,8 @@ static int visit_buffers(const struct tta_segment *seg, int32_t pid, int32_t dev
 TTA_EXPORT int tta_reader_foreach_buffer(tta_reader *r, const struct tta_buffer_filter *filter,
 					 tta_buffer_fn fn, void *ctx)
 {
+	if (reader_faulted(r))
+		return -EFAULT;
 	struct tta_origin_names *names = tta_origin_names_new(&r->seg);
 	if (names == NULL)
 		return -ENOMEM;
@@ -535,62 +749,229 @@ static int reserve_one(void **array, size_t count, size_t *cap, size_t elem)
 	return 0;
 }
 
+/* What take_rows reads before it builds rows: each process once, and the
+ * counter lines it had on each device at that moment. */
+struct read_process_lines {
+	struct tta_process_view proc;
+	uint32_t first, count; /* its lines: lines[first .. first + count) */
+	int running;           /* annotate_rows: tta_process_alive() */
+};
+struct read_line {
+	uint32_t plan_index; /* the device: plan.ids[plan_index] */
+	int64_t used[TTA_MEM_TYPES];
+	int64_t peak[TTA_MEM_TYPES];
+	int64_t buffers;
+};
+/* A process's place in the row order, by its index in procs. */
+struct process_order {
+	int32_t pid;
+	uint32_t slot, index;
+};
+
+/* Row placement: per planned device, where its next row goes. */
+struct row_bucket {
+	uint32_t next;
+};
+
+static inline void row_fill(struct tta_process_row *row, const struct tta_process_view *p,
+			    uint32_t device, const int64_t *used, const int64_t *peak,
+			    int64_t buffers)
+{
+	row->proc = *p;
+	row->device = device;
+	memcpy(row->used, used, sizeof row->used);
+	memcpy(row->peak, peak, sizeof row->peak);
+	row->buffers = buffers;
+	memset(row->user, 0, sizeof row->user);
+	row->running = -1;
+}
+
 /* Reads every live process once: identity, then each device line it uses,
  * then its state word again. A process reaped meanwhile is dropped whole,
- * so no row is half of one moment and half of another. */
-static int take_rows(const struct tta_segment *seg, tta_snapshot *s)
+ * so no row is half of one moment and half of another. Rows come out
+ * sorted (device, pid, slot). *PROCESSES: how many processes they hold. */
+static int take_rows(tta_reader *r, tta_snapshot *s, uint64_t *processes)
 {
-	int64_t (*used)[TTA_MEM_TYPES] = NULL;
-	int64_t (*peak)[TTA_MEM_TYPES] = NULL;
-	int64_t *buffers = NULL;
-	uint32_t *devs = NULL;
-	uint32_t cap = seg->geo.device_capacity;
-	used = malloc(cap * sizeof *used);
-	peak = malloc(cap * sizeof *peak);
-	buffers = malloc(cap * sizeof *buffers);
-	devs = malloc(cap * sizeof *devs);
-	int rc = 0;
-	if (used == NULL || peak == NULL || buffers == NULL || devs == NULL) {
-		rc = -ENOMEM;
-		goto out;
+	const struct tta_segment *seg = &r->seg;
+	struct device_plan plan;
+	size_t n_procs = 0, n_lines = 0;
+	*processes = 0;
+	int rc = device_plan_make(r, &plan);
+	if (rc != 0)
+		return rc;
+	/* Each slot's planned devices, from the copied bitmaps: per slot a run
+	 * of plan indices (ascending), so a process costs its own devices, not
+	 * every device somebody uses. Counting sort by slot. */
+	uint32_t slots = seg->geo.slot_capacity;
+	if (slots + 1 > r->cap_slot_first) {
+		free(r->slot_first);
+		r->cap_slot_first = 0;
+		r->slot_first = malloc((slots + 1) * sizeof *r->slot_first);
+		if (r->slot_first == NULL)
+			return -ENOMEM;
+		r->cap_slot_first = slots + 1;
 	}
+	uint32_t *first_of = r->slot_first;
+	memset(first_of, 0, (slots + 1) * sizeof *first_of);
+	size_t pairs = 0;
+	for (uint32_t i = 0; i < plan.n; i++)
+		for (uint32_t w = 0; w < plan.words; w++)
+			for (unsigned int b = plan.bits[(size_t)i * plan.words + w]; b; b &= b - 1) {
+				uint32_t slot = w * 32 + (uint32_t)__builtin_ctz(b);
+				if (slot < slots) {
+					first_of[slot + 1]++;
+					pairs++;
+				}
+			}
+	for (uint32_t k = 0; k < slots; k++)
+		first_of[k + 1] += first_of[k];
+	if (pairs > r->cap_slot_devs) {
+		free(r->slot_devs);
+		r->cap_slot_devs = 0;
+		r->slot_devs = malloc(pairs * sizeof *r->slot_devs);
+		if (r->slot_devs == NULL)
+			return -ENOMEM;
+		r->cap_slot_devs = pairs;
+	}
+	for (uint32_t i = 0; i < plan.n; i++) /* fills each slot's run in plan order */
+		for (uint32_t w = 0; w < plan.words; w++)
+			for (unsigned int b = plan.bits[(size_t)i * plan.words + w]; b; b &= b - 1) {
+				uint32_t slot = w * 32 + (uint32_t)__builtin_ctz(b);
+				if (slot < slots)
+					r->slot_devs[first_of[slot]++] = i;
+			}
+	/* first_of[slot] now ends slot's run, which starts where slot-1's ends. */
 	struct tta_process_view p;
 	uint64_t state;
 	for (uint32_t slot = next_live_process(seg, 0, &p, &state); slot != UINT32_MAX;
 	     slot = next_live_process(seg, slot + 1, &p, &state)) {
-		uint32_t n = 0;
-		for (uint32_t d = 0; d < cap; d++) {
-			if (!slot_uses_device(seg, slot, d))
-				continue;
-			read_counter_line(seg, slot, d, used[n], &buffers[n]);
-			read_peak_line(seg, slot, d, used[n], peak[n]);
-			devs[n++] = d;
+		size_t first = n_lines;
+		uint32_t run_end = first_of[slot], run = slot ? first_of[slot - 1] : 0;
+		for (; run < run_end; run++) {
+			uint32_t i = r->slot_devs[run];
+			if (reserve_one((void **)&r->lines, n_lines, &r->cap_lines, sizeof *r->lines))
+				return -ENOMEM;
+			struct read_line *l = &r->lines[n_lines++];
+			l->plan_index = i;
+			read_counter_line(seg, slot, plan.ids[i], l->used, &l->buffers);
+			read_peak_line(seg, slot, plan.ids[i], l->used, l->peak);
 		}
 		ck_pr_fence_load();
-		if (load_slot_state(seg, slot) != state)
+		if (load_slot_state(seg, slot) != state) {
+			n_lines = first; /* reaped while we read: drop it whole */
 			continue;
-		for (uint32_t i = 0; i < (n ? n : 1); i++) {
-			if (reserve_one((void **)&s->rows, s->n_rows, &s->cap_rows, sizeof *s->rows)) {
-				rc = -ENOMEM;
-				goto out;
-			}
-			struct tta_process_row *row = &s->rows[s->n_rows++];
-			memset(row, 0, sizeof *row);
-			row->proc = p;
-			row->device = n ? devs[i] : TTA_NO_DEVICE;
-			if (n) {
-				memcpy(row->used, used[i], sizeof row->used);
-				memcpy(row->peak, peak[i], sizeof row->peak);
-				row->buffers = buffers[i];
-			}
+		}
+		if (reserve_one((void **)&r->procs, n_procs, &r->cap_procs, sizeof *r->procs))
+			return -ENOMEM;
+		r->procs[n_procs++] = (struct read_process_lines){ p, (uint32_t)first,
+								   (uint32_t)(n_lines - first), -1 };
+	}
+	*processes = n_procs;
+	size_t n_rows = 0;
+	r->rows_plan_n = 0;
+	for (size_t i = 0; i < n_procs; i++)
+		n_rows += r->procs[i].count ? r->procs[i].count : 1;
+	if (n_rows == 0)
+		return 0;
+	/* Order: device, then pid, then slot. Processes are put in (pid, slot)
+	 * order first, by sorting small keys (the order of slot claims is
+	 * about the order of pids, so an insertion sort does little work),
+	 * then each row goes to its device's bucket, in that order. */
+	if (n_procs > r->cap_order) {
+		free(r->order);
+		r->cap_order = 0;
+		r->order = malloc(n_procs * sizeof *r->order);
+		if (r->order == NULL)
+			return -ENOMEM;
+		r->cap_order = n_procs;
+	}
+	struct process_order *order = r->order;
+	for (size_t i = 0; i < n_procs; i++)
+		order[i] = (struct process_order){ r->procs[i].proc.pid, r->procs[i].proc.slot,
+						   (uint32_t)i };
+	for (size_t i = 1; i < n_procs; i++) {
+		struct process_order x = order[i];
+		size_t j = i;
+		for (; j > 0 && (order[j - 1].pid > x.pid ||
+				 (order[j - 1].pid == x.pid && order[j - 1].slot > x.slot));
+		     j--)
+			order[j] = order[j - 1];
+		order[j] = x;
+	}
+	if (plan.n + 1 > r->cap_buckets) {
+		free(r->buckets);
+		r->cap_buckets = 0;
+		r->buckets = malloc((plan.n + 1) * sizeof *r->buckets);
+		if (r->buckets == NULL)
+			return -ENOMEM;
+		r->cap_buckets = plan.n + 1;
+	}
+	/* One bucket per planned device, in device order (plan ids ascend),
+	 * and a last one for processes on no device. */
+	struct row_bucket *bucket = r->buckets;
+	memset(bucket, 0, (plan.n + 1) * sizeof *bucket);
+	for (size_t i = 0; i < n_procs; i++) {
+		const struct read_process_lines *pl = &r->procs[i];
+		if (pl->count == 0)
+			bucket[plan.n].next++;
+		for (uint32_t j = 0; j < pl->count; j++)
+			bucket[r->lines[pl->first + j].plan_index].next++;
+	}
+	uint32_t at = 0;
+	for (uint32_t b = 0; b <= plan.n; b++) {
+		uint32_t n = bucket[b].next;
+		bucket[b].next = at;
+		at += n;
+	}
+	s->rows = malloc(n_rows * sizeof *s->rows);
+	if (s->rows == NULL)
+		return -ENOMEM;
+	s->cap_rows = n_rows;
+	if (n_rows > r->cap_row_process) {
+		free(r->row_process);
+		r->cap_row_process = 0;
+		r->row_process = malloc(n_rows * sizeof *r->row_process);
+		if (r->row_process == NULL)
+			return -ENOMEM;
+		r->cap_row_process = n_rows;
+	}
+	/* Device totals are summed here, from the very rows (sum_devices). */
+	if (plan.n > r->cap_plan_sums) {
+		free(r->plan_sums);
+		r->cap_plan_sums = 0;
+		r->plan_sums = malloc(plan.n * sizeof *r->plan_sums);
+		if (r->plan_sums == NULL)
+			return -ENOMEM;
+		r->cap_plan_sums = plan.n;
+	}
+	if (plan.n > 0)
+		memset(r->plan_sums, 0, plan.n * sizeof *r->plan_sums);
+	r->rows_plan_n = plan.n;
+	for (size_t i = 0; i < n_procs; i++) {
+		const struct read_process_lines *pl = &r->procs[order[i].index];
+		/* Each field written once (no calloc, no zeroing pass first:
+		 * a `rep stos` per 300-byte row cost a quarter of a snapshot). */
+		if (pl->count == 0) {
+			static const int64_t none[TTA_MEM_TYPES];
+			uint32_t at_row = bucket[plan.n].next++;
+			row_fill(&s->rows[at_row], &pl->proc, TTA_NO_DEVICE, none, none, 0);
+			r->row_process[at_row] = order[i].index;
+		}
+		for (uint32_t j = 0; j < pl->count; j++) {
+			const struct read_line *l = &r->lines[pl->first + j];
+			uint32_t at_row = bucket[l->plan_index].next++;
+			row_fill(&s->rows[at_row], &pl->proc, plan.ids[l->plan_index], l->used,
+				 l->peak, l->buffers);
+			r->row_process[at_row] = order[i].index;
+			struct tta_device_sum *sum = &r->plan_sums[l->plan_index];
+			for (int t = 0; t < TTA_MEM_TYPES; t++)
+				sum->used[t] += (uint64_t)l->used[t];
+			sum->buffers += (uint64_t)l->buffers;
+			sum->processes++;
 		}
 	}
-out:
-	free(used);
-	free(peak);
-	free(buffers);
-	free(devs);
-	return rc;
+	s->n_rows = n_rows;
+	return 0;
 }
 
 struct buffer_ctx {
@@ -617,22 +998,40 @@ static int collect_buffer(const struct tta_buffer_view *v, void *opaque)
 	return 0;
 }
 
-static void take_counters(const struct tta_segment *seg, tta_snapshot *s)
+/* Chunks owned, as records: rescanned only when writers said chunks moved
+ * (chunk_epoch) or the last scan is a second old. */
+static uint64_t records_reserved(tta_reader *r)
 {
-	const struct tta_header *h = tta_hdr(seg);
-	for (unsigned i = 0; i < TTA_COUNTER_COUNT; i++)
-		if (counter_table[i].stored)
-			s->counters[i] = ck_pr_load_64(&h->counters[i]);
-	uint64_t live = 0;
-	for (uint32_t slot = 0; slot < seg->geo.slot_capacity; slot++)
-		live += slot_is_live(load_slot_state(seg, slot));
+	const struct tta_segment *seg = &r->seg;
+	uint64_t epoch = ck_pr_load_64(&tta_hdr(seg)->chunk_epoch);
+	uint64_t now = tta_now_mono_ns();
+	if (r->reserved_known && epoch == r->reserved_epoch &&
+	    now - r->reserved_scanned_ns < 1000000000u)
+		return r->reserved_records;
+	ck_pr_fence_load();
 	uint64_t reserved = 0;
 	uint32_t chunks = tta_chunk_count(seg);
 	for (uint32_t c = 0; c < chunks; c++)
 		if (ck_pr_load_64(tta_chunk_owner_at(seg, c)) != 0)
 			reserved += TTA_RECORDS_PER_CHUNK;
-	s->counters[TTA_CTR_live_processes] = live;
-	s->counters[TTA_CTR_records_reserved] = reserved;
+	/* Tagged with the epoch from before the scan: a claim during the scan
+	 * makes the next snapshot scan again. */
+	r->reserved_known = true;
+	r->reserved_epoch = epoch;
+	r->reserved_records = reserved;
+	r->reserved_scanned_ns = now;
+	return reserved;
+}
+
+static void take_counters(tta_reader *r, tta_snapshot *s, uint64_t live_processes)
+{
+	const struct tta_segment *seg = &r->seg;
+	const struct tta_header *h = tta_hdr(seg);
+	for (unsigned i = 0; i < TTA_COUNTER_COUNT; i++)
+		if (counter_table[i].stored)
+			s->counters[i] = ck_pr_load_64(&h->counters[i]);
+	s->counters[TTA_CTR_live_processes] = live_processes;
+	s->counters[TTA_CTR_records_reserved] = records_reserved(r);
 	s->counters[TTA_CTR_records_capacity] = seg->geo.record_capacity;
 }
 
@@ -663,17 +1062,6 @@ static int cmp_u64(uint64_t a, uint64_t b)
 	return (a > b) - (a < b);
 }
 
-static int cmp_rows(const void *pa, const void *pb)
-{
-	const struct tta_process_row *a = pa, *b = pb;
-	int c = cmp_u64(a->device, b->device);
-	if (!c)
-		c = (a->proc.pid > b->proc.pid) - (a->proc.pid < b->proc.pid);
-	if (!c)
-		c = cmp_u64(a->proc.slot, b->proc.slot);
-	return c;
-}
-
 static int cmp_buffers(const void *pa, const void *pb)
 {
 	const struct tta_buffer_view *a = pa, *b = pb;
@@ -687,48 +1075,61 @@ static int cmp_buffers(const void *pa, const void *pb)
 	return c;
 }
 
-static bool device_in_use(const struct tta_device_view *dev)
+/* Device totals from the rows themselves (summed by take_rows as it placed
+ * them): the sums match by construction. Views exist for the devices that
+ * are registered or that rows use, in id order. */
+static int sum_devices(tta_reader *r, tta_snapshot *s)
 {
-	if (dev->registered || dev->buffers != 0 || dev->processes != 0)
-		return true;
-	for (unsigned t = 0; t < TTA_MEM_TYPES; t++)
-		if (dev->used[t] != 0)
-			return true;
-	return false;
-}
-
-/* Device totals from the rows themselves: the sums match by construction. */
-static int sum_devices(const struct tta_segment *seg, tta_snapshot *s)
-{
-	uint32_t cap = seg->geo.device_capacity;
-	struct tta_device_view *all = calloc(cap, sizeof *all);
+	const struct tta_segment *seg = &r->seg;
+	uint32_t cap = seg->geo.device_capacity, plan_n = r->rows_plan_n, registered = 0;
+	if (cap > r->cap_registered) {
+		free(r->registered_ids);
+		r->cap_registered = 0;
+		r->registered_ids = malloc(cap * sizeof *r->registered_ids);
+		if (r->registered_ids == NULL)
+			return -ENOMEM;
+		r->cap_registered = cap;
+	}
+	uint32_t *ids = r->registered_ids;
+	for (uint32_t d = 0; d < cap; d++)
+		if (ck_pr_load_64(&tta_device_at(seg, d)->state) == TTA_DEVICE_PUBLISHED)
+			ids[registered++] = d;
+	struct tta_device_view *all = calloc((size_t)plan_n + registered + 1, sizeof *all);
 	if (all == NULL)
 		return -ENOMEM;
 	s->devices = all; /* freed with the snapshot even if we fault below */
-	for (uint32_t d = 0; d < cap; d++)
-		read_device_identity(seg, d, &all[d]);
-	for (size_t i = 0; i < s->n_rows; i++) {
-		const struct tta_process_row *row = &s->rows[i];
-		if (row->device >= cap)
-			continue;
-		struct tta_device_view *d = &all[row->device];
-		add_into(d->used, &d->buffers, row->used, row->buffers);
-		d->processes++;
+	size_t n = 0;
+	uint32_t reg = 0, p = 0;
+	for (;;) {
+		while (p < plan_n && r->plan_sums[p].processes == 0)
+			p++; /* planned, but no live process of this snapshot uses it */
+		uint32_t planned = p < plan_n ? r->plan_ids[p] : UINT32_MAX;
+		uint32_t id = reg < registered && ids[reg] < planned ? ids[reg] : planned;
+		if (id == UINT32_MAX)
+			break;
+		if (reg < registered && ids[reg] == id)
+			reg++;
+		struct tta_device_view *d = &all[n];
+		read_device_identity(seg, id, d);
+		if (p < plan_n && r->plan_ids[p] == id) {
+			const struct tta_device_sum *sum = &r->plan_sums[p++];
+			for (int t = 0; t < TTA_MEM_TYPES; t++)
+				d->used[t] = (int64_t)sum->used[t];
+			d->buffers = (int64_t)sum->buffers;
+			d->processes = sum->processes;
+		}
+		if (s->info.filter_device < 0 || (uint32_t)s->info.filter_device == id)
+			n++;
 	}
-	size_t kept = 0;
-	for (uint32_t d = 0; d < cap; d++) {
-		if (s->info.filter_device >= 0 && (uint32_t)s->info.filter_device != d)
-			continue;
-		if (device_in_use(&all[d]))
-			all[kept++] = all[d];
-	}
-	s->n_devices = kept;
+	s->n_devices = n;
 	return 0;
 }
 
 /* Keeps the rows that pass the filters (after the device sums used all). */
 static void filter_rows(tta_snapshot *s)
 {
+	if (s->info.filter_pid == 0 && s->info.filter_device < 0)
+		return;
 	size_t kept = 0;
 	for (size_t i = 0; i < s->n_rows; i++) {
 		const struct tta_process_row *row = &s->rows[i];
@@ -736,7 +1137,9 @@ static void filter_rows(tta_snapshot *s)
 			continue;
 		if (s->info.filter_device >= 0 && row->device != (uint32_t)s->info.filter_device)
 			continue;
-		s->rows[kept++] = *row;
+		if (kept != i)
+			s->rows[kept] = *row;
+		kept++;
 	}
 	s->n_rows = kept;
 }
@@ -754,19 +1157,30 @@ void tta_user_name(uint32_t uid, char *out, size_t outlen)
 }
 
 /* Outside the guard: reads /proc and the user database, not the segment.
- * Costs one /proc read per process (bench section l); the rest is kept
- * linear: rows of one process are adjacent (take_rows walks slot by slot,
- * filter_rows keeps the order), so a process is judged on its first row, and
- * a user name is looked up once per distinct uid. */
-static void annotate_rows(tta_snapshot *s)
+ * Before the filters: exited_processes is a segment-wide gauge, like
+ * live_processes, whatever rows the filters keep. Each of the PROCESSES
+ * take_rows read is judged once (one /proc read, bench section l) however
+ * many device rows it has; a user name is looked up once per distinct uid
+ * (rows of one uid are usually adjacent: one process's, or one user's). */
+static void annotate_rows(tta_reader *r, tta_snapshot *s, size_t processes)
 {
 	uint64_t pidns = tta_self_pidns_ino();
 	bool proc_ours = tta_proc_is_ours(); /* a readlink: once, not per process */
+	for (size_t i = 0; i < processes; i++) {
+		struct read_process_lines *pl = &r->procs[i];
+		const struct tta_process_view *p = &pl->proc;
+		if (pidns == 0 || p->pidns_ino != pidns || p->pid <= 0 || !proc_ours)
+			pl->running = -1; /* its pid means something else here */
+		else
+			pl->running = tta_proc_incarnation_alive((pid_t)p->pid, p->start_time);
+		if (pl->running == 0)
+			s->counters[TTA_CTR_exited_processes]++;
+	}
 	for (size_t i = 0; i < s->n_rows; i++) {
 		struct tta_process_row *row = &s->rows[i];
-		const struct tta_process_row *prev = i ? &s->rows[i - 1] : NULL;
+		row->running = r->procs[r->row_process[i]].running;
 		size_t j = 0;
-		if (prev && prev->proc.uid == row->proc.uid)
+		if (i > 0 && s->rows[i - 1].proc.uid == row->proc.uid)
 			j = i - 1;
 		else
 			while (j < i && s->rows[j].proc.uid != row->proc.uid)
@@ -775,18 +1189,6 @@ static void annotate_rows(tta_snapshot *s)
 			memcpy(row->user, s->rows[j].user, sizeof row->user);
 		else
 			tta_user_name(row->proc.uid, row->user, sizeof row->user);
-		if (prev && prev->proc.slot == row->proc.slot &&
-		    prev->proc.generation == row->proc.generation) {
-			row->running = prev->running;
-			continue; /* the same process: judged and counted once */
-		}
-		if (pidns == 0 || row->proc.pidns_ino != pidns || row->proc.pid <= 0 || !proc_ours)
-			row->running = -1; /* its pid means something else here */
-		else
-			row->running = tta_proc_incarnation_alive((pid_t)row->proc.pid,
-								 row->proc.start_time);
-		if (row->running == 0)
-			s->counters[TTA_CTR_exited_processes]++;
 	}
 }
 
@@ -853,14 +1255,15 @@ TTA_EXPORT int tta_snapshot_take(tta_reader *r, int32_t pid, int32_t device, uns
 		return tta_fail(err, errlen, -ENOMEM, "out of memory");
 	}
 	int rc = 0;
+	uint64_t live_processes = 0;
 	if (seg != NULL) {
 		sigjmp_buf jump, *outer;
 		BUS_GUARD(jump, outer, goto faulted);
 		take_info(seg, s);
-		take_counters(seg, s);
-		rc = take_rows(seg, s);
+		rc = take_rows(r, s, &live_processes);
+		take_counters(r, s, live_processes);
 		if (rc == 0)
-			rc = sum_devices(seg, s);
+			rc = sum_devices(r, s);
 		if (rc == 0 && records) {
 			struct buffer_ctx ctx = { .snap = s, .error = 0 };
 			rc = visit_buffers(seg, pid, device, s->names, collect_buffer, &ctx);
@@ -883,16 +1286,9 @@ TTA_EXPORT int tta_snapshot_take(tta_reader *r, int32_t pid, int32_t device, uns
 		return tta_fail(err, errlen, rc, "cannot take a snapshot of segment %s: %s",
 				seg->name, strerror(-rc));
 	}
-	/* Before filtering: exited_processes is a segment-wide gauge, like
-	 * live_processes, whatever rows the filters keep. */
-	if (flags & TTA_SNAPSHOT_PROCESS_DETAILS)
-		annotate_rows(s);
-	else
-		for (size_t i = 0; i < s->n_rows; i++)
-			s->rows[i].running = -1;
-	filter_rows(s);
-	if (s->n_rows > 1)
-		qsort(s->rows, s->n_rows, sizeof *s->rows, cmp_rows);
+	if ((flags & TTA_SNAPSHOT_PROCESS_DETAILS) && s->n_rows > 0)
+		annotate_rows(r, s, (size_t)live_processes); /* else running stays -1 (take_rows) */
+	filter_rows(s); /* keeps take_rows' order: device, pid, slot */
 	if (s->n_buffers > 1)
 		qsort(s->buffers, s->n_buffers, sizeof *s->buffers, cmp_buffers);
 	if (s->names != NULL)

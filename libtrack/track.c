@@ -51,6 +51,9 @@
 #endif
 #include <urcu-bp.h>
 #include <sys/mman.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "tt-alloc/tt_alloc.h"
 #include "origins.h"
@@ -137,11 +140,60 @@ static inline void shard_lock_drop(struct shard_lock *l)
 	__atomic_store_n(&l->held, 0, __ATOMIC_RELEASE);
 }
 
+/*
+ * Staging. The newest keyed allocations of a shard wait in a small ring
+ * before they enter the shard's ck_rhs table, so that:
+ *  - a buffer freed soon after it was allocated (activations, scratch) never
+ *    touches the table: at a million live buffers the table is far larger
+ *    than the caches, and an insert into it is a miss to memory;
+ *  - an insert that does reach the table (the oldest staged entry, when the
+ *    ring is full) finds its bucket already in cache: the bucket was
+ *    prefetched when the entry was staged, STAGE_SLOTS allocations earlier.
+ * The ring holds at most one LIVE entry per key (an alloc over a staged live
+ * key hides it behind the new record's `shadowed` link, as the table does).
+ * Lookups look in the ring first (newest first), then in the table.
+ *
+ * A small table stays in cache and gains nothing from the ring, so a shard
+ * stages only once its table has STAGE_MIN_BUCKETS buckets (set when the
+ * table grows; a table never shrinks, so the ring is never emptied).
+ *
+ * Collisions with the table. An alloc whose key is live in the ring counts
+ * its collision at once. Whether a staged key is also live in the table is
+ * decided later, without a miss on the alloc path: the entry carries
+ * `check_table`, and the question is asked when the entry leaves the ring
+ * (ck_rhs_set names the hidden entry) or, for an entry freed while staged,
+ * when its FREED slot is reused or its key is freed from the table, or at
+ * detach. The answer cannot change meanwhile: the table gains a key only
+ * from the ring entry of that key (oldest first) or from a free of that key,
+ * and both settle the question first. So the count is exact, only later.
+ */
+#define STAGE_SLOTS 8u
+#define STAGE_MIN_BUCKETS (1ul << 15) /* 512 KiB of ck_rhs slots per shard */
+enum { STAGE_EMPTY = 0, STAGE_LIVE = 1, STAGE_FREED = 2 };
+
+struct staged {
+	uint64_t address;
+	uint64_t entry;             /* ENTRY(fp, index) of the newest allocation (LIVE) */
+	uint32_t device;
+	uint8_t space;
+	uint8_t check_table;        /* not yet checked against the table (see above) */
+};
+
 struct shard {
 	struct shard_lock lock;
+	bool staging;               /* the table is large enough to stage in front of */
 	ck_rhs_t table;             /* (device, space, address) -> record entry */
 	uint32_t *free_records;     /* stack of record indices this process owns */
 	uint32_t free_count, free_capacity;
+	/* stage_tag[i]: 0 empty, else state << 30 | 30 fingerprint bits */
+	uint32_t stage_tag[STAGE_SLOTS];
+	uint32_t stage_head;        /* next slot written (and evicted first) */
+	struct staged stage[STAGE_SLOTS];
+	/* Where the current table map keeps its slots, for prefetching only
+	 * (see table_slot_hint): NULL when unknown. */
+	const void *hint_map;
+	const char *hint_slots;
+	unsigned long hint_mask;
 } __attribute__((aligned(TTA_CACHE_LINE)));
 
 struct tracker {
@@ -327,15 +379,22 @@ static bool entry_equal_cb(const void *stored, const void *key)
 #else
 #define MADV_POPULATE_WRITE_COMPAT 23 /* Linux 5.14 */
 #endif
+/* The last map this thread allocated, for table_hint_refresh. */
+static __thread const void *tls_map_base __attribute__((tls_model("initial-exec")));
+static __thread size_t tls_map_size __attribute__((tls_model("initial-exec")));
 
 static void *rhs_malloc(size_t size)
 {
-	if (size < HUGE_MAP)
-		return malloc(size);
 	void *p = NULL;
-	if (posix_memalign(&p, HUGE_MAP, size) != 0)
-		return NULL;
-	(void)madvise(p, size, MADV_HUGEPAGE);
+	if (size < HUGE_MAP) {
+		p = malloc(size);
+	} else if (posix_memalign(&p, HUGE_MAP, size) == 0) {
+		(void)madvise(p, size, MADV_HUGEPAGE);
+	} else {
+		p = NULL;
+	}
+	tls_map_base = p;
+	tls_map_size = size;
 	return p;
 }
 
@@ -366,6 +425,99 @@ static void rhs_free(void *p, size_t size, bool defer)
 static struct ck_malloc rhs_allocator = {
 	.malloc = rhs_malloc, .realloc = rhs_realloc, .free = rhs_free
 };
+
+/*
+ * Table slot hints: where in the current ck_rhs map the probe for a hash
+ * starts, so the slot can be prefetched before it is needed (staging, above).
+ * ck keeps its map layout private. What this relies on is checked once per
+ * process against a real table (table_hint_calibrate): a map is a header of
+ * fixed size followed, on the next cache line, by one 16-byte slot per
+ * bucket, the map is the block ck asked our allocator for, and a probe for
+ * hash H starts at slot H & (capacity - 1). If the check fails, no hint is
+ * given. A hint is only ever prefetched, never dereferenced, so even a wrong
+ * one costs speed, not correctness.
+ */
+#define RHS_SLOT_BYTES 16u
+static long g_rhs_map_header = -1; /* bytes before the slots; -1: no hints */
+
+static void table_hint_update(struct shard *s)
+{
+	const void *map = s->table.map;
+	s->hint_map = map;
+	s->hint_slots = NULL;
+	/* Without a hint the size is judged from the entries (at most half
+	 * the buckets are used). */
+	if (!s->staging && ck_rhs_count(&s->table) * 2 >= STAGE_MIN_BUCKETS)
+		s->staging = true;
+	if (g_rhs_map_header < 0 || map != tls_map_base)
+		return;
+	size_t header = (size_t)g_rhs_map_header, bytes = tls_map_size;
+	if (bytes < header + TTA_CACHE_LINE - 1 + RHS_SLOT_BYTES)
+		return;
+	unsigned long buckets = (bytes - header - (TTA_CACHE_LINE - 1)) / RHS_SLOT_BYTES;
+	if (buckets == 0 || (buckets & (buckets - 1)) != 0)
+		return;
+	uintptr_t slots = ((uintptr_t)map + header + TTA_CACHE_LINE - 1) &
+			  ~(uintptr_t)(TTA_CACHE_LINE - 1);
+	s->hint_slots = (const char *)slots;
+	s->hint_mask = buckets - 1;
+	if (buckets >= STAGE_MIN_BUCKETS)
+		s->staging = true;
+}
+
+/* After any ck call that may have grown the table. */
+static inline void table_hint_refresh(struct shard *s)
+{
+	if (UNLIKELY(s->table.map != s->hint_map))
+		table_hint_update(s);
+}
+
+static inline void table_prefetch(const struct shard *s, unsigned long table_hash)
+{
+	if (LIKELY(s->hint_slots != NULL))
+		__builtin_prefetch(s->hint_slots + (table_hash & s->hint_mask) * RHS_SLOT_BYTES, 1, 3);
+}
+
+static unsigned long calibrate_hash_cb(const void *entry, unsigned long seed)
+{
+	(void)seed;
+	return (unsigned long)((uintptr_t)entry >> 8);
+}
+
+/* Learns ck_rhs's map header size from a table of 64 buckets, then checks
+ * that entries land where hints would point. Called once, under
+ * g_attach_lock. */
+static void table_hint_calibrate(void)
+{
+	static bool done;
+	if (done)
+		return;
+	done = true;
+	ck_rhs_t probe;
+	if (!ck_rhs_init(&probe, CK_RHS_MODE_DIRECT, calibrate_hash_cb, NULL, &rhs_allocator, 64, 0))
+		return;
+	const char *base = (const char *)probe.map;
+	size_t bytes = tls_map_size;
+	long header = (long)bytes - (long)(64 * RHS_SLOT_BYTES) - (TTA_CACHE_LINE - 1);
+	bool ok = (const void *)base == tls_map_base && header > 0;
+	static const unsigned long homes[] = { 5, 42, 63 };
+	for (unsigned i = 0; ok && i < sizeof homes / sizeof homes[0]; i++) {
+		uintptr_t entry = ((uintptr_t)homes[i] << 8) | 1;
+		ok = ck_rhs_put(&probe, homes[i], (void *)entry) && probe.map == (void *)base;
+		if (!ok)
+			break;
+		uintptr_t slots = ((uintptr_t)base + (size_t)header + TTA_CACHE_LINE - 1) &
+				  ~(uintptr_t)(TTA_CACHE_LINE - 1);
+		const char *slot = (const char *)slots + homes[i] * RHS_SLOT_BYTES;
+		/* Inside the block ck asked us for: reading it cannot fault. */
+		ok = slot + RHS_SLOT_BYTES <= base + bytes &&
+		     *(const uintptr_t *)(const void *)(slot + RHS_SLOT_BYTES - sizeof(uintptr_t)) ==
+			     entry;
+	}
+	ck_rhs_destroy(&probe);
+	if (ok)
+		g_rhs_map_header = header;
+}
 
 static inline void shard_lock(struct shard *s)
 {
@@ -518,9 +670,12 @@ static struct tracker *attach_locked(void)
 	}
 	bool ok = t->device_seen != NULL && t->overflow_blocks != NULL && t->history_next != NULL;
 	unsigned inited = 0;
+	table_hint_calibrate();
 	for (; inited < SHARDS && ok; inited++) {
 		ok = ck_rhs_init(&t->shards[inited].table, CK_RHS_MODE_DIRECT | CK_RHS_MODE_SPMC,
 				 entry_hash_cb, entry_equal_cb, &rhs_allocator, 64, t->hash_seed);
+		if (ok)
+			table_hint_refresh(&t->shards[inited]);
 	}
 	if (!ok) {
 		for (unsigned i = 0; i + 1 < inited; i++)
@@ -874,6 +1029,191 @@ static inline uint32_t make_lookup(struct tracker *t, uint32_t device, unsigned 
 /* ------------------------------------------------------------------------ */
 /* Keyed reports: buffers by address, CBs by id, kernels by id */
 
+/* A record index we issued (shared table or one of our overflow blocks):
+ * what a `shadowed` link read back from the segment must be before use. */
+static inline bool index_valid(const struct tracker *t, uint64_t index)
+{
+	return index < t->record_capacity ||
+	       index - t->record_capacity <
+		       (uint64_t)ck_pr_load_32(&t->overflow_blocks_used) * OVERFLOW_BLOCK;
+}
+
+/* The older allocation record R hides, as an index, or UINT32_MAX. */
+static inline uint32_t shadowed_index(const struct tracker *t, const struct tta_record *r)
+{
+	uint64_t link = ck_pr_load_64(&r->shadowed);
+	if (LIKELY(link == 0) || !index_valid(t, link - 1))
+		return UINT32_MAX;
+	return (uint32_t)(link - 1);
+}
+
+/* Links the oldest allocation hidden behind record INDEX to OLDER. The
+ * walk is bounded: links live in the shared segment. */
+static void shadow_link_end(struct tracker *t, uint32_t index, uint32_t older)
+{
+	struct tta_record *r = record_at(t, index);
+	for (unsigned hops = 0; hops < (1u << 16); hops++) {
+		uint32_t next = shadowed_index(t, r);
+		if (next == UINT32_MAX) {
+			ck_pr_store_64(&r->shadowed, (uint64_t)older + 1);
+			return;
+		}
+		r = record_at(t, next);
+	}
+	SHORTFALL(t, records_unavailable); /* a corrupt chain: OLDER stays counted, unreachable */
+}
+
+static inline uint32_t stage_tag_of(uint32_t fp, unsigned state)
+{
+	return (fp & 0x3fffffffu) | (state << 30);
+}
+
+static inline uint32_t entry_fp(uint64_t entry)
+{
+	return (uint32_t)(entry >> 32) & 0x7fffffffu;
+}
+
+/* Bit I set when stage_tag[I] == TAG. */
+static inline unsigned stage_match(const struct shard *s, uint32_t tag)
+{
+#if defined(__SSE2__)
+	_Static_assert(STAGE_SLOTS == 8, "two SSE2 compares");
+	__m128i want = _mm_set1_epi32((int)tag);
+	__m128i lo = _mm_loadu_si128((const __m128i *)(const void *)&s->stage_tag[0]);
+	__m128i hi = _mm_loadu_si128((const __m128i *)(const void *)&s->stage_tag[4]);
+	return (unsigned)_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(lo, want))) |
+	       (unsigned)_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(hi, want))) << 4;
+#else
+	unsigned m = 0;
+	for (unsigned i = 0; i < STAGE_SLOTS; i++)
+		m |= (unsigned)(s->stage_tag[i] == tag) << i;
+	return m;
+#endif
+}
+
+/* The ring slot holding KEY in state TAG's state, or -1. */
+static inline int stage_find(const struct shard *s, uint32_t tag, uint32_t device, unsigned space,
+			     uint64_t address)
+{
+	for (unsigned m = stage_match(s, tag); m != 0; m &= m - 1) {
+		unsigned i = (unsigned)__builtin_ctz(m);
+		const struct staged *e = &s->stage[i];
+		if (e->address == address && e->device == device && e->space == space)
+			return (int)i;
+	}
+	return -1;
+}
+
+static bool table_has_key(struct tracker *t, struct shard *s, const struct staged *e)
+{
+	uint32_t fp = entry_fp(e->entry);
+	struct lookup l = { ENTRY_FP_BITS(ENTRY(fp, 0)), e->address, e->device, e->space, t };
+	return ck_rhs_get(&s->table, fingerprint_hash(fp), &l) != NULL;
+}
+
+/* Empties the ring slot at the head: a LIVE entry moves into the table, a
+ * FREED one settles its check against the table. False when the table
+ * cannot grow (the entry stays where it is). Called with S locked. */
+static bool stage_evict(struct tracker *t, struct shard *s)
+{
+	uint32_t slot = s->stage_head;
+	uint32_t tag = s->stage_tag[slot];
+	if (tag == 0)
+		return true;
+	struct staged *e = &s->stage[slot];
+	if ((tag >> 30) == STAGE_FREED) {
+		if (e->check_table && table_has_key(t, s, e))
+			SHORTFALL(t, address_collisions);
+	} else {
+		void *previous = NULL;
+		tls_table_owner = t;
+		bool ok = ck_rhs_set(&s->table, fingerprint_hash(entry_fp(e->entry)),
+				     (void *)(uintptr_t)e->entry, &previous);
+		table_hint_refresh(s);
+		if (UNLIKELY(!ok))
+			return false;
+		if (UNLIKELY(previous != NULL)) {
+			/* Its key was live in the table too: allocated over it.
+			 * The table now names the newest; the chain ends with the
+			 * allocation that was in the table. */
+			shadow_link_end(t, ENTRY_INDEX(e->entry), ENTRY_INDEX((uintptr_t)previous));
+			if (e->check_table)
+				SHORTFALL(t, address_collisions);
+		}
+	}
+	s->stage_tag[slot] = 0;
+	return true;
+}
+
+/* Puts record INDEX straight into the table. Kernels: a reload replaces
+ * the earlier binary. Buffers and CBs: an alloc over a live key keeps both.
+ * Called with S locked, after the counters were added; false when the table
+ * had no room (the record and its counters are undone). */
+static bool table_insert(struct tracker *t, struct shard *s, uint32_t index, uint32_t fp,
+			 unsigned long table_hash, uint32_t device, unsigned type, uint64_t size)
+{
+	void *previous = NULL;
+	tls_table_owner = t;
+	bool ok = ck_rhs_set(&s->table, table_hash, (void *)(uintptr_t)ENTRY(fp, index), &previous);
+	table_hint_refresh(s);
+	if (UNLIKELY(!ok)) {
+		/* No memory to index it: undo so totals stay exact. */
+		counters_sub(t, device, type, size);
+		release_record(t, s, index);
+		SHORTFALL(t, records_unavailable);
+		return false;
+	}
+	if (LIKELY(previous == NULL))
+		return true;
+	uint32_t old_index = ENTRY_INDEX((uintptr_t)previous);
+	if (type == TTA_LAYOUT_KERNEL) {
+		struct tta_record *old = record_at(t, old_index);
+		counters_sub(t, old->device, old->type, old->size);
+		release_record(t, s, old_index);
+	} else {
+		/* Alloc over a live address: the earlier one was never freed.
+		 * Keep both in the totals and count it so the anomaly is visible.
+		 * The table now names the new record, which links to the one it
+		 * hides: frees release the newest first. */
+		ck_pr_store_64(&record_at(t, index)->shadowed, (uint64_t)old_index + 1);
+		SHORTFALL(t, address_collisions);
+	}
+	return true;
+}
+
+/* Puts record INDEX in the shard's ring (see struct staged). Called with S
+ * locked, after the counters were added; false (nothing changed) when the
+ * table cannot take the entry the ring must give up. */
+static bool stage_insert(struct tracker *t, struct shard *s, uint32_t index, uint32_t fp,
+			 unsigned long table_hash, uint32_t device, unsigned space,
+			 uint64_t address)
+{
+	if (UNLIKELY(!stage_evict(t, s)))
+		return false;
+	uint8_t check_table = 1;
+	int hidden = stage_find(s, stage_tag_of(fp, STAGE_LIVE), device, space, address);
+	if (UNLIKELY(hidden >= 0)) {
+		/* Alloc over a live staged address: as in table_insert, and the
+		 * new entry inherits the hidden one's open question. */
+		ck_pr_store_64(&record_at(t, index)->shadowed,
+			       (uint64_t)ENTRY_INDEX(s->stage[hidden].entry) + 1);
+		check_table = s->stage[hidden].check_table;
+		s->stage_tag[hidden] = 0;
+		SHORTFALL(t, address_collisions);
+	}
+	uint32_t slot = s->stage_head;
+	s->stage[slot] = (struct staged){ .address = address,
+					  .entry = ENTRY(fp, index),
+					  .device = device,
+					  .space = (uint8_t)space,
+					  .check_table = check_table };
+	s->stage_tag[slot] = stage_tag_of(fp, STAGE_LIVE);
+	s->stage_head = (slot + 1) % STAGE_SLOTS;
+	/* It reaches the table STAGE_SLOTS allocations from now, if it lives. */
+	table_prefetch(s, table_hash);
+	return true;
+}
+
 static void keyed_alloc(struct tracker *t, uint32_t device, uint64_t address, uint64_t size,
 			unsigned type, unsigned kernel_kind, uint32_t origin)
 {
@@ -882,10 +1222,11 @@ static void keyed_alloc(struct tracker *t, uint32_t device, uint64_t address, ui
 	mark_device_used(t, device);
 	uint64_t now = coarse_now_ns();
 	history_touch(t, device, now);
+	unsigned space = key_space_of(type);
 	struct lookup l;
 	unsigned long table_hash;
 	struct shard *s;
-	uint32_t fp = make_lookup(t, device, key_space_of(type), address, &l, &table_hash, &s);
+	uint32_t fp = make_lookup(t, device, space, address, &l, &table_hash, &s);
 	shard_lock(s);
 	uint32_t index = new_record(t, s, device, address, size, type, kernel_kind, false, origin, now);
 	if (UNLIKELY(index == UINT32_MAX)) {
@@ -899,38 +1240,52 @@ static void keyed_alloc(struct tracker *t, uint32_t device, uint64_t address, ui
 		tta_counter_line_add(&t->counters[device], type, size);
 	else
 		counters_add(t, device, type, size);
-	void *previous = NULL;
-	tls_table_owner = t;
-	uint64_t entry = ENTRY(fp, index);
-	if (UNLIKELY(!ck_rhs_set(&s->table, table_hash, (void *)(uintptr_t)entry, &previous))) {
-		/* No memory to index it: undo so totals stay exact. */
-		counters_sub(t, device, type, size);
-		release_record(t, s, index);
-		shard_unlock(s);
-		SHORTFALL(t, records_unavailable);
-		return;
-	}
-	if (UNLIKELY(previous != NULL)) {
-		uint32_t old_index = ENTRY_INDEX((uintptr_t)previous);
-		struct tta_record *old = record_at(t, old_index);
-		if (type == TTA_LAYOUT_KERNEL) {
-			/* A reload replaces the earlier binary. */
-			counters_sub(t, old->device, old->type, old->size);
-			release_record(t, s, old_index);
-		} else {
-			/* Alloc over a live address: the earlier one was never freed.
-			 * Keep both in the totals and count it so the anomaly is
-			 * visible. The table now names the new record, which links
-			 * to the one it hides: frees release the newest first. */
-			ck_pr_store_64(&record_at(t, index)->shadowed, (uint64_t)old_index + 1);
-			SHORTFALL(t, address_collisions);
+	/* Kernels never stage: a reload is answered by a lock-free table
+	 * lookup (tta_report_kernel_load). */
+	bool recorded;
+	if (!s->staging || space == SPACE_KERNEL) {
+		recorded = table_insert(t, s, index, fp, table_hash, device, type, size);
+	} else {
+		recorded = stage_insert(t, s, index, fp, table_hash, device, space, address);
+		if (UNLIKELY(!recorded)) {
+			counters_sub(t, device, type, size);
+			release_record(t, s, index);
+			SHORTFALL(t, records_unavailable);
 		}
+	}
+	if (UNLIKELY(!recorded)) {
+		shard_unlock(s);
+		return;
 	}
 	if (UNLIKELY(type == TTA_LAYOUT_KERNEL) && t->peaks != NULL)
 		tta_peak_note(&t->peaks[device], type, ck_pr_load_64(&t->counters[device].bytes[type]));
 	shard_unlock(s);
 	if (UNLIKELY(t->events))
 		emit_event(t, alloc_event_kind(type), device, type, kernel_kind, address, size, now);
+}
+
+static void emit_free_event(struct tracker *t, unsigned space, uint32_t device, unsigned type,
+			    uint64_t address, uint64_t size, uint64_t now)
+{
+	emit_event(t, space == SPACE_CB ? TTA_EVENT_KIND_CB_FREE : TTA_EVENT_KIND_FREE, device, type,
+		   0, address, size, now);
+}
+
+/* Frees the staged allocation in ring slot I. Called with S locked. */
+static void staged_free(struct tracker *t, struct shard *s, unsigned i, uint32_t fp)
+{
+	struct staged *e = &s->stage[i];
+	uint32_t index = ENTRY_INDEX(e->entry);
+	struct tta_record *r = record_at(t, index);
+	uint32_t older = shadowed_index(t, r);
+	if (UNLIKELY(older != UINT32_MAX))
+		e->entry = ENTRY(fp, older); /* the hidden one is the newest again */
+	else if (e->check_table)
+		s->stage_tag[i] = stage_tag_of(fp, STAGE_FREED); /* keeps its question */
+	else
+		s->stage_tag[i] = 0;
+	counters_sub(t, r->device, r->type, r->size);
+	release_record(t, s, index);
 }
 
 static void keyed_free(struct tracker *t, uint32_t device, uint64_t address, unsigned space)
@@ -944,22 +1299,47 @@ static void keyed_free(struct tracker *t, uint32_t device, uint64_t address, uns
 	struct shard *s;
 	uint32_t fp = make_lookup(t, device, space, address, &l, &table_hash, &s);
 	shard_lock(s);
+	bool staged = s->staging && space != SPACE_KERNEL;
+	if (staged) {
+		int i = stage_find(s, stage_tag_of(fp, STAGE_LIVE), device, space, address);
+		if (i >= 0) {
+			struct tta_record *r = record_at(t, ENTRY_INDEX(s->stage[i].entry));
+			unsigned type = r->type;
+			uint64_t size = r->size;
+			staged_free(t, s, (unsigned)i, fp);
+			shard_unlock(s);
+			if (UNLIKELY(t->events))
+				emit_free_event(t, space, device, type, address, size, now);
+			return;
+		}
+	}
 	void *entry = ck_rhs_remove(&s->table, table_hash, &l);
 	if (UNLIKELY(entry == NULL)) {
 		shard_unlock(s);
 		SHORTFALL(t, unknown_frees);
 		return;
 	}
+	if (staged) {
+		/* The key was live in the table: allocations of it freed while
+		 * staged were made over it. Settle them before the table changes. */
+		uint32_t freed_tag = stage_tag_of(fp, STAGE_FREED);
+		for (int j; (j = stage_find(s, freed_tag, device, space, address)) >= 0;) {
+			if (s->stage[j].check_table)
+				SHORTFALL(t, address_collisions);
+			s->stage_tag[j] = 0;
+		}
+	}
 	uint32_t index = ENTRY_INDEX((uintptr_t)entry);
 	struct tta_record *r = record_at(t, index);
-	uint64_t shadowed = ck_pr_load_64(&r->shadowed);
-	if (UNLIKELY(shadowed != 0)) {
+	uint32_t older = shadowed_index(t, r);
+	if (UNLIKELY(older != UINT32_MAX)) {
 		/* The allocation this one hid is the newest at the key again. The
 		 * remove just made room, so the put fails only when a grow finds no
 		 * memory; that allocation then stays counted but unreachable. */
 		tls_table_owner = t;
-		uint64_t older = ENTRY(fp, (uint32_t)(shadowed - 1));
-		if (!ck_rhs_put(&s->table, table_hash, (void *)(uintptr_t)older))
+		bool ok = ck_rhs_put(&s->table, table_hash, (void *)(uintptr_t)ENTRY(fp, older));
+		table_hint_refresh(s);
+		if (!ok)
 			SHORTFALL(t, records_unavailable);
 	}
 	unsigned type = r->type;
@@ -968,8 +1348,20 @@ static void keyed_free(struct tracker *t, uint32_t device, uint64_t address, uns
 	release_record(t, s, index);
 	shard_unlock(s);
 	if (UNLIKELY(t->events))
-		emit_event(t, space == SPACE_CB ? TTA_EVENT_KIND_CB_FREE : TTA_EVENT_KIND_FREE, device,
-			   type, 0, address, size, now);
+		emit_free_event(t, space, device, type, address, size, now);
+}
+
+/* Detach: the questions still open in the rings are answered now. Called
+ * when no report can run (after the grace period). */
+static void stage_settle_all(struct tracker *t)
+{
+	for (unsigned i = 0; i < SHARDS; i++) {
+		struct shard *s = &t->shards[i];
+		for (unsigned j = 0; j < STAGE_SLOTS; j++)
+			if (s->stage_tag[j] != 0 && s->stage[j].check_table &&
+			    table_has_key(t, s, &s->stage[j]))
+				SHORTFALL(t, address_collisions);
+	}
 }
 
 /* Totals are read as signed 64-bit figures: a size above INT64_MAX would
@@ -1227,6 +1619,7 @@ TTA_EXPORT long tta_track_detach(void)
 	pthread_mutex_unlock(&g_attach_lock);
 	/* Wait out every report that still uses T. */
 	wait_for_readers();
+	stage_settle_all(t);
 	long live = 0;
 	for (uint32_t d = 0; d < t->seg.geo.device_capacity; d++)
 		live += (long)ck_pr_load_64(&t->counters[d].buffers);

@@ -17,43 +17,13 @@
 void tta_device_sum(const struct tta_segment *seg, uint32_t device,
 		    uint64_t bytes[TTA_LAYOUT_MEM_TYPES], uint64_t *buffers, uint32_t *processes)
 {
-	uint64_t sum_buffers = 0;
-	uint32_t users = 0;
-	memset(bytes, 0, TTA_LAYOUT_MEM_TYPES * sizeof *bytes);
-	const unsigned int *live = tta_live_slot_words(seg);
-	const unsigned int *used_by = tta_device_user_words(seg, device);
-	uint32_t words = tta_bitmap_words(seg);
-	for (uint32_t w = 0; w < words; w++) {
-		unsigned int bits = ck_pr_load_uint(&live[w]) & ck_pr_load_uint(&used_by[w]);
-		while (bits != 0) {
-			uint32_t slot = w * 32 + (uint32_t)__builtin_ctz(bits);
-			bits &= bits - 1;
-			if (slot >= seg->geo.slot_capacity)
-				break;
-			const struct tta_slot *s = tta_slot_at(seg, slot);
-			uint64_t before = ck_pr_load_64(&s->state);
-			if (TTA_SLOT_PHASE(before) != TTA_SLOT_LIVE)
-				continue;
-			ck_pr_fence_load();
-			const struct tta_counter_line *line = tta_counter_at(seg, slot, device);
-			uint64_t line_bytes[TTA_LAYOUT_MEM_TYPES];
-			for (int t = 0; t < TTA_LAYOUT_MEM_TYPES; t++)
-				line_bytes[t] = ck_pr_load_64(&line->bytes[t]);
-			uint64_t line_buffers = ck_pr_load_64(&line->buffers);
-			ck_pr_fence_load();
-			if (ck_pr_load_64(&s->state) != before)
-				continue; /* reaped meanwhile: its contribution is gone */
-			/* Modulo 2^64: a hostile line cannot overflow anything. */
-			for (int t = 0; t < TTA_LAYOUT_MEM_TYPES; t++)
-				bytes[t] += line_bytes[t];
-			sum_buffers += line_buffers;
-			users++;
-		}
-	}
+	struct tta_device_sum sum;
+	tta_device_sum_into(seg, device, &sum);
+	memcpy(bytes, sum.used, sizeof sum.used);
 	if (buffers != NULL)
-		*buffers = sum_buffers;
+		*buffers = sum.buffers;
 	if (processes != NULL)
-		*processes = users;
+		*processes = sum.processes;
 }
 
 /* Raises *WORD to at least VALUE (another writer may raise it further). */

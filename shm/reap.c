@@ -332,6 +332,7 @@ static void free_chunk(struct tta_segment *seg, uint32_t c)
 			tta_record_retire(r);
 	}
 	ck_pr_store_64(tta_chunk_owner_at(seg, c), 0);
+	ck_pr_inc_64(&tta_hdr(seg)->chunk_epoch); /* readers' records_reserved is stale */
 }
 
 int tta_release_orphan_chunks(struct tta_segment *seg)

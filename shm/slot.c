@@ -145,6 +145,7 @@ int64_t tta_chunk_claim(struct tta_segment *seg, uint64_t owner_tag)
 		if (ck_pr_load_64(owner) != 0 || !ck_pr_cas_64(owner, 0, owner_tag))
 			continue;
 		ck_pr_store_64(&h->chunk_hint, (uint64_t)c + 1);
+		ck_pr_inc_64(&h->chunk_epoch); /* readers' records_reserved is stale */
 		return c;
 	}
 	return -1;

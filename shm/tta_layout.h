@@ -167,7 +167,9 @@ struct tta_header {
 	uint32_t reserved1[15];
 	uint64_t chunk_hint;      /* 256: where writers start looking for a free chunk */
 	uint64_t slot_hint;       /* 264 */
-	uint8_t reserved2[TTA_CACHE_LINE - 16];
+	uint64_t chunk_epoch;     /* 272: bumped after every chunk claim and release, so
+				   *      readers rescan chunk owners only when they changed */
+	uint8_t reserved2[TTA_CACHE_LINE - 24];
 	uint64_t counters[TTA_COUNTER_CAPACITY]; /* 320: indexed by enum tta_counter_id */
 	struct tta_reaper_reg reaper;            /* 576 */
 	uint8_t reserved3[1024 - 640];
@@ -255,6 +257,7 @@ struct tta_record {
 _Static_assert(sizeof(struct tta_header) == TTA_PAGE, "header is one page");
 _Static_assert(offsetof(struct tta_header, registry_seq) == 192, "abi");
 _Static_assert(offsetof(struct tta_header, chunk_hint) == 256, "abi");
+_Static_assert(offsetof(struct tta_header, chunk_epoch) == 272, "abi");
 _Static_assert(offsetof(struct tta_header, counters) == 320, "abi");
 _Static_assert(offsetof(struct tta_header, reaper) == 576, "abi");
 _Static_assert(offsetof(struct tta_header, regions) == 1024, "abi");

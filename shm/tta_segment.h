@@ -15,7 +15,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
+
+#include <ck_pr.h>
 
 #include "tta_layout.h"
 
@@ -198,14 +201,75 @@ static inline struct tta_peak_line *tta_peak_at(const struct tta_segment *s, uin
 	       (size_t)slot * s->geo.device_capacity + dev;
 }
 
-/* ---- history (history.c) ---- */
+/* ---- device totals ---- */
 
-/* Sums DEVICE's counter lines over the LIVE slots that use it, each slot
- * checked LIVE and unchanged around its line (the one definition of a
- * device total: readers and history samples both use it). BYTES gets the
- * total per type modulo 2^64; BUFFERS and PROCESSES may be NULL. */
+/* DEVICE's totals: the sum of its counter lines over the LIVE slots that
+ * use it, each counted only if its state word is LIVE and unchanged around
+ * the read of its line (the one definition of a device total: readers'
+ * queries and writers' history samples both use it). Sums are modulo 2^64.
+ * Inline because it is the whole of the hot device query: every user's line
+ * of one device sits a whole slot (device_capacity lines, 4 KiB by default)
+ * from the next, so they share one L1 set, and the loop is kept short (no
+ * calls; relaxed loads the compiler can unroll and schedule) so that
+ * consecutive processes' loads overlap. */
+struct tta_device_sum {
+	uint64_t used[TTA_LAYOUT_MEM_TYPES];
+	uint64_t buffers;
+	uint32_t processes;
+};
+_Static_assert(offsetof(struct tta_counter_line, buffers) ==
+		       TTA_LAYOUT_MEM_TYPES * sizeof(uint64_t),
+	       "a counter line is bytes[] then buffers");
+
+static inline void tta_device_sum_slot(const struct tta_segment *seg, uint32_t slot,
+				       uint32_t device, struct tta_device_sum *out)
+{
+	const uint64_t *state = &tta_slot_at(seg, slot)->state;
+	uint64_t before = __atomic_load_n(state, __ATOMIC_ACQUIRE);
+	if (TTA_SLOT_PHASE(before) != TTA_SLOT_LIVE)
+		return;
+	const uint64_t *line = (const uint64_t *)tta_counter_at(seg, slot, device);
+	uint64_t v[TTA_LAYOUT_MEM_TYPES + 1];
+#pragma GCC unroll 8
+	for (int t = 0; t < TTA_LAYOUT_MEM_TYPES + 1; t++)
+		v[t] = __atomic_load_n(&line[t], __ATOMIC_RELAXED);
+	ck_pr_fence_load(); /* the line before the second look at the state */
+	if (__atomic_load_n(state, __ATOMIC_RELAXED) != before)
+		return; /* reaped meanwhile: its contribution is gone */
+#pragma GCC unroll 8
+	for (int t = 0; t < TTA_LAYOUT_MEM_TYPES; t++)
+		out->used[t] += v[t];
+	out->buffers += v[TTA_LAYOUT_MEM_TYPES];
+	out->processes++;
+}
+
+static inline void tta_device_sum_into(const struct tta_segment *seg, uint32_t device,
+				       struct tta_device_sum *out)
+{
+	memset(out, 0, sizeof *out);
+	const unsigned int *live = tta_live_slot_words(seg);
+	const unsigned int *users = tta_device_user_words(seg, device);
+	uint32_t words = tta_bitmap_words(seg), slots = seg->geo.slot_capacity;
+	for (uint32_t w = 0; w < words; w++) {
+		unsigned int bits = __atomic_load_n(&live[w], __ATOMIC_RELAXED) &
+				    __atomic_load_n(&users[w], __ATOMIC_RELAXED);
+		if (__builtin_expect(bits == 0, 1))
+			continue;
+		for (; bits != 0; bits &= bits - 1) {
+			uint32_t slot = w * 32 + (uint32_t)__builtin_ctz(bits);
+			if (slot >= slots)
+				break;
+			tta_device_sum_slot(seg, slot, device, out);
+		}
+	}
+}
+
+/* tta_device_sum_into for callers off the hot path, in arrays. BUFFERS and
+ * PROCESSES may be NULL. */
 void tta_device_sum(const struct tta_segment *seg, uint32_t device,
 		    uint64_t bytes[TTA_LAYOUT_MEM_TYPES], uint64_t *buffers, uint32_t *processes);
+
+/* ---- history (history.c) ---- */
 
 /* Records the history sample of DEVICE for the interval NOW_NS (a
  * CLOCK_MONOTONIC_COARSE reading) falls in, unless it is already recorded

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -37,6 +38,8 @@ static pid_t start_churner(unsigned seed)
 	CHECK(pid >= 0, "fork");
 	if (pid != 0)
 		return pid;
+	/* A failed check ends the case with _exit: take the churner along. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	setenv("TT_ALLOC_TRACKING_ENABLED", "1", 1);
 	uint64_t x = seed * 2654435761u + 1;
 	tta_handle held[64] = { 0 };
@@ -63,15 +66,11 @@ static void stop(pid_t pid)
 	waitpid(pid, NULL, 0);
 }
 
-/* With three writers churning, every snapshot's device totals equal the sum
- * of its process rows exactly (the seed's tt-smi failed this 192 times in
- * 200), and the buffer records of a snapshot never exceed the counters. */
-TTA_TEST(totals_equal_rows_under_churn)
+/* A reader of the case's segment once N writers are attached and at work
+ * (none is then killed while still creating its own candidate segment,
+ * which would leave a temporary behind). */
+static tta_reader *open_when_attached(uint64_t n)
 {
-	setenv("TT_ALLOC_TRACKING_ENABLED", "1", 1);
-	pid_t w[3];
-	for (unsigned i = 0; i < 3; i++)
-		w[i] = start_churner(i + 1);
 	tta_reader *r = NULL;
 	for (int t = 0; t < 200 && r == NULL; t++) {
 		struct timespec ms = { .tv_nsec = 10000000 };
@@ -81,10 +80,8 @@ TTA_TEST(totals_equal_rows_under_churn)
 			r = NULL;
 	}
 	CHECK(r != NULL, "segment appeared");
-	/* All three at work before the first look (and none killed while still
-	 * creating its own candidate segment). */
 	uint64_t live = 0;
-	for (int t = 0; t < 500 && live < 3; t++) {
+	for (int t = 0; t < 500 && live < n; t++) {
 		tta_snapshot *s;
 		CHECK(tta_snapshot_take(r, 0, -1, 0, &s, NULL, 0) == 0, "snapshot");
 		live = tta_snapshot_counter(s, (unsigned)tta_counter_find("live_processes"));
@@ -92,7 +89,20 @@ TTA_TEST(totals_equal_rows_under_churn)
 		struct timespec ms = { .tv_nsec = 10000000 };
 		nanosleep(&ms, NULL);
 	}
-	CHECK_EQ_I64(live, 3);
+	CHECK_EQ_I64(live, n);
+	return r;
+}
+
+/* With three writers churning, every snapshot's device totals equal the sum
+ * of its process rows exactly (the seed's tt-smi failed this 192 times in
+ * 200), and the buffer records of a snapshot never exceed the counters. */
+TTA_TEST(totals_equal_rows_under_churn)
+{
+	setenv("TT_ALLOC_TRACKING_ENABLED", "1", 1);
+	pid_t w[3];
+	for (unsigned i = 0; i < 3; i++)
+		w[i] = start_churner(i + 1);
+	tta_reader *r = open_when_attached(3);
 	unsigned busy = 0;
 	for (int n = 0; n < 200; n++) {
 		tta_snapshot *s;
@@ -140,6 +150,19 @@ static void make_segment(void)
 	waitpid(pid, NULL, 0);
 }
 
+static int count_rows(const struct tta_process_view *p, uint32_t device, const int64_t *used,
+		      int64_t buffers, void *ctx)
+{
+	(void)p, (void)device, (void)used, (void)buffers, (void)ctx;
+	return 0;
+}
+
+static int second_reader_device(tta_reader *r)
+{
+	struct tta_device_view v;
+	return tta_reader_device(r, 0, &v);
+}
+
 static volatile sig_atomic_t host_handler_ran;
 static void host_sigbus(int sig)
 {
@@ -157,14 +180,31 @@ TTA_TEST(truncated_segment_is_an_error_not_a_crash)
 	CHECK(sigaction(SIGBUS, &sa, NULL) == 0, "host handler");
 	make_segment();
 	tta_reader *r = open_reader();
+	tta_reader *r2 = open_reader(); /* a second mapping of the same file */
 	CHECK_EQ_I64(tta_reader_status(r), TTA_SEGMENT_OK);
+	/* Another segment, read by the same process, is not disturbed. */
+	char other[96];
+	snprintf(other, sizeof other, "%s_other", tta_test_segment);
+	setenv("TT_ALLOC_SHM", other, 1);
+	make_segment();
+	tta_reader *r3 = open_reader();
+	shm_unlink(other); /* its mapping still reads (status REMOVED) */
+	setenv("TT_ALLOC_SHM", tta_test_segment, 1);
 	char path[128];
 	snprintf(path, sizeof path, "/dev/shm%s", tta_test_segment);
 	CHECK(truncate(path, 4096) == 0, "truncate");
 	CHECK_EQ_I64(tta_reader_status(r), TTA_SEGMENT_TRUNCATED);
 	struct tta_device_view v;
-	/* These read the mapping past the new end: SIGBUS inside the library. */
+	struct tta_device_totals t;
+	/* These read the mapping past the new end: SIGBUS inside the library.
+	 * The hot queries run unguarded: the fault is repaired under them and
+	 * they, and every later call on this reader, say -EFAULT. */
+	CHECK_EQ_I64(tta_reader_device_totals(r, 0, &t, sizeof t), -EFAULT);
+	CHECK(t.used[TTA_MEM_DRAM] == 0 && t.processes == 0, "totals zeroed on a fault");
 	CHECK_EQ_I64(tta_reader_device(r, 0, &v), -EFAULT);
+	CHECK_EQ_I64(tta_reader_device(r, 0, &v), -EFAULT);
+	CHECK_EQ_I64(second_reader_device(r2), -EFAULT);
+	CHECK_EQ_I64(tta_reader_foreach_process(r, count_rows, NULL), -EFAULT);
 	CHECK_EQ_I64(tta_reader_foreach_buffer(r, NULL, NULL, NULL), -EFAULT);
 	tta_snapshot *s = NULL;
 	char err[256] = "";
@@ -173,7 +213,14 @@ TTA_TEST(truncated_segment_is_an_error_not_a_crash)
 	CHECK(!host_handler_ran, "the library's faults are its own");
 	kill(getpid(), SIGBUS); /* delivered before kill returns */
 	CHECK(host_handler_ran, "a SIGBUS outside the library reached the host's handler");
+	struct tta_device_totals t3;
+	CHECK_EQ_I64(tta_reader_device_totals(r3, 0, &t3, sizeof t3), 0);
+	CHECK_EQ_I64(tta_reader_device(r3, 0, &v), 0);
+	CHECK_EQ_I64(tta_reader_foreach_process(r3, count_rows, NULL), 0);
+	CHECK_EQ_I64(tta_reader_status(r3), TTA_SEGMENT_REMOVED);
 	tta_reader_close(r);
+	tta_reader_close(r2);
+	tta_reader_close(r3);
 }
 
 /* Like Varnish's VSM_Status: a tool learns that the name now points at a new
@@ -267,8 +314,179 @@ TTA_TEST(bad_snapshot_arguments_are_refused)
 	tta_reader_close(r);
 }
 
+/* The totals-only query gives what the device view gives, writes no more
+ * than the caller's size, and refuses what it cannot answer. */
+TTA_TEST(device_totals_match_the_device_view)
+{
+	pid_t churn[3];
+	for (unsigned i = 0; i < 3; i++)
+		churn[i] = start_churner(i + 11);
+	tta_reader *r = open_when_attached(3);
+	for (int round = 0; round < 200; round++) {
+		for (uint32_t d = 0; d < 2; d++) {
+			struct tta_device_totals t;
+			struct tta_device_view v;
+			CHECK_EQ_I64(tta_reader_device_totals(r, d, &t, sizeof t), 0);
+			CHECK_EQ_I64(tta_reader_device(r, d, &v), 0);
+			CHECK(t.processes <= 3 && v.processes <= 3, "processes %u/%u", t.processes,
+			      v.processes);
+			CHECK(t.reserved == 0, "reserved");
+		}
+	}
+	for (unsigned i = 0; i < 3; i++)
+		stop(churn[i]);
+	/* Quiet now: both views agree exactly (the churners' slots stay until
+	 * reaped, and count). */
+	for (uint32_t d = 0; d < 2; d++) {
+		struct tta_device_totals t;
+		struct tta_device_view v;
+		CHECK_EQ_I64(tta_reader_device_totals(r, d, &t, sizeof t), 0);
+		CHECK_EQ_I64(tta_reader_device(r, d, &v), 0);
+		for (int k = 0; k < TTA_MEM_TYPES; k++)
+			CHECK_EQ_I64(t.used[k], v.used[k]);
+		CHECK_EQ_I64(t.buffers, v.buffers);
+		CHECK_EQ_I64(t.processes, v.processes);
+	}
+	/* A caller built against a smaller struct gets only what it knows. */
+	unsigned char buf[sizeof(struct tta_device_totals) + 8];
+	memset(buf, 0xAA, sizeof buf);
+	size_t small = offsetof(struct tta_device_totals, processes);
+	CHECK_EQ_I64(tta_reader_device_totals(r, 0, (struct tta_device_totals *)(void *)buf, small), 0);
+	for (size_t i = small; i < sizeof buf; i++)
+		CHECK(buf[i] == 0xAA, "byte %zu past the caller's size written", i);
+	struct tta_device_totals t;
+	CHECK_EQ_I64(tta_reader_device_totals(r, 0, &t, small - 1), -EINVAL);
+	CHECK_EQ_I64(tta_reader_device_totals(r, 0, NULL, sizeof t), -EINVAL);
+	memset(&t, 0xAA, sizeof t);
+	CHECK_EQ_I64(tta_reader_device_totals(r, tta_reader_device_capacity(r), &t, sizeof t), -EINVAL);
+	CHECK(t.used[0] == 0 && t.buffers == 0 && t.processes == 0, "zeroed on -EINVAL");
+	tta_reader_close(r);
+}
+
+/* records_reserved is rescanned when writers claim or release chunks, not on
+ * every snapshot: a reader that keeps snapshotting sees both at once. */
+TTA_TEST(records_reserved_follows_claims_and_releases)
+{
+	tta_reader *r = NULL;
+	setenv("TT_ALLOC_TRACKING_ENABLED", "1", 1);
+	int go[2], done[2];
+	CHECK(pipe(go) == 0 && pipe(done) == 0, "pipe");
+	pid_t pid = fork();
+	if (pid == 0) {
+		char c;
+		tta_report_alloc(0, 0x1000, 1, TTA_MEM_DRAM); /* one chunk */
+		if (write(done[1], "x", 1) != 1 || read(go[0], &c, 1) != 1)
+			_exit(1);
+		for (uint64_t i = 0; i < 1000; i++) /* about 16 more */
+			tta_report_alloc(0, 0x100000 + i * 64, 1, TTA_MEM_DRAM);
+		if (write(done[1], "x", 1) != 1 || read(go[0], &c, 1) != 1)
+			_exit(1);
+		_exit(0);
+	}
+	char c;
+	CHECK(read(done[0], &c, 1) == 1, "first report");
+	r = open_reader();
+	struct tta_test_counters {
+		uint64_t reserved;
+	} a, b, z;
+	tta_snapshot *s;
+	CHECK(tta_snapshot_take(r, 0, -1, 0, &s, NULL, 0) == 0, "snapshot");
+	a.reserved = tta_snapshot_counter(s, (unsigned)tta_counter_find("records_reserved"));
+	tta_snapshot_free(s);
+	CHECK(write(go[1], "x", 1) == 1 && read(done[0], &c, 1) == 1, "more reports");
+	CHECK(tta_snapshot_take(r, 0, -1, 0, &s, NULL, 0) == 0, "snapshot");
+	b.reserved = tta_snapshot_counter(s, (unsigned)tta_counter_find("records_reserved"));
+	tta_snapshot_free(s);
+	CHECK(a.reserved == TTA_RECORDS_PER_CHUNK, "first: %llu", (unsigned long long)a.reserved);
+	CHECK(b.reserved >= 1001 && b.reserved % TTA_RECORDS_PER_CHUNK == 0,
+	      "after 1001 buffers: %llu", (unsigned long long)b.reserved);
+	/* The writer dies; reaping releases its chunks. */
+	CHECK(write(go[1], "x", 1) == 1, "exit");
+	waitpid(pid, NULL, 0);
+	struct tta_segment seg;
+	char err[256];
+	CHECK(tta_segment_open(NULL, TTA_OPEN_WRITE, NULL, &seg, err, sizeof err) == 0, "%s", err);
+	CHECK(tta_reap_dead(&seg, 0, NULL, NULL) == 1, "reaped");
+	tta_segment_close(&seg);
+	CHECK(tta_snapshot_take(r, 0, -1, 0, &s, NULL, 0) == 0, "snapshot");
+	z.reserved = tta_snapshot_counter(s, (unsigned)tta_counter_find("records_reserved"));
+	tta_snapshot_free(s);
+	CHECK(z.reserved == 0, "after the reap: %llu", (unsigned long long)z.reserved);
+	tta_reader_close(r);
+}
+
+/* A process that died unreaped is judged once, however many devices it used:
+ * exited_processes counts it once (and stays segment-wide under a pid
+ * filter), and every one of its rows says it is not running, while rows of
+ * another process placed between them (rows are in device order) say it is. */
+TTA_TEST(exited_process_counted_once_across_devices)
+{
+	setenv("TT_ALLOC_TRACKING_ENABLED", "1", 1);
+	int ready[2], hold[2];
+	CHECK(pipe(ready) == 0 && pipe(hold) == 0, "pipe");
+	char c;
+	/* The live one attaches first: with no reaper running, an attaching
+	 * writer reclaims dead processes itself. */
+	pid_t live = fork();
+	CHECK(live >= 0, "fork");
+	if (live == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		tta_report_alloc(0, 0x2000, 300, TTA_MEM_DRAM);
+		tta_report_alloc(1, 0x2000, 400, TTA_MEM_DRAM);
+		if (write(ready[1], "x", 1) != 1 || read(hold[0], &c, 1) != 1)
+			_exit(1);
+		_exit(0);
+	}
+	CHECK(read(ready[0], &c, 1) == 1, "live writer reported");
+	pid_t dead = fork();
+	CHECK(dead >= 0, "fork");
+	if (dead == 0) {
+		tta_report_alloc(0, 0x1000, 100, TTA_MEM_DRAM);
+		tta_report_alloc(2, 0x1000, 200, TTA_MEM_L1);
+		_exit(write(ready[1], "x", 1) == 1 ? 0 : 1); /* no detach: a crash */
+	}
+	CHECK(read(ready[0], &c, 1) == 1, "second writer reported");
+	CHECK(waitpid(dead, NULL, 0) == dead, "second writer gone");
+	tta_reader *r = open_reader();
+	unsigned exited = (unsigned)tta_counter_find("exited_processes");
+	for (int filtered = 0; filtered < 2; filtered++) {
+		tta_snapshot *s;
+		char err[256];
+		CHECK(tta_snapshot_take(r, filtered ? live : 0, -1, TTA_SNAPSHOT_PROCESS_DETAILS, &s,
+					err, sizeof err) == 0, "%s", err);
+		CHECK_EQ_I64(tta_snapshot_counter(s, exited), 1);
+		size_t rows = tta_snapshot_process_count(s), dead_rows = 0, live_rows = 0;
+		for (size_t i = 0; i < rows; i++) {
+			const struct tta_process_row *row = tta_snapshot_process(s, i);
+			if (row->proc.pid == dead) {
+				CHECK_EQ_I64(row->running, 0);
+				dead_rows++;
+			} else if (row->proc.pid == live) {
+				CHECK_EQ_I64(row->running, 1);
+				live_rows++;
+			}
+			CHECK(row->user[0] != '\0', "user named");
+		}
+		CHECK_EQ_I64(dead_rows, filtered ? 0 : 2);
+		CHECK_EQ_I64(live_rows, 2);
+		CHECK_EQ_I64(rows, filtered ? 2 : 4);
+		if (!filtered) {
+			/* device order: 0 (both, by pid), 1 (live), 2 (dead) */
+			CHECK_EQ_I64(tta_snapshot_process(s, 3)->proc.pid, dead);
+			CHECK_EQ_I64(tta_snapshot_process(s, 3)->device, 2);
+		}
+		tta_snapshot_free(s);
+	}
+	CHECK(write(hold[1], "x", 1) == 1, "release");
+	waitpid(live, NULL, 0);
+	tta_reader_close(r);
+}
+
 TTA_TEST_MAIN(TTA_CASE(totals_equal_rows_under_churn),
 	      TTA_CASE(truncated_segment_is_an_error_not_a_crash),
 	      TTA_CASE(replaced_and_removed_segments_are_reported),
 	      TTA_CASE(process_liveness_is_pid_and_start_time), TTA_CASE(counters_iterate_by_name),
-	      TTA_CASE(bad_snapshot_arguments_are_refused))
+	      TTA_CASE(bad_snapshot_arguments_are_refused),
+	      TTA_CASE(device_totals_match_the_device_view),
+	      TTA_CASE(records_reserved_follows_claims_and_releases),
+	      TTA_CASE(exited_process_counted_once_across_devices))

@@ -453,6 +453,130 @@ static struct listed list_at_0x10(void)
 	return l;
 }
 
+/* Allocates N fresh DRAM buffers at FROM, FROM + 64, ... (sizes 1). */
+static void alloc_run(uint64_t from, int n)
+{
+	for (int i = 0; i < n; i++)
+		tta_report_alloc(0, from + (uint64_t)i * 64, 1, TTA_MEM_DRAM);
+}
+
+static void free_run(uint64_t from, int n)
+{
+	for (int i = 0; i < n; i++)
+		tta_report_free(0, from + (uint64_t)i * 64);
+}
+
+/* With a large live set each shard's index stages the newest allocations in
+ * front of its table (track.c, struct staged). Every way a key moves between
+ * the ring and the table keeps totals, records and collision counts exact:
+ * freed young, freed old, allocated over a staged or an indexed key, freed
+ * while the question "was it allocated over an indexed key" is still open,
+ * and detached with such questions open. */
+TTA_TEST(large_index_stages_exactly)
+{
+	enable();
+	const uint64_t bulk = 0x100000000ull;
+	const int live = 200000; /* > 2^15 buckets per shard: every shard stages */
+	alloc_run(bulk, live);
+	const uint64_t others = 0x900000000ull;
+	int other_n = 0;
+#define EVICT_RING() (alloc_run(others + (uint64_t)other_n * 64, 1000), other_n += 1000)
+	/* Young buffers: freed before they reach the table. */
+	for (int i = 0; i < 5000; i++) {
+		tta_report_alloc(0, 0x5000000 + (uint64_t)i * 64, 7, TTA_MEM_L1);
+		tta_report_free(0, 0x5000000 + (uint64_t)i * 64);
+	}
+	CHECK_EQ_I64(health().address_collisions, 0);
+	CHECK_EQ_I64(health().unknown_frees, 0);
+
+	/* Over a staged key: counted at once, newest freed first. */
+	tta_report_alloc(0, 0x10, 100, TTA_MEM_DRAM);
+	tta_report_alloc(0, 0x10, 200, TTA_MEM_DRAM);
+	CHECK_EQ_I64(health().address_collisions, 1);
+	tta_report_free(0, 0x10);
+	CHECK_EQ_I64(list_at_0x10().n, 1);
+	CHECK_EQ_I64(list_at_0x10().size[0], 100);
+	tta_report_free(0, 0x10);
+	CHECK_EQ_I64(list_at_0x10().n, 0);
+
+	/* Over an indexed key, then evicted: the table names the newest. */
+	tta_report_alloc(0, 0x10, 1, TTA_MEM_DRAM);
+	EVICT_RING();
+	tta_report_alloc(0, 0x10, 2, TTA_MEM_DRAM);   /* over the indexed one */
+	tta_report_alloc(0, 0x10, 3, TTA_MEM_DRAM);   /* over the staged one: counted now */
+	CHECK_EQ_I64(health().address_collisions, 2);
+	EVICT_RING();                                 /* 3 meets 1 in the table */
+	CHECK_EQ_I64(health().address_collisions, 3);
+	const uint64_t order[] = { 3, 2, 1 };
+	for (int i = 0; i < 3; i++) {
+		struct listed l = list_at_0x10();
+		CHECK(l.n == 3 - i, "%d records at 0x10 before free %d", l.n, i);
+		tta_report_free(0, 0x10);
+		l = list_at_0x10();
+		for (int k = 0; k < l.n; k++)
+			CHECK(l.size[k] != order[i], "free %d left size %llu", i,
+			      (unsigned long long)order[i]);
+	}
+	tta_report_free(0, 0x10);
+	CHECK_EQ_I64(health().unknown_frees, 1);
+
+	/* Over an indexed key and freed while staged: the question stays open
+	 * until the freed entry leaves the ring ... */
+	tta_report_alloc(0, 0x20, 10, TTA_MEM_L1);
+	EVICT_RING();
+	tta_report_alloc(0, 0x20, 20, TTA_MEM_L1);
+	tta_report_free(0, 0x20);
+	EVICT_RING();
+	CHECK_EQ_I64(health().address_collisions, 4);
+	tta_report_free(0, 0x20);
+	/* ... or until the key is freed from the table ... */
+	tta_report_alloc(0, 0x30, 10, TTA_MEM_L1);
+	EVICT_RING();
+	tta_report_alloc(0, 0x30, 20, TTA_MEM_L1);
+	tta_report_free(0, 0x30);
+	tta_report_free(0, 0x30);
+	CHECK_EQ_I64(health().address_collisions, 5);
+	/* ... and a freed key that was not indexed counts nothing. */
+	tta_report_alloc(0, 0x40, 10, TTA_MEM_L1);
+	tta_report_free(0, 0x40);
+	EVICT_RING();
+	CHECK_EQ_I64(health().address_collisions, 5);
+	/* A CB with a buffer's number is another key. */
+	tta_report_cb_alloc(0, 0x50, 1000);
+	tta_report_alloc(0, 0x50, 5, TTA_MEM_DRAM);
+	EVICT_RING();
+	tta_report_cb_free(0, 0x50);
+	tta_report_free(0, 0x50);
+	CHECK_EQ_I64(health().address_collisions, 5);
+	CHECK_EQ_I64(health().unknown_frees, 1);
+
+	struct tta_sums s;
+	tta_sums_read(&s);
+	tta_sums_check_consistent(&s);
+	CHECK_EQ_I64(s.device[0][TTA_MEM_DRAM], live + other_n);
+	CHECK_EQ_I64(s.device[0][TTA_MEM_L1], 0);
+	CHECK_EQ_I64(s.device[0][TTA_MEM_CB], 0);
+	/* Oldest first, then the rest. */
+	free_run(bulk, live);
+	free_run(others, other_n);
+	tta_sums_read(&s);
+	tta_sums_check_consistent(&s);
+	CHECK_EQ_I64(tta_sums_total(&s), 0);
+	CHECK_EQ_I64(health().unknown_frees, 1);
+
+	/* Detach answers the questions still open. */
+	alloc_run(bulk, live);
+	tta_report_alloc(0, 0x60, 1, TTA_MEM_DRAM);
+	other_n = 0;
+	EVICT_RING();
+	tta_report_alloc(0, 0x60, 2, TTA_MEM_DRAM);
+	tta_report_free(0, 0x60);
+	CHECK_EQ_I64(health().address_collisions, 5);
+	CHECK(tta_track_detach() == live + other_n + 1, "detach");
+	CHECK_EQ_I64(health().address_collisions, 6);
+#undef EVICT_RING
+}
+
 /* An alloc over a live (device, address) keeps both and counts a collision;
  * each free of that address releases the newest live allocation, so as many
  * frees as allocs release them all. */
@@ -1054,6 +1178,7 @@ int main(int argc, char **argv)
 		TTA_CASE(handles_of_an_earlier_incarnation_are_foreign),
 		TTA_CASE(sizes_from_2_pow_63_are_bad_arguments),
 		TTA_CASE(collision_frees_release_newest_first),
+		TTA_CASE(large_index_stages_exactly),
 		TTA_CASE(processes_sum_exactly),
 		TTA_CASE(sigkill_at_random_points_then_reap_is_exact),
 		TTA_CASE(pid_reuse_is_recognised),

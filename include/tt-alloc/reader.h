@@ -13,7 +13,8 @@
  * into an error (-EFAULT) and hands every other SIGBUS to the handler that
  * was installed before it (or to the default action). A program that later
  * installs its own SIGBUS handler must chain to the previous one to keep that
- * protection; the library also checks the file size before each snapshot.
+ * protection. Once a read of a reader's mapping has faulted, every call on
+ * that reader returns -EFAULT (tta_reader_status says TRUNCATED).
  *
  * Threading: a tta_reader may be used by one thread at a time; different
  * readers in different threads are independent. Snapshots are plain memory:
@@ -154,7 +155,7 @@ enum tta_snapshot_flags {
  * again) and dropped whole if it was reaped meanwhile, and the device totals
  * are summed from the very rows the snapshot holds.
  * Returns 0 and sets *OUT (free with tta_snapshot_free), or:
- *   -ENOMEM out of memory   -EFAULT the segment was truncated (SIGBUS caught)
+ *   -ENOMEM out of memory   -EFAULT the segment was truncated (read past its end)
  *   -EINVAL bad arguments (READER NULL without TTA_SNAPSHOT_SOURCES)
  *                           -ESTALE the name now points at a new segment:
  *                                   close the reader and open it again
@@ -296,6 +297,23 @@ const struct tta_tag_row *tta_snapshot_tag(const tta_snapshot *snapshot, size_t 
  * devices (or of a later call) are not taken at one moment: use a snapshot
  * when they must add up. */
 int tta_reader_device(tta_reader *reader, uint32_t device, struct tta_device_view *out);
+
+/* The cheapest query: DEVICE's totals and nothing else, read now (no
+ * identity, no capacities, no snapshot). OUT is caller memory of SIZE bytes,
+ * normally sizeof(struct tta_device_totals); a later library may append
+ * fields, and writes only the first SIZE bytes (SIZE must cover at least
+ * used[] and buffers). Returns 0, -EINVAL (device out of range, OUT NULL or
+ * SIZE too small; OUT is zeroed when it can be) or -EFAULT (segment
+ * truncated). As with tta_reader_device, used[] and buffers are the sum over
+ * the live processes using the device, read one process at a time. */
+struct tta_device_totals {
+	int64_t used[TTA_MEM_TYPES]; /* bytes per memory type, signed (see tta_device_view) */
+	int64_t buffers;            /* live allocations with a free event */
+	uint32_t processes;         /* live processes that reported on it */
+	uint32_t reserved;          /* 0 */
+};
+int tta_reader_device_totals(tta_reader *reader, uint32_t device,
+			     struct tta_device_totals *out, size_t size);
 
 /* Calls FN for every live process, in slot order, once per device it has
  * reported on (or once with DEVICE == TTA_NO_DEVICE and zeros if none yet).

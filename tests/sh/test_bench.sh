@@ -40,7 +40,13 @@ required = [("report_pair_ns", "shm"), ("report_pair_ns", "socket"),
             ("history_cost_ns", "handle_pair", "history_peaks"),
             ("history_cost_ns", "handle_pair", "history_peaks_events"),
             ("history_cost_ns", "address_pair", "none"),
-            ("history_cost_ns", "address_pair", "history_peaks")]
+            ("history_cost_ns", "address_pair", "history_peaks"),
+            ("query_totals_ns", "one_process"), ("query_totals_ns", "shared_device"),
+            ("snapshot_take_ns",), ("scaling_2proc_same_round",),
+            ("bridge_reports_kps", "socket"), ("bridge_reports_kps", "bridge"),
+            ("bridge_reports_kps", "bridge_no_spin"), ("bridge_vs_socket_same_round",),
+            ("workload_added_ns_per_op", "llm_inference", "socket"),
+            ("workload_added_ns_per_op", "training_loop", "socket")]
 for path in required:
     v = d
     for k in path:
@@ -50,9 +56,18 @@ for path in required:
         print(f"PASS {name}")
     else:
         print(f"FAIL {name}: got {v!r}")
-# Every section a..h, j..m produced figures, and every figure is a number.
+# Every section a..o produced figures, and every figure is a number.
 sections = {r["section"] for r in d.get("results", [])}
-missing = sorted(set("abcdefghjklm") - sections)
+missing = sorted(set("abcdefghijklmno") - sections)
+# The floors beside the address pair, at every live count.
+floors = d.get("report_pair_floor_ns", {})
+ok = floors and all(isinstance(f.get("two_access"), (int, float)) and f["two_access"] > 0
+                    for f in floors.values())
+print("PASS bench_json_floors" if ok else f"FAIL bench_json_floors: {floors!r}")
+# Scaling flags impossible rounds (a count, 0 or more).
+v = d.get("scaling_impossible_rounds")
+print("PASS bench_json_impossible_rounds" if isinstance(v, (int, float)) and v >= 0
+      else f"FAIL bench_json_impossible_rounds: {v!r}")
 print("PASS bench_all_sections" if not missing else f"FAIL bench_all_sections: missing {missing}")
 bad = [r for r in d.get("results", []) if not isinstance(r.get("median"), (int, float))]
 print("PASS bench_figures_numeric" if not bad else f"FAIL bench_figures_numeric: {bad[:3]}")
@@ -69,6 +84,16 @@ EOF
 
 if [ "$had_default_sock" -eq 0 ]; then
 	check bench_leaves_default_socket_alone test ! -e "$default_sock"
+fi
+
+# The "How cost grows" tables of docs/bench.md come from the run's JSON.
+if "$TTA_SRC/scripts/bench-growth.py" "$TTA_TMP/bench.json" >"$TTA_TMP/growth.md" 2>&1 &&
+	grep -q '^| live buffers held by the writer | 1000 live buffers' "$TTA_TMP/growth.md" &&
+	grep -q '^| query, totals only (ns) | ' "$TTA_TMP/growth.md" &&
+	grep -q '^| reaper CPU (ms per s) | ' "$TTA_TMP/growth.md"; then
+	pass bench_growth_table
+else
+	fail bench_growth_table "$(head -c 600 "$TTA_TMP/growth.md")"
 fi
 
 # ---- the socket baseline server and the reference query client -----------

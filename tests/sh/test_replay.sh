@@ -194,6 +194,29 @@ stop_holder() { # name: SIGTERM must end the hold with status 0
 	if [ $rc -eq 0 ]; then pass "$1-sigterm-exits-0"; else fail "$1-sigterm-exits-0" "exit status $rc"; fi
 }
 
+if command -v python3 >/dev/null; then
+	# The training-loop generator (bench section j): a trace the tool accepts,
+	# replayed exactly: after --cleanup nothing is held, and the kernels
+	# reloaded each step replaced themselves instead of piling up.
+	python3 "$TTA_SRC/scripts/gen-training-trace.py" --steps 2 --layers 2 >"$TTA_TMP/train.trace"
+	if "$replay" --check "$TTA_TMP/train.trace" >"$TTA_TMP/train.out" 2>&1 &&
+		grep -q ': ok, [0-9]* operations' "$TTA_TMP/train.out"; then
+		pass training-trace-parses
+	else
+		fail training-trace-parses "$(cat "$TTA_TMP/train.out")"
+	fi
+	new_segment training
+	printf 'leaky_processes 0\nprocesses 0\n' >"$TTA_TMP/expected"
+	if TT_ALLOC_TRACKING_ENABLED=1 "$replay" --speed 0 --cleanup "$TTA_TMP/train.trace" \
+		>"$TTA_TMP/train.out" 2>&1; then
+		compare_state training-trace-replays-clean "$TTA_TMP/expected" --health
+	else
+		fail training-trace-replays-clean "$(cat "$TTA_TMP/train.out")"
+	fi
+else
+	echo "SKIP training-trace-parses: python3 not installed"
+fi
+
 smi=$TTA_BUILD/tt-smi
 smi_json_to_lines='
 import json, sys
