@@ -253,6 +253,14 @@ void run_growth(void);
  * The floor for anything that must touch that much memory at random. */
 double pointer_chase_ns(size_t bytes, bool huge);
 
+/* The floor of a free that loads its bucket and then its record, with both
+ * working sets in play at once: a pointer chase alternating between a
+ * TABLE_BYTES map on huge pages and a RECORD_BYTES one on 4 KiB pages, each
+ * load's address the previous load's value; ns per bucket+record. Two
+ * separate chases underestimate it whenever each set fits the cache alone
+ * and both together do not. */
+double bucket_record_chase_ns(size_t table_bytes, size_t record_bytes);
+
 /* Median of V[0..N) (sorts V). */
 double median_of_values(double *v, unsigned n);
 

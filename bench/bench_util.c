@@ -431,6 +431,10 @@ void results_print_json(FILE *out)
 		snprintf(row, sizeof(row), "%u live: two-access floor", cfg.live_levels[li]);
 		fprintf(jf, ", \"two_access\": ");
 		json_summary_value('a', row, "shm");
+		snprintf(row, sizeof(row), "%u live: two-access floor, both sets at once",
+			 cfg.live_levels[li]);
+		fprintf(jf, ", \"two_access_both_sets\": ");
+		json_summary_value('a', row, "shm");
 		fprintf(jf, "}");
 	}
 	fprintf(jf, "},\n  \"report_pair_vs_counters_same_round\": {");
@@ -764,28 +768,28 @@ double median_of_values(double *v, unsigned n)
 	return n ? summarize(v, n).median : 0;
 }
 
-double pointer_chase_ns(size_t bytes, bool huge)
+/* A private map of BYTES (rounded up to 2 MiB), zeroed, on transparent
+ * huge pages or explicitly not; NULL on failure. */
+static char *chase_map(size_t bytes, bool huge, size_t *map_bytes)
 {
-	size_t lines = bytes / 64;
-	if (lines < 2)
-		return 0;
-	size_t map_bytes = (bytes + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1);
-	char *p = mmap(NULL, map_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	uint32_t *order = malloc(lines * sizeof *order);
-	if (p == MAP_FAILED || order == NULL) {
-		if (p != MAP_FAILED)
-			munmap(p, map_bytes);
-		free(order);
-		return 0;
-	}
-	(void)madvise(p, map_bytes, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
-	memset(p, 0, map_bytes);
-	/* One random cycle through every line: each load's address is the
-	 * previous load's value, so no two loads overlap. */
-	uint64_t rng = 0x9e3779b97f4a7c15ull;
-	for (size_t i = 0; i < lines; i++)
+	*map_bytes = (bytes + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1);
+	char *p = mmap(NULL, *map_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	(void)madvise(p, *map_bytes, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+	memset(p, 0, *map_bytes);
+	return p;
+}
+
+/* 0..N-1 in a random order (xorshift from SEED), or NULL. */
+static uint32_t *chase_order(size_t n, uint64_t rng)
+{
+	uint32_t *order = malloc(n * sizeof *order);
+	if (order == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
 		order[i] = (uint32_t)i;
-	for (size_t i = lines - 1; i > 0; i--) {
+	for (size_t i = n - 1; i > 0; i--) {
 		rng ^= rng << 13;
 		rng ^= rng >> 7;
 		rng ^= rng << 17;
@@ -794,18 +798,77 @@ double pointer_chase_ns(size_t bytes, bool huge)
 		order[i] = order[j];
 		order[j] = t;
 	}
-	for (size_t i = 0; i < lines; i++)
-		*(char **)(void *)(p + (size_t)order[i] * 64) = p + (size_t)order[(i + 1) % lines] * 64;
-	free(order);
-	char *q = p;
-	size_t steps = lines < 2000000 ? 2000000 : lines;
-	for (size_t i = 0; i < lines; i++) /* warm the caches and TLBs as far as they go */
+	return order;
+}
+
+/* Follows the pointer cycle from START: once around (LOADS loads) to warm
+ * the caches and TLBs as far as they go, then STEPS timed loads; ns a load. */
+static double chase_time(char *start, size_t loads, size_t steps)
+{
+	char *q = start;
+	for (size_t i = 0; i < loads; i++)
 		q = *(char **)(void *)q;
 	uint64_t t0 = now_ns();
 	for (size_t i = 0; i < steps; i++)
 		q = *(char **)(void *)q;
 	uint64_t t1 = now_ns();
 	__asm__ volatile("" : : "r"(q));
-	munmap(p, map_bytes);
 	return (double)(t1 - t0) / (double)steps;
+}
+
+double pointer_chase_ns(size_t bytes, bool huge)
+{
+	size_t lines = bytes / 64, map_bytes;
+	if (lines < 2)
+		return 0;
+	char *p = chase_map(bytes, huge, &map_bytes);
+	uint32_t *order = chase_order(lines, 0x9e3779b97f4a7c15ull);
+	double ns = 0;
+	if (p != NULL && order != NULL) {
+		/* One random cycle through every line: each load's address is
+		 * the previous load's value, so no two loads overlap. */
+		for (size_t i = 0; i < lines; i++)
+			*(char **)(void *)(p + (size_t)order[i] * 64) =
+				p + (size_t)order[(i + 1) % lines] * 64;
+		ns = chase_time(p + (size_t)order[0] * 64, lines, lines < 2000000 ? 2000000 : lines);
+	}
+	if (p != NULL)
+		munmap(p, map_bytes);
+	free(order);
+	return ns;
+}
+
+double bucket_record_chase_ns(size_t table_bytes, size_t record_bytes)
+{
+	size_t nt = table_bytes / 64, nr = record_bytes / 64, tmap, rmap;
+	if (nt < 2 || nr < 2)
+		return 0;
+	/* Every record line is visited once a cycle; a table line is visited
+	 * n / nt times and keeps each visit's pointer in its own word. */
+	size_t n = nr > nt ? nr : nt;
+	if ((n + nt - 1) / nt > 8)
+		return 0;
+	char *table = chase_map(table_bytes, true, &tmap);
+	char *records = chase_map(record_bytes, false, &rmap);
+	uint32_t *tord = chase_order(nt, 0x9e3779b97f4a7c15ull);
+	uint32_t *rord = chase_order(nr, 0x2545f4914f6cdd1dull);
+	double ns = 0;
+	if (table != NULL && records != NULL && tord != NULL && rord != NULL) {
+#define BUCKET(k) (table + (size_t)tord[(k) % nt] * 64 + ((k) / nt) * 8)
+#define RECORD(k) (records + (size_t)rord[(k) % nr] * 64 + ((k) / nr) * 8)
+		for (size_t k = 0; k < n; k++) {
+			*(char **)(void *)BUCKET(k) = RECORD(k);
+			*(char **)(void *)RECORD(k) = BUCKET((k + 1) % n);
+		}
+		ns = 2 * chase_time(BUCKET(0), 2 * n, 4000000);
+#undef BUCKET
+#undef RECORD
+	}
+	if (table != NULL)
+		munmap(table, tmap);
+	if (records != NULL)
+		munmap(records, rmap);
+	free(tord);
+	free(rord);
+	return ns;
 }
