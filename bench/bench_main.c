@@ -1496,9 +1496,13 @@ static void add_issue14_targets(void)
 	t.higher_is_better = true;
 	t.measured = br ? br->median : -1;
 	if (br)
-		snprintf(t.detail, sizeof t.detail, "bridge %.0f, server %.0f k reports/s; "
-			 "bridge --spin-us 0: %.2fx", median_of('i', "old-protocol reports", "bridge"),
+		snprintf(t.detail, sizeof t.detail, "%u rounds [%.2f..%.2f]; bridge %.0f, server %.0f "
+			 "k reports/s; against the client's ceiling (a listener that only reads), same "
+			 "round: bridge %.2fx, server %.2fx; bridge --spin-us 0: %.2fx of the server",
+			 br->n, br->min, br->max, median_of('i', "old-protocol reports", "bridge"),
 			 median_of('i', "old-protocol reports", "socket"),
+			 median_of('i', "reports vs the ceiling, same round", "bridge"),
+			 median_of('i', "reports vs the ceiling, same round", "socket"),
 			 median_of('i', "reports vs socket, same round", "bridge, --spin-us 0"));
 	target_add(&t);
 }

@@ -466,8 +466,15 @@ void results_print_json(FILE *out)
 	json_summary_value('i', "old-protocol reports", "bridge");
 	fprintf(jf, ", \"bridge_no_spin\": ");
 	json_summary_value('i', "old-protocol reports", "bridge, --spin-us 0");
+	fprintf(jf, ", \"ceiling\": ");
+	json_summary_value('i', "old-protocol reports", "ceiling (reads only)");
 	fprintf(jf, "},\n  \"bridge_vs_socket_same_round\": ");
 	json_summary_value('i', "reports vs socket, same round", "bridge");
+	fprintf(jf, ",\n  \"bridge_vs_ceiling_same_round\": {\"bridge\": ");
+	json_summary_value('i', "reports vs the ceiling, same round", "bridge");
+	fprintf(jf, ", \"socket\": ");
+	json_summary_value('i', "reports vs the ceiling, same round", "socket");
+	fprintf(jf, "}");
 	fprintf(jf, ",\n  \"workload_added_ns_per_op\": {");
 	static const char *const traces[] = { "LLM inference", "training loop" };
 	for (unsigned i = 0; i < 2; i++) {

@@ -44,7 +44,8 @@ required = [("report_pair_ns", "shm"), ("report_pair_ns", "socket"),
             ("query_totals_ns", "one_process"), ("query_totals_ns", "shared_device"),
             ("snapshot_take_ns",), ("scaling_2proc_same_round",),
             ("bridge_reports_kps", "socket"), ("bridge_reports_kps", "bridge"),
-            ("bridge_reports_kps", "bridge_no_spin"), ("bridge_vs_socket_same_round",),
+            ("bridge_reports_kps", "bridge_no_spin"), ("bridge_reports_kps", "ceiling"),
+            ("bridge_vs_socket_same_round",), ("bridge_vs_ceiling_same_round", "bridge"),
             ("workload_added_ns_per_op", "llm_inference", "socket"),
             ("workload_added_ns_per_op", "training_loop", "socket")]
 for path in required:
