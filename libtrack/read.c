@@ -435,9 +435,11 @@ static int device_read(tta_reader *r, uint32_t device, struct tta_device_view *o
 
 TTA_EXPORT int tta_reader_device(tta_reader *r, uint32_t device, struct tta_device_view *out)
 {
-	memset(out, 0, sizeof *out);
-	if (device >= r->seg.geo.device_capacity)
+	if (device >= r->seg.geo.device_capacity) {
+		memset(out, 0, sizeof *out);
 		return -EINVAL;
+	}
+	/* OUT is cleared by read_device_identity: once, not twice per query. */
 	struct tta_device_sum sum;
 	if (device_read(r, device, out, &sum) != 0) {
 		memset(out, 0, sizeof *out);
@@ -489,7 +491,9 @@ static bool read_process(const struct tta_segment *seg, uint32_t slot,
 	if (!slot_is_live(state))
 		return false;
 	ck_pr_fence_load();
-	memset(p, 0, sizeof *p);
+	/* Every field is written below; only the tail padding is zeroed here
+	 * (a whole-struct memset is a `rep stos` per process). */
+	memset(&p->state, 0, sizeof *p - offsetof(struct tta_process_view, state));
 	p->slot = slot;
 	p->pid = TTA_SLOT_PID(state);
 	p->generation = TTA_SLOT_GEN(state);
