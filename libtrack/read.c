@@ -757,6 +757,21 @@ static int reserve_one(void **array, size_t count, size_t *cap, size_t elem)
 	return 0;
 }
 
+/* Makes the reader's scratch array *ARRAY (of ELEM-byte items, capacity
+ * *CAP) hold at least N items; what it held is not kept. 0 or -ENOMEM. */
+static int scratch_reserve(void **array, size_t *cap, size_t n, size_t elem)
+{
+	if (n <= *cap)
+		return 0;
+	free(*array);
+	*cap = 0;
+	*array = n <= SIZE_MAX / elem ? malloc(n * elem) : NULL;
+	if (*array == NULL)
+		return -ENOMEM;
+	*cap = n;
+	return 0;
+}
+
 /* What take_rows reads before it builds rows: each process once, and the
  * counter lines it had on each device at that moment. */
 struct read_process_lines {
@@ -832,14 +847,9 @@ static int take_rows(tta_reader *r, tta_snapshot *s, uint64_t *processes)
 	 * of plan indices (ascending), so a process costs its own devices, not
 	 * every device somebody uses. Counting sort by slot. */
 	uint32_t slots = seg->geo.slot_capacity;
-	if (slots + 1 > r->cap_slot_first) {
-		free(r->slot_first);
-		r->cap_slot_first = 0;
-		r->slot_first = malloc((slots + 1) * sizeof *r->slot_first);
-		if (r->slot_first == NULL)
-			return -ENOMEM;
-		r->cap_slot_first = slots + 1;
-	}
+	if (scratch_reserve((void **)&r->slot_first, &r->cap_slot_first, slots + 1,
+			    sizeof *r->slot_first) != 0)
+		return -ENOMEM;
 	uint32_t *first_of = r->slot_first;
 	memset(first_of, 0, (slots + 1) * sizeof *first_of);
 	size_t pairs = 0;
@@ -854,14 +864,9 @@ static int take_rows(tta_reader *r, tta_snapshot *s, uint64_t *processes)
 			}
 	for (uint32_t k = 0; k < slots; k++)
 		first_of[k + 1] += first_of[k];
-	if (pairs > r->cap_slot_devs) {
-		free(r->slot_devs);
-		r->cap_slot_devs = 0;
-		r->slot_devs = malloc(pairs * sizeof *r->slot_devs);
-		if (r->slot_devs == NULL)
-			return -ENOMEM;
-		r->cap_slot_devs = pairs;
-	}
+	if (scratch_reserve((void **)&r->slot_devs, &r->cap_slot_devs, pairs,
+			    sizeof *r->slot_devs) != 0)
+		return -ENOMEM;
 	for (uint32_t i = 0; i < plan.n; i++) /* fills each slot's run in plan order */
 		for (uint32_t w = 0; w < plan.words; w++)
 			for (unsigned int b = plan.bits[(size_t)i * plan.words + w]; b; b &= b - 1) {
@@ -915,14 +920,8 @@ static int take_rows(tta_reader *r, tta_snapshot *s, uint64_t *processes)
 	 * order first, by sorting small keys (the order of slot claims is
 	 * about the order of pids, so an insertion sort does little work),
 	 * then each row goes to its device's bucket, in that order. */
-	if (n_procs > r->cap_order) {
-		free(r->order);
-		r->cap_order = 0;
-		r->order = malloc(n_procs * sizeof *r->order);
-		if (r->order == NULL)
-			return -ENOMEM;
-		r->cap_order = n_procs;
-	}
+	if (scratch_reserve((void **)&r->order, &r->cap_order, n_procs, sizeof *r->order) != 0)
+		return -ENOMEM;
 	struct process_order *order = r->order;
 	for (size_t i = 0; i < n_procs; i++)
 		order[i] = (struct process_order){ r->procs[i].proc.pid, r->procs[i].proc.slot,
@@ -936,14 +935,9 @@ static int take_rows(tta_reader *r, tta_snapshot *s, uint64_t *processes)
 			order[j] = order[j - 1];
 		order[j] = x;
 	}
-	if (plan.n + 1 > r->cap_buckets) {
-		free(r->buckets);
-		r->cap_buckets = 0;
-		r->buckets = malloc((plan.n + 1) * sizeof *r->buckets);
-		if (r->buckets == NULL)
-			return -ENOMEM;
-		r->cap_buckets = plan.n + 1;
-	}
+	if (scratch_reserve((void **)&r->buckets, &r->cap_buckets, plan.n + 1,
+			    sizeof *r->buckets) != 0)
+		return -ENOMEM;
 	/* One bucket per planned device, in device order (plan ids ascend),
 	 * and a last one for processes on no device. */
 	struct row_bucket *bucket = r->buckets;
@@ -965,23 +959,13 @@ static int take_rows(tta_reader *r, tta_snapshot *s, uint64_t *processes)
 	if (s->rows == NULL)
 		return -ENOMEM;
 	s->cap_rows = n_rows;
-	if (n_rows > r->cap_row_process) {
-		free(r->row_process);
-		r->cap_row_process = 0;
-		r->row_process = malloc(n_rows * sizeof *r->row_process);
-		if (r->row_process == NULL)
-			return -ENOMEM;
-		r->cap_row_process = n_rows;
-	}
+	if (scratch_reserve((void **)&r->row_process, &r->cap_row_process, n_rows,
+			    sizeof *r->row_process) != 0)
+		return -ENOMEM;
 	/* Device totals are summed here, from the very rows (sum_devices). */
-	if (plan.n > r->cap_plan_sums) {
-		free(r->plan_sums);
-		r->cap_plan_sums = 0;
-		r->plan_sums = malloc(plan.n * sizeof *r->plan_sums);
-		if (r->plan_sums == NULL)
-			return -ENOMEM;
-		r->cap_plan_sums = plan.n;
-	}
+	if (scratch_reserve((void **)&r->plan_sums, &r->cap_plan_sums, plan.n,
+			    sizeof *r->plan_sums) != 0)
+		return -ENOMEM;
 	if (plan.n > 0)
 		memset(r->plan_sums, 0, plan.n * sizeof *r->plan_sums);
 	r->rows_plan_n = plan.n;
@@ -1121,14 +1105,9 @@ static int sum_devices(tta_reader *r, tta_snapshot *s)
 {
 	const struct tta_segment *seg = &r->seg;
 	uint32_t cap = seg->geo.device_capacity, plan_n = r->rows_plan_n, registered = 0;
-	if (cap > r->cap_registered) {
-		free(r->registered_ids);
-		r->cap_registered = 0;
-		r->registered_ids = malloc(cap * sizeof *r->registered_ids);
-		if (r->registered_ids == NULL)
-			return -ENOMEM;
-		r->cap_registered = cap;
-	}
+	if (scratch_reserve((void **)&r->registered_ids, &r->cap_registered, cap,
+			    sizeof *r->registered_ids) != 0)
+		return -ENOMEM;
 	uint32_t *ids = r->registered_ids;
 	for (uint32_t d = 0; d < cap; d++)
 		if (ck_pr_load_64(&tta_device_at(seg, d)->state) == TTA_DEVICE_PUBLISHED)
