@@ -159,6 +159,35 @@ TTA_TEST(per_report_events_need_the_switch)
 	tta_events_close(c);
 }
 
+/* With many buffers live, libtrack keeps its newest allocations in a ring in
+ * front of the table; a free that finds its buffer there is an event like
+ * any other, with the size and type of what it freed (buffers and CBs). */
+TTA_TEST(young_frees_among_many_live_are_events)
+{
+	enable(true);
+	enum { LIVE = 200000 };
+	for (uint64_t i = 0; i < LIVE; i++) /* 25k a shard: the ring is on */
+		tta_report_alloc(0, 0x100000000ull + (i << 12), 4096, TTA_MEM_DRAM);
+	tta_event_cursor *c = cursor(TTA_EVENTS_NOW);
+	tta_report_alloc(0, 0x900000000ull, 1234, TTA_MEM_L1);
+	tta_report_free(0, 0x900000000ull);
+	tta_report_cb_alloc(0, 77, 4321);
+	tta_report_cb_free(0, 77);
+	struct tta_event ev[8];
+	uint64_t missed;
+	size_t n = drain(c, ev, 8, &missed);
+	CHECK(n == 4 && missed == 0, "%zu events, %llu missed", n, (unsigned long long)missed);
+	CHECK(ev[0].kind == TTA_EVENT_ALLOC && ev[1].kind == TTA_EVENT_FREE, "kinds %u %u",
+	      ev[0].kind, ev[1].kind);
+	CHECK(ev[1].address == 0x900000000ull && ev[1].size == 1234 && ev[1].type == TTA_MEM_L1,
+	      "free: %llx %llu type %u", (unsigned long long)ev[1].address,
+	      (unsigned long long)ev[1].size, ev[1].type);
+	CHECK(ev[2].kind == TTA_EVENT_CB_ALLOC && ev[3].kind == TTA_EVENT_CB_FREE &&
+		      ev[3].address == 77 && ev[3].size == 4321,
+	      "cb: kinds %u %u, %llu bytes", ev[2].kind, ev[3].kind, (unsigned long long)ev[3].size);
+	tta_events_close(c);
+}
+
 /* A reader lapped by the writers learns exactly how many it missed and
  * then reads the newest capacity's worth, in order. */
 TTA_TEST(missed_count_when_the_ring_wraps)
@@ -444,6 +473,7 @@ TTA_TEST(forged_positions_never_crash_or_hang)
 }
 
 TTA_TEST_MAIN(TTA_CASE(events_in_order_with_fields), TTA_CASE(per_report_events_need_the_switch),
+	      TTA_CASE(young_frees_among_many_live_are_events),
 	      TTA_CASE(missed_count_when_the_ring_wraps), TTA_CASE(concurrent_writers_lose_nothing),
 	      TTA_CASE(reap_event_with_leak_summary_after_sigkill),
 	      TTA_CASE(torn_entry_is_skipped_after_a_while),
