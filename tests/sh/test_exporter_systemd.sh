@@ -47,9 +47,14 @@ PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 units=$TTA_TMP/units
 mkdir -p "$units"
 KiB=1024
-sed "s|@PREFIX@/bin/tt-alloc-reaper|$TTA_BUILD/tt-alloc-reaper|; s|^#Environment=TT_ALLOC_SHM=.*|Environment=TT_ALLOC_SHM=$SEG|" \
+# The build tree as the container sees it: bound at a fixed path, because the
+# container's systemd mounts a fresh /tmp at boot, over a tree built under /tmp.
+BUILD_IN=/opt/tta-build
+C_EXPORTER=$BUILD_IN/tt-alloc-exporter
+C_WRITER=$BUILD_IN/tests/helper_smi_writer
+sed "s|@PREFIX@/bin/tt-alloc-reaper|$BUILD_IN/tt-alloc-reaper|; s|^#Environment=TT_ALLOC_SHM=.*|Environment=TT_ALLOC_SHM=$SEG|" \
 	"$TTA_SRC/reaper/tt-alloc-reaper.service" >"$units/tt-alloc-reaper.service"
-sed "s|^ExecStart=@PREFIX@/bin/tt-alloc-exporter .*|ExecStart=$EXPORTER --listen 127.0.0.1:$PORT|; s|^#Environment=TT_ALLOC_SHM=.*|Environment=TT_ALLOC_SHM=$SEG|" \
+sed "s|^ExecStart=@PREFIX@/bin/tt-alloc-exporter .*|ExecStart=$C_EXPORTER --listen 127.0.0.1:$PORT|; s|^#Environment=TT_ALLOC_SHM=.*|Environment=TT_ALLOC_SHM=$SEG|" \
 	"$UNIT_SRC" >"$units/tt-alloc-exporter.service"
 # Sanitizer builds: LeakSanitizer's exit check needs ptrace, which the
 # unit's system-call filter forbids (as it should); leaks are checked by the
@@ -63,7 +68,7 @@ Description=a tracked process for the test
 After=tt-alloc-reaper.service
 [Service]
 Environment=TT_ALLOC_SHM=$SEG TT_ALLOC_TRACKING_ENABLED=1
-ExecStart=/bin/sh -c 'sleep infinity | exec $WRITER "name in_container" "register 0 wormhole 72" "alloc 0 0x1000 $((64 * KiB)) dram" "alloc 0 0x2000 $((8 * KiB)) l1"'
+ExecStart=/bin/sh -c 'sleep infinity | exec $C_WRITER "name in_container" "register 0 wormhole 72" "alloc 0 0x1000 $((64 * KiB)) dram" "alloc 0 0x2000 $((8 * KiB)) l1"'
 EOF
 cat >"$units/tta-test.target" <<EOF
 [Unit]
@@ -71,7 +76,7 @@ Description=tt-alloc units under test
 Requires=basic.target tt-alloc-reaper.service tt-alloc-exporter.service tta-writer.service
 After=basic.target
 EOF
-if grep -q "^ExecStart=$EXPORTER --listen 127.0.0.1:$PORT\$" "$units/tt-alloc-exporter.service" &&
+if grep -q "^ExecStart=$C_EXPORTER --listen 127.0.0.1:$PORT\$" "$units/tt-alloc-exporter.service" &&
 	grep -q "^Environment=TT_ALLOC_SHM=$SEG" "$units/tt-alloc-exporter.service" "$units/tt-alloc-reaper.service"; then
 	pass units_prepared_from_the_shipped_files
 else
@@ -80,7 +85,7 @@ fi
 
 # /usr of this machine, a tmpfs for everything else; the build tree read-only.
 systemd-nspawn --quiet --directory=/ --volatile=yes --register=no --keep-unit --console=passive \
-	--bind-ro="$units:/etc/systemd/system" --bind-ro="$TTA_BUILD" \
+	--bind-ro="$units:/etc/systemd/system" --bind-ro="$TTA_BUILD:$BUILD_IN" \
 	--boot -- systemd.unit=tta-test.target systemd.firstboot=off >"$TTA_TMP/nspawn.log" 2>&1 &
 nspawn=$!
 stop_container() {
@@ -108,7 +113,7 @@ else
 fi
 
 # The exporter's process, seen from the host.
-exp=$(pgrep -f -x "$EXPORTER --listen 127.0.0.1:$PORT")
+exp=$(pgrep -f -x "$C_EXPORTER --listen 127.0.0.1:$PORT")
 leader=$(pgrep -P "$nspawn" | head -n 1)
 st=/proc/$exp/status
 if [ -n "$exp" ] && [ "$(awk '/^Uid:/ { print $2 }' "$st")" != 0 ] &&
@@ -131,7 +136,7 @@ else
 fi
 
 # A crash inside the container: the reaper reclaims it, the exporter shows the leak.
-kill -KILL "$(pgrep -f -x "$WRITER name in_container register 0 wormhole 72 alloc 0 0x1000 $((64 * KiB)) dram alloc 0 0x2000 $((8 * KiB)) l1")"
+kill -KILL "$(pgrep -f -x "$C_WRITER name in_container register 0 wormhole 72 alloc 0 0x1000 $((64 * KiB)) dram alloc 0 0x2000 $((8 * KiB)) l1")"
 if wait_for 20 eval '[ "$(metric tt_alloc_leaked_bytes_total)" = "$((72 * KiB))" ]' &&
 	[ "$(metric tt_alloc_device_used_bytes device=0 type=dram)" = 0 ]; then
 	pass leak_reaped_and_exported
