@@ -1000,6 +1000,40 @@ static void query_shm(void)
 		tta_snapshot_free(snap);
 	}, s);
 	result_add('d', "tta_snapshot_take", "shm", "ns", s);
+	/* The same with a reaper registered, as deployed: every snapshot says
+	 * whether it runs (the reader keeps a pidfd on it). */
+	if (access(cfg.reaper_bin, X_OK) == 0) {
+		char log[400];
+		snprintf(log, sizeof(log), "%s/reaper-d.log", cfg.tmpdir);
+		char *argv[] = { cfg.reaper_bin, "--segment", cfg.shm_name, NULL };
+		pid_t rp = spawn_exec(argv, log);
+		bool running = false;
+		for (uint64_t deadline = now_ns() + 5000000000ull;
+		     rp > 0 && !running && now_ns() < deadline;) {
+			tta_snapshot *snap = NULL;
+			if (tta_snapshot_take(r, 0, -1, 0, &snap, NULL, 0) == 0)
+				running = tta_snapshot_segment(snap)->reaper_status ==
+					  TTA_REAPER_RUNNING;
+			tta_snapshot_free(snap);
+			if (!running)
+				usleep(2000);
+		}
+		if (running) {
+			TIME_BATCHES(cfg.reps, batch, {
+				tta_snapshot *snap = NULL;
+				if (tta_snapshot_take(r, 0, -1, 0, &snap, NULL, 0) == 0)
+					sink += (int64_t)tta_snapshot_process_count(snap);
+				tta_snapshot_free(snap);
+			}, s);
+			result_add('d', "tta_snapshot_take, reaper running", "shm", "ns", s);
+		} else {
+			result_note('d', "the reaper did not register within 5 s: no 'reaper running' row");
+		}
+		if (rp > 0) {
+			kill(rp, SIGTERM);
+			wait_child(rp);
+		}
+	}
 	TIME_BATCHES(cfg.reps, batch, {
 		tta_snapshot *snap = NULL;
 		if (tta_snapshot_take(r, 0, -1, TTA_SNAPSHOT_PROCESS_DETAILS, &snap, NULL, 0) == 0)

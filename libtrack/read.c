@@ -177,6 +177,7 @@ TTA_EXPORT int tta_reader_open(const char *name, tta_reader **out, char *err, si
 		return rc;
 	}
 	r->bus_region = bus_region_add(r->seg.base, r->seg.size);
+	r->reaper = (struct tta_reaper_watch)TTA_REAPER_WATCH_INIT;
 	*out = r;
 	return 0;
 }
@@ -186,6 +187,7 @@ TTA_EXPORT void tta_reader_close(tta_reader *r)
 	if (r == NULL)
 		return;
 	bus_region_remove(r->bus_region);
+	tta_reaper_watch_close(&r->reaper);
 	tta_segment_close(&r->seg);
 	free(r->plan_ids);
 	free(r->plan_bits);
@@ -1058,8 +1060,9 @@ static void take_counters(tta_reader *r, tta_snapshot *s, uint64_t live_processe
 	s->counters[TTA_CTR_records_capacity] = seg->geo.record_capacity;
 }
 
-static void take_info(const struct tta_segment *seg, tta_snapshot *s)
+static void take_info(tta_reader *r, tta_snapshot *s)
 {
+	const struct tta_segment *seg = &r->seg;
 	const struct tta_header *h = tta_hdr(seg);
 	struct tta_segment_info *info = &s->info;
 	snprintf(info->name, sizeof info->name, "%s", seg->name);
@@ -1074,7 +1077,7 @@ static void take_info(const struct tta_segment *seg, tta_snapshot *s)
 	info->creator_pid = (int64_t)ck_pr_load_64(&h->creator_pid);
 	info->taken_realtime_ns = tta_now_realtime_ns();
 	struct tta_reaper_judgement j;
-	tta_reaper_judge(seg, &j);
+	tta_reaper_judge_watched(seg, &r->reaper, &j);
 	info->reaper_pid = j.status == TTA_REAPER_STATUS_NONE ? 0 : j.pid;
 	info->reaper_status = j.status;
 	info->reaper_heartbeat_age_ns = j.status == TTA_REAPER_STATUS_NONE ? 0 : j.heartbeat_age_ns;
@@ -1277,7 +1280,7 @@ TTA_EXPORT int tta_snapshot_take(tta_reader *r, int32_t pid, int32_t device, uns
 	if (seg != NULL) {
 		sigjmp_buf jump, *outer;
 		BUS_GUARD(jump, outer, goto faulted);
-		take_info(seg, s);
+		take_info(r, s);
 		rc = take_rows(r, s, &live_processes);
 		take_counters(r, s, live_processes);
 		if (rc == 0)

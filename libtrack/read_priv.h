@@ -51,6 +51,7 @@ struct tta_reader {
 	bool reserved_known;
 	uint64_t reserved_epoch, reserved_records, reserved_scanned_ns;
 	int bus_region; /* our entry in bus_regions, or -1 (then every read is guarded) */
+	struct tta_reaper_watch reaper; /* snapshots judge the reaper through it */
 };
 
 /* The jump buffer of the guarded read running on this thread, or NULL.

@@ -36,13 +36,8 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
-
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
 
 /* epoll cookies: pidfds carry (serial << 32 | slot); the two fixed fds use
  * values no slot cookie can take (slots are < TTA_MAX_SLOTS). */
@@ -255,11 +250,6 @@ static void note_foreign_namespace(struct reaper *r, uint64_t ino, uint32_t slot
 		   slot, pid, ino, r->pidns_ino);
 }
 
-static int pidfd_open_pid(pid_t pid)
-{
-	return (int)syscall(SYS_pidfd_open, pid, 0u);
-}
-
 /* Brings the watch of SLOT in line with its current state word: watches a
  * new LIVE owner, drops the watch of a slot that is no longer LIVE, and reaps
  * at once an owner found dead or impersonated by a reused pid. */
@@ -302,7 +292,7 @@ static void sync_slot(struct reaper *r, uint32_t slot)
 		return;
 	}
 
-	int fd = pidfd_open_pid(pid);
+	int fd = tta_pidfd_open(pid);
 	if (fd < 0) {
 		int e = errno;
 		if (e == ESRCH) {

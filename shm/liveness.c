@@ -12,11 +12,65 @@
  */
 #include <ck_pr.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdint.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "tta_segment.h"
 
-void tta_reaper_judge(const struct tta_segment *seg, struct tta_reaper_judgement *out)
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+int tta_pidfd_open(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0u);
+}
+
+void tta_reaper_watch_close(struct tta_reaper_watch *w)
+{
+	if (w->pidfd >= 0)
+		close(w->pidfd);
+	w->pidfd = -1;
+	w->pid = 0;
+	w->start_time = 0;
+}
+
+/* tta_proc_incarnation_alive for the reaper, through W when there is one. */
+static int reaper_alive(pid_t pid, uint64_t start, struct tta_reaper_watch *w)
+{
+	if (w == NULL)
+		return tta_proc_incarnation_alive(pid, start);
+	if (w->pidfd >= 0 && w->pid == pid && w->start_time == start) {
+		struct pollfd p = { .fd = w->pidfd, .events = POLLIN };
+		int n = poll(&p, 1, 0);
+		if (n == 0)
+			return 1; /* the incarnation we verified has not exited */
+		/* Exited, or the fd is no longer ours (closed under the library):
+		 * ask /proc, and watch afresh below. */
+	}
+	tta_reaper_watch_close(w);
+	int alive = tta_proc_incarnation_alive(pid, start);
+	if (alive != 1)
+		return alive;
+	int fd = tta_pidfd_open(pid);
+	if (fd < 0)
+		return alive;
+	/* The pid may have died and been reused between the check and the
+	 * open: only a second check after it proves the fd names this one. */
+	if (tta_proc_incarnation_alive(pid, start) != 1) {
+		close(fd);
+		return tta_proc_incarnation_alive(pid, start);
+	}
+	w->pidfd = fd;
+	w->pid = pid;
+	w->start_time = start;
+	return 1;
+}
+
+static void judge(const struct tta_segment *seg, struct tta_reaper_watch *watch,
+		  struct tta_reaper_judgement *out)
 {
 	const struct tta_reaper_reg *reg = &tta_hdr(seg)->reaper;
 	uint64_t pid = ck_pr_load_64(&reg->pid);
@@ -30,7 +84,7 @@ void tta_reaper_judge(const struct tta_segment *seg, struct tta_reaper_judgement
 		out->status = TTA_REAPER_STATUS_NONE;
 		return;
 	}
-	int alive = pid <= 0x3fffffff ? tta_proc_incarnation_alive((pid_t)pid, start) : 0;
+	int alive = pid <= 0x3fffffff ? reaper_alive((pid_t)pid, start, watch) : 0;
 	if (alive == 0)
 		out->status = TTA_REAPER_STATUS_GONE;
 	else if (alive < 0)
@@ -39,6 +93,17 @@ void tta_reaper_judge(const struct tta_segment *seg, struct tta_reaper_judgement
 		out->status = TTA_REAPER_STATUS_STALLED;
 	else
 		out->status = TTA_REAPER_STATUS_RUNNING;
+}
+
+void tta_reaper_judge(const struct tta_segment *seg, struct tta_reaper_judgement *out)
+{
+	judge(seg, NULL, out);
+}
+
+void tta_reaper_judge_watched(const struct tta_segment *seg, struct tta_reaper_watch *watch,
+			      struct tta_reaper_judgement *out)
+{
+	judge(seg, watch, out);
 }
 
 int tta_reaper_register(struct tta_segment *seg, int32_t pid, uint64_t start_time,

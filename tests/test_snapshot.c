@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -482,6 +483,76 @@ TTA_TEST(exited_process_counted_once_across_devices)
 	tta_reader_close(r);
 }
 
+/* A reader that stays open (tt-smi -w, the exporter) follows the reaper: it
+ * sees it running, sees it gone the moment it dies (even before its parent
+ * waits for it), and sees its successor. The reader keeps a pidfd on the
+ * reaper it judged alive rather than reading /proc on every snapshot. */
+static pid_t start_reaper(void)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	CHECK(n > 0, "readlink");
+	exe[n] = '\0';
+	for (int i = 0; i < 2; i++) /* build/tests/test_snapshot -> build */
+		*strrchr(exe, '/') = '\0';
+	strncat(exe, "/tt-alloc-reaper", sizeof exe - strlen(exe) - 1);
+	pid_t pid = fork();
+	CHECK(pid >= 0, "fork");
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, STDOUT_FILENO);
+		dup2(null, STDERR_FILENO);
+		execl(exe, exe, (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* Waits up to 5 s for a snapshot of R whose reaper is STATUS (and PID, if
+ * not 0); returns the status last seen. */
+static int await_reaper(tta_reader **r, int status, int32_t pid)
+{
+	int seen = -1;
+	for (int i = 0; i < 500; i++) {
+		char err[256];
+		if (*r == NULL && tta_reader_open(NULL, r, err, sizeof err) != 0)
+			*r = NULL;
+		tta_snapshot *s;
+		if (*r != NULL && tta_snapshot_take(*r, 0, -1, 0, &s, err, sizeof err) == 0) {
+			const struct tta_segment_info *info = tta_snapshot_segment(s);
+			seen = info->reaper_status;
+			bool done = seen == status && (pid == 0 || info->reaper_pid == pid);
+			tta_snapshot_free(s);
+			if (done)
+				return seen;
+		}
+		struct timespec ms = { .tv_nsec = 10000000 };
+		nanosleep(&ms, NULL);
+	}
+	return seen;
+}
+
+TTA_TEST(reaper_status_followed_by_one_reader)
+{
+	tta_reader *r = NULL;
+	pid_t first = start_reaper();
+	CHECK_EQ_I64(await_reaper(&r, TTA_REAPER_RUNNING, first), TTA_REAPER_RUNNING);
+	/* Dead but not yet waited for (a zombie): already gone. */
+	CHECK(kill(first, SIGKILL) == 0, "kill");
+	CHECK_EQ_I64(await_reaper(&r, TTA_REAPER_GONE, first), TTA_REAPER_GONE);
+	CHECK(waitpid(first, NULL, 0) == first, "wait");
+	pid_t second = start_reaper();
+	CHECK_EQ_I64(await_reaper(&r, TTA_REAPER_RUNNING, second), TTA_REAPER_RUNNING);
+	/* The same answer every time while it runs (the cached path). */
+	for (int i = 0; i < 100; i++)
+		CHECK_EQ_I64(await_reaper(&r, TTA_REAPER_RUNNING, second), TTA_REAPER_RUNNING);
+	kill(second, SIGKILL);
+	waitpid(second, NULL, 0);
+	CHECK_EQ_I64(await_reaper(&r, TTA_REAPER_GONE, second), TTA_REAPER_GONE);
+	tta_reader_close(r);
+}
+
 TTA_TEST_MAIN(TTA_CASE(totals_equal_rows_under_churn),
 	      TTA_CASE(truncated_segment_is_an_error_not_a_crash),
 	      TTA_CASE(replaced_and_removed_segments_are_reported),
@@ -489,4 +560,5 @@ TTA_TEST_MAIN(TTA_CASE(totals_equal_rows_under_churn),
 	      TTA_CASE(bad_snapshot_arguments_are_refused),
 	      TTA_CASE(device_totals_match_the_device_view),
 	      TTA_CASE(records_reserved_follows_claims_and_releases),
-	      TTA_CASE(exited_process_counted_once_across_devices))
+	      TTA_CASE(exited_process_counted_once_across_devices),
+	      TTA_CASE(reaper_status_followed_by_one_reader))
