@@ -299,21 +299,11 @@ static bool is_main(const char *text)
 /* ------------------------------------------------------------------------ */
 /* The index and the block                                                   */
 
-static uint64_t mix(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= UINT64_C(0xff51afd7ed558ccd);
-	x ^= x >> 33;
-	x *= UINT64_C(0xc4ceb9fe1a85ec53);
-	x ^= x >> 33;
-	return x;
-}
-
 static uint64_t stack_hash(void *const *pcs, int n)
 {
 	uint64_t h = (uint64_t)n;
 	for (int i = 0; i < n; i++)
-		h = mix(h ^ (uint64_t)(uintptr_t)pcs[i]);
+		h = tta_mix64(h ^ (uint64_t)(uintptr_t)pcs[i]);
 	return h ? h : 1;
 }
 
@@ -334,7 +324,7 @@ static uint32_t site_slot(const struct tta_site_index *x, uint64_t key, bool *fo
 static bool frame_offset(struct tta_origins *o, uintptr_t pc, const char *text, uint16_t *off)
 {
 	struct tta_site_index *x = o->sites;
-	uint32_t i = (uint32_t)mix(pc) & (FRAME_SLOTS - 1);
+	uint32_t i = (uint32_t)tta_mix64(pc) & (FRAME_SLOTS - 1);
 	for (;; i = (i + 1) & (FRAME_SLOTS - 1)) {
 		if (x->frame_pc[i] == pc) {
 			*off = x->frame_off[i];

@@ -308,21 +308,10 @@ static inline unsigned key_space_of(unsigned type)
 									   : SPACE_BUFFER;
 }
 
-static inline uint64_t mix64(uint64_t x)
-{
-	/* murmur3 finaliser: addresses are aligned and clustered; spread them. */
-	x ^= x >> 33;
-	x *= UINT64_C(0xff51afd7ed558ccd);
-	x ^= x >> 33;
-	x *= UINT64_C(0xc4ceb9fe1a85ec53);
-	x ^= x >> 33;
-	return x;
-}
-
 static inline uint64_t key_hash(uint32_t device, unsigned space, uint64_t address,
 				unsigned long seed)
 {
-	return mix64(address ^ ((uint64_t)device << 48) ^ ((uint64_t)space << 44) ^ seed);
+	return tta_mix64(address ^ ((uint64_t)device << 48) ^ ((uint64_t)space << 44) ^ seed);
 }
 
 /* The 31-bit fingerprint a key's entry carries, and the table hash of it. */
@@ -333,7 +322,7 @@ static inline uint32_t key_fingerprint(uint64_t hash)
 
 static inline unsigned long fingerprint_hash(uint32_t fp)
 {
-	return (unsigned long)mix64((uint64_t)fp * UINT64_C(0x9e3779b97f4a7c15));
+	return (unsigned long)tta_mix64((uint64_t)fp * UINT64_C(0x9e3779b97f4a7c15));
 }
 
 static unsigned long entry_hash_cb(const void *entry, unsigned long seed)
@@ -632,7 +621,7 @@ static struct tracker *attach_locked(void)
 	pid_t pid = getpid();
 	uint64_t start = 0, pidns = tta_self_pidns_ino();
 	while (g_image_id == 0)
-		g_image_id = (uint32_t)mix64(tta_now_mono_ns() ^ ((uint64_t)pid << 32) ^
+		g_image_id = (uint32_t)tta_mix64(tta_now_mono_ns() ^ ((uint64_t)pid << 32) ^
 					     (uint64_t)(uintptr_t)&g_image_id);
 	if (!tta_proc_is_ours()) {
 		tta_segment_close(&t->seg);
@@ -652,8 +641,8 @@ static struct tracker *attach_locked(void)
 	t->pid = pid;
 	t->records = tta_record_at(&t->seg, 0);
 	t->record_capacity = t->seg.geo.record_capacity;
-	t->hash_seed = (unsigned long)mix64(tta_now_mono_ns() ^ (uint64_t)pid);
-	t->handle_salt = (uint32_t)mix64(t->hash_seed ^ UINT64_C(0x68616e646c65)) & 0x7fffffffu;
+	t->hash_seed = (unsigned long)tta_mix64(tta_now_mono_ns() ^ (uint64_t)pid);
+	t->handle_salt = (uint32_t)tta_mix64(t->hash_seed ^ UINT64_C(0x68616e646c65)) & 0x7fffffffu;
 	t->device_seen = calloc(t->seg.geo.device_capacity, 1);
 	t->history_next = calloc(t->seg.geo.device_capacity, sizeof *t->history_next);
 	t->overflow_blocks = calloc(OVERFLOW_BLOCKS, sizeof *t->overflow_blocks);

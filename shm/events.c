@@ -13,26 +13,16 @@
 
 #include "tta_segment.h"
 
-static inline uint64_t mix(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= UINT64_C(0xff51afd7ed558ccd);
-	x ^= x >> 33;
-	x *= UINT64_C(0xc4ceb9fe1a85ec53);
-	x ^= x >> 33;
-	return x;
-}
-
 uint64_t tta_event_check(const struct tta_event_entry *e, uint64_t pos)
 {
-	uint64_t h = mix(pos ^ UINT64_C(0x7474616576656e74));
-	h = mix(h ^ e->mono_ns);
-	h = mix(h ^ ((uint64_t)(uint32_t)e->pid << 32 | e->slot));
-	h = mix(h ^ ((uint64_t)e->device << 32 | (uint64_t)e->kind << 16 | (uint64_t)e->type << 8 |
+	uint64_t h = tta_mix64(pos ^ UINT64_C(0x7474616576656e74));
+	h = tta_mix64(h ^ e->mono_ns);
+	h = tta_mix64(h ^ ((uint64_t)(uint32_t)e->pid << 32 | e->slot));
+	h = tta_mix64(h ^ ((uint64_t)e->device << 32 | (uint64_t)e->kind << 16 | (uint64_t)e->type << 8 |
 		     e->kernel_kind));
-	h = mix(h ^ e->address);
-	h = mix(h ^ e->size);
-	return mix(h ^ e->buffers);
+	h = tta_mix64(h ^ e->address);
+	h = tta_mix64(h ^ e->size);
+	return tta_mix64(h ^ e->buffers);
 }
 
 void tta_event_emit(struct tta_segment *seg, const struct tta_event_entry *e)

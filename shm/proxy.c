@@ -48,11 +48,7 @@ static void shortfall(struct tta_proxy *p, enum tta_counter_id id)
 
 static uint64_t pmix(uint32_t device, uint64_t a)
 {
-	uint64_t x = a ^ ((uint64_t)device << 48);
-	x ^= x >> 33;
-	x *= UINT64_C(0xff51afd7ed558ccd);
-	x ^= x >> 33;
-	return x;
+	return tta_mix64(a ^ ((uint64_t)device << 48));
 }
 
 int tta_proxy_identity(pid_t pid, uint32_t uid, struct tta_slot_identity *id)

@@ -297,6 +297,19 @@ uint64_t tta_event_check(const struct tta_event_entry *e, uint64_t pos);
 /* CLOCK_MONOTONIC_COARSE in ns: the clock of history intervals and events. */
 uint64_t tta_now_coarse_ns(void);
 
+/* The murmur3 finaliser: spreads clustered, aligned values (addresses,
+ * program counters, clock readings) over all 64 bits. One definition for
+ * the index hash, the call-site table and the event check words. */
+static inline uint64_t tta_mix64(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= UINT64_C(0xff51afd7ed558ccd);
+	x ^= x >> 33;
+	x *= UINT64_C(0xc4ceb9fe1a85ec53);
+	x ^= x >> 33;
+	return x;
+}
+
 /* ---- process identity (Linux /proc) ---- */
 
 /* Reads field 22 (starttime) of /proc/PID/stat. Returns 0, -ESRCH if there is
