@@ -53,9 +53,10 @@ void smi_render_json(const tta_snapshot *snap, const char *version, FILE *out);
  * processes that hold it open without reporting, and TT-Metal's use. */
 void smi_render_telemetry(const tta_snapshot *snap, const char *version, FILE *out);
 
-/* Lines under the process table: TT-Metal segments that were skipped (and
- * why) or match no device. Nothing when there is nothing to say. */
-void smi_render_source_notes(const tta_snapshot *snap, FILE *out);
+/* Lines under the process table, wrapped to WIDTH: TT-Metal segments that
+ * were skipped (and why) or match no device. Nothing when there is nothing
+ * to say; else, if BLANK_FIRST, an empty line before them. */
+void smi_print_source_notes(const tta_snapshot *snap, unsigned width, bool blank_first, FILE *out);
 
 /* For leak checks: counts what is still allocated in SNAP (a process row or
  * a device total that is not all zero). When OUT is non-NULL, lists it (or

@@ -176,18 +176,7 @@ void smi_view_telemetry(const struct smi_view *v, FILE *out)
 						 root) >= 0)
 		smi_print_wrapped(out, v->width, line);
 	free(line);
-	char *notes = NULL;
-	size_t len = 0;
-	FILE *m = open_memstream(&notes, &len);
-	if (m) {
-		smi_render_source_notes(snap, m);
-		fclose(m);
-		if (len) {
-			fputc('\n', out);
-			smi_print_wrapped(out, v->width, notes);
-		}
-		free(notes);
-	}
+	smi_print_source_notes(snap, v->width, true, out);
 }
 
 void smi_render_telemetry(const tta_snapshot *snap, const char *version, FILE *out)
@@ -196,7 +185,7 @@ void smi_render_telemetry(const tta_snapshot *snap, const char *version, FILE *o
 	smi_view_telemetry(&v, out);
 }
 
-void smi_render_source_notes(const tta_snapshot *snap, FILE *out)
+static void write_source_notes(const tta_snapshot *snap, FILE *out)
 {
 	for (size_t i = 0; i < tta_snapshot_tt_metal_segment_count(snap); i++) {
 		const struct tta_tt_metal_segment *g = tta_snapshot_tt_metal_segment(snap, i);
@@ -216,4 +205,21 @@ void smi_render_source_notes(const tta_snapshot *snap, FILE *out)
 			fprintf(out, "\n");
 		}
 	}
+}
+
+void smi_print_source_notes(const tta_snapshot *snap, unsigned width, bool blank_first, FILE *out)
+{
+	char *notes = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&notes, &len);
+	if (m == NULL)
+		return;
+	write_source_notes(snap, m);
+	fclose(m);
+	if (len) {
+		if (blank_first)
+			fputc('\n', out);
+		smi_print_wrapped(out, width, notes);
+	}
+	free(notes);
 }

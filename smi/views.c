@@ -568,16 +568,7 @@ static void print_processes(const struct smi_view *v, bool peaks, FILE *out)
 				  " another TT-Metal process opens the device");
 	/* TT-Metal segments skipped, or matching no device: said under the
 	 * table their processes would be in. */
-	char *notes = NULL;
-	size_t len = 0;
-	FILE *m = open_memstream(&notes, &len);
-	if (m) {
-		smi_render_source_notes(snap, m);
-		fclose(m);
-		if (len)
-			smi_print_wrapped(out, v->width, notes);
-		free(notes);
-	}
+	smi_print_source_notes(snap, v->width, false, out);
 }
 
 void smi_view_main(const struct smi_view *v, FILE *out)
