@@ -79,6 +79,16 @@ static void family(FILE *out, const char *name, const char *suffix, const char *
 	fprintf(out, "\n# TYPE %s%s %s\n", name, suffix, type);
 }
 
+/* family() for a family whose samples may all be absent: written before the
+ * first sample only (*WRITTEN says whether it was). */
+static void family_once(bool *written, FILE *out, const char *name, const char *suffix,
+			const char *type, const char *help)
+{
+	if (!*written)
+		family(out, name, suffix, type, help);
+	*written = true;
+}
+
 /* ------------------------------------------------------------------------ */
 /* The exporter and the segment                                              */
 
@@ -492,13 +502,10 @@ static void tag_samples(struct sink *k, uint32_t device, const struct tag_sum *t
 	for (unsigned type = 0; type < TTA_MEM_TYPES; type++) {
 		if (t->used[type] == 0)
 			continue;
-		if (!*header) {
-			family(out, "tt_alloc_tag_used_bytes", "", "gauge",
-			       "Bytes in use on the device under one tag (tta_set_tag), by memory "
-			       "type, from the live buffer records; the largest tags of each device, "
-			       "the rest summed into tag=\"(other)\"");
-			*header = true;
-		}
+		family_once(header, out, "tt_alloc_tag_used_bytes", "", "gauge",
+			    "Bytes in use on the device under one tag (tta_set_tag), by memory "
+			    "type, from the live buffer records; the largest tags of each device, "
+			    "the rest summed into tag=\"(other)\"");
 		sample_i64(k, "tt_alloc_tag_used_bytes", labels, ll, tta_mem_type_name(type),
 			   t->used[type]);
 	}
@@ -656,10 +663,7 @@ static void write_telemetry(const tta_snapshot *ps, FILE *out)
 			int64_t raw;
 			if (!tta_telemetry_get(tta_snapshot_device_telemetry(ps, i), id, &raw, NULL))
 				continue;
-			if (!header) {
-				family(out, name, "", units[u].type, f->help);
-				header = true;
-			}
+			family_once(&header, out, name, "", units[u].type, f->help);
 			fprintf(out, "%s{device=\"%" PRIu32 "\"} %.10g\n", name,
 				tta_snapshot_device(ps, i)->id,
 				(double)raw / (double)f->divisor * units[u].factor);
@@ -678,11 +682,9 @@ static void write_device_sources(const tta_snapshot *ps, FILE *out)
 		const struct tta_device_sources *ds = tta_snapshot_device_sources(ps, i);
 		if (!ds || !ds->in_sysfs || ds->open_files < 0)
 			continue;
-		if (!header)
-			family(out, "tt_alloc_device_untracked_processes", "", "gauge",
-			       "Processes that hold the device open (tt-kmd's pid list) and report "
-			       "through neither tt-alloc nor TT-Metal's own segment");
-		header = true;
+		family_once(&header, out, "tt_alloc_device_untracked_processes", "", "gauge",
+			    "Processes that hold the device open (tt-kmd's pid list) and report "
+			    "through neither tt-alloc nor TT-Metal's own segment");
 		fprintf(out, "tt_alloc_device_untracked_processes{device=\"%" PRIu32 "\"} %" PRIu32 "\n",
 			tta_snapshot_device(ps, i)->id, ds->untracked);
 	}
@@ -691,12 +693,10 @@ static void write_device_sources(const tta_snapshot *ps, FILE *out)
 		const struct tta_device_sources *ds = tta_snapshot_device_sources(ps, i);
 		if (!ds || ds->tt_metal_segments == 0)
 			continue;
-		if (!header)
-			family(out, "tt_alloc_device_tt_metal_used_bytes", "", "gauge",
-			       "Bytes TT-Metal's own segment counts on the device for processes that do "
-			       "not report through tt-alloc (shown beside tt_alloc_device_used_bytes, "
-			       "never added into it)");
-		header = true;
+		family_once(&header, out, "tt_alloc_device_tt_metal_used_bytes", "", "gauge",
+			    "Bytes TT-Metal's own segment counts on the device for processes that do "
+			    "not report through tt-alloc (shown beside tt_alloc_device_used_bytes, "
+			    "never added into it)");
 		for (size_t k = 0; k < sizeof metal_types / sizeof metal_types[0]; k++)
 			fprintf(out, "tt_alloc_device_tt_metal_used_bytes{device=\"%" PRIu32
 				"\",type=\"%s\"} %" PRId64 "\n", tta_snapshot_device(ps, i)->id,
@@ -707,11 +707,9 @@ static void write_device_sources(const tta_snapshot *ps, FILE *out)
 		const struct tta_device_sources *ds = tta_snapshot_device_sources(ps, i);
 		if (!ds || ds->tt_metal_segments == 0)
 			continue;
-		if (!header)
-			family(out, "tt_alloc_device_tt_metal_processes", "", "gauge",
-			       "Processes TT-Metal's own segment lists on the device (tt-alloc's not "
-			       "counted twice)");
-		header = true;
+		family_once(&header, out, "tt_alloc_device_tt_metal_processes", "", "gauge",
+			    "Processes TT-Metal's own segment lists on the device (tt-alloc's not "
+			    "counted twice)");
 		fprintf(out, "tt_alloc_device_tt_metal_processes{device=\"%" PRIu32 "\"} %" PRIu32 "\n",
 			tta_snapshot_device(ps, i)->id, ds->tt_metal_processes);
 	}
