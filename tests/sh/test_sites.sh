@@ -15,26 +15,8 @@ SITES=$TTA_BUILD/tests/helper_sites
 WRITER=$TTA_BUILD/tests/helper_smi_writer
 export TT_ALLOC_TRACKING_ENABLED=0 # only the programs we start report
 
-run_smi() {
-	"$SMI" "$@" >"$TTA_TMP/smi.out" 2>"$TTA_TMP/smi.err"
-	rc=$?
-	out=$(cat "$TTA_TMP/smi.out")
-}
-has_line() { # NAME REGEX
-	if grep -Eq -- "$2" <<<"$out"; then pass "$1"; else fail "$1" "no line matching /$2/ in:
-$out"; fi
-}
+. "$here/smi_lib.sh" # run_smi, has_line, pycheck
 count_lines() { grep -Ec -- "$1" <<<"$out"; }
-pycheck() { # NAME PYTHON, with d = parsed smi.out
-	local name=$1 code=$2 why
-	if why=$(python3 - "$TTA_TMP/smi.out" 2>&1 <<EOF
-import json, os, sys
-d = json.load(open(sys.argv[1], encoding="utf-8"))
-env = os.environ
-$code
-EOF
-	); then pass "$name"; else fail "$name" "$why"; fi
-}
 
 "$REAPER" 2>"$TTA_TMP/reaper.log" &
 reaper=$!
