@@ -9,28 +9,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 SMI=$TTA_BUILD/tt-smi
 WRITER=$TTA_BUILD/tests/helper_smi_writer
 
-start_writer() { # NAME COMMAND...: sets pid_NAME, fd_NAME; waits for "ready"
-	local name=$1 fd; shift
-	mkfifo "$TTA_TMP/$name.in"
-	TT_ALLOC_TRACKING_ENABLED=1 TT_ALLOC_EVENTS=1 "$WRITER" "$@" <"$TTA_TMP/$name.in" \
-		>"$TTA_TMP/$name.out" 2>"$TTA_TMP/$name.err" &
-	printf -v "pid_$name" %s $!
-	export "pid_$name"
-	exec {fd}>"$TTA_TMP/$name.in"
-	printf -v "fd_$name" %s "$fd"
-	wait_for 10 grep -qx ready "$TTA_TMP/$name.out"
-}
-sync_no=0
-send() { # NAME COMMAND...: runs the commands in writer NAME and waits
-	local name=$1; shift
-	local fdvar=fd_$name c
-	for c in "$@"; do echo "$c" >&"${!fdvar}"; done
-	sync_no=$((sync_no + 1))
-	echo "echo sync$sync_no" >&"${!fdvar}"
-	wait_for 10 grep -qx "sync$sync_no" "$TTA_TMP/$name.out"
-}
-run_smi() { "$SMI" "$@" >"$TTA_TMP/smi.out" 2>"$TTA_TMP/smi.err"; rc=$?; }
-# pycheck NAME PYTHON: d = parsed smi.out (JSON), lines = its JSON lines.
+# The writers record every report in the event ring (start_writer of
+# smi_lib.sh passes the environment on).
+export TT_ALLOC_EVENTS=1
+. "$here/smi_lib.sh" # start_writer, send, run_smi
+# pycheck NAME PYTHON (this file's own): text = smi.out, and the memory type names.
 pycheck() {
 	local name=$1 code=$2 why
 	if why=$(python3 - "$TTA_TMP/smi.out" 2>&1 <<PY
