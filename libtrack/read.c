@@ -197,6 +197,10 @@ TTA_EXPORT void tta_reader_close(tta_reader *r)
 	free(r->order);
 	free(r->slot_first);
 	free(r->slot_devs);
+	free(r->live_slots);
+	free(r->live_mask);
+	free(r->live_words);
+	free(r->live_index);
 	free(r->row_process);
 	free(r->plan_sums);
 	free(r->registered_ids);
@@ -554,7 +558,15 @@ struct device_plan {
 	const unsigned int *bits; /* n x words */
 };
 
-static int device_plan_make(tta_reader *r, struct device_plan *plan)
+/* A live bitmap as read, and the N_WORDS words of it with a bit set. */
+struct live_set {
+	const uint32_t *mask, *words;
+	uint32_t n_words;
+};
+
+/* LIVE (NULL: every slot) limits the plan to those slots' bits: a device
+ * is planned only if one of them uses it, and only their words are read. */
+static int device_plan_make(tta_reader *r, const struct live_set *live, struct device_plan *plan)
 {
 	const struct tta_segment *seg = &r->seg;
 	uint32_t cap = seg->geo.device_capacity, words = tta_bitmap_words(seg), n = 0;
@@ -563,8 +575,15 @@ static int device_plan_make(tta_reader *r, struct device_plan *plan)
 	for (uint32_t d = 0; d < cap; d++) {
 		const unsigned int *users = tta_device_user_words(seg, d);
 		unsigned int any = 0;
-		for (uint32_t w = 0; w < words; w++)
-			any |= LOAD_RELAXED(&users[w]);
+		if (live == NULL) {
+			for (uint32_t w = 0; w < words; w++)
+				any |= LOAD_RELAXED(&users[w]);
+		} else {
+			for (uint32_t j = 0; j < live->n_words; j++) {
+				uint32_t w = live->words[j];
+				any |= LOAD_RELAXED(&users[w]) & live->mask[w];
+			}
+		}
 		if (any == 0)
 			continue;
 		if (n == r->plan_room) {
@@ -579,8 +598,17 @@ static int device_plan_make(tta_reader *r, struct device_plan *plan)
 				return -ENOMEM;
 			r->plan_room = room;
 		}
-		for (uint32_t w = 0; w < words; w++)
-			r->plan_bits[(size_t)n * words + w] = LOAD_RELAXED(&users[w]);
+		unsigned int *bits = &r->plan_bits[(size_t)n * words];
+		if (live == NULL) {
+			for (uint32_t w = 0; w < words; w++)
+				bits[w] = LOAD_RELAXED(&users[w]);
+		} else {
+			memset(bits, 0, words * sizeof *bits);
+			for (uint32_t j = 0; j < live->n_words; j++) {
+				uint32_t w = live->words[j];
+				bits[w] = LOAD_RELAXED(&users[w]) & live->mask[w];
+			}
+		}
 		r->plan_ids[n++] = d;
 	}
 	plan->n = n;
@@ -604,7 +632,7 @@ TTA_EXPORT int tta_reader_foreach_process(tta_reader *r, tta_process_fn fn, void
 		return -EFAULT;
 	BUS_GUARD(jump, outer, return -EFAULT);
 	struct device_plan plan;
-	rc = device_plan_make(r, &plan);
+	rc = device_plan_make(r, NULL, &plan);
 	if (rc != 0)
 		goto out;
 	struct tta_process_view p;
@@ -811,30 +839,66 @@ static inline void row_fill(struct tta_process_row *row, const struct tta_proces
 	row->running = -1;
 }
 
-/* Asks for the lines take_rows will read of SLOT (its identity, its counter
- * and peak lines on its planned devices) a few processes before it reads
- * them. Every user's line of a device lies a whole slot (4 KiB) from the
- * next, so past about a hundred processes they evict each other from L2 and
- * each read waits for L3; asked for ahead, those waits overlap. */
+/* Asks for the lines take_rows will read of live slot K (its identity, its
+ * counter and peak lines on its planned devices) a few processes before it
+ * reads them. Every user's line of a device lies a whole slot (4 KiB) from
+ * the next, so past about a hundred processes they evict each other from L2
+ * and each read waits for L3; asked for ahead, those waits overlap. */
 #define PREFETCH_AHEAD 8
-static void prefetch_process(const struct tta_segment *seg, uint32_t slot, const uint32_t *first_of,
-			     const uint32_t *slot_devs, const uint32_t *plan_ids)
+static void prefetch_process(const struct tta_segment *seg, const tta_reader *r, uint32_t k,
+			     const uint32_t *plan_ids)
 {
+	uint32_t slot = r->live_slots[k];
 	const char *id = (const char *)tta_slot_at(seg, slot);
 	__builtin_prefetch(id);
 	__builtin_prefetch(id + 64);
 	__builtin_prefetch(id + 128);
-	for (uint32_t run = slot ? first_of[slot - 1] : 0; run < first_of[slot]; run++) {
-		uint32_t device = plan_ids[slot_devs[run]];
+	for (uint32_t run = k ? r->slot_first[k - 1] : 0; run < r->slot_first[k]; run++) {
+		uint32_t device = plan_ids[r->slot_devs[run]];
 		__builtin_prefetch(tta_counter_at(seg, slot, device));
 		if (seg->off_peaks != 0)
 			__builtin_prefetch(tta_peak_at(seg, slot, device));
 	}
 }
 
+/* One read of the live bitmap into LIVE (the reader's scratch): the live
+ * slots in ascending order into r->live_slots, and each one's index there
+ * into r->live_index[slot]. Returns how many, or -ENOMEM. */
+static int64_t live_slots_read(tta_reader *r, struct live_set *live)
+{
+	const struct tta_segment *seg = &r->seg;
+	uint32_t words = tta_bitmap_words(seg), slots = seg->geo.slot_capacity, n = 0, nw = 0;
+	if (scratch_reserve((void **)&r->live_slots, &r->cap_live_slots, slots,
+			    sizeof *r->live_slots) != 0 ||
+	    scratch_reserve((void **)&r->live_index, &r->cap_live_index, slots,
+			    sizeof *r->live_index) != 0 ||
+	    scratch_reserve((void **)&r->live_mask, &r->cap_live_mask, words,
+			    sizeof *r->live_mask) != 0 ||
+	    scratch_reserve((void **)&r->live_words, &r->cap_live_words, words,
+			    sizeof *r->live_words) != 0)
+		return -ENOMEM;
+	const unsigned int *bitmap = tta_live_slot_words(seg);
+	for (uint32_t w = 0; w < words; w++) {
+		unsigned int bits = ck_pr_load_uint(&bitmap[w]);
+		if (w == words - 1 && slots % 32 != 0)
+			bits &= (1u << (slots % 32)) - 1; /* a hostile segment's stray bits */
+		r->live_mask[w] = bits;
+		if (bits != 0)
+			r->live_words[nw++] = w;
+		for (; bits != 0; bits &= bits - 1) {
+			uint32_t slot = w * 32 + (uint32_t)__builtin_ctz(bits);
+			r->live_index[slot] = n;
+			r->live_slots[n++] = slot;
+		}
+	}
+	*live = (struct live_set){ r->live_mask, r->live_words, nw };
+	return n;
+}
+
 /* Reads every live process once: identity, then each device line it uses,
  * then its state word again. A process reaped meanwhile is dropped whole,
- * so no row is half of one moment and half of another. Rows come out
+ * so no row is half of one moment and half of another; one that went live
+ * after the live bitmap was read is not in this snapshot. Rows come out
  * sorted (device, pid, slot). *PROCESSES: how many processes they hold. */
 static int take_rows(tta_reader *r, tta_snapshot *s, uint64_t *processes)
 {
@@ -842,56 +906,59 @@ static int take_rows(tta_reader *r, tta_snapshot *s, uint64_t *processes)
 	struct device_plan plan;
 	size_t n_procs = 0, n_lines = 0;
 	*processes = 0;
-	int rc = device_plan_make(r, &plan);
+	struct live_set live;
+	int64_t n_read = live_slots_read(r, &live);
+	if (n_read < 0)
+		return (int)n_read;
+	uint32_t n_live = (uint32_t)n_read, words = tta_bitmap_words(seg);
+	int rc = device_plan_make(r, &live, &plan);
 	if (rc != 0)
 		return rc;
-	/* Each slot's planned devices, from the copied bitmaps: per slot a run
-	 * of plan indices (ascending), so a process costs its own devices, not
-	 * every device somebody uses. Counting sort by slot. */
-	uint32_t slots = seg->geo.slot_capacity;
-	if (scratch_reserve((void **)&r->slot_first, &r->cap_slot_first, slots + 1,
+	/* Each live slot's planned devices, from the copied bitmaps: per live
+	 * slot (by its index K in live_slots) a run of plan indices, ascending,
+	 * so a process costs its own devices, not every device somebody uses.
+	 * Counting sort by K. */
+	if (scratch_reserve((void **)&r->slot_first, &r->cap_slot_first, (size_t)n_live + 1,
 			    sizeof *r->slot_first) != 0)
 		return -ENOMEM;
 	uint32_t *first_of = r->slot_first;
-	memset(first_of, 0, (slots + 1) * sizeof *first_of);
+	memset(first_of, 0, ((size_t)n_live + 1) * sizeof *first_of);
 	size_t pairs = 0;
 	for (uint32_t i = 0; i < plan.n; i++)
-		for (uint32_t w = 0; w < plan.words; w++)
-			for (unsigned int b = plan.bits[(size_t)i * plan.words + w]; b; b &= b - 1) {
-				uint32_t slot = w * 32 + (uint32_t)__builtin_ctz(b);
-				if (slot < slots) {
-					first_of[slot + 1]++;
-					pairs++;
-				}
+		for (uint32_t j = 0; j < live.n_words; j++) {
+			uint32_t w = live.words[j];
+			for (unsigned int b = plan.bits[(size_t)i * words + w]; b; b &= b - 1) {
+				first_of[r->live_index[w * 32 + (uint32_t)__builtin_ctz(b)] + 1]++;
+				pairs++;
 			}
-	for (uint32_t k = 0; k < slots; k++)
+		}
+	for (uint32_t k = 0; k < n_live; k++)
 		first_of[k + 1] += first_of[k];
 	if (scratch_reserve((void **)&r->slot_devs, &r->cap_slot_devs, pairs,
 			    sizeof *r->slot_devs) != 0)
 		return -ENOMEM;
-	for (uint32_t i = 0; i < plan.n; i++) /* fills each slot's run in plan order */
-		for (uint32_t w = 0; w < plan.words; w++)
-			for (unsigned int b = plan.bits[(size_t)i * plan.words + w]; b; b &= b - 1) {
-				uint32_t slot = w * 32 + (uint32_t)__builtin_ctz(b);
-				if (slot < slots)
-					r->slot_devs[first_of[slot]++] = i;
-			}
-	/* first_of[slot] now ends slot's run, which starts where slot-1's ends. */
-	struct tta_process_view p;
-	uint64_t state;
-	uint32_t ahead = next_live_slot(seg, 0);
-	for (int k = 0; k < PREFETCH_AHEAD && ahead != UINT32_MAX; k++) {
-		prefetch_process(seg, ahead, first_of, r->slot_devs, plan.ids);
-		ahead = next_live_slot(seg, ahead + 1);
-	}
-	for (uint32_t slot = next_live_process(seg, 0, &p, &state); slot != UINT32_MAX;
-	     slot = next_live_process(seg, slot + 1, &p, &state)) {
-		if (ahead != UINT32_MAX) {
-			prefetch_process(seg, ahead, first_of, r->slot_devs, plan.ids);
-			ahead = next_live_slot(seg, ahead + 1);
+	for (uint32_t i = 0; i < plan.n; i++) /* fills each live slot's run in plan order */
+		for (uint32_t j = 0; j < live.n_words; j++) {
+			uint32_t w = live.words[j];
+			for (unsigned int b = plan.bits[(size_t)i * words + w]; b; b &= b - 1)
+				r->slot_devs[first_of[r->live_index[w * 32 +
+								    (uint32_t)__builtin_ctz(b)]]++] = i;
 		}
+	/* first_of[k] now ends live slot k's run, which starts where k-1's ends. */
+	for (uint32_t k = 0; k < n_live && k < PREFETCH_AHEAD; k++)
+		prefetch_process(seg, r, k, plan.ids);
+	for (uint32_t k = 0; k < n_live; k++) {
+		if (k + PREFETCH_AHEAD < n_live)
+			prefetch_process(seg, r, k + PREFETCH_AHEAD, plan.ids);
+		uint32_t slot = r->live_slots[k];
+		if (reserve_one((void **)&r->procs, n_procs, &r->cap_procs, sizeof *r->procs))
+			return -ENOMEM;
+		struct read_process_lines *pl = &r->procs[n_procs];
+		uint64_t state;
+		if (!read_process(seg, slot, &pl->proc, &state))
+			continue; /* gone, or changing as we read it */
 		size_t first = n_lines;
-		uint32_t run_end = first_of[slot], run = slot ? first_of[slot - 1] : 0;
+		uint32_t run_end = first_of[k], run = k ? first_of[k - 1] : 0;
 		for (; run < run_end; run++) {
 			uint32_t i = r->slot_devs[run];
 			if (reserve_one((void **)&r->lines, n_lines, &r->cap_lines, sizeof *r->lines))
@@ -906,10 +973,10 @@ static int take_rows(tta_reader *r, tta_snapshot *s, uint64_t *processes)
 			n_lines = first; /* reaped while we read: drop it whole */
 			continue;
 		}
-		if (reserve_one((void **)&r->procs, n_procs, &r->cap_procs, sizeof *r->procs))
-			return -ENOMEM;
-		r->procs[n_procs++] = (struct read_process_lines){ p, (uint32_t)first,
-								   (uint32_t)(n_lines - first), -1 };
+		pl->first = (uint32_t)first;
+		pl->count = (uint32_t)(n_lines - first);
+		pl->running = -1;
+		n_procs++;
 	}
 	*processes = n_procs;
 	size_t n_rows = 0;

@@ -35,7 +35,13 @@ struct tta_reader {
 	size_t cap_buckets;
 	struct process_order *order;
 	size_t cap_order;
-	uint32_t *slot_first, *slot_devs; /* each slot's planned devices (take_rows) */
+	/* take_rows: the live slots (ascending), the live bitmap they came
+	 * from, the words of it with a bit set, each live slot's index in
+	 * live_slots (by slot; only live slots' entries are meaningful), and
+	 * each live slot's planned devices as runs in slot_devs. */
+	uint32_t *live_slots, *live_mask, *live_words, *live_index;
+	size_t cap_live_slots, cap_live_mask, cap_live_words, cap_live_index;
+	uint32_t *slot_first, *slot_devs;
 	size_t cap_slot_first, cap_slot_devs;
 	uint32_t *row_process; /* each row's process (index in procs) */
 	size_t cap_row_process;
