@@ -192,7 +192,6 @@ TTA_EXPORT void tta_reader_close(tta_reader *r)
 	free(r->plan_ids);
 	free(r->plan_bits);
 	free(r->procs);
-	free(r->lines);
 	free(r->buckets);
 	free(r->order);
 	free(r->slot_first);
@@ -202,6 +201,7 @@ TTA_EXPORT void tta_reader_close(tta_reader *r)
 	free(r->live_words);
 	free(r->live_index);
 	free(r->row_process);
+	free(r->row_at);
 	free(r->plan_sums);
 	free(r->registered_ids);
 	free(r);
@@ -802,42 +802,29 @@ static int scratch_reserve(void **array, size_t *cap, size_t n, size_t elem)
 	return 0;
 }
 
-/* What take_rows reads before it builds rows: each process once, and the
- * counter lines it had on each device at that moment. */
+/* A process take_rows kept: where its first row is (its identity is in
+ * each of its rows), and annotate_rows' judgement of it. */
 struct read_process_lines {
-	struct tta_process_view proc;
-	uint32_t first, count; /* its lines: lines[first .. first + count) */
-	int running;           /* annotate_rows: tta_process_alive() */
+	uint32_t first_row;
+	int running; /* annotate_rows: tta_process_alive() */
 };
-struct read_line {
-	uint32_t plan_index; /* the device: plan.ids[plan_index] */
-	int64_t used[TTA_MEM_TYPES];
-	int64_t peak[TTA_MEM_TYPES];
-	int64_t buffers;
-};
-/* A process's place in the row order, by its index in procs. */
+/* A live slot in row order: (pid, slot), with the state word that gave the
+ * pid (its rows are kept only if the state is still that after they are read)
+ * and its index in live_slots. */
 struct process_order {
 	int32_t pid;
 	uint32_t slot, index;
+	uint64_t state;
 };
+
+/* proc.state of a row whose process was dropped mid-read (slot phases
+ * are never negative). */
+#define ROW_HOLE (-1)
 
 /* Row placement: per planned device, where its next row goes. */
 struct row_bucket {
 	uint32_t next;
 };
-
-static inline void row_fill(struct tta_process_row *row, const struct tta_process_view *p,
-			    uint32_t device, const int64_t *used, const int64_t *peak,
-			    int64_t buffers)
-{
-	row->proc = *p;
-	row->device = device;
-	memcpy(row->used, used, sizeof row->used);
-	memcpy(row->peak, peak, sizeof row->peak);
-	row->buffers = buffers;
-	memset(row->user, 0, sizeof row->user);
-	row->running = -1;
-}
 
 /* Asks for the lines take_rows will read of live slot K (its identity, its
  * counter and peak lines on its planned devices) a few processes before it
@@ -904,7 +891,6 @@ static int take_rows(tta_reader *r, tta_snapshot *s, uint64_t *processes)
 {
 	const struct tta_segment *seg = &r->seg;
 	struct device_plan plan;
-	size_t n_procs = 0, n_lines = 0;
 	*processes = 0;
 	struct live_set live;
 	int64_t n_read = live_slots_read(r, &live);
@@ -944,58 +930,24 @@ static int take_rows(tta_reader *r, tta_snapshot *s, uint64_t *processes)
 				r->slot_devs[first_of[r->live_index[w * 32 +
 								    (uint32_t)__builtin_ctz(b)]]++] = i;
 		}
-	/* first_of[k] now ends live slot k's run, which starts where k-1's ends. */
-	for (uint32_t k = 0; k < n_live && k < PREFETCH_AHEAD; k++)
-		prefetch_process(seg, r, k, plan.ids);
-	for (uint32_t k = 0; k < n_live; k++) {
-		if (k + PREFETCH_AHEAD < n_live)
-			prefetch_process(seg, r, k + PREFETCH_AHEAD, plan.ids);
-		uint32_t slot = r->live_slots[k];
-		if (reserve_one((void **)&r->procs, n_procs, &r->cap_procs, sizeof *r->procs))
-			return -ENOMEM;
-		struct read_process_lines *pl = &r->procs[n_procs];
-		uint64_t state;
-		if (!read_process(seg, slot, &pl->proc, &state))
-			continue; /* gone, or changing as we read it */
-		size_t first = n_lines;
-		uint32_t run_end = first_of[k], run = k ? first_of[k - 1] : 0;
-		for (; run < run_end; run++) {
-			uint32_t i = r->slot_devs[run];
-			if (reserve_one((void **)&r->lines, n_lines, &r->cap_lines, sizeof *r->lines))
-				return -ENOMEM;
-			struct read_line *l = &r->lines[n_lines++];
-			l->plan_index = i;
-			read_counter_line(seg, slot, plan.ids[i], l->used, &l->buffers);
-			read_peak_line(seg, slot, plan.ids[i], l->used, l->peak);
-		}
-		ck_pr_fence_load();
-		if (load_slot_state(seg, slot) != state) {
-			n_lines = first; /* reaped while we read: drop it whole */
-			continue;
-		}
-		pl->first = (uint32_t)first;
-		pl->count = (uint32_t)(n_lines - first);
-		pl->running = -1;
-		n_procs++;
-	}
-	*processes = n_procs;
-	size_t n_rows = 0;
-	r->rows_plan_n = 0;
-	for (size_t i = 0; i < n_procs; i++)
-		n_rows += r->procs[i].count ? r->procs[i].count : 1;
-	if (n_rows == 0)
-		return 0;
-	/* Order: device, then pid, then slot. Processes are put in (pid, slot)
-	 * order first, by sorting small keys (the order of slot claims is
-	 * about the order of pids, so an insertion sort does little work),
-	 * then each row goes to its device's bucket, in that order. */
-	if (scratch_reserve((void **)&r->order, &r->cap_order, n_procs, sizeof *r->order) != 0)
+	/* first_of[k] now ends live slot k's run, which starts where k-1's ends.
+	 * Row order is device, then pid, then slot: the pids come from the
+	 * state words, so every row's place is known before anything else is
+	 * read, and each process is read straight into its rows. Processes
+	 * are put in (pid, slot) order by sorting small keys (the order of
+	 * slot claims is about the order of pids, so an insertion sort does
+	 * little work). */
+	if (scratch_reserve((void **)&r->order, &r->cap_order, n_live, sizeof *r->order) != 0)
 		return -ENOMEM;
 	struct process_order *order = r->order;
-	for (size_t i = 0; i < n_procs; i++)
-		order[i] = (struct process_order){ r->procs[i].proc.pid, r->procs[i].proc.slot,
-						   (uint32_t)i };
-	for (size_t i = 1; i < n_procs; i++) {
+	size_t n_order = 0;
+	for (uint32_t k = 0; k < n_live; k++) {
+		uint64_t state = load_slot_state(seg, r->live_slots[k]);
+		if (slot_is_live(state))
+			order[n_order++] = (struct process_order){ TTA_SLOT_PID(state),
+								   r->live_slots[k], k, state };
+	}
+	for (size_t i = 1; i < n_order; i++) {
 		struct process_order x = order[i];
 		size_t j = i;
 		for (; j > 0 && (order[j - 1].pid > x.pid ||
@@ -1004,32 +956,38 @@ static int take_rows(tta_reader *r, tta_snapshot *s, uint64_t *processes)
 			order[j] = order[j - 1];
 		order[j] = x;
 	}
+	/* One bucket per planned device, in device order (plan ids ascend),
+	 * and a last one for processes on no device. */
 	if (scratch_reserve((void **)&r->buckets, &r->cap_buckets, plan.n + 1,
 			    sizeof *r->buckets) != 0)
 		return -ENOMEM;
-	/* One bucket per planned device, in device order (plan ids ascend),
-	 * and a last one for processes on no device. */
 	struct row_bucket *bucket = r->buckets;
 	memset(bucket, 0, (plan.n + 1) * sizeof *bucket);
-	for (size_t i = 0; i < n_procs; i++) {
-		const struct read_process_lines *pl = &r->procs[i];
-		if (pl->count == 0)
+	size_t n_rows = 0;
+	for (size_t i = 0; i < n_order; i++) {
+		uint32_t k = order[i].index, run = k ? first_of[k - 1] : 0;
+		if (run == first_of[k])
 			bucket[plan.n].next++;
-		for (uint32_t j = 0; j < pl->count; j++)
-			bucket[r->lines[pl->first + j].plan_index].next++;
+		for (; run < first_of[k]; run++)
+			bucket[r->slot_devs[run]].next++;
 	}
-	uint32_t at = 0;
 	for (uint32_t b = 0; b <= plan.n; b++) {
 		uint32_t n = bucket[b].next;
-		bucket[b].next = at;
-		at += n;
+		bucket[b].next = (uint32_t)n_rows;
+		n_rows += n;
 	}
+	r->rows_plan_n = 0;
+	if (n_rows == 0)
+		return 0;
 	s->rows = malloc(n_rows * sizeof *s->rows);
 	if (s->rows == NULL)
 		return -ENOMEM;
 	s->cap_rows = n_rows;
 	if (scratch_reserve((void **)&r->row_process, &r->cap_row_process, n_rows,
-			    sizeof *r->row_process) != 0)
+			    sizeof *r->row_process) != 0 ||
+	    scratch_reserve((void **)&r->procs, &r->cap_procs, n_order, sizeof *r->procs) != 0 ||
+	    scratch_reserve((void **)&r->row_at, &r->cap_row_at, plan.n + 1,
+			    sizeof *r->row_at) != 0)
 		return -ENOMEM;
 	/* Device totals are summed here, from the very rows (sum_devices). */
 	if (scratch_reserve((void **)&r->plan_sums, &r->cap_plan_sums, plan.n,
@@ -1038,29 +996,88 @@ static int take_rows(tta_reader *r, tta_snapshot *s, uint64_t *processes)
 	if (plan.n > 0)
 		memset(r->plan_sums, 0, plan.n * sizeof *r->plan_sums);
 	r->rows_plan_n = plan.n;
-	for (size_t i = 0; i < n_procs; i++) {
-		const struct read_process_lines *pl = &r->procs[order[i].index];
-		/* Each field written once (no calloc, no zeroing pass first:
-		 * a `rep stos` per 300-byte row cost a quarter of a snapshot). */
-		if (pl->count == 0) {
-			static const int64_t none[TTA_MEM_TYPES];
-			uint32_t at_row = bucket[plan.n].next++;
-			row_fill(&s->rows[at_row], &pl->proc, TTA_NO_DEVICE, none, none, 0);
-			r->row_process[at_row] = order[i].index;
+	size_t n_procs = 0, holes = 0;
+	for (size_t i = 0; i < n_order && i < PREFETCH_AHEAD; i++)
+		prefetch_process(seg, r, order[i].index, plan.ids);
+	for (size_t i = 0; i < n_order; i++) {
+		if (i + PREFETCH_AHEAD < n_order)
+			prefetch_process(seg, r, order[i + PREFETCH_AHEAD].index, plan.ids);
+		uint32_t slot = order[i].slot, k = order[i].index;
+		uint32_t first_run = k ? first_of[k - 1] : 0, n_runs = first_of[k] - first_run;
+		const uint32_t *runs = &r->slot_devs[first_run];
+		/* Its rows' places; each field of a row is written once (no
+		 * zeroing pass first: a `rep stos` per 360-byte row cost a
+		 * quarter of a snapshot). */
+		uint32_t *at = r->row_at;
+		if (n_runs == 0)
+			at[0] = bucket[plan.n].next++;
+		for (uint32_t j = 0; j < n_runs; j++)
+			at[j] = bucket[runs[j]].next++;
+		struct tta_process_row *first = &s->rows[at[0]];
+		uint64_t state;
+		bool kept = read_process(seg, slot, &first->proc, &state) && state == order[i].state;
+		for (uint32_t j = 0; kept && j < n_runs; j++) {
+			struct tta_process_row *row = &s->rows[at[j]];
+			uint32_t device = plan.ids[runs[j]];
+			if (j > 0)
+				row->proc = first->proc;
+			row->device = device;
+			read_counter_line(seg, slot, device, row->used, &row->buffers);
+			read_peak_line(seg, slot, device, row->used, row->peak);
 		}
-		for (uint32_t j = 0; j < pl->count; j++) {
-			const struct read_line *l = &r->lines[pl->first + j];
-			uint32_t at_row = bucket[l->plan_index].next++;
-			row_fill(&s->rows[at_row], &pl->proc, plan.ids[l->plan_index], l->used,
-				 l->peak, l->buffers);
-			r->row_process[at_row] = order[i].index;
-			struct tta_device_sum *sum = &r->plan_sums[l->plan_index];
+		if (kept) {
+			ck_pr_fence_load();
+			kept = load_slot_state(seg, slot) == state;
+		}
+		if (!kept) {
+			/* Reaped or replaced while we read: drop it whole. */
+			for (uint32_t j = 0; j < (n_runs ? n_runs : 1); j++)
+				s->rows[at[j]].proc.state = ROW_HOLE;
+			holes += n_runs ? n_runs : 1;
+			r->processes_dropped++;
+			continue;
+		}
+		if (n_runs == 0) {
+			first->device = TTA_NO_DEVICE;
+			memset(first->used, 0, sizeof first->used);
+			memset(first->peak, 0, sizeof first->peak);
+			first->buffers = 0;
+		}
+		for (uint32_t j = 0; j < (n_runs ? n_runs : 1); j++) {
+			struct tta_process_row *row = &s->rows[at[j]];
+			memset(row->user, 0, sizeof row->user);
+			row->running = -1;
+			r->row_process[at[j]] = (uint32_t)n_procs;
+		}
+		for (uint32_t j = 0; j < n_runs; j++) {
+			const struct tta_process_row *row = &s->rows[at[j]];
+			struct tta_device_sum *sum = &r->plan_sums[runs[j]];
 #pragma GCC unroll 8
 			for (int t = 0; t < TTA_MEM_TYPES; t++)
-				sum->used[t] += (uint64_t)l->used[t];
-			sum->buffers += (uint64_t)l->buffers;
+				sum->used[t] += (uint64_t)row->used[t];
+			sum->buffers += (uint64_t)row->buffers;
 			sum->processes++;
 		}
+		r->procs[n_procs++] = (struct read_process_lines){ at[0], -1 };
+	}
+	*processes = n_procs;
+	if (holes > 0) {
+		/* Rare: close the gaps, keeping the order. */
+		size_t kept = 0;
+		for (size_t i = 0; i < n_rows; i++) {
+			if (s->rows[i].proc.state == ROW_HOLE)
+				continue;
+			if (kept != i) {
+				s->rows[kept] = s->rows[i];
+				r->row_process[kept] = r->row_process[i];
+			}
+			kept++;
+		}
+		n_rows = kept;
+		for (size_t p = 0; p < n_procs; p++) /* first rows moved down */
+			r->procs[p].first_row = UINT32_MAX;
+		for (size_t i = n_rows; i-- > 0;)
+			r->procs[r->row_process[i]].first_row = (uint32_t)i;
 	}
 	s->n_rows = n_rows;
 	return 0;
@@ -1256,7 +1273,7 @@ static void annotate_rows(tta_reader *r, tta_snapshot *s, size_t processes)
 	bool proc_ours = tta_proc_is_ours(); /* a readlink: once, not per process */
 	for (size_t i = 0; i < processes; i++) {
 		struct read_process_lines *pl = &r->procs[i];
-		const struct tta_process_view *p = &pl->proc;
+		const struct tta_process_view *p = &s->rows[pl->first_row].proc;
 		if (pidns == 0 || p->pidns_ino != pidns || p->pid <= 0 || !proc_ours)
 			pl->running = -1; /* its pid means something else here */
 		else

@@ -15,7 +15,6 @@
 
 struct device_plan;
 struct read_process_lines;
-struct read_line;
 struct row_bucket;
 struct process_order;
 
@@ -29,8 +28,6 @@ struct tta_reader {
 	size_t plan_room;
 	struct read_process_lines *procs;
 	size_t cap_procs;
-	struct read_line *lines;
-	size_t cap_lines;
 	struct row_bucket *buckets;
 	size_t cap_buckets;
 	struct process_order *order;
@@ -45,6 +42,11 @@ struct tta_reader {
 	size_t cap_slot_first, cap_slot_devs;
 	uint32_t *row_process; /* each row's process (index in procs) */
 	size_t cap_row_process;
+	uint32_t *row_at; /* take_rows: where one process's rows go */
+	size_t cap_row_at;
+	/* Processes take_rows found changed as it read them and left out of
+	 * their snapshot, since the reader was opened (for tests). */
+	uint64_t processes_dropped;
 	/* The last snapshot's plan: device ids and the sums of their rows. */
 	uint32_t rows_plan_n;
 	struct tta_device_sum *plan_sums;

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "tt-alloc/reader.h"
+#include "read_priv.h" /* processes_dropped */
 #include "tta_segment.h"
 #include "tta_test.h"
 
@@ -553,6 +554,109 @@ TTA_TEST(reaper_status_followed_by_one_reader)
 	tta_reader_close(r);
 }
 
+/* Forks short-lived writers until killed: each reports on devices 0..2 and
+ * exits at once, and the next one's attach reaps it, so slots keep going
+ * and coming back (a new generation, another pid) under the reader. */
+static pid_t start_spawner(void)
+{
+	pid_t pid = fork();
+	CHECK(pid >= 0, "fork");
+	if (pid != 0)
+		return pid;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	signal(SIGCHLD, SIG_IGN); /* no zombies: an exited writer is dead at once */
+	setenv("TT_ALLOC_TRACKING_ENABLED", "1", 1);
+	for (uint64_t n = 1;; n++) {
+		pid_t k = fork();
+		if (k == 0) {
+			for (uint32_t d = 0; d < 3; d++)
+				tta_report_alloc(d, 0x1000 * n, 4096, TTA_MEM_DRAM);
+			_exit(0);
+		}
+		if (k < 0)
+			usleep(1000);
+	}
+}
+
+/* While processes attach, exit and are reaped under it, every snapshot
+ * still holds whole processes only: rows sorted by (device, pid, slot), each
+ * of a live process, a process's rows agreeing on who it is, device totals
+ * equal to their rows, and live_processes equal to the processes listed.
+ * Some processes must have been dropped mid-read for the case to count. */
+TTA_TEST(processes_dropped_mid_read_leave_no_trace)
+{
+	setenv("TT_ALLOC_TRACKING_ENABLED", "1", 1);
+	pid_t churn = start_churner(21);
+	tta_reader *r = open_when_attached(1);
+	pid_t spawner = start_spawner();
+	unsigned live_id = (unsigned)tta_counter_find("live_processes");
+	uint64_t snapshots = 0, rows_seen = 0;
+	uint64_t deadline = tta_now_mono_ns() + 20000000000ull;
+	while ((snapshots < 3000 || r->processes_dropped < 20) && tta_now_mono_ns() < deadline) {
+		tta_snapshot *s;
+		char err[256];
+		unsigned flags = snapshots % 4 == 0 ? TTA_SNAPSHOT_PROCESS_DETAILS : 0;
+		CHECK(tta_snapshot_take(r, 0, -1, flags, &s, err, sizeof err) == 0, "%s", err);
+		snapshots++;
+		size_t n = tta_snapshot_process_count(s);
+		rows_seen += n;
+		uint64_t distinct = 0;
+		for (size_t j = 0; j < n; j++) {
+			const struct tta_process_row *row = tta_snapshot_process(s, j);
+			CHECK(row->proc.state == TTA_SLOT_LIVE, "row %zu: state %d", j, row->proc.state);
+			CHECK(row->proc.pid > 0, "row %zu: pid %d", j, row->proc.pid);
+			if (flags)
+				CHECK(row->running >= -1 && row->running <= 1 && row->user[0] != '\0',
+				      "row %zu: running %d user '%s'", j, row->running, row->user);
+			if (j > 0) {
+				const struct tta_process_row *prev = tta_snapshot_process(s, j - 1);
+				CHECK(prev->device < row->device ||
+					      (prev->device == row->device &&
+					       (prev->proc.pid < row->proc.pid ||
+						(prev->proc.pid == row->proc.pid &&
+						 prev->proc.slot < row->proc.slot))),
+				      "rows %zu and %zu out of order", j - 1, j);
+			}
+			bool first = true;
+			for (size_t i = 0; i < j; i++) {
+				const struct tta_process_row *o = tta_snapshot_process(s, i);
+				if (o->proc.slot != row->proc.slot)
+					continue;
+				first = false;
+				CHECK(o->proc.pid == row->proc.pid &&
+					      o->proc.generation == row->proc.generation &&
+					      o->proc.start_time == row->proc.start_time,
+				      "slot %u: two identities in one snapshot", row->proc.slot);
+			}
+			distinct += first;
+		}
+		CHECK_EQ_I64(distinct, tta_snapshot_counter(s, live_id));
+		for (size_t i = 0; i < tta_snapshot_device_count(s); i++) {
+			const struct tta_device_view *d = tta_snapshot_device(s, i);
+			int64_t sum[TTA_MEM_TYPES] = { 0 };
+			uint32_t procs = 0;
+			for (size_t j = 0; j < n; j++) {
+				const struct tta_process_row *row = tta_snapshot_process(s, j);
+				if (row->device != d->id)
+					continue;
+				for (unsigned t = 0; t < TTA_MEM_TYPES; t++)
+					sum[t] += row->used[t];
+				procs++;
+			}
+			for (unsigned t = 0; t < TTA_MEM_TYPES; t++)
+				CHECK_EQ_I64(sum[t], d->used[t]);
+			CHECK_EQ_I64(procs, d->processes);
+		}
+		tta_snapshot_free(s);
+	}
+	stop(spawner);
+	stop(churn);
+	CHECK(r->processes_dropped > 0,
+	      "no process was dropped mid-read in %" PRIu64 " snapshots (%" PRIu64 " rows)",
+	      snapshots, rows_seen);
+	tta_reader_close(r);
+}
+
 TTA_TEST_MAIN(TTA_CASE(totals_equal_rows_under_churn),
 	      TTA_CASE(truncated_segment_is_an_error_not_a_crash),
 	      TTA_CASE(replaced_and_removed_segments_are_reported),
@@ -561,4 +665,5 @@ TTA_TEST_MAIN(TTA_CASE(totals_equal_rows_under_churn),
 	      TTA_CASE(device_totals_match_the_device_view),
 	      TTA_CASE(records_reserved_follows_claims_and_releases),
 	      TTA_CASE(exited_process_counted_once_across_devices),
-	      TTA_CASE(reaper_status_followed_by_one_reader))
+	      TTA_CASE(reaper_status_followed_by_one_reader),
+	      TTA_CASE(processes_dropped_mid_read_leave_no_trace))
