@@ -1004,7 +1004,7 @@ static int take_rows(tta_reader *r, tta_snapshot *s, uint64_t *processes)
 			prefetch_process(seg, r, order[i + PREFETCH_AHEAD].index, plan.ids);
 		uint32_t slot = order[i].slot, k = order[i].index;
 		uint32_t first_run = k ? first_of[k - 1] : 0, n_runs = first_of[k] - first_run;
-		const uint32_t *runs = &r->slot_devs[first_run];
+		const uint32_t *runs = n_runs ? &r->slot_devs[first_run] : NULL;
 		/* Its rows' places; each field of a row is written once (no
 		 * zeroing pass first: a `rep stos` per 360-byte row cost a
 		 * quarter of a snapshot). */

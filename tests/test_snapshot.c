@@ -554,6 +554,59 @@ TTA_TEST(reaper_status_followed_by_one_reader)
 	tta_reader_close(r);
 }
 
+/* A process that attached but has reported on no device yet (its one
+ * report named a device the segment does not have) is listed once, with
+ * no device, after the device rows; a reader's very first snapshot plans
+ * no device lines for it at all. */
+TTA_TEST(process_on_no_device_is_one_row_after_the_devices)
+{
+	setenv("TT_ALLOC_TRACKING_ENABLED", "1", 1);
+	int ready[2], hold[2];
+	CHECK(pipe(ready) == 0 && pipe(hold) == 0, "pipe");
+	pid_t kids[2];
+	for (int i = 0; i < 2; i++) {
+		/* First only the deviceless process is live, then both. */
+		kids[i] = fork();
+		CHECK(kids[i] >= 0, "fork");
+		if (kids[i] == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			char c;
+			tta_report_alloc(i == 0 ? 100000u : 0u, 0x1000, 512, TTA_MEM_DRAM);
+			if (write(ready[1], "x", 1) != 1 || read(hold[0], &c, 1) != 1)
+				_exit(1);
+			_exit(0);
+		}
+		char c;
+		CHECK(read(ready[0], &c, 1) == 1, "writer %d reported", i);
+		tta_reader *r = open_reader();
+		tta_snapshot *s;
+		char err[256];
+		CHECK(tta_snapshot_take(r, 0, -1, 0, &s, err, sizeof err) == 0, "%s", err);
+		size_t rows = tta_snapshot_process_count(s);
+		CHECK_EQ_I64(rows, i + 1);
+		const struct tta_process_row *last = tta_snapshot_process(s, rows - 1);
+		CHECK_EQ_I64(last->proc.pid, kids[0]);
+		CHECK(last->device == TTA_NO_DEVICE, "device %u", last->device);
+		CHECK_EQ_I64(last->buffers, 0);
+		for (unsigned t = 0; t < TTA_MEM_TYPES; t++)
+			CHECK(last->used[t] == 0 && last->peak[t] == 0, "type %u in use", t);
+		if (i == 1) {
+			const struct tta_process_row *first = tta_snapshot_process(s, 0);
+			CHECK_EQ_I64(first->proc.pid, kids[1]);
+			CHECK_EQ_I64(first->device, 0);
+			CHECK_EQ_I64(first->used[TTA_MEM_DRAM], 512);
+		}
+		CHECK_EQ_I64(tta_snapshot_counter(s, (unsigned)tta_counter_find("live_processes")),
+			     i + 1);
+		tta_snapshot_free(s);
+		tta_reader_close(r);
+	}
+	for (int i = 0; i < 2; i++) {
+		kill(kids[i], SIGKILL);
+		waitpid(kids[i], NULL, 0);
+	}
+}
+
 /* Forks short-lived writers until killed: each reports on devices 0..2 and
  * exits at once, and the next one's attach reaps it, so slots keep going
  * and coming back (a new generation, another pid) under the reader. */
@@ -666,4 +719,5 @@ TTA_TEST_MAIN(TTA_CASE(totals_equal_rows_under_churn),
 	      TTA_CASE(records_reserved_follows_claims_and_releases),
 	      TTA_CASE(exited_process_counted_once_across_devices),
 	      TTA_CASE(reaper_status_followed_by_one_reader),
+	      TTA_CASE(process_on_no_device_is_one_row_after_the_devices),
 	      TTA_CASE(processes_dropped_mid_read_leave_no_trace))
