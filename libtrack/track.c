@@ -229,6 +229,7 @@ struct tracker {
 	 * free stack are used. */
 	struct shard pool;
 	struct shard shards[SHARDS];
+	uint64_t incarnation;       /* tells this tracker's magazines from older ones' */
 	struct tta_origins origins; /* tags and call sites (origins.h) */
 };
 
@@ -258,6 +259,29 @@ static __thread struct tracker *tls_table_owner __attribute__((tls_model("initia
 /* Maps a grow retired on this thread; freed after the read-side section ends. */
 static __thread struct retired_map *tls_retired __attribute__((tls_model("initial-exec")));
 static __thread bool tls_in_shard __attribute__((tls_model("initial-exec")));
+static uint64_t g_incarnation; /* trackers attached so far, under g_attach_lock */
+
+/*
+ * Record magazines. A thread keeps the records it freed last (up to
+ * MAGAZINE_RECORDS) and takes its next ones from there, newest first,
+ * whatever shard their keys hash to: a record just freed is still in cache,
+ * and frees in allocation order give records back in one order, which the
+ * next allocations reuse in that order and the hardware prefetcher follows.
+ * (Per key shard, eight such orders interleaved and every cold free waited
+ * for its record: 292 -> 169 ns an address pair at 100k live.) Only its
+ * thread touches a magazine, inside a report (its shard lock held); a
+ * thread's exit hands what it holds to the pool.
+ */
+#define MAGAZINE_RECORDS 64u
+struct magazine {
+	uint64_t incarnation; /* of the tracker its records belong to */
+	uint32_t count;
+	uint32_t index[MAGAZINE_RECORDS];
+};
+static __thread struct magazine *tls_magazine __attribute__((tls_model("initial-exec")));
+static pthread_key_t g_magazine_key;
+static pthread_once_t g_magazine_once = PTHREAD_ONCE_INIT;
+static bool g_magazine_key_made;
 
 /* ------------------------------------------------------------------------ */
 /* Errors: one line on stderr, once, then tracking is off for this process. */
@@ -648,6 +672,7 @@ static struct tracker *attach_locked(void)
 		return NULL;
 	}
 	t->pid = pid;
+	t->incarnation = ++g_incarnation;
 	t->records = tta_record_at(&t->seg, 0);
 	t->record_capacity = t->seg.geo.record_capacity;
 	t->hash_seed = (unsigned long)tta_mix64(tta_now_mono_ns() ^ (uint64_t)pid);
@@ -886,6 +911,81 @@ static bool stock_from_overflow(struct tracker *t, struct shard *s)
 	}
 }
 
+/* At thread exit: what the magazine holds goes to the pool of the tracker
+ * it came from, if that is still attached. g_attach_lock keeps the tracker
+ * from being detached (and freed) meanwhile. */
+static void magazine_thread_exit(void *p)
+{
+	struct magazine *m = p;
+	tls_magazine = NULL;
+	pthread_mutex_lock(&g_attach_lock);
+	struct tracker *t = g_tracker;
+	if (t != NULL && ck_pr_load_int(&g_state) == STATE_ATTACHED &&
+	    m->incarnation == t->incarnation &&
+	    ck_pr_load_64(&t->slot_entry->state) == t->live_state) {
+		shard_lock_take(&t->pool.lock);
+		for (uint32_t i = 0; i < m->count && push_free_record(&t->pool, m->index[i]); i++)
+			;
+		shard_lock_drop(&t->pool.lock);
+	}
+	pthread_mutex_unlock(&g_attach_lock);
+	free(m);
+}
+
+static void magazine_key_make(void)
+{
+	g_magazine_key_made = pthread_key_create(&g_magazine_key, magazine_thread_exit) == 0;
+}
+
+/* No thread exit may call into an unloaded library. */
+__attribute__((destructor)) static void magazine_key_drop(void)
+{
+	if (g_magazine_key_made)
+		pthread_key_delete(g_magazine_key);
+}
+
+/* This thread's magazine for T's records, made on first use (NULL: none,
+ * out of memory; records then go straight to the shard). */
+static struct magazine *magazine_slow(struct tracker *t)
+{
+	struct magazine *m = tls_magazine;
+	if (m == NULL) {
+		pthread_once(&g_magazine_once, magazine_key_make);
+		if (!g_magazine_key_made || (m = malloc(sizeof *m)) == NULL)
+			return NULL;
+		if (pthread_setspecific(g_magazine_key, m) != 0) {
+			free(m);
+			return NULL;
+		}
+		tls_magazine = m;
+	}
+	/* An older tracker's records were released with it (detach, fork). */
+	m->incarnation = t->incarnation;
+	m->count = 0;
+	return m;
+}
+
+/* Fills an empty magazine with up to half its size from the pool, in the
+ * order the pool hands records out (index order from a new chunk), when
+ * shard S has none of its own to give. Called with S locked; false if the
+ * pool had none either. */
+static bool magazine_refill(struct tracker *t, struct shard *s, struct magazine *m)
+{
+	if (s->free_count > 0)
+		return false;
+	struct shard *pool = &t->pool;
+	shard_lock_take(&pool->lock);
+	if (pool->free_count == 0)
+		(void)stock_from_new_chunk(t, pool);
+	uint32_t n = pool->free_count < MAGAZINE_RECORDS / 2 ? pool->free_count
+							    : MAGAZINE_RECORDS / 2;
+	memcpy(m->index, &pool->free_records[pool->free_count - n], n * sizeof *m->index);
+	pool->free_count -= n;
+	m->count = n;
+	shard_lock_drop(&pool->lock);
+	return n > 0;
+}
+
 static inline uint64_t coarse_now_ns(void)
 {
 	struct timespec ts;
@@ -901,9 +1001,18 @@ static uint32_t new_record(struct tracker *t, struct shard *s, uint32_t device, 
 			   uint64_t size, unsigned type, unsigned kernel_kind, bool by_handle,
 			   uint32_t origin, uint64_t now)
 {
-	if (UNLIKELY(s->free_count == 0) && !refill_shard(t, s) && !stock_from_overflow(t, s))
-		return UINT32_MAX;
-	uint32_t index = s->free_records[--s->free_count];
+	uint32_t index;
+	struct magazine *m = tls_magazine;
+	if (UNLIKELY(m == NULL || m->incarnation != t->incarnation))
+		m = magazine_slow(t);
+	if (LIKELY(m != NULL) && (LIKELY(m->count > 0) || magazine_refill(t, s, m))) {
+		index = m->index[--m->count];
+	} else {
+		if (UNLIKELY(s->free_count == 0) && !refill_shard(t, s) &&
+		    !stock_from_overflow(t, s))
+			return UINT32_MAX;
+		index = s->free_records[--s->free_count];
+	}
 	if (UNLIKELY(index >= t->record_capacity))
 		SHORTFALL(t, records_unavailable);
 	struct tta_record_fields f = {
@@ -922,11 +1031,33 @@ static uint32_t new_record(struct tracker *t, struct shard *s, uint32_t device, 
 	return index;
 }
 
-/* Returns a record to S's free stack. The record must be ours and already
- * out of the table (or marked free by the handle path). Called with S locked. */
+/* A full magazine gives its older half to shard S (S locked). */
+static void magazine_spill(struct tracker *t, struct shard *s, struct magazine *m)
+{
+	uint32_t half = MAGAZINE_RECORDS / 2;
+	for (uint32_t i = 0; i < half; i++)
+		(void)push_free_record(s, m->index[i]);
+	memmove(m->index, m->index + half, (m->count - half) * sizeof *m->index);
+	m->count -= half;
+	if (s->free_count > SHARD_KEEP)
+		spill_shard(t, s);
+}
+
+/* Returns a record to this thread's magazine, or to S's free stack. The
+ * record must be ours and already out of the table (or marked free by the
+ * handle path). Called with S locked. */
 static void release_record(struct tracker *t, struct shard *s, uint32_t index)
 {
 	tta_record_retire(record_at(t, index));
+	struct magazine *m = tls_magazine;
+	if (UNLIKELY(m == NULL || m->incarnation != t->incarnation))
+		m = magazine_slow(t);
+	if (LIKELY(m != NULL)) {
+		if (UNLIKELY(m->count == MAGAZINE_RECORDS))
+			magazine_spill(t, s, m);
+		m->index[m->count++] = index;
+		return;
+	}
 	/* Out of memory for the stack: the record stays unused until the process
 	 * exits, which costs capacity, never correctness. */
 	(void)push_free_record(s, index);

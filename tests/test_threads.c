@@ -3,7 +3,11 @@
  * records stay exact, handles and addresses mix, detach is safe while others
  * report. Also run under ThreadSanitizer (make check-tsan).
  */
+#include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "tta_test.h"
 #include "tta_test_util.h"
@@ -243,6 +247,116 @@ TTA_TEST(threads_share_a_large_staged_index)
 	CHECK_EQ_I64(h.address_collisions, collisions);
 }
 
+/* Records a thread freed last wait in its magazine for its next
+ * allocations; when it exits they go back to the process. Hundreds of
+ * short-lived threads that each allocate and free 64 buffers reuse the
+ * same few chunks instead of stranding 64 records apiece. */
+static void *alloc_free_64(void *arg)
+{
+	uint64_t base = (uint64_t)(uintptr_t)arg << 20;
+	for (uint64_t i = 0; i < 64; i++)
+		tta_report_alloc(1, base + i * 4096, 4096, TTA_MEM_DRAM);
+	for (uint64_t i = 0; i < 64; i++)
+		tta_report_free(1, base + i * 4096);
+	return NULL;
+}
+
+static uint64_t records_reserved(void)
+{
+	tta_reader *r;
+	char err[256];
+	CHECK(tta_reader_open(NULL, &r, err, sizeof err) == 0, "%s", err);
+	tta_snapshot *s;
+	CHECK(tta_snapshot_take(r, 0, -1, 0, &s, err, sizeof err) == 0, "%s", err);
+	uint64_t n = tta_snapshot_counter(s, (unsigned)tta_counter_find("records_reserved"));
+	tta_snapshot_free(s);
+	tta_reader_close(r);
+	return n;
+}
+
+TTA_TEST(exited_threads_give_their_records_back)
+{
+	setenv("TT_ALLOC_TRACKING_ENABLED", "1", 1);
+	tta_report_alloc(0, 0x1000, 64, TTA_MEM_L1); /* attach: the main thread's */
+	enum { ROUNDS = 300 };
+	for (uintptr_t i = 1; i <= ROUNDS; i++) {
+		pthread_t th;
+		CHECK(pthread_create(&th, NULL, alloc_free_64, (void *)i) == 0, "create");
+		pthread_join(th, NULL);
+	}
+	uint64_t reserved = records_reserved();
+	/* Stranded, the threads would hold 64 records each (300 x 64). */
+	CHECK(reserved <= 16 * 64, "%" PRIu64 " records reserved after %d threads", reserved,
+	      ROUNDS);
+	struct tta_sums s;
+	tta_sums_read(&s);
+	tta_sums_check_consistent(&s);
+	CHECK_EQ_I64(s.device_buffers[1], 0);
+	CHECK_EQ_I64(s.device[0][TTA_MEM_L1], 64);
+}
+
+struct reattach {
+	volatile int phase; /* 1: magazine full, go detach; 2: detached, go on */
+};
+
+static void *fill_then_hold(void *arg)
+{
+	struct reattach *ra = arg;
+	for (uint64_t i = 0; i < 64; i++)
+		tta_report_alloc(0, 0x100000 + i * 64, 64, TTA_MEM_L1);
+	for (uint64_t i = 0; i < 64; i++)
+		tta_report_free(0, 0x100000 + i * 64);
+	__atomic_store_n(&ra->phase, 1, __ATOMIC_RELEASE);
+	while (__atomic_load_n(&ra->phase, __ATOMIC_ACQUIRE) != 2)
+		usleep(100);
+	/* A new tracker: the magazine's records were the old one's. */
+	for (uint64_t i = 0; i < 100; i++)
+		tta_report_alloc(0, 0x200000 + i * 64, 64, TTA_MEM_L1);
+	return NULL;
+}
+
+/* A detach releases the process's records; a thread whose magazine held
+ * some must not write into them after it re-attaches: every buffer it
+ * then holds is a record the readers see. */
+TTA_TEST(magazines_do_not_outlive_a_detach)
+{
+	setenv("TT_ALLOC_TRACKING_ENABLED", "1", 1);
+	struct reattach ra = { 0 };
+	pthread_t th;
+	CHECK(pthread_create(&th, NULL, fill_then_hold, &ra) == 0, "create");
+	while (__atomic_load_n(&ra.phase, __ATOMIC_ACQUIRE) != 1)
+		usleep(100);
+	CHECK_EQ_I64(tta_track_detach(), 0);
+	/* Another process takes the chunks just released, and holds them. */
+	int ready[2], hold[2];
+	CHECK(pipe(ready) == 0 && pipe(hold) == 0, "pipe");
+	pid_t other = fork();
+	CHECK(other >= 0, "fork");
+	if (other == 0) {
+		char c;
+		for (uint64_t i = 0; i < 256; i++)
+			tta_report_alloc(2, 0x300000 + i * 64, 64, TTA_MEM_L1);
+		if (write(ready[1], "x", 1) != 1 || read(hold[0], &c, 1) != 1)
+			_exit(1);
+		_exit(0);
+	}
+	char c;
+	CHECK(read(ready[0], &c, 1) == 1, "other process holds its buffers");
+	__atomic_store_n(&ra.phase, 2, __ATOMIC_RELEASE);
+	pthread_join(th, NULL);
+	struct tta_sums s;
+	tta_sums_read(&s);
+	kill(other, SIGKILL);
+	waitpid(other, NULL, 0);
+	tta_sums_check_consistent(&s);
+	CHECK_EQ_I64(s.device_buffers[2], 256);
+	CHECK_EQ_I64(s.record_count[2], 256);
+	CHECK_EQ_I64(s.device_buffers[0], 100);
+	CHECK_EQ_I64(s.record_count[0], 100);
+}
+
 TTA_TEST_MAIN(TTA_CASE(threads_keep_totals_exact), TTA_CASE(detach_is_safe_while_threads_report),
 	      TTA_CASE(table_growth_with_concurrent_kernel_lookups),
-	      TTA_CASE(threads_share_a_large_staged_index))
+	      TTA_CASE(threads_share_a_large_staged_index),
+	      TTA_CASE(exited_threads_give_their_records_back),
+	      TTA_CASE(magazines_do_not_outlive_a_detach))
