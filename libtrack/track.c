@@ -975,10 +975,11 @@ static bool magazine_refill(struct tracker *t, struct shard *s, struct magazine 
 		return false;
 	struct shard *pool = &t->pool;
 	shard_lock_take(&pool->lock);
-	if (pool->free_count == 0)
-		(void)stock_from_new_chunk(t, pool);
-	uint32_t n = pool->free_count < MAGAZINE_RECORDS / 2 ? pool->free_count
-							    : MAGAZINE_RECORDS / 2;
+	uint32_t n = pool->free_count;
+	if (n == 0 && stock_from_new_chunk(t, pool))
+		n = pool->free_count;
+	if (n > MAGAZINE_RECORDS / 2)
+		n = MAGAZINE_RECORDS / 2;
 	memcpy(m->index, &pool->free_records[pool->free_count - n], n * sizeof *m->index);
 	pool->free_count -= n;
 	m->count = n;
