@@ -419,6 +419,8 @@ void results_print_json(FILE *out)
 	}
 	fprintf(jf, ", \"events_per_report\": ");
 	json_summary_value('m', "events: ns per report (handle pair / 2)", variants[2][1]);
+	fprintf(jf, ", \"handle_pair_added_one_process\": ");
+	json_summary_value('m', "handle pair, one process: history+peaks - core", variants[1][1]);
 	fprintf(jf, "},\n  \"report_pair_floor_ns\": {");
 	for (unsigned li = 0; li < cfg.n_levels; li++) {
 		char row[96];
