@@ -980,9 +980,11 @@ static bool magazine_refill(struct tracker *t, struct shard *s, struct magazine 
 		n = pool->free_count;
 	if (n > MAGAZINE_RECORDS / 2)
 		n = MAGAZINE_RECORDS / 2;
-	memcpy(m->index, &pool->free_records[pool->free_count - n], n * sizeof *m->index);
-	pool->free_count -= n;
-	m->count = n;
+	if (n > 0) { /* the pool's stack is not even allocated before its first stock */
+		memcpy(m->index, &pool->free_records[pool->free_count - n], n * sizeof *m->index);
+		pool->free_count -= n;
+		m->count = n;
+	}
 	shard_lock_drop(&pool->lock);
 	return n > 0;
 }
