@@ -607,9 +607,20 @@ TTA_TEST(process_on_no_device_is_one_row_after_the_devices)
 	}
 }
 
-/* Forks short-lived writers until killed: each reports on devices 0..2 and
+/* Forks short-lived writers until SIGTERM: each reports on devices 0..2 and
  * exits at once, and the next one's attach reaps it, so slots keep going
- * and coming back (a new generation, another pid) under the reader. */
+ * and coming back (a new generation, another pid) under the reader. On
+ * SIGTERM it waits for every writer it forked before it exits: a writer
+ * left running after the case would create the case's segment anew once
+ * the harness has removed it. */
+static volatile sig_atomic_t spawner_stop;
+
+static void spawner_on_term(int sig)
+{
+	(void)sig;
+	spawner_stop = 1;
+}
+
 static pid_t start_spawner(void)
 {
 	pid_t pid = fork();
@@ -618,10 +629,16 @@ static pid_t start_spawner(void)
 		return pid;
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	signal(SIGCHLD, SIG_IGN); /* no zombies: an exited writer is dead at once */
+	signal(SIGTERM, spawner_on_term);
 	setenv("TT_ALLOC_TRACKING_ENABLED", "1", 1);
-	for (uint64_t n = 1;; n++) {
+	pid_t self = getpid();
+	for (uint64_t n = 1; !spawner_stop; n++) {
 		pid_t k = fork();
 		if (k == 0) {
+			/* Dies with the spawner if a failed check takes it down. */
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			if (getppid() != self)
+				_exit(0);
 			for (uint32_t d = 0; d < 3; d++)
 				tta_report_alloc(d, 0x1000 * n, 4096, TTA_MEM_DRAM);
 			_exit(0);
@@ -629,6 +646,16 @@ static pid_t start_spawner(void)
 		if (k < 0)
 			usleep(1000);
 	}
+	/* With SIGCHLD ignored, wait() returns once every child has exited. */
+	while (wait(NULL) >= 0 || errno == EINTR)
+		;
+	_exit(0);
+}
+
+static void stop_spawner(pid_t pid)
+{
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
 }
 
 /* While processes attach, exit and are reaped under it, every snapshot
@@ -702,7 +729,7 @@ TTA_TEST(processes_dropped_mid_read_leave_no_trace)
 		}
 		tta_snapshot_free(s);
 	}
-	stop(spawner);
+	stop_spawner(spawner);
 	stop(churn);
 	CHECK(r->processes_dropped > 0,
 	      "no process was dropped mid-read in %" PRIu64 " snapshots (%" PRIu64 " rows)",
