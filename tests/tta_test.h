@@ -11,6 +11,7 @@
 #ifndef TTA_TEST_H
 #define TTA_TEST_H
 
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -54,6 +55,27 @@ static inline void tta_test_unlink_segment(void)
 	shm_unlink(tta_test_segment);
 }
 
+/* A writer a case killed while it created the case's segment leaves its
+ * temporary ("NAME.init.PID.HEX"); the library sweeps those only when NAME
+ * is created again, which a case's unique name never is. */
+static inline void tta_test_unlink_temporaries(void)
+{
+	char prefix[160];
+	int plen = snprintf(prefix, sizeof prefix, "%s.init.", tta_test_segment + 1);
+	DIR *dir = opendir("/dev/shm");
+	if (dir == NULL)
+		return;
+	struct dirent *e;
+	while ((e = readdir(dir)) != NULL) {
+		if (strncmp(e->d_name, prefix, (size_t)plen) != 0)
+			continue;
+		char victim[320];
+		snprintf(victim, sizeof victim, "/%s", e->d_name);
+		shm_unlink(victim);
+	}
+	closedir(dir);
+}
+
 static inline int tta_test_run_all(const char *file, const struct tta_test_case *cases, int n,
 				   int argc, char **argv)
 {
@@ -79,6 +101,7 @@ static inline int tta_test_run_all(const char *file, const struct tta_test_case 
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
 		}
 		shm_unlink(tta_test_segment);
+		tta_test_unlink_temporaries();
 		if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 			printf("PASS %s\n", cases[i].name);
 			passed++;
