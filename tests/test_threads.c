@@ -261,19 +261,6 @@ static void *alloc_free_64(void *arg)
 	return NULL;
 }
 
-static uint64_t records_reserved(void)
-{
-	tta_reader *r;
-	char err[256];
-	CHECK(tta_reader_open(NULL, &r, err, sizeof err) == 0, "%s", err);
-	tta_snapshot *s;
-	CHECK(tta_snapshot_take(r, 0, -1, 0, &s, err, sizeof err) == 0, "%s", err);
-	uint64_t n = tta_snapshot_counter(s, (unsigned)tta_counter_find("records_reserved"));
-	tta_snapshot_free(s);
-	tta_reader_close(r);
-	return n;
-}
-
 TTA_TEST(exited_threads_give_their_records_back)
 {
 	setenv("TT_ALLOC_TRACKING_ENABLED", "1", 1);
@@ -284,10 +271,15 @@ TTA_TEST(exited_threads_give_their_records_back)
 		CHECK(pthread_create(&th, NULL, alloc_free_64, (void *)i) == 0, "create");
 		pthread_join(th, NULL);
 	}
-	uint64_t reserved = records_reserved();
+	tta_reader *r;
+	char err[256];
+	CHECK(tta_reader_open(NULL, &r, err, sizeof err) == 0, "%s", err);
+	struct tta_test_health h;
+	CHECK_EQ_I64(tta_test_health_read(r, &h), 0);
+	tta_reader_close(r);
 	/* Stranded, the threads would hold 64 records each (300 x 64). */
-	CHECK(reserved <= 16 * 64, "%" PRIu64 " records reserved after %d threads", reserved,
-	      ROUNDS);
+	CHECK(h.records_in_use <= 16 * 64, "%" PRIu64 " records reserved after %d threads",
+	      h.records_in_use, ROUNDS);
 	struct tta_sums s;
 	tta_sums_read(&s);
 	tta_sums_check_consistent(&s);
