@@ -855,16 +855,23 @@ static bool stock_from_new_chunk(struct tracker *t, struct shard *s)
 /* Hands shard S up to SHARD_BATCH free records from the process pool,
  * claiming a new chunk for the pool when it is empty. Called with S locked;
  * the pool lock nests inside shard locks. */
-static bool refill_shard(struct tracker *t, struct shard *s)
+/* Takes the pool lock, stocks the pool from a new chunk if it is empty, and
+ * returns where its top MAX records (or fewer) start: the caller moves
+ * free_records[from .. free_count), top last, so records are still handed
+ * out in index order (neighbours share cache lines), then drops the lock. */
+static uint32_t pool_lock_top(struct tracker *t, uint32_t max)
 {
 	struct shard *pool = &t->pool;
 	shard_lock_take(&pool->lock);
 	if (pool->free_count == 0)
 		(void)stock_from_new_chunk(t, pool);
-	/* The top of the pool becomes the top of the shard, so records are
-	 * still handed out in index order (neighbours share cache lines). */
-	uint32_t avail = pool->free_count;
-	uint32_t from = avail > SHARD_BATCH ? avail - SHARD_BATCH : 0, moved = 0;
+	return pool->free_count > max ? pool->free_count - max : 0;
+}
+
+static bool refill_shard(struct tracker *t, struct shard *s)
+{
+	struct shard *pool = &t->pool;
+	uint32_t from = pool_lock_top(t, SHARD_BATCH), avail = pool->free_count, moved = 0;
 	for (uint32_t i = from; i < avail; i++) {
 		if (!push_free_record(s, pool->free_records[i]))
 			break;
@@ -974,15 +981,10 @@ static bool magazine_refill(struct tracker *t, struct shard *s, struct magazine 
 	if (s->free_count > 0)
 		return false;
 	struct shard *pool = &t->pool;
-	shard_lock_take(&pool->lock);
-	uint32_t n = pool->free_count;
-	if (n == 0 && stock_from_new_chunk(t, pool))
-		n = pool->free_count;
-	if (n > MAGAZINE_RECORDS / 2)
-		n = MAGAZINE_RECORDS / 2;
+	uint32_t from = pool_lock_top(t, MAGAZINE_RECORDS / 2), n = pool->free_count - from;
 	if (n > 0) { /* the pool's stack is not even allocated before its first stock */
-		memcpy(m->index, &pool->free_records[pool->free_count - n], n * sizeof *m->index);
-		pool->free_count -= n;
+		memcpy(m->index, &pool->free_records[from], n * sizeof *m->index);
+		pool->free_count = from;
 		m->count = n;
 	}
 	shard_lock_drop(&pool->lock);
