@@ -517,38 +517,6 @@ static bool read_process(const struct tta_segment *seg, uint32_t slot,
 	return ck_pr_load_64(&s->state) == state;
 }
 
-/* The first slot at or after FROM whose live bit is set, or UINT32_MAX. */
-static uint32_t next_live_slot(const struct tta_segment *seg, uint32_t from)
-{
-	const unsigned int *live = tta_live_slot_words(seg);
-	uint32_t words = tta_bitmap_words(seg);
-	for (uint32_t w = from / 32; w < words; w++) {
-		unsigned int bits = ck_pr_load_uint(&live[w]);
-		if (w == from / 32)
-			bits &= ~0u << (from % 32);
-		if (bits == 0)
-			continue;
-		uint32_t slot = w * 32 + (uint32_t)__builtin_ctz(bits);
-		return slot < seg->geo.slot_capacity ? slot : UINT32_MAX;
-	}
-	return UINT32_MAX;
-}
-
-/* The first slot at or after FROM holding a live process whose identity
- * copies consistently into P (and its state word into STATE), or UINT32_MAX. */
-static uint32_t next_live_process(const struct tta_segment *seg, uint32_t from,
-				  struct tta_process_view *p, uint64_t *state)
-{
-	for (uint32_t slot = from; slot < seg->geo.slot_capacity; slot++) {
-		slot = next_live_slot(seg, slot);
-		if (slot == UINT32_MAX)
-			break;
-		if (read_process(seg, slot, p, state))
-			return slot;
-	}
-	return UINT32_MAX;
-}
-
 /* The devices somebody uses, with a copy of their user bitmaps, so each
  * process is tested against those alone instead of every device id. The
  * arrays are the reader's scratch. */
@@ -564,8 +532,44 @@ struct live_set {
 	uint32_t n_words;
 };
 
-/* LIVE (NULL: every slot) limits the plan to those slots' bits: a device
- * is planned only if one of them uses it, and only their words are read. */
+static int scratch_reserve(void **array, size_t *cap, size_t n, size_t elem);
+
+/* One read of the live bitmap into LIVE (the reader's scratch): the live
+ * slots in ascending order into r->live_slots, and each one's index there
+ * into r->live_index[slot]. Returns how many, or -ENOMEM. */
+static int64_t live_slots_read(tta_reader *r, struct live_set *live)
+{
+	const struct tta_segment *seg = &r->seg;
+	uint32_t words = tta_bitmap_words(seg), slots = seg->geo.slot_capacity, n = 0, nw = 0;
+	if (scratch_reserve((void **)&r->live_slots, &r->cap_live_slots, slots,
+			    sizeof *r->live_slots) != 0 ||
+	    scratch_reserve((void **)&r->live_index, &r->cap_live_index, slots,
+			    sizeof *r->live_index) != 0 ||
+	    scratch_reserve((void **)&r->live_mask, &r->cap_live_mask, words,
+			    sizeof *r->live_mask) != 0 ||
+	    scratch_reserve((void **)&r->live_words, &r->cap_live_words, words,
+			    sizeof *r->live_words) != 0)
+		return -ENOMEM;
+	const unsigned int *bitmap = tta_live_slot_words(seg);
+	for (uint32_t w = 0; w < words; w++) {
+		unsigned int bits = ck_pr_load_uint(&bitmap[w]);
+		if (w == words - 1 && slots % 32 != 0)
+			bits &= (1u << (slots % 32)) - 1; /* a hostile segment's stray bits */
+		r->live_mask[w] = bits;
+		if (bits != 0)
+			r->live_words[nw++] = w;
+		for (; bits != 0; bits &= bits - 1) {
+			uint32_t slot = w * 32 + (uint32_t)__builtin_ctz(bits);
+			r->live_index[slot] = n;
+			r->live_slots[n++] = slot;
+		}
+	}
+	*live = (struct live_set){ r->live_mask, r->live_words, nw };
+	return n;
+}
+
+/* The plan of the slots in LIVE (live_slots_read): a device is planned only
+ * if one of them uses it, and only the bitmap words holding one are read. */
 static int device_plan_make(tta_reader *r, const struct live_set *live, struct device_plan *plan)
 {
 	const struct tta_segment *seg = &r->seg;
@@ -575,14 +579,9 @@ static int device_plan_make(tta_reader *r, const struct live_set *live, struct d
 	for (uint32_t d = 0; d < cap; d++) {
 		const unsigned int *users = tta_device_user_words(seg, d);
 		unsigned int any = 0;
-		if (live == NULL) {
-			for (uint32_t w = 0; w < words; w++)
-				any |= LOAD_RELAXED(&users[w]);
-		} else {
-			for (uint32_t j = 0; j < live->n_words; j++) {
-				uint32_t w = live->words[j];
-				any |= LOAD_RELAXED(&users[w]) & live->mask[w];
-			}
+		for (uint32_t j = 0; j < live->n_words; j++) {
+			uint32_t w = live->words[j];
+			any |= LOAD_RELAXED(&users[w]) & live->mask[w];
 		}
 		if (any == 0)
 			continue;
@@ -599,15 +598,10 @@ static int device_plan_make(tta_reader *r, const struct live_set *live, struct d
 			r->plan_room = room;
 		}
 		unsigned int *bits = &r->plan_bits[(size_t)n * words];
-		if (live == NULL) {
-			for (uint32_t w = 0; w < words; w++)
-				bits[w] = LOAD_RELAXED(&users[w]);
-		} else {
-			memset(bits, 0, words * sizeof *bits);
-			for (uint32_t j = 0; j < live->n_words; j++) {
-				uint32_t w = live->words[j];
-				bits[w] = LOAD_RELAXED(&users[w]) & live->mask[w];
-			}
+		memset(bits, 0, words * sizeof *bits);
+		for (uint32_t j = 0; j < live->n_words; j++) {
+			uint32_t w = live->words[j];
+			bits[w] = LOAD_RELAXED(&users[w]) & live->mask[w];
 		}
 		r->plan_ids[n++] = d;
 	}
@@ -631,14 +625,18 @@ TTA_EXPORT int tta_reader_foreach_process(tta_reader *r, tta_process_fn fn, void
 	if (reader_faulted(r))
 		return -EFAULT;
 	BUS_GUARD(jump, outer, return -EFAULT);
+	struct live_set live;
+	int64_t n_live = live_slots_read(r, &live);
 	struct device_plan plan;
-	rc = device_plan_make(r, NULL, &plan);
+	rc = n_live < 0 ? (int)n_live : device_plan_make(r, &live, &plan);
 	if (rc != 0)
 		goto out;
 	struct tta_process_view p;
 	uint64_t state;
-	for (uint32_t slot = next_live_process(seg, 0, &p, &state); slot != UINT32_MAX;
-	     slot = next_live_process(seg, slot + 1, &p, &state)) {
+	for (int64_t k = 0; k < n_live; k++) {
+		uint32_t slot = r->live_slots[k];
+		if (!read_process(seg, slot, &p, &state))
+			continue;
 		bool any = false;
 		for (uint32_t i = 0; i < plan.n; i++) {
 			if (!plan_uses(&plan, i, slot))
@@ -846,40 +844,6 @@ static void prefetch_process(const struct tta_segment *seg, const tta_reader *r,
 		if (seg->off_peaks != 0)
 			__builtin_prefetch(tta_peak_at(seg, slot, device));
 	}
-}
-
-/* One read of the live bitmap into LIVE (the reader's scratch): the live
- * slots in ascending order into r->live_slots, and each one's index there
- * into r->live_index[slot]. Returns how many, or -ENOMEM. */
-static int64_t live_slots_read(tta_reader *r, struct live_set *live)
-{
-	const struct tta_segment *seg = &r->seg;
-	uint32_t words = tta_bitmap_words(seg), slots = seg->geo.slot_capacity, n = 0, nw = 0;
-	if (scratch_reserve((void **)&r->live_slots, &r->cap_live_slots, slots,
-			    sizeof *r->live_slots) != 0 ||
-	    scratch_reserve((void **)&r->live_index, &r->cap_live_index, slots,
-			    sizeof *r->live_index) != 0 ||
-	    scratch_reserve((void **)&r->live_mask, &r->cap_live_mask, words,
-			    sizeof *r->live_mask) != 0 ||
-	    scratch_reserve((void **)&r->live_words, &r->cap_live_words, words,
-			    sizeof *r->live_words) != 0)
-		return -ENOMEM;
-	const unsigned int *bitmap = tta_live_slot_words(seg);
-	for (uint32_t w = 0; w < words; w++) {
-		unsigned int bits = ck_pr_load_uint(&bitmap[w]);
-		if (w == words - 1 && slots % 32 != 0)
-			bits &= (1u << (slots % 32)) - 1; /* a hostile segment's stray bits */
-		r->live_mask[w] = bits;
-		if (bits != 0)
-			r->live_words[nw++] = w;
-		for (; bits != 0; bits &= bits - 1) {
-			uint32_t slot = w * 32 + (uint32_t)__builtin_ctz(bits);
-			r->live_index[slot] = n;
-			r->live_slots[n++] = slot;
-		}
-	}
-	*live = (struct live_set){ r->live_mask, r->live_words, nw };
-	return n;
 }
 
 /* Reads every live process once: identity, then each device line it uses,

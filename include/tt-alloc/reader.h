@@ -317,7 +317,9 @@ int tta_reader_device_totals(tta_reader *reader, uint32_t device,
 
 /* Calls FN for every live process, in slot order, once per device it has
  * reported on (or once with DEVICE == TTA_NO_DEVICE and zeros if none yet).
- * FN returns 0 to go on, non-zero to stop (that value is returned). */
+ * FN returns 0 to go on, non-zero to stop (that value is returned). The
+ * processes are those live when the call began. FN may use other readers,
+ * not READER (the walk keeps its state there). */
 typedef int (*tta_process_fn)(const struct tta_process_view *proc, uint32_t device,
 			      const int64_t *used, int64_t buffers, void *ctx);
 int tta_reader_foreach_process(tta_reader *reader, tta_process_fn fn, void *ctx);
