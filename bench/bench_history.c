@@ -45,22 +45,36 @@ struct j_job {
 	struct j_out *out;
 };
 
-static int j_child(void *arg)
+/* One writer of SYS on segment SHM: LIVE buffers, a warm-up, then
+ * cfg.pairs_fast timed pairs; ns per pair, *OK cleared on failure. The
+ * close detaches, so the next attach reads TT_ALLOC_SHM again. */
+static double timed_pairs(enum sys sys, const char *shm, uint32_t live, int *ok)
 {
-	struct j_job *job = arg;
-	/* Read at the first report: this child's segment and event switch. */
-	setenv("TT_ALLOC_SHM", job->variant == V_NONE ? bench_core_shm_name : cfg.shm_name, 1);
-	setenv("TT_ALLOC_EVENTS", job->variant == V_EVENTS ? "1" : "0", 1);
+	setenv("TT_ALLOC_SHM", shm, 1);
 	struct writer w;
-	if (writer_open(&w, job->sys, 0, job->live) < 0 || writer_populate(&w) < 0)
-		return 1;
+	if (writer_open(&w, sys, 0, live) < 0 || writer_populate(&w) < 0) {
+		*ok = 0;
+		return 0;
+	}
 	writer_churn(&w, cfg.pairs_fast / 2); /* warm-up */
 	uint64_t t0 = now_ns();
 	writer_churn(&w, cfg.pairs_fast);
-	job->out->pair_ns = (double)(now_ns() - t0) / (double)cfg.pairs_fast;
+	double ns = (double)(now_ns() - t0) / (double)cfg.pairs_fast;
 	writer_close(&w);
-	job->out->ok = 1;
-	return 0;
+	return ns;
+}
+
+static int j_child(void *arg)
+{
+	struct j_job *job = arg;
+	/* Read at the first report: this child's event switch. */
+	setenv("TT_ALLOC_EVENTS", job->variant == V_EVENTS ? "1" : "0", 1);
+	int ok = 1;
+	job->out->pair_ns = timed_pairs(job->sys,
+					job->variant == V_NONE ? bench_core_shm_name : cfg.shm_name,
+					job->live, &ok);
+	job->out->ok = ok;
+	return ok ? 0 : 1;
 }
 
 /* Differences (default segment - core segment), handle pair, one child. */
@@ -76,22 +90,6 @@ struct alt_job {
 	struct alt_out *out;
 };
 
-static double timed_handle_pairs(const char *shm, uint32_t live, int *ok)
-{
-	setenv("TT_ALLOC_SHM", shm, 1);
-	struct writer w;
-	if (writer_open(&w, SYS_SHM_HANDLE, 0, live) < 0 || writer_populate(&w) < 0) {
-		*ok = 0;
-		return 0;
-	}
-	writer_churn(&w, cfg.pairs_fast / 2); /* warm-up */
-	uint64_t t0 = now_ns();
-	writer_churn(&w, cfg.pairs_fast);
-	double ns = (double)(now_ns() - t0) / (double)cfg.pairs_fast;
-	writer_close(&w); /* detach: the next attach reads TT_ALLOC_SHM again */
-	return ns;
-}
-
 static int alt_child(void *arg)
 {
 	struct alt_job *job = arg;
@@ -101,11 +99,11 @@ static int alt_child(void *arg)
 		/* Alternate which goes first, so neither always runs warmer. */
 		double core, full;
 		if (r % 2 == 0) {
-			core = timed_handle_pairs(bench_core_shm_name, job->live, &ok);
-			full = timed_handle_pairs(cfg.shm_name, job->live, &ok);
+			core = timed_pairs(SYS_SHM_HANDLE, bench_core_shm_name, job->live, &ok);
+			full = timed_pairs(SYS_SHM_HANDLE, cfg.shm_name, job->live, &ok);
 		} else {
-			full = timed_handle_pairs(cfg.shm_name, job->live, &ok);
-			core = timed_handle_pairs(bench_core_shm_name, job->live, &ok);
+			full = timed_pairs(SYS_SHM_HANDLE, cfg.shm_name, job->live, &ok);
+			core = timed_pairs(SYS_SHM_HANDLE, bench_core_shm_name, job->live, &ok);
 		}
 		if (ok)
 			job->out->diff_ns[job->out->n++] = full - core;

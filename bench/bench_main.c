@@ -943,6 +943,17 @@ static void count_cshm_process(int32_t pid, const uint64_t *allocated, const cha
 
 static char row_shared[64];
 
+/* One tta_snapshot_take of everything and its free: the rows it held. */
+static int64_t snapshot_rows(tta_reader *r)
+{
+	tta_snapshot *snap = NULL;
+	int64_t rows = 0;
+	if (tta_snapshot_take(r, 0, -1, 0, &snap, NULL, 0) == 0)
+		rows = (int64_t)tta_snapshot_process_count(snap);
+	tta_snapshot_free(snap);
+	return rows;
+}
+
 static void query_shm(void)
 {
 	tta_reader *r;
@@ -996,12 +1007,7 @@ static void query_shm(void)
 	result_add('d', "full snapshot", "shm", "ns", s);
 	/* The public snapshot API: consistent totals, rows, user names and
 	 * liveness, in library memory. */
-	TIME_BATCHES(cfg.reps, batch, {
-		tta_snapshot *snap = NULL;
-		if (tta_snapshot_take(r, 0, -1, 0, &snap, NULL, 0) == 0)
-			sink += (int64_t)tta_snapshot_process_count(snap);
-		tta_snapshot_free(snap);
-	}, s);
+	TIME_BATCHES(cfg.reps, batch, sink += snapshot_rows(r), s);
 	result_add('d', "tta_snapshot_take", "shm", "ns", s);
 	/* The same with a reaper registered, as deployed: every snapshot says
 	 * whether it runs (the reader keeps a pidfd on it). */
@@ -1022,12 +1028,7 @@ static void query_shm(void)
 				usleep(2000);
 		}
 		if (running) {
-			TIME_BATCHES(cfg.reps, batch, {
-				tta_snapshot *snap = NULL;
-				if (tta_snapshot_take(r, 0, -1, 0, &snap, NULL, 0) == 0)
-					sink += (int64_t)tta_snapshot_process_count(snap);
-				tta_snapshot_free(snap);
-			}, s);
+			TIME_BATCHES(cfg.reps, batch, sink += snapshot_rows(r), s);
 			result_add('d', "tta_snapshot_take, reaper running", "shm", "ns", s);
 		} else {
 			result_note('d', "the reaper did not register within 5 s: no 'reaper running' row");
